@@ -1,0 +1,36 @@
+extension PGError {
+    /// The error a failed result stands for (psycopg2's raise routine, §1.2 of its notes), with the
+    /// improvement that an empty result message falls back to the connection's message instead of
+    /// "no message from the libpq".
+    static func from(_ result: PQResult?, connection: PQConnection, command: String?) -> PGError {
+        let lost = !connection.isOK
+        guard let result else {
+            return PGError(.operational, connection.errorMessage, command: command, connectionLost: lost)
+        }
+        let sqlState = result.errorField(UInt8(ascii: "C")).map(SQLState.init(rawValue:))
+        var message = result.errorField(UInt8(ascii: "M")) ?? result.errorMessage
+        if message.isEmpty { message = connection.errorMessage }
+        if message.isEmpty { message = "the command ended with status \(result.statusName) and no message" }
+        let kind: Kind
+        if let sqlState {
+            kind = PGError.kind(for: sqlState)
+        } else {
+            kind = lost ? .operational : .database
+        }
+        return PGError(
+            kind, message, sqlState: sqlState,
+            severity: result.errorField(UInt8(ascii: "V")) ?? result.errorField(UInt8(ascii: "S")),
+            detail: result.errorField(UInt8(ascii: "D")), hint: result.errorField(UInt8(ascii: "H")),
+            command: command, connectionLost: lost)
+    }
+
+    /// A libpq failure without a result (a failed read, write or flush): `OperationalError` with
+    /// libpq's own message, marked as a lost connection when libpq says so.
+    static func connectionFailure(_ connection: PQConnection, while action: String) -> PGError {
+        let text = connection.errorMessage
+        let lost = !connection.isOK
+        return PGError(
+            .operational, text.isEmpty ? "\(action) failed" : text,
+            sqlState: lost ? .connectionFailure : nil, connectionLost: lost)
+    }
+}

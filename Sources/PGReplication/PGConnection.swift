@@ -1,0 +1,84 @@
+import Foundation
+import Logging
+
+/// An ordinary (non-replication) connection for the SQL a replication client needs around the
+/// stream: publications, slot status, the initial table copy.
+///
+/// - Important: Not `Sendable`; one owner at a time, like ``ReplicationConnection``.
+public final class PGConnection {
+    let pq: PQConnection
+    let logger: Logger
+
+    /// Connects with a conninfo string or `postgresql://` URI, unchanged.
+    public init(_ dsn: String, logger: Logger? = nil) throws {
+        self.logger = logger ?? Logger(label: "PGReplication", factory: { _ in SwiftLogNoOpLogHandler() })
+        guard !dsn.utf8.contains(0) else { throw PGError.programming("the DSN must not contain NUL bytes") }
+        var parameters: [(key: String, value: String)]
+        switch PQConnection.parseConninfo(dsn) {
+        case .success(let pairs): parameters = pairs
+        case .failure(let error): throw PGError(.programming, "invalid DSN: \(error.message)")
+        }
+        if !parameters.contains(where: { $0.key == "client_encoding" }) {
+            parameters.append(("client_encoding", "UTF8"))
+        }
+        pq = PQConnection.connect(parameters)
+        guard pq.isOK else {
+            let error = PGError(.operational, pq.errorMessage, sqlState: .connectionFailure, connectionLost: true)
+            pq.finish()
+            throw error
+        }
+    }
+
+    deinit { pq.finish() }
+
+    /// The result of one statement: column names, rows as text (nil for NULL), affected rows.
+    public struct QueryResult: Hashable, Sendable {
+        public var columns: [String]
+        public var rows: [[String?]]
+        public var affectedRows: Int?
+
+        /// The first column of the first row.
+        public var scalar: String? { rows.first?.first ?? nil }
+    }
+
+    /// Runs SQL (one or more statements; the last result is returned).
+    @discardableResult
+    public func execute(_ sql: String) throws -> QueryResult {
+        guard !pq.isFinished else { throw PGError.interface("connection already closed") }
+        guard !sql.utf8.contains(0) else { throw PGError.programming("the SQL must not contain NUL bytes") }
+        guard let result = pq.exec(sql) else { throw PGError.from(nil, connection: pq, command: sql) }
+        switch result.status {
+        case .commandOK, .tuplesOK, .emptyQuery:
+            return QueryResult(columns: result.columnNames, rows: result.rows, affectedRows: result.affectedRows)
+        default:
+            throw PGError.from(result, connection: pq, command: sql)
+        }
+    }
+
+    /// The text as a quoted identifier (`PQescapeIdentifier`).
+    public func quoteIdentifier(_ name: String) throws -> String {
+        guard !name.utf8.contains(0), let quoted = pq.escapeIdentifier(name) else {
+            throw PGError.programming("cannot quote identifier")
+        }
+        return quoted
+    }
+
+    /// The text as a standard SQL string literal (`''` doubled; standard_conforming_strings on).
+    public func quoteLiteral(_ value: String) throws -> String {
+        guard !value.utf8.contains(0) else { throw PGError.programming("a literal must not contain NUL bytes") }
+        return "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
+    }
+
+    /// The server version, e.g. 150018.
+    public var serverVersion: Int { pq.serverVersion }
+    /// The backend process ID.
+    public var backendPID: Int { pq.backendPID }
+    /// Whether the connection is closed.
+    public var closed: Bool { pq.isFinished }
+
+    /// Closes the connection.
+    public func close() { pq.finish() }
+}
+
+@available(*, unavailable, message: "a connection has one owner; pass it on with `sending`")
+extension PGConnection: Sendable {}

@@ -1,0 +1,159 @@
+import Foundation
+import Logging
+
+/// The kind of replication a connection or slot is for (psycopg2's `REPLICATION_LOGICAL` and
+/// `REPLICATION_PHYSICAL`).
+public enum ReplicationType: String, Sendable, Hashable, CaseIterable {
+    /// Logical decoding through an output plugin (`replication=database`).
+    case logical
+    /// Physical WAL streaming (`replication=true`).
+    case physical
+}
+
+/// A connection in replication mode: the base of ``LogicalReplicationConnection`` and
+/// ``PhysicalReplicationConnection``, psycopg2's `ReplicationConnection`.
+///
+/// The DSN (a conninfo string such as `host=db user=repl dbname=app`, or a `postgresql://` URI)
+/// is rewritten as psycopg2 rewrites it: a logical connection adds `replication=database` and
+/// keeps the database; a physical one adds `replication=true` and forces `dbname=replication`
+/// (which is what `.pgpass` matches for physical replication). No session-setup SQL is ever sent:
+/// walsenders refuse `SET`.
+///
+/// - Important: A connection and its cursors have one owner. They are not `Sendable`: use them from
+///   one thread at a time (libpq's rule for a connection). Pass them to another task with `sending`.
+public class ReplicationConnection {
+    /// Logical or physical.
+    public let replicationType: ReplicationType
+    /// The rewritten DSN with any password replaced by `xxx` (as psycopg2 shows it).
+    public let dsn: String
+
+    let pq: PQConnection
+    let logger: Logger
+    /// Set once the client stopped a logical stream: the server's walsender does not reset its
+    /// end-of-copy state for a second logical START on the same connection (PostgreSQL resets it
+    /// for physical streams only), so such a START would end at once.
+    var stoppedLogicalStream = false
+
+    init(dsn: String, replicationType: ReplicationType, logger: Logger?) throws {
+        self.replicationType = replicationType
+        self.logger = logger ?? Logger(label: "PGReplication", factory: { _ in SwiftLogNoOpLogHandler() })
+        let parameters = try Self.rewrite(dsn: dsn, for: replicationType)
+        self.dsn = Self.display(parameters)
+        self.pq = PQConnection.connect(parameters)
+        guard pq.isOK else {
+            let error = PGError(.operational, pq.errorMessage, sqlState: .connectionFailure, connectionLost: true)
+            pq.finish()
+            self.logger.debug("replication connection failed", metadata: ["pgrepl.error": "\(error.message)"])
+            throw error
+        }
+        self.logger.debug(
+            "replication connection open",
+            metadata: [
+                "pgrepl.type": "\(replicationType.rawValue)", "pgrepl.backend_pid": "\(pq.backendPID)",
+                "pgrepl.server_version": "\(pq.serverVersion)",
+            ])
+    }
+
+    /// psycopg2's `make_dsn` with the replication keywords.
+    static func rewrite(dsn: String, for type: ReplicationType) throws -> [(key: String, value: String)] {
+        guard !dsn.utf8.contains(0) else { throw PGError.programming("the DSN must not contain NUL bytes") }
+        var parameters: [(key: String, value: String)]
+        switch PQConnection.parseConninfo(dsn) {
+        case .success(let pairs): parameters = pairs
+        case .failure(let error): throw PGError(.programming, "invalid DSN: \(error.message)")
+        }
+        func set(_ key: String, _ value: String) {
+            parameters.removeAll { $0.key == key }
+            parameters.append((key, value))
+        }
+        switch type {
+        case .logical:
+            set("replication", "database")
+        case .physical:
+            set("dbname", "replication")
+            set("replication", "true")
+        }
+        if !parameters.contains(where: { $0.key == "client_encoding" }) {
+            parameters.append(("client_encoding", "UTF8"))
+        }
+        return parameters
+    }
+
+    /// The parameters as a conninfo string, password hidden.
+    static func display(_ parameters: [(key: String, value: String)]) -> String {
+        parameters.map { key, value in
+            let shown = key == "password" ? "xxx" : value
+            let needsQuotes = shown.isEmpty || shown.contains { $0 == " " || $0 == "'" || $0 == "\\" }
+            let quoted = needsQuotes
+                ? "'" + shown.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+                : shown
+            return "\(key)=\(quoted)"
+        }.joined(separator: " ")
+    }
+
+    deinit { pq.finish() }
+
+    /// Whether ``close()`` was called (or the connection was never opened).
+    public var closed: Bool { pq.isFinished }
+
+    /// A new cursor on this connection. Feedback state lives in the cursor, as in psycopg2.
+    ///
+    /// - Throws: `PGError` (`.interface`) when the connection is closed.
+    public func cursor() throws -> ReplicationCursor {
+        guard !closed else { throw PGError.interface("connection already closed") }
+        return ReplicationCursor(connection: self)
+    }
+
+    /// Closes the connection (`PQfinish`). Closing twice does nothing.
+    public func close() {
+        if !pq.isFinished { logger.debug("replication connection closed") }
+        pq.finish()
+    }
+
+    /// The connection's socket, for `poll`/`select` in an event loop.
+    ///
+    /// The corresponding libpq function is `PQsocket`.
+    public func fileno() throws -> Int32 {
+        let socket = pq.socket
+        guard socket >= 0 else { throw PGError.interface("connection already closed") }
+        return socket
+    }
+
+    /// The server version as an integer, e.g. 150018 (`PQserverVersion`).
+    public var serverVersion: Int { pq.serverVersion }
+
+    /// The process ID of the server's walsender (`PQbackendPID`); psycopg2's `get_backend_pid()`.
+    public var backendPID: Int { pq.backendPID }
+
+    /// Whether the connection uses TLS (`PQsslInUse`).
+    public var usesTLS: Bool { pq.sslInUse }
+
+    /// A server parameter reported at connection start (`PQparameterStatus`), e.g. `server_encoding`.
+    public func parameterStatus(_ name: String) -> String? { pq.parameterStatus(name) }
+}
+
+@available(*, unavailable, message: "a replication connection has one owner; pass it on with `sending`")
+extension ReplicationConnection: Sendable {}
+
+/// A logical replication connection: `replication=database`, the given database kept.
+///
+/// ```swift
+/// let connection = try LogicalReplicationConnection("host=localhost dbname=app user=repl")
+/// let cursor = try connection.cursor()
+/// ```
+public final class LogicalReplicationConnection: ReplicationConnection {
+    /// Connects. - Parameters: dsn: a conninfo string or `postgresql://` URI; logger: where the
+    /// library logs (debug for connection events, trace per message); nothing by default.
+    public init(_ dsn: String, logger: Logger? = nil) throws {
+        try super.init(dsn: dsn, replicationType: .logical, logger: logger)
+    }
+}
+
+/// A physical replication connection: `replication=true`, `dbname=replication`.
+public final class PhysicalReplicationConnection: ReplicationConnection {
+    /// Connects. - Parameters: dsn: a conninfo string or `postgresql://` URI; logger: where the
+    /// library logs; nothing by default.
+    public init(_ dsn: String, logger: Logger? = nil) throws {
+        try super.init(dsn: dsn, replicationType: .physical, logger: logger)
+    }
+}

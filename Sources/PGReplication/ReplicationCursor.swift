@@ -1,0 +1,231 @@
+import Foundation
+import Logging
+import PGOutput
+
+/// psycopg2's `ReplicationCursor`: runs replication commands and streams replication data.
+///
+/// ```swift
+/// let connection = try LogicalReplicationConnection("dbname=app user=repl")
+/// let cursor = try connection.cursor()
+/// try cursor.createReplicationSlot("app", outputPlugin: "test_decoding")
+/// try cursor.startReplication(slotName: "app", decode: true)
+/// do {
+///     try cursor.consumeStream { message in
+///         print(message.payloadText)
+///         try message.cursor.sendFeedback(flushLSN: message.dataStart)
+///     }
+/// } catch is StopReplication {}
+/// ```
+///
+/// All feedback state (the positions to report, timers) lives in the cursor and is reset by each
+/// START; feedback given on another cursor is not seen by this one's stream.
+///
+/// - Important: Not `Sendable`: the cursor has its connection's single owner. To stop a stream
+///   from another thread, use ``makeStopHandle()``.
+public final class ReplicationCursor {
+    /// The connection the cursor runs on.
+    public let connection: ReplicationConnection
+    /// Whether ``close()`` was called.
+    public private(set) var closed = false
+
+    /// Move the flush position to the server's WAL end on keepalives when everything delivered
+    /// was confirmed (psycopg2's and pgjdbc's rule; on by default). Turn off when the slot position
+    /// is managed out of band: then only ``sendFeedback(writeLSN:flushLSN:applyLSN:reply:force:)``
+    /// moves it.
+    public var automaticFlush = true {
+        didSet { session?.withLock { session?.automaticFlush = automaticFlush } }
+    }
+
+    /// Fail a stream that received nothing (not even a keepalive) for this many seconds, like the
+    /// server's `wal_receiver_timeout`; nil (the default) waits forever.
+    public var receiveTimeout: Double? {
+        didSet { session?.withLock { session?.receiveTimeout = receiveTimeout } }
+    }
+
+    var result: PQResult?
+    var resultRows: [[String?]] = []
+    var resultPosition = 0
+    var session: StreamSession?
+    var consuming = false
+    var endReported = false
+    let stopFlag = StopFlag()
+
+    init(connection: ReplicationConnection) {
+        self.connection = connection
+    }
+
+    var pq: PQConnection { connection.pq }
+    var logger: Logger { connection.logger }
+
+    /// Marks the cursor closed. Like psycopg2, this does not end a stream in progress; use
+    /// ``stopReplication()`` for that.
+    public func close() { closed = true }
+
+    /// The connection's socket, for `poll`/`select` (`PQsocket`).
+    public func fileno() throws -> Int32 {
+        try checkOpen()
+        return try connection.fileno()
+    }
+
+    func checkOpen() throws {
+        if closed || connection.closed { throw PGError.interface("cursor already closed") }
+    }
+
+    // MARK: - Commands and results
+
+    /// Runs a replication command (IDENTIFY_SYSTEM, SHOW, TIMELINE_HISTORY, READ_REPLICATION_SLOT,
+    /// …) or, on a logical connection, plain SQL. Rows are read with ``fetchall()``.
+    ///
+    /// A command that starts streaming (START_REPLICATION) is handled as
+    /// ``startReplicationExpert(_:decode:statusInterval:)`` with its defaults.
+    public func execute(_ command: String) throws {
+        try checkOpen()
+        guard !command.isEmpty else { throw PGError.programming("can't execute an empty query") }
+        guard !command.utf8.contains(0) else { throw PGError.programming("the command must not contain NUL bytes") }
+        try checkNotStreaming()
+        clearResult()
+        guard let result = pq.exec(command) else {
+            throw PGError.from(nil, connection: pq, command: command)
+        }
+        switch result.status {
+        case .commandOK, .tuplesOK, .emptyQuery:
+            self.resultRows = result.rows
+            self.result = result
+        case .copyBoth:
+            try beginStreaming(command: command, decode: false, statusInterval: 10, senderTimeout: nil)
+        case .copyOut, .copyIn:
+            throw PGError(.notSupported, "COPY results are not supported by execute", command: command)
+        default:
+            throw PGError.from(result, connection: pq, command: command)
+        }
+    }
+
+    /// The rows not fetched yet from the last command, as text (nil for NULL).
+    ///
+    /// - Throws: `PGError` (`.programming`) when the last command returned no rows.
+    public func fetchall() throws -> [[String?]] {
+        try checkResult()
+        let rows = Array(resultRows[resultPosition...])
+        resultPosition = resultRows.count
+        return rows
+    }
+
+    /// The next row of the last command's result, nil when there are no more.
+    public func fetchone() throws -> [String?]? {
+        try checkResult()
+        guard resultPosition < resultRows.count else { return nil }
+        defer { resultPosition += 1 }
+        return resultRows[resultPosition]
+    }
+
+    /// The column names of the last result (psycopg2's `description`, names only).
+    public var columnNames: [String]? { result?.columnNames }
+
+    /// Rows in the last result, or the affected-row count of the last command; -1 when there is
+    /// none (after a START, for example).
+    public var rowcount: Int {
+        guard let result else { return -1 }
+        return result.status == .tuplesOK ? result.rowCount : (result.affectedRows ?? -1)
+    }
+
+    func checkResult() throws {
+        try checkOpen()
+        guard let result, result.status == .tuplesOK else { throw PGError.programming("no results to fetch") }
+    }
+
+    func clearResult() {
+        result = nil
+        resultRows = []
+        resultPosition = 0
+    }
+
+    func checkNotStreaming() throws {
+        if let session, session.withLock({ session.isStreaming }) {
+            throw PGError.programming("cannot run a command while replicating: call stopReplication() first")
+        }
+    }
+
+    /// Runs a command and returns its single row (or none).
+    func queryRow(_ command: String) throws -> (columns: [String], row: [String?]?) {
+        try execute(command)
+        return (columnNames ?? [], resultRows.first)
+    }
+
+    // MARK: - Quoting
+
+    /// The name as a quoted identifier (`PQescapeIdentifier`).
+    func quoteIdentifier(_ name: String, what: String) throws -> String {
+        guard !name.utf8.contains(0) else { throw PGError.programming("\(what) must not contain NUL bytes") }
+        guard let quoted = pq.escapeIdentifier(name) else {
+            throw PGError(.programming, "cannot quote \(what): \(pq.errorMessage)")
+        }
+        return quoted
+    }
+
+    /// A string literal for the replication command grammar, whose lexer knows `''` doubling and
+    /// no backslash escapes (so `PQescapeLiteral`'s `E'…'` form would not parse there). The text
+    /// goes out as UTF-8, which the connection's `client_encoding=UTF8` declares.
+    func quoteLiteral(_ value: String, what: String) throws -> String {
+        guard !value.utf8.contains(0) else { throw PGError.programming("\(what) must not contain NUL bytes") }
+        return "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
+    }
+}
+
+@available(*, unavailable, message: "a cursor has its connection's single owner; use makeStopHandle() across threads")
+extension ReplicationCursor: Sendable {}
+
+/// A thread-safe flag plus a pipe that wakes a waiting stream loop.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var requested = false
+    private var pipeFDs: (read: Int32, write: Int32)?
+
+    /// The read end of the wake-up pipe, created on first use; -1 if none could be made.
+    var wakeFD: Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        if let pipeFDs { return pipeFDs.read }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return -1 }
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        pipeFDs = (fds[0], fds[1])
+        return fds[0]
+    }
+
+    func request() {
+        lock.lock()
+        requested = true
+        let fd = pipeFDs?.write
+        lock.unlock()
+        if let fd {
+            var byte: UInt8 = 1
+            _ = write(fd, &byte, 1)
+        }
+    }
+
+    /// Returns whether a stop was requested, and clears the request.
+    func take() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let was = requested
+        requested = false
+        return was
+    }
+
+    deinit {
+        if let pipeFDs {
+            close(pipeFDs.read)
+            close(pipeFDs.write)
+        }
+    }
+}
+
+/// Stops a cursor's ``ReplicationCursor/consumeStream(keepaliveInterval:_:)`` from any thread: the
+/// loop ends the stream cleanly (CopyDone and drain, as ``ReplicationCursor/stopReplication()``)
+/// and returns.
+public struct ReplicationStopHandle: Sendable {
+    let flag: StopFlag
+
+    /// Asks the loop to stop; it wakes at once.
+    public func stop() { flag.request() }
+}

@@ -1,0 +1,461 @@
+import Foundation
+import Logging
+import PGOutput
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How a replication stream ended without an error.
+public struct StreamEnd: Hashable, Sendable {
+    public enum Reason: Hashable, Sendable {
+        /// The server ended the stream (CopyDone, or the command completed, as in a fast shutdown
+        /// or at the end of a physical timeline).
+        case serverEnded
+        /// The client ended it with ``ReplicationCursor/stopReplication()``.
+        case stopped
+    }
+
+    public var reason: Reason
+    /// Physical streams at the end of a historic timeline: the next timeline.
+    public var nextTimeline: UInt32?
+    /// Physical streams at the end of a historic timeline: where the next timeline starts.
+    public var nextTimelineStart: LSN?
+}
+
+/// The state of one START: feedback bookkeeping (psycopg2's rules F1–F5), the read algorithm and
+/// the keeper thread that answers the server while a consumer callback runs.
+///
+/// Every member below `lock` is guarded by it, and the `PQConnection` is used only with the lock
+/// held while the session streams, which is why the class may be `@unchecked Sendable`: the
+/// keeper thread and the owner's thread never touch libpq at the same time.
+final class StreamSession: @unchecked Sendable {
+    enum Phase {
+        case streaming
+        case ended(StreamEnd)
+    }
+
+    enum Outcome {
+        case message(CopyDataBuffer, XLogDataHeader)
+        case nothing
+        case ended(StreamEnd)
+    }
+
+    /// The lock, and the keeper's alarm clock.
+    let lock = NSCondition()
+    let pq: PQConnection
+    let logger: Logger
+    let decode: Bool
+    let command: String
+
+    var phase: Phase = .streaming
+    var statusInterval: Double
+    var automaticFlush: Bool
+    /// The server's `wal_sender_timeout` in seconds when it could be read (0 = disabled).
+    let senderTimeout: Double?
+    var receiveTimeout: Double?
+
+    // Feedback state, reset by each START (psycopg2 keeps it across STARTs: pitfall S6).
+    var writeLSN: LSN = 0
+    var flushLSN: LSN = 0
+    var applyLSN: LSN = 0
+    var explicitlyFlushedLSN: LSN = 0
+    var lastMessageDataStart: LSN = 0
+    var walEnd: LSN = 0
+    var highestWalEnd: LSN = 0
+    var lastKeepalive: PrimaryKeepalive?
+    var lastFeedback: Double = 0  // monotonic seconds; 0 = never, so the first read sends one (S4)
+    var lastReceive: Double
+    var ioTimestamp: Date
+    var feedbackTimestamp = Date(timeIntervalSince1970: 0)
+
+    // Frames the keeper read while the consumer was busy, delivered before anything newer.
+    var stash: [(CopyDataBuffer, XLogDataHeader)?] = []
+    var stashHead = 0
+    var stashBytes = 0
+    static let stashLimit = 16 << 20
+    var deferredError: (any Error)?
+
+    // Keeper thread control.
+    var callbackSince: Double?
+    var keeperRunning = false
+    var keeperExited = true
+    static let keeperTick = 0.1
+
+    init(
+        pq: PQConnection, logger: Logger, command: String, decode: Bool, statusInterval: Double, automaticFlush: Bool,
+        senderTimeout: Double?, receiveTimeout: Double?
+    ) {
+        self.pq = pq
+        self.logger = logger
+        self.command = command
+        self.decode = decode
+        self.statusInterval = statusInterval
+        self.automaticFlush = automaticFlush
+        self.senderTimeout = senderTimeout
+        self.receiveTimeout = receiveTimeout
+        self.lastReceive = monotonicNow()
+        self.ioTimestamp = Date()
+    }
+
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    var isStreaming: Bool {
+        if case .streaming = phase { return true }
+        return false
+    }
+
+    // MARK: - Reading (lock held)
+
+    /// psycopg2's read algorithm: maybe send due feedback, then read at most one data message
+    /// with at most one socket read. Frames the keeper stashed come first.
+    func readLocked() throws -> Outcome {
+        if stashHead < stash.count, let (buffer, header) = stash[stashHead] {
+            stash[stashHead] = nil
+            stashHead += 1
+            stashBytes -= buffer.count
+            if stashHead == stash.count {
+                stash.removeAll(keepingCapacity: true)
+                stashHead = 0
+            }
+            return .message(buffer, header)
+        }
+        if let error = deferredError {
+            deferredError = nil
+            throw error
+        }
+        guard case .streaming = phase else {
+            if case .ended(let end) = phase { return .ended(end) }
+            return .nothing
+        }
+        let now = monotonicNow()
+        if now >= lastFeedback + statusInterval {
+            try sendStatusUpdateLocked(replyRequested: false)
+        }
+        var consumed = false
+        while true {
+            switch pq.getCopyData() {
+            case .data(let buffer):
+                consumed = true
+                if let header = try receiveLocked(buffer) {
+                    return .message(buffer, header)
+                }
+            case .wouldBlock:
+                if consumed { return .nothing }
+                guard pq.consumeInput() else { throw failLocked(PGError.connectionFailure(pq, while: "reading")) }
+                consumed = true
+            case .done:
+                return .ended(try endOfCopyLocked())
+            case .failed:
+                throw failLocked(PGError.connectionFailure(pq, while: "reading"))
+            }
+        }
+    }
+
+    /// Book-keeping for one received CopyData; returns the header of a data message, nil for a
+    /// keepalive (already answered when it asked).
+    private func receiveLocked(_ buffer: CopyDataBuffer) throws -> XLogDataHeader? {
+        lastReceive = monotonicNow()
+        ioTimestamp = Date()
+        let frame: ReplicationFrame
+        do {
+            frame = try ReplicationFrame.parse(buffer.bytes)
+        } catch {
+            throw failLocked(error)
+        }
+        switch frame {
+        case .xLogData(let header):
+            walEnd = header.walEnd
+            highestWalEnd = max(highestWalEnd, header.walEnd)
+            lastMessageDataStart = header.dataStart
+            return header
+        case .keepalive(let keepalive):
+            walEnd = keepalive.walEnd
+            highestWalEnd = max(highestWalEnd, keepalive.walEnd)
+            lastKeepalive = keepalive
+            // F4: move flush to the server's WAL end when everything delivered was confirmed.
+            if automaticFlush, explicitlyFlushedLSN >= lastMessageDataStart, keepalive.walEnd > explicitlyFlushedLSN,
+                keepalive.walEnd > flushLSN
+            {
+                flushLSN = keepalive.walEnd
+            }
+            // F2: answer at once when asked.
+            if keepalive.replyRequested {
+                try sendStatusUpdateLocked(replyRequested: false)
+            }
+            return nil
+        }
+    }
+
+    /// The copy ended: the server sent CopyDone, completed the command, or failed.
+    private func endOfCopyLocked() throws -> StreamEnd {
+        var end = StreamEnd(reason: .serverEnded)
+        var failure: PGError?
+        var answeredCopyDone = false
+        while let result = pq.getResult() {
+            switch result.status {
+            case .copyIn where !answeredCopyDone:
+                // The server sent CopyDone while we may still send: answer with ours.
+                answeredCopyDone = true
+                try putCopyEndLocked()
+            case .copyIn, .copyOut, .copyBoth:
+                continue
+            case .tuplesOK:
+                readNextTimeline(result, into: &end)
+            case .commandOK, .emptyQuery:
+                continue
+            default:
+                if failure == nil { failure = PGError.from(result, connection: pq, command: command) }
+            }
+            if !pq.isOK { break }
+        }
+        if let failure {
+            phase = .ended(end)
+            pq.setNonblocking(false)
+            logger.debug("replication stream failed", metadata: ["pgrepl.error": "\(failure.message)"])
+            throw failure
+        }
+        phase = .ended(end)
+        pq.setNonblocking(false)
+        logger.debug("replication stream ended by the server")
+        return end
+    }
+
+    func readNextTimeline(_ result: PQResult, into end: inout StreamEnd) {
+        guard result.rowCount == 1, result.columnCount >= 2 else { return }
+        end.nextTimeline = result.value(row: 0, column: 0).flatMap { UInt32($0) }
+        end.nextTimelineStart = result.value(row: 0, column: 1).flatMap { try? LSN($0) }
+    }
+
+    /// Marks the stream as failed with a connection-level error and returns it.
+    private func failLocked(_ error: any Error) -> any Error {
+        phase = .ended(StreamEnd(reason: .serverEnded))
+        logger.debug("replication stream failed", metadata: ["pgrepl.error": "\(error)"])
+        return error
+    }
+
+    // MARK: - Writing (lock held)
+
+    /// F5: a status update with the stored positions and the client clock.
+    ///
+    /// The write position reported is at least the flush position (psycopg2 reports write 0 while
+    /// flush moves: pitfall S5), so a server waiting at shutdown for `write == sent` can finish.
+    func sendStatusUpdateLocked(replyRequested: Bool) throws {
+        let update = StandbyStatusUpdate(
+            write: max(writeLSN, flushLSN), flush: flushLSN, apply: applyLSN, clock: .now(),
+            replyRequested: replyRequested)
+        let bytes = update.bytes
+        try bytes.withUnsafeBytes { raw in
+            while true {
+                let queued = pq.putCopyData(raw)
+                if queued == 1 { break }
+                if queued < 0 { throw failLocked(PGError.connectionFailure(pq, while: "sending feedback")) }
+                try flushLocked()
+            }
+        }
+        try flushLocked()
+        lastFeedback = monotonicNow()
+        feedbackTimestamp = Date()
+        ioTimestamp = feedbackTimestamp
+        logger.trace(
+            "status update sent",
+            metadata: ["pgrepl.flush": "\(flushLSN)", "pgrepl.write": "\(update.write)", "pgrepl.reply": "\(replyRequested)"])
+    }
+
+    /// Flushes libpq's output buffer; a "still pending" answer (non-blocking mode) waits for the
+    /// socket and tries again, reading input when it arrives, as libpq's documentation asks
+    /// (psycopg2 reports it as an error: pitfall S11).
+    func flushLocked() throws {
+        while true {
+            let result = pq.flush()
+            if result == 0 { return }
+            if result < 0 { throw failLocked(PGError.connectionFailure(pq, while: "flushing")) }
+            let events = waitForSocket(pq.socket, events: Int16(POLLIN | POLLOUT), timeout: 1.0)
+            if events & Int16(POLLIN) != 0, !pq.consumeInput() {
+                throw failLocked(PGError.connectionFailure(pq, while: "reading"))
+            }
+        }
+    }
+
+    /// Sends CopyDone.
+    func putCopyEndLocked() throws {
+        while true {
+            let result = pq.putCopyEnd()
+            if result == 1 { break }
+            if result < 0 { throw failLocked(PGError.connectionFailure(pq, while: "ending the copy")) }
+            try flushLocked()
+        }
+        try flushLocked()
+    }
+
+    // MARK: - Stop (lock held)
+
+    /// Client-initiated end: CopyDone, drain the server's remaining data to its CopyDone, read the
+    /// results (a physical stream may send its next timeline), and leave the connection idle.
+    func stopLocked() throws -> StreamEnd {
+        guard case .streaming = phase else {
+            if case .ended(let end) = phase { return end }
+            return StreamEnd(reason: .stopped)
+        }
+        var end = StreamEnd(reason: .stopped)
+        try putCopyEndLocked()
+        drain: while true {
+            switch pq.getCopyData() {
+            case .data: continue
+            case .wouldBlock:
+                _ = waitForSocket(pq.socket, events: Int16(POLLIN), timeout: 1.0)
+                guard pq.consumeInput() else { throw failLocked(PGError.connectionFailure(pq, while: "stopping")) }
+            case .done: break drain
+            case .failed: throw failLocked(PGError.connectionFailure(pq, while: "stopping"))
+            }
+        }
+        var failure: PGError?
+        while let result = pq.getResult() {
+            switch result.status {
+            case .tuplesOK: readNextTimeline(result, into: &end)
+            case .commandOK, .emptyQuery, .copyOut, .copyIn, .copyBoth: continue
+            default: if failure == nil { failure = PGError.from(result, connection: pq, command: command) }
+            }
+            if !pq.isOK { break }
+        }
+        phase = .ended(end)
+        pq.setNonblocking(false)
+        stash.removeAll()
+        stashHead = 0
+        stashBytes = 0
+        if let failure { throw failure }
+        logger.debug("replication stream stopped")
+        return end
+    }
+
+    // MARK: - Waiting (lock not held)
+
+    /// Waits until the socket has data, the next status update is due, or `wakeFD` is written.
+    func waitForInput(socket: Int32, wakeFD: Int32) throws {
+        let (timeout, receiveDeadline) = withLock { () -> (Double, Double?) in
+            let now = monotonicNow()
+            return (lastFeedback + statusInterval - now, receiveTimeout.map { lastReceive + $0 - now })
+        }
+        if let receiveDeadline, receiveDeadline <= 0 {
+            let seconds = receiveTimeout ?? 0
+            throw withLock {
+                failLocked(
+                    PGError(.operational, "no message from the server for \(seconds) s (receive timeout)", connectionLost: true))
+            }
+        }
+        var wait = timeout
+        if let receiveDeadline { wait = min(wait, receiveDeadline) }
+        guard wait > 0 else { return }
+        var fds = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        let count = wakeFD >= 0 ? 2 : 1
+        let result = poll(&fds, nfds_t(count), Int32(min(wait * 1000, 3_600_000).rounded(.up)))
+        if result < 0, errno != EINTR {
+            throw PGError(.operational, "poll failed: \(String(cString: strerror(errno)))")
+        }
+        if count == 2, fds[1].revents != 0 { drainWakePipe(wakeFD) }
+    }
+
+    // MARK: - The keeper thread
+
+    /// Starts the thread that keeps the stream alive while a consumer callback runs.
+    func startKeeper() {
+        withLock {
+            keeperRunning = true
+            keeperExited = false
+        }
+        let thread = Thread { [self] in keeperLoop() }
+        thread.name = "pgrepl-keeper"
+        thread.start()
+    }
+
+    /// Stops the keeper thread and waits for it to finish.
+    func stopKeeper() {
+        lock.lock()
+        keeperRunning = false
+        lock.broadcast()
+        while !keeperExited { lock.wait() }
+        lock.unlock()
+    }
+
+    func callbackStarted() { withLock { callbackSince = monotonicNow() } }
+    func callbackEnded() { withLock { callbackSince = nil } }
+
+    private func keeperLoop() {
+        lock.lock()
+        defer {
+            keeperExited = true
+            lock.broadcast()
+            lock.unlock()
+        }
+        while keeperRunning {
+            _ = lock.wait(until: Date(timeIntervalSinceNow: Self.keeperTick))
+            guard keeperRunning, isStreaming, deferredError == nil, let since = callbackSince,
+                monotonicNow() - since >= Self.keeperTick
+            else { continue }
+            do {
+                try serviceWhileBusyLocked()
+            } catch {
+                deferredError = error
+            }
+        }
+    }
+
+    /// While the consumer is busy: read what has arrived (answering keepalives, stashing data up
+    /// to a bound), and send status updates on time. With the stash full, reading stops (the
+    /// server feels TCP backpressure) and status updates go out often enough for the server's
+    /// `wal_sender_timeout`, which it checks against any message from us.
+    private func serviceWhileBusyLocked() throws {
+        if stashBytes < Self.stashLimit {
+            guard pq.consumeInput() else { throw failLocked(PGError.connectionFailure(pq, while: "reading")) }
+            read: while stashBytes < Self.stashLimit, isStreaming {
+                switch pq.getCopyData() {
+                case .data(let buffer):
+                    if let header = try receiveLocked(buffer) {
+                        stash.append((buffer, header))
+                        stashBytes += buffer.count
+                    }
+                case .wouldBlock: break read
+                case .done:
+                    _ = try endOfCopyLocked()
+                    break read
+                case .failed: throw failLocked(PGError.connectionFailure(pq, while: "reading"))
+                }
+            }
+        }
+        guard isStreaming else { return }
+        var interval = statusInterval
+        if stashBytes >= Self.stashLimit {
+            let heartbeat = (senderTimeout ?? 0) > 0 ? (senderTimeout ?? 0) / 4 : 1.0
+            interval = min(interval, max(heartbeat, Self.keeperTick))
+        }
+        if monotonicNow() >= lastFeedback + interval {
+            try sendStatusUpdateLocked(replyRequested: false)
+        }
+    }
+}
+
+/// Seconds on the monotonic clock.
+func monotonicNow() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}
+
+/// `poll` on one descriptor; returns the events seen (0 on timeout or error).
+@discardableResult
+func waitForSocket(_ socket: Int32, events: Int16, timeout: Double) -> Int16 {
+    var fd = pollfd(fd: socket, events: events, revents: 0)
+    let result = poll(&fd, 1, Int32(timeout * 1000))
+    return result > 0 ? fd.revents : 0
+}
+
+func drainWakePipe(_ fd: Int32) {
+    var scratch = [UInt8](repeating: 0, count: 64)
+    while read(fd, &scratch, scratch.count) > 0 {}
+}

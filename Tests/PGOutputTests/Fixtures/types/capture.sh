@@ -99,7 +99,7 @@ changes slot_binary ", 'binary', 'true'" > "$here/pgoutput-binary.hex"
 
 # The SELECT side: every column's text output (format('%s') calls the type's output function; a
 # ::text cast would not, e.g. for inet and bpchar), hex-encoded so that any byte survives.
-columns=$(psql -At -c "SELECT string_agg(format('CASE WHEN %1$I IS NULL THEN ''-'' ELSE encode(convert_to(format(''%%s'', %1$I), ''UTF8''), ''hex'') END', attname), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'typed'::regclass AND attnum > 0 AND NOT attisdropped")
+columns=$(psql -At -c "SELECT string_agg(format('CASE WHEN %1\$I IS NULL THEN ''-'' ELSE encode(convert_to(format(''%%s'', %1\$I), ''UTF8''), ''hex'') END', attname), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'typed'::regclass AND attnum > 0 AND NOT attisdropped")
 psql -At -c "SELECT concat_ws(',', $columns) FROM typed ORDER BY id" > "$here/select.txt"
 psql -At -c "SELECT version()" > "$here/server-version.txt"
 echo "captured $(wc -l < "$here/pgoutput-text.hex") text and $(wc -l < "$here/pgoutput-binary.hex") binary messages, $(wc -l < "$here/select.txt") rows"

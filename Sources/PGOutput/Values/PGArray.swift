@@ -83,7 +83,13 @@ public struct PGArray: Hashable, Sendable, CustomStringConvertible {
             }
             text += "}"
         }
-        if elements.count == dimensions.reduce(1, { $0 * $1.count }) { render(level: 0) }
+        var expected = 1
+        for dimension in dimensions {
+            let (product, overflow) = expected.multipliedReportingOverflow(by: dimension.count)
+            guard !overflow, dimension.count >= 0 else { return text + "{?}" }
+            expected = product
+        }
+        if elements.count == expected { render(level: 0) } else { text += "{?}" }
         return text
     }
 

@@ -126,9 +126,22 @@ public struct PGNumeric: Hashable, Sendable, CustomStringConvertible, LosslessSt
             exponent += 1
         }
         guard digits.count <= 38, exponent >= -128, exponent <= 127 else { return nil }
-        var magnitude = Decimal(0)
-        for digit in digits { magnitude = magnitude * 10 + Decimal(Int(digit)) }
         guard !digits.isEmpty else { return Decimal(0) }
+        // Whole chunks of up to 18 digits in a UInt64: Decimal arithmetic per digit is slow.
+        var magnitude = Decimal(0)
+        var chunk: UInt64 = 0
+        var chunkDigits = 0
+        var chunkScale: UInt64 = 1
+        for digit in digits {
+            chunk = chunk &* 10 &+ UInt64(digit)
+            chunkDigits += 1
+            chunkScale &*= 10
+            if chunkDigits == 18 {
+                magnitude = magnitude * Decimal(chunkScale) + Decimal(chunk)
+                (chunk, chunkDigits, chunkScale) = (0, 0, 1)
+            }
+        }
+        if chunkDigits > 0 { magnitude = magnitude * Decimal(chunkScale) + Decimal(chunk) }
         return Decimal(sign: isNegative ? .minus : .plus, exponent: exponent, significand: magnitude)
     }
 

@@ -202,6 +202,10 @@ private struct ArrayContainer: UnkeyedDecodingContainer {
 
 /// `orderID` → `order_id`, `orderId` → `order_id`, `URLString` → `url_string`.
 func snakeCase(_ name: String) -> String {
+    // ASCII fast path: no uppercase letters means nothing to convert.
+    if !name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && ($0 <= UInt8(ascii: "Z") || $0 >= 0x80) }) {
+        return name
+    }
     let characters = Array(name)
     var out = ""
     for (index, character) in characters.enumerated() {

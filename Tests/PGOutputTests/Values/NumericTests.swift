@@ -88,3 +88,12 @@ import Testing
         #expect(PGNumeric(isNegative: false, significandDigits: [12], scale: 1) == nil)
     }
 }
+
+@Suite struct NumericDecimalChunkTests {
+    @Test func decimalsAcrossChunkBoundaries() {
+        for text in ["123456789012345678", "1234567890123456789", "-12345678901234567890123456789.12345678",
+                     "0.000000000000000000000000000001"] {
+            #expect(PGNumeric(text)?.decimalValue == Decimal(string: text), "\(text)")
+        }
+    }
+}

@@ -55,6 +55,12 @@ private func mismatch<T>(_ target: T.Type, _ value: PGValue) -> PGValueConversio
     }
 }
 
+/// The payload that `match` finds in `value`, or the mismatch error.
+private func extract<T>(_ value: PGValue, _ match: (PGValue) -> T?) throws(PGValueConversionError) -> T {
+    guard let result = match(value) else { throw mismatch(T.self, value) }
+    return result
+}
+
 extension PGValue: PGDecodable {
     /// The value itself.
     public init(pgValue: PGValue) { self = pgValue }
@@ -93,8 +99,7 @@ extension UInt8: PGDecodable {
 
 extension Bool: PGDecodable {
     public init(pgValue: PGValue) throws(PGValueConversionError) {
-        guard case .bool(let value) = pgValue else { throw mismatch(Bool.self, pgValue) }
-        self = value
+        self = try extract(pgValue) { if case .bool(let value) = $0 { value } else { nil } }
     }
 }
 
@@ -141,8 +146,7 @@ extension String: PGDecodable {
 
 extension UUID: PGDecodable {
     public init(pgValue: PGValue) throws(PGValueConversionError) {
-        guard case .uuid(let value) = pgValue else { throw mismatch(UUID.self, pgValue) }
-        self = value
+        self = try extract(pgValue) { if case .uuid(let value) = $0 { value } else { nil } }
     }
 }
 
@@ -195,29 +199,25 @@ extension Decimal: PGDecodable {
 
 extension PGDate: PGDecodable {
     public init(pgValue: PGValue) throws(PGValueConversionError) {
-        guard case .date(let value) = pgValue else { throw mismatch(PGDate.self, pgValue) }
-        self = value
+        self = try extract(pgValue) { if case .date(let value) = $0 { value } else { nil } }
     }
 }
 
 extension PGTime: PGDecodable {
     public init(pgValue: PGValue) throws(PGValueConversionError) {
-        guard case .time(let value) = pgValue else { throw mismatch(PGTime.self, pgValue) }
-        self = value
+        self = try extract(pgValue) { if case .time(let value) = $0 { value } else { nil } }
     }
 }
 
 extension PGTimeTZ: PGDecodable {
     public init(pgValue: PGValue) throws(PGValueConversionError) {
-        guard case .timetz(let value) = pgValue else { throw mismatch(PGTimeTZ.self, pgValue) }
-        self = value
+        self = try extract(pgValue) { if case .timetz(let value) = $0 { value } else { nil } }
     }
 }
 
 extension PGInterval: PGDecodable {
     public init(pgValue: PGValue) throws(PGValueConversionError) {
-        guard case .interval(let value) = pgValue else { throw mismatch(PGInterval.self, pgValue) }
-        self = value
+        self = try extract(pgValue) { if case .interval(let value) = $0 { value } else { nil } }
     }
 }
 
@@ -233,8 +233,7 @@ extension PGInet: PGDecodable {
 
 extension PGArray: PGDecodable {
     public init(pgValue: PGValue) throws(PGValueConversionError) {
-        guard case .array(let value) = pgValue else { throw mismatch(PGArray.self, pgValue) }
-        self = value
+        self = try extract(pgValue) { if case .array(let value) = $0 { value } else { nil } }
     }
 }
 

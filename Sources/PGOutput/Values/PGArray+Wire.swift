@@ -1,0 +1,207 @@
+/// Text and binary decoding of array column values.
+extension PGArray {
+    /// PostgreSQL allows at most six dimensions (`MAXDIM`).
+    static let maximumDimensions = 6
+
+    // MARK: - Text
+
+    /// Text (`array_out`): an optional `[lower:upper]...=` bounds prefix, then nested braces whose
+    /// elements are separated by `,`. Elements may be double-quoted (with `\` escapes); an unquoted
+    /// `NULL` (any case) is a NULL element.
+    static func decodeText(_ reader: inout ValueReader, elementType: PGTypeOID) throws(PGValueDecodingError) -> PGArray {
+        var bounds: [(lower: Int, upper: Int)] = []
+        while reader.consume(UInt8(ascii: "[")) {
+            let lower = Int(try reader.readSignedInteger(as: Int32.self))
+            try reader.expect(UInt8(ascii: ":"))
+            let upper = Int(try reader.readSignedInteger(as: Int32.self))
+            try reader.expect(UInt8(ascii: "]"))
+            guard upper >= lower - 1, bounds.count < maximumDimensions else {
+                throw reader.error("array bounds with upper >= lower, at most six dimensions")
+            }
+            bounds.append((lower, upper))
+        }
+        if !bounds.isEmpty { try reader.expect(UInt8(ascii: "=")) }
+        skipSpaces(&reader)
+        try reader.expect(UInt8(ascii: "{"))
+
+        var counts: [Int] = [0]  // element or sub-array count of each open level
+        var sizes = [Int?](repeating: nil, count: maximumDimensions)
+        var leafDepth = 0  // the depth that holds elements; 0 until the first element
+        var elements: [PGValue] = []
+        var expectingItem = true
+        while !counts.isEmpty {
+            skipSpaces(&reader)
+            if expectingItem {
+                if reader.consume(UInt8(ascii: "{")) {
+                    guard counts.count < maximumDimensions, leafDepth == 0 || counts.count < leafDepth else {
+                        throw reader.error("an element, not a deeper sub-array", at: reader.offset - 1)
+                    }
+                    counts.append(0)
+                    continue
+                }
+                if counts == [0], elements.isEmpty, bounds.isEmpty, reader.consume(UInt8(ascii: "}")) {
+                    counts.removeAll()
+                    skipSpaces(&reader)
+                    try reader.requireEnd()
+                    return PGArray(elementType: elementType, dimensions: [], elements: [])
+                }
+                guard leafDepth == 0 || leafDepth == counts.count else {
+                    throw reader.error("a sub-array '{', as the other elements at this depth")
+                }
+                leafDepth = counts.count
+                elements.append(try readElement(&reader, elementType: elementType))
+                counts[counts.count - 1] += 1
+                expectingItem = false
+            } else if reader.consume(UInt8(ascii: ",")) {
+                expectingItem = true
+            } else if reader.consume(UInt8(ascii: "}")) {
+                let depth = counts.count
+                let count = counts.removeLast()
+                if let size = sizes[depth - 1] {
+                    guard size == count else {
+                        throw reader.error("\(size) items, as in the other sub-arrays at this depth", at: reader.offset - 1)
+                    }
+                } else {
+                    sizes[depth - 1] = count
+                }
+                if !counts.isEmpty { counts[counts.count - 1] += 1 }
+            } else {
+                throw reader.error("',' or '}'")
+            }
+        }
+        skipSpaces(&reader)
+        try reader.requireEnd()
+        var dimensions: [Dimension] = []
+        for depth in 0..<leafDepth {
+            dimensions.append(Dimension(count: sizes[depth] ?? 0, lowerBound: 1))
+        }
+        if !bounds.isEmpty {
+            guard bounds.count == dimensions.count,
+                zip(bounds, dimensions).allSatisfy({ $0.upper - $0.lower + 1 == $1.count })
+            else { throw reader.error("bounds that match the array's dimensions", at: 0) }
+            for index in dimensions.indices { dimensions[index].lowerBound = bounds[index].lower }
+        }
+        return PGArray(elementType: elementType, dimensions: dimensions, elements: elements)
+    }
+
+    private static func skipSpaces(_ reader: inout ValueReader) {
+        while let byte = reader.peek(), isArraySpace(byte) { reader.offset += 1 }
+    }
+
+    private static func isArraySpace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || (byte >= 9 && byte <= 13)
+    }
+
+    /// Reads one element (quoted or not) and decodes it with the element type's text decoder.
+    private static func readElement(_ reader: inout ValueReader, elementType: PGTypeOID) throws(PGValueDecodingError)
+        -> PGValue
+    {
+        let start = reader.offset
+        var unescaped: [UInt8]? = nil  // only built when the element has escapes
+        var contentStart = start
+        var contentEnd = start
+        if reader.consume(UInt8(ascii: "\"")) {
+            contentStart = reader.offset
+            while true {
+                guard let byte = reader.peek() else { throw reader.error("a closing '\"'") }
+                if byte == UInt8(ascii: "\"") { break }
+                if byte == UInt8(ascii: "\\") {
+                    if unescaped == nil { unescaped = Array(reader.bytes[contentStart..<reader.offset]) }
+                    reader.offset += 1
+                    guard let escaped = reader.peek() else { throw reader.error("a character after '\\'") }
+                    unescaped?.append(escaped)
+                } else {
+                    unescaped?.append(byte)
+                }
+                reader.offset += 1
+            }
+            contentEnd = reader.offset
+            reader.offset += 1
+        } else {
+            var lastSignificant = start  // end of the content without trailing unescaped spaces
+            var escapedLength = 0
+            while let byte = reader.peek(), byte != UInt8(ascii: ","), byte != UInt8(ascii: "}") {
+                guard byte != UInt8(ascii: "{"), byte != UInt8(ascii: "\"") else {
+                    throw reader.error("',' or '}' (a '\(Character(Unicode.Scalar(byte)))' must be quoted)")
+                }
+                if byte == UInt8(ascii: "\\") {
+                    if unescaped == nil { unescaped = Array(reader.bytes[start..<reader.offset]) }
+                    reader.offset += 1
+                    guard let escaped = reader.peek() else { throw reader.error("a character after '\\'") }
+                    unescaped?.append(escaped)
+                    reader.offset += 1
+                    lastSignificant = reader.offset
+                    escapedLength = unescaped?.count ?? 0
+                    continue
+                }
+                unescaped?.append(byte)
+                reader.offset += 1
+                if !isArraySpace(byte) {
+                    lastSignificant = reader.offset
+                    escapedLength = unescaped?.count ?? 0
+                }
+            }
+            contentEnd = lastSignificant
+            if let count = unescaped?.count { unescaped?.removeLast(count - escapedLength) }
+            guard contentEnd > start else { throw reader.error("an array element", at: start) }
+            if unescaped == nil, contentEnd - start == 4 {
+                let word = reader.bytes[start..<contentEnd].map { $0 | 0x20 }
+                if word == Array("null".utf8) { return .null }
+            }
+        }
+        if let unescaped {
+            return try PGValue.decode(unescaped, type: elementType, format: .text, base: reader.base + contentStart)
+        }
+        return try PGValue.decode(
+            UnsafeRawBufferPointer(rebasing: reader.bytes[contentStart..<contentEnd]), type: elementType,
+            format: .text, base: reader.base + contentStart)
+    }
+
+    // MARK: - Binary
+
+    /// Binary (`array_send`); the element type in the header decides how elements are decoded.
+    static func decodeBinary(_ reader: inout ValueReader) throws(PGValueDecodingError) -> PGArray {
+        let dimensionCount = try reader.readInteger(as: Int32.self)
+        guard dimensionCount >= 0, dimensionCount <= maximumDimensions else {
+            throw reader.error("0 to 6 dimensions", at: 0)
+        }
+        let flags = try reader.readInteger(as: Int32.self)
+        guard flags == 0 || flags == 1 else { throw reader.error("a has-nulls flag of 0 or 1", at: 4) }
+        let elementType = PGTypeOID(try reader.readInteger(as: UInt32.self))
+        guard elementType.arrayElementType == nil else { throw reader.error("a non-array element type", at: 8) }
+        var dimensions: [Dimension] = []
+        var total = 1
+        for _ in 0..<dimensionCount {
+            let start = reader.offset
+            let count = try reader.readInteger(as: Int32.self)
+            let lowerBound = try reader.readInteger(as: Int32.self)
+            guard count >= 0 else { throw reader.error("a non-negative dimension length", at: start) }
+            let (product, overflow) = total.multipliedReportingOverflow(by: Int(count))
+            guard !overflow, product <= reader.remaining / 4 else {
+                throw reader.error("at least 4 bytes for each of the dimensions' elements", at: start)
+            }
+            total = product
+            dimensions.append(Dimension(count: Int(count), lowerBound: Int(lowerBound)))
+        }
+        if dimensions.isEmpty || total == 0 {
+            try reader.requireEnd()
+            return PGArray(elementType: elementType, dimensions: [], elements: [])
+        }
+        var elements: [PGValue] = []
+        elements.reserveCapacity(total)
+        for _ in 0..<total {
+            let lengthStart = reader.offset
+            let length = try reader.readInteger(as: Int32.self)
+            if length == -1 {
+                elements.append(.null)
+                continue
+            }
+            guard length >= 0 else { throw reader.error("an element length of -1 or more", at: lengthStart) }
+            let elementStart = reader.offset
+            let bytes = try reader.readBytes(Int(length))
+            elements.append(try PGValue.decode(bytes, type: elementType, format: .binary, base: reader.base + elementStart))
+        }
+        try reader.requireEnd()
+        return PGArray(elementType: elementType, dimensions: dimensions, elements: elements)
+    }
+}

@@ -1,0 +1,103 @@
+/// One row of a table: the columns of a Relation message paired with the decoded values of a
+/// TupleData.
+///
+/// All values are decoded when the row is made (measured: decoding eagerly is cheap next to the
+/// message parsing, and it lets the accessors below be non-throwing for `PGValue`).
+///
+/// ```swift
+/// let row = try PGRow(columns: relation.columns, tuple: insert.newTuple)
+/// let qty = try row["qty", as: Int.self]
+/// let order = try row.decode(Order.self)
+/// ```
+public struct PGRow: Hashable, Sendable {
+    /// The columns, in tuple order.
+    public let columns: [RelationColumn]
+    /// The decoded values, one per column.
+    public let values: [PGValue]
+
+    /// Decodes every column of `tuple` with the type of the matching relation column.
+    ///
+    /// - Throws: ``PGValueDecodingError`` (with ``PGValueDecodingError/column`` set) for a
+    ///   malformed value, or when the tuple and the relation have different column counts.
+    public init(columns: [RelationColumn], tuple: TupleData) throws(PGValueDecodingError) {
+        guard columns.count == tuple.columns.count else {
+            throw PGValueDecodingError(
+                type: PGTypeOID(0), format: nil, offset: 0,
+                expected: "\(columns.count) columns as in the Relation message, found \(tuple.columns.count)")
+        }
+        var values: [PGValue] = []
+        values.reserveCapacity(columns.count)
+        for (column, value) in zip(columns, tuple.columns) {
+            do {
+                values.append(try PGValue(column: value, typeOID: column.typeOID, typeModifier: column.typeModifier))
+            } catch {
+                var named = error
+                named.column = column.name
+                throw named
+            }
+        }
+        self.columns = columns
+        self.values = values
+    }
+
+    /// A row from already decoded values; extra columns or values beyond the shorter list are dropped.
+    public init(columns: [RelationColumn], values: [PGValue]) {
+        let count = min(columns.count, values.count)
+        self.columns = Array(columns.prefix(count))
+        self.values = Array(values.prefix(count))
+    }
+
+    /// The number of columns.
+    public var count: Int { values.count }
+
+    /// The column names, in order.
+    public var columnNames: [String] { columns.map(\.name) }
+
+    /// The position of the column called `name`, or `nil`.
+    public func position(of name: String) -> Int? {
+        columns.firstIndex { $0.name == name }
+    }
+
+    /// The value of the column called `name`, or `nil` when there is no such column.
+    public subscript(name: String) -> PGValue? {
+        position(of: name).map { values[$0] }
+    }
+
+    /// The value at `position`, or `nil` when out of range.
+    public subscript(position: Int) -> PGValue? {
+        values.indices.contains(position) ? values[position] : nil
+    }
+
+    /// The value of the column called `name`, converted.
+    ///
+    /// - Throws: ``PGValueConversionError`` when there is no such column or the value does not
+    ///   convert (a NULL for a non-optional type included).
+    public subscript<T: PGDecodable>(name: String, as type: T.Type) -> T {
+        get throws(PGValueConversionError) {
+            guard let position = position(of: name) else {
+                throw PGValueConversionError(
+                    targetType: String(describing: T.self), value: nil, reason: "no such column", column: name)
+            }
+            return try self[position, as: T.self]
+        }
+    }
+
+    /// The value at `position`, converted.
+    ///
+    /// - Throws: ``PGValueConversionError`` when out of range or the value does not convert.
+    public subscript<T: PGDecodable>(position: Int, as type: T.Type) -> T {
+        get throws(PGValueConversionError) {
+            guard values.indices.contains(position) else {
+                throw PGValueConversionError(
+                    targetType: String(describing: T.self), value: nil, reason: "no column at position \(position)")
+            }
+            do {
+                return try T(pgValue: values[position])
+            } catch {
+                var named = error
+                named.column = columns[position].name
+                throw named
+            }
+        }
+    }
+}

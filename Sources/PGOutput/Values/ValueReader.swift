@@ -1,0 +1,175 @@
+/// A bounds-checked cursor over one column value, for both the binary (big-endian fields) and the
+/// text (ASCII scanning) formats.
+///
+/// It borrows the bytes and must not escape the `withUnsafeBytes` scope that produced them. Every
+/// failure becomes a ``PGValueDecodingError`` carrying the type, the format and the offset.
+struct ValueReader {
+    let bytes: UnsafeRawBufferPointer
+    /// The position of the next byte.
+    var offset: Int = 0
+    let type: PGTypeOID
+    let format: PGValueFormat
+    /// Added to offsets in errors, for values nested inside an array.
+    let base: Int
+
+    init(_ bytes: UnsafeRawBufferPointer, type: PGTypeOID, format: PGValueFormat, base: Int = 0) {
+        self.bytes = bytes
+        self.type = type
+        self.format = format
+        self.base = base
+    }
+
+    var isAtEnd: Bool { offset >= bytes.count }
+    var remaining: Int { bytes.count - offset }
+
+    /// An error at `position` (default: the current offset).
+    func error(_ expected: String, at position: Int? = nil) -> PGValueDecodingError {
+        PGValueDecodingError(type: type, format: format, offset: base &+ (position ?? offset), expected: expected)
+    }
+
+    /// Throws unless every byte was consumed.
+    func requireEnd() throws(PGValueDecodingError) {
+        if !isAtEnd { throw error("the end of the value (\(remaining) bytes left over)") }
+    }
+
+    // MARK: - Binary
+
+    /// Reads a big-endian integer.
+    mutating func readInteger<T: FixedWidthInteger>(as _: T.Type = T.self) throws(PGValueDecodingError) -> T {
+        let size = MemoryLayout<T>.size
+        guard remaining >= size else {
+            throw error("\(size) more bytes for a \(size * 8)-bit integer, found \(remaining)")
+        }
+        let value = bytes.loadUnaligned(fromByteOffset: offset, as: T.self)
+        offset += size
+        return T(bigEndian: value)
+    }
+
+    /// Reads `count` raw bytes as a view into the same buffer.
+    mutating func readBytes(_ count: Int) throws(PGValueDecodingError) -> UnsafeRawBufferPointer {
+        guard count >= 0, remaining >= count else {
+            throw error("\(count) more bytes, found \(remaining)")
+        }
+        let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
+        offset += count
+        return slice
+    }
+
+    /// The rest of the value.
+    mutating func readRest() -> UnsafeRawBufferPointer {
+        let slice = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+        offset = bytes.count
+        return slice
+    }
+
+    // MARK: - Text
+
+    /// The next byte without consuming it, or `nil` at the end.
+    func peek() -> UInt8? { offset < bytes.count ? bytes[offset] : nil }
+
+    /// Consumes `byte` if it is next.
+    mutating func consume(_ byte: UInt8) -> Bool {
+        guard peek() == byte else { return false }
+        offset += 1
+        return true
+    }
+
+    /// Consumes `byte` or throws.
+    mutating func expect(_ byte: UInt8) throws(PGValueDecodingError) {
+        guard consume(byte) else { throw error("'\(Character(Unicode.Scalar(byte)))'") }
+    }
+
+    /// Consumes `literal` (ASCII, compared exactly) if it comes next.
+    mutating func consume(_ literal: StaticString) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        guard remaining >= count else { return false }
+        let start = literal.utf8Start
+        for index in 0..<count where bytes[offset + index] != start[index] { return false }
+        offset += count
+        return true
+    }
+
+    /// Whether the whole value is exactly `literal`.
+    func isExactly(_ literal: StaticString) -> Bool {
+        var copy = self
+        copy.offset = 0
+        return copy.consume(literal) && copy.isAtEnd
+    }
+
+    /// Reads one or more decimal digits as a non-negative number; `maxDigits` bounds the count.
+    /// Returns the value and the number of digits read.
+    mutating func readDigits(max maxDigits: Int = 18) throws(PGValueDecodingError) -> (value: Int64, count: Int) {
+        let start = offset
+        var value: Int64 = 0
+        while let byte = peek(), byte &- UInt8(ascii: "0") < 10 {
+            guard offset - start < maxDigits else { throw error("at most \(maxDigits) digits") }
+            value = value &* 10 &+ Int64(byte &- UInt8(ascii: "0"))
+            offset += 1
+        }
+        guard offset > start else { throw error("a decimal digit") }
+        return (value, offset - start)
+    }
+
+    /// Reads exactly `count` decimal digits.
+    mutating func readFixedDigits(_ count: Int) throws(PGValueDecodingError) -> Int64 {
+        let start = offset
+        let (value, read) = try readDigits(max: count)
+        guard read == count else { throw error("\(count) decimal digits", at: start) }
+        return value
+    }
+
+    /// Reads a fraction `.ffffff` (if present) as microseconds, accepting 1 to 6 digits.
+    mutating func readMicrosecondFraction() throws(PGValueDecodingError) -> Int64 {
+        guard consume(UInt8(ascii: ".")) else { return 0 }
+        let (value, count) = try readDigits(max: 6)
+        var micros = value
+        for _ in count..<6 { micros &*= 10 }
+        return micros
+    }
+
+    /// Reads an optionally signed decimal integer that must fit `T`, without building a `String`.
+    mutating func readSignedInteger<T: FixedWidthInteger>(as _: T.Type) throws(PGValueDecodingError) -> T {
+        let start = offset
+        let negative = consume(UInt8(ascii: "-"))
+        if !negative { _ = consume(UInt8(ascii: "+")) }
+        var value: T = 0
+        var sawDigit = false
+        while let byte = peek(), byte &- UInt8(ascii: "0") < 10 {
+            let digit = T(byte &- UInt8(ascii: "0"))
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (next, overflow2) =
+                negative ? times10.subtractingReportingOverflow(digit) : times10.addingReportingOverflow(digit)
+            guard !overflow1, !overflow2 else { throw error("a number within \(T.min)...\(T.max)", at: start) }
+            value = next
+            sawDigit = true
+            offset += 1
+        }
+        guard sawDigit else { throw error("a decimal digit") }
+        return value
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Hex digits of `self` (lower case), used by several text renderings.
+    var lowercaseHex: String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(count * 2)
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// The value of an ASCII hex digit, or `nil`.
+@inline(__always)
+func hexDigitValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte &- UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte &- UInt8(ascii: "a") &+ 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte &- UInt8(ascii: "A") &+ 10
+    default: nil
+    }
+}

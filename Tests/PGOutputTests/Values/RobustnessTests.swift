@@ -1,0 +1,95 @@
+import PGOutput
+import Testing
+
+/// Truncated and corrupted values throw or decode; they never trap.
+@Suite struct RobustnessTests {
+    /// Every captured value of a known type, with its type, in both formats.
+    static func capturedValues() throws -> [(type: UInt32, column: TupleData.Column)] {
+        let capture = try FixtureCapture.load()
+        var values: [(UInt32, TupleData.Column)] = []
+        for row in capture.rows {
+            for (position, column) in capture.columns.enumerated() where Self.isKnown(column.typeOID) {
+                values.append((column.typeOID, row.textTuple.columns[position]))
+                values.append((column.typeOID, row.binaryTuple.columns[position]))
+            }
+        }
+        return values
+    }
+
+    static func isKnown(_ oid: UInt32) -> Bool {
+        let type = PGTypeOID(oid)
+        return type.arrayElementType != nil || !type.description.hasPrefix("type ")
+    }
+
+    @Test func everyStrictPrefixOfABinaryValueThrowsOrDecodes() throws {
+        var checked = 0
+        var threw = 0
+        for (type, column) in try Self.capturedValues() {
+            guard case .binary(let bytes) = column else { continue }
+            for length in 0..<bytes.count {
+                checked += 1
+                do {
+                    _ = try PGValue(column: .binary(Array(bytes.prefix(length))), typeOID: type)
+                } catch {
+                    threw += 1
+                }
+            }
+        }
+        #expect(checked > 1000)
+        #expect(threw > checked / 2)
+    }
+
+    @Test func everyStrictPrefixOfATextValueThrowsOrDecodes() throws {
+        for (type, column) in try Self.capturedValues() {
+            guard case .text(let bytes) = column, bytes.count < 300 else { continue }
+            for length in 0..<bytes.count {
+                _ = try? PGValue(column: .text(Array(bytes.prefix(length))), typeOID: type)
+            }
+        }
+    }
+
+    /// A seeded SplitMix64, so that failures reproduce.
+    struct SeededGenerator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func randomMutationsThrowOrDecode() throws {
+        var random = SeededGenerator(state: 0x5EED_2026)
+        let values = try Self.capturedValues()
+        let interesting: [UInt8] = [0x00, 0xFF, 0x7F, 0x80, 0x2C, 0x7B, 0x7D, 0x22, 0x5C, 0x2D, 0x3A, 0x2E]
+        let clock = ContinuousClock()
+        let start = clock.now
+        var attempts = 0
+        while clock.now - start < .milliseconds(1500), attempts < 200_000 {
+            attempts += 1
+            let (type, column) = values[Int.random(in: 0..<values.count, using: &random)]
+            let isText: Bool
+            var bytes: [UInt8]
+            switch column {
+            case .text(let value): (isText, bytes) = (true, value)
+            case .binary(let value): (isText, bytes) = (false, value)
+            default: continue
+            }
+            guard !bytes.isEmpty else { continue }
+            for _ in 0..<Int.random(in: 1...3, using: &random) {
+                let index = Int.random(in: 0..<bytes.count, using: &random)
+                switch Int.random(in: 0..<4, using: &random) {
+                case 0: bytes[index] = UInt8.random(in: 0...255, using: &random)
+                case 1: bytes[index] = interesting[Int.random(in: 0..<interesting.count, using: &random)]
+                case 2: bytes.remove(at: index)
+                default: bytes.insert(UInt8.random(in: 0...255, using: &random), at: index)
+                }
+                if bytes.isEmpty { break }
+            }
+            _ = try? PGValue(column: isText ? .text(bytes) : .binary(bytes), typeOID: type)
+        }
+        #expect(attempts > 1000)
+    }
+}

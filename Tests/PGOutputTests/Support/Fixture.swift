@@ -29,9 +29,9 @@ enum Fixture: String, CaseIterable, Sendable, CustomTestStringConvertible {
             guard
                 let url = Bundle.module.url(
                     forResource: "messages", withExtension: "hex", subdirectory: "Fixtures/\(fixture.rawValue)"),
-                let text = try? String(contentsOf: url, encoding: .utf8)
+                let data = try? Data(contentsOf: url)
             else { continue }
-            result[fixture] = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap(hexBytes)
+            result[fixture] = parseHexLines([UInt8](data))
         }
         return result
     }()
@@ -43,10 +43,9 @@ enum Fixture: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 }
 
-/// Parses a hex string ("42ff…") into bytes; `nil` if it is not hex.
-func hexBytes(_ hex: Substring) -> [UInt8]? {
-    let digits = Array(hex.utf8)
-    guard digits.count % 2 == 0 else { return nil }
+/// Parses lines of hex ("42ff…"), skipping `#` comment lines and blank lines; a line that is not
+/// hex becomes an empty message (which then fails to decode loudly).
+func parseHexLines(_ text: [UInt8]) -> [[UInt8]] {
     func nibble(_ c: UInt8) -> UInt8? {
         switch c {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
@@ -55,13 +54,23 @@ func hexBytes(_ hex: Substring) -> [UInt8]? {
         default: nil
         }
     }
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(digits.count / 2)
-    var index = 0
-    while index < digits.count {
-        guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return nil }
-        bytes.append(high << 4 | low)
-        index += 2
+    return text.withUnsafeBufferPointer { text in
+        var messages: [[UInt8]] = []
+        var start = 0
+        while start < text.count {
+            var end = start
+            while end < text.count && text[end] != UInt8(ascii: "\n") { end += 1 }
+            defer { start = end + 1 }
+            if end == start || text[start] == UInt8(ascii: "#") { continue }
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity((end - start) / 2)
+            var index = start
+            while index + 1 < end, let high = nibble(text[index]), let low = nibble(text[index + 1]) {
+                bytes.append(high << 4 | low)
+                index += 2
+            }
+            messages.append(index == end ? bytes : [])
+        }
+        return messages
     }
-    return bytes
 }

@@ -11,24 +11,43 @@
 /// Related PostgreSQL documentation:
 /// <https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html>
 public enum PGOutputMessage: Hashable, Sendable {
+    /// `B`: a transaction starts.
     case begin(Begin)
+    /// `C`: a transaction commits.
     case commit(Commit)
+    /// `O`: the replication origin of the current transaction.
     case origin(Origin)
+    /// `R`: a table description.
     case relation(Relation)
+    /// `Y`: a data type description.
     case type(TypeDefinition)
+    /// `I`: a row was inserted.
     case insert(Insert)
+    /// `U`: a row was updated.
     case update(Update)
+    /// `D`: a row was deleted.
     case delete(Delete)
+    /// `T`: tables were truncated.
     case truncate(Truncate)
+    /// `M`: a logical decoding message.
     case message(LogicalMessage)
+    /// `S`: a block of a streamed transaction starts.
     case streamStart(StreamStart)
+    /// `E`: the block ends.
     case streamStop(StreamStop)
+    /// `c`: a streamed transaction commits.
     case streamCommit(StreamCommit)
+    /// `A`: a streamed (sub)transaction aborts.
     case streamAbort(StreamAbort)
+    /// `b`: a prepared transaction starts.
     case beginPrepare(BeginPrepare)
+    /// `P`: a transaction was prepared.
     case prepare(Prepare)
+    /// `K`: a prepared transaction commits.
     case commitPrepared(CommitPrepared)
+    /// `r`: a prepared transaction rolls back.
     case rollbackPrepared(RollbackPrepared)
+    /// `p`: a streamed transaction was prepared.
     case streamPrepare(StreamPrepare)
 
     /// The tag byte that starts every pgoutput message.

@@ -34,42 +34,22 @@ import Testing
 
     @Test func updateWithBadNewTupleMarkerThrows() {
         let bytes = MessageBuilder("U").uint32(1).char("K").tuple([.text("1")]).char("X").tuple([.text("1")]).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .unexpectedByte(expected: [UInt8(ascii: "N")], found: UInt8(ascii: "X")),
-            messageType: UInt8(ascii: "U"), offset: 14)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .unexpectedByte(expected: [UInt8(ascii: "N")], found: UInt8(ascii: "X")), offset: 14)
     }
 
     @Test func updateWithBadFirstMarkerThrows() {
         let bytes = MessageBuilder("U").uint32(1).char("Q").tuple([.text("1")]).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .unexpectedByte(expected: Array("KON".utf8), found: UInt8(ascii: "Q")),
-            messageType: UInt8(ascii: "U"), offset: 5)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .unexpectedByte(expected: Array("KON".utf8), found: UInt8(ascii: "Q")), offset: 5)
     }
 
     @Test func insertWithoutNMarkerThrows() {
         let bytes = MessageBuilder("I").uint32(1).char("K").tuple([.text("1")]).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .unexpectedByte(expected: [UInt8(ascii: "N")], found: UInt8(ascii: "K")),
-            messageType: UInt8(ascii: "I"), offset: 5)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .unexpectedByte(expected: [UInt8(ascii: "N")], found: UInt8(ascii: "K")), offset: 5)
     }
 
     @Test func deleteWithNewTupleMarkerThrows() {
         let bytes = MessageBuilder("D").uint32(1).char("N").tuple([.text("1")]).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .unexpectedByte(expected: Array("KO".utf8), found: UInt8(ascii: "N")),
-            messageType: UInt8(ascii: "D"), offset: 5)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .unexpectedByte(expected: Array("KO".utf8), found: UInt8(ascii: "N")), offset: 5)
     }
 
     @Test func changeForUnknownRelationDecodesAndLooksUpNil() throws {

@@ -3,31 +3,17 @@ import Testing
 
 @Suite struct DecodingErrorTests {
     @Test func unknownTagThrowsAtOffsetZero() {
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .unknownMessageType, messageType: UInt8(ascii: "Z"), offset: 0)) {
-            try decoder.decode([UInt8(ascii: "Z"), 1, 2])
-        }
+        expectDecodingError([UInt8(ascii: "Z"), 1, 2], .unknownMessageType, offset: 0)
     }
 
     @Test func emptyInputThrowsTruncated() {
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(kind: .truncated(expected: 1, actual: 0), messageType: nil, offset: 0)) {
-            try decoder.decode([])
-        }
+        expectDecodingError([], .truncated(expected: 1, actual: 0), offset: 0)
     }
 
     @Test func trailingBytesThrowAfterTheMessage() {
         let bytes = MessageBuilder("B").lsn(Sample.lsn).time(Sample.time).uint32(Sample.xid).int8(0).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .trailingBytes(count: 1), messageType: UInt8(ascii: "B"), offset: 21)) {
-            try decoder.decode(bytes)
-        }
-        #expect(throws: PGOutputDecodingError(
-            kind: .trailingBytes(count: 2), messageType: UInt8(ascii: "E"), offset: 1)) {
-            try decoder.decode([UInt8(ascii: "E"), 0, 0])
-        }
+        expectDecodingError(bytes, .trailingBytes(count: 1), offset: 21)
+        expectDecodingError([UInt8(ascii: "E"), 0, 0], .trailingBytes(count: 2), offset: 1)
     }
 
     @Test func descriptionNamesMessageOffsetAndExpectation() {

@@ -14,10 +14,6 @@ import Testing
 
     @Test func contentLongerThanMessageThrowsTruncated() {
         let bytes = MessageBuilder("M").int8(1).lsn(Sample.lsn).string("app").int32(10).raw([1, 2]).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .truncated(expected: 10, actual: 2), messageType: UInt8(ascii: "M"), offset: 18)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .truncated(expected: 10, actual: 2), offset: 18)
     }
 }

@@ -27,37 +27,24 @@ import Testing
     }
 
     @Test func unknownReplicaIdentityThrows() {
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .unexpectedByte(expected: Array("dnfi".utf8), found: UInt8(ascii: "x")),
-            messageType: UInt8(ascii: "R"), offset: 18)) {
-            try decoder.decode(Self.relationBytes(identity: "x"))
-        }
+        expectDecodingError(
+            Self.relationBytes(identity: "x"), .unexpectedByte(expected: Array("dnfi".utf8), found: UInt8(ascii: "x")),
+            offset: 18)
     }
 
     @Test func negativeColumnCountThrows() {
         let bytes = MessageBuilder("R").uint32(1).string("").string("t").char("d").int16(-1).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(kind: .invalidCount(-1), messageType: UInt8(ascii: "R"), offset: 9)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .invalidCount(-1), offset: 9)
     }
 
     @Test func invalidUTF8NameThrows() {
         let bytes = MessageBuilder("R").uint32(1).string("public").raw([0xC3, 0x28, 0]).char("d").int16(0).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(kind: .invalidUTF8, messageType: UInt8(ascii: "R"), offset: 12)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .invalidUTF8, offset: 12)
     }
 
     @Test func missingStringTerminatorThrows() {
         let bytes = MessageBuilder("R").uint32(1).raw(Array("public".utf8)).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .missingStringTerminator, messageType: UInt8(ascii: "R"), offset: 5)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .missingStringTerminator, offset: 5)
     }
 
     @Test func decodesTypeDefinition() throws {

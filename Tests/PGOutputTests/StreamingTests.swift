@@ -75,20 +75,12 @@ import Testing
     @Test(arguments: [(4, PGOutputDecoder.StreamingMode.on), (3, .parallel), (2, .on)])
     func parallelFieldsAreTrailingBytesUnlessRequested(version: Int, streaming: PGOutputDecoder.StreamingMode) {
         let bytes = MessageBuilder("A").uint32(1).uint32(1).lsn(Sample.lsn).time(Sample.time).bytes
-        var decoder = PGOutputDecoder(protocolVersion: version, streaming: streaming)
-        #expect(throws: PGOutputDecodingError(
-            kind: .trailingBytes(count: 16), messageType: UInt8(ascii: "A"), offset: 9)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .trailingBytes(count: 16), offset: 9, decoder: PGOutputDecoder(protocolVersion: version, streaming: streaming))
     }
 
     @Test func partialParallelFieldsThrowTruncated() {
         let bytes = MessageBuilder("A").uint32(1).uint32(1).int32(0).bytes
-        var decoder = PGOutputDecoder(protocolVersion: 4, streaming: .parallel)
-        #expect(throws: PGOutputDecodingError(
-            kind: .truncated(expected: 8, actual: 4), messageType: UInt8(ascii: "A"), offset: 9)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .truncated(expected: 8, actual: 4), offset: 9, decoder: PGOutputDecoder(protocolVersion: 4, streaming: .parallel))
     }
 
     @Test func resetLeavesTheStreamBlockAndEmptiesCaches() throws {

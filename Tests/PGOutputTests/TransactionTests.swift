@@ -20,10 +20,6 @@ import Testing
 
     @Test func truncatedBeginThrowsWithOffsetOfTheMissingField() {
         let bytes = MessageBuilder("B").lsn(Sample.lsn).time(Sample.time).int8(0).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .truncated(expected: 4, actual: 1), messageType: UInt8(ascii: "B"), offset: 17)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .truncated(expected: 4, actual: 1), offset: 17)
     }
 }

@@ -10,18 +10,11 @@ import Testing
 
     @Test func negativeRelationCountThrows() {
         let bytes = MessageBuilder("T").int32(-2).int8(0).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(kind: .invalidCount(-2), messageType: UInt8(ascii: "T"), offset: 1)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .invalidCount(-2), offset: 1)
     }
 
     @Test func hugeRelationCountThrowsTruncatedWithoutAllocating() {
         let bytes = MessageBuilder("T").int32(.max).int8(0).uint32(1).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .truncated(expected: 4, actual: 0), messageType: UInt8(ascii: "T"), offset: 10)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .truncated(expected: 4, actual: 0), offset: 10)
     }
 }

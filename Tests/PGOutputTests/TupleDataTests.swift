@@ -4,36 +4,22 @@ import Testing
 @Suite struct TupleDataTests {
     @Test func invalidColumnKindThrowsAtTheKindByte() {
         let bytes = MessageBuilder("I").uint32(1).char("N").int16(2).char("n").char("x").bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .invalidTupleKind(UInt8(ascii: "x")), messageType: UInt8(ascii: "I"), offset: 9)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .invalidTupleKind(UInt8(ascii: "x")), offset: 9)
     }
 
     @Test func negativeColumnCountThrows() {
         let bytes = MessageBuilder("I").uint32(1).char("N").int16(-3).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(kind: .invalidCount(-3), messageType: UInt8(ascii: "I"), offset: 6)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .invalidCount(-3), offset: 6)
     }
 
     @Test func negativeValueLengthThrowsAtTheLengthField() {
         let bytes = MessageBuilder("I").uint32(1).char("N").int16(1).char("t").int32(-1).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(kind: .invalidLength(-1), messageType: UInt8(ascii: "I"), offset: 9)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .invalidLength(-1), offset: 9)
     }
 
     @Test func hugeColumnCountWithoutDataThrowsTruncated() {
         let bytes = MessageBuilder("I").uint32(1).char("N").int16(.max).bytes
-        var decoder = PGOutputDecoder()
-        #expect(throws: PGOutputDecodingError(
-            kind: .truncated(expected: 1, actual: 0), messageType: UInt8(ascii: "I"), offset: 8)) {
-            try decoder.decode(bytes)
-        }
+        expectDecodingError(bytes, .truncated(expected: 1, actual: 0), offset: 8)
     }
 
     @Test func fillingUnchangedToastKeepsGapsWithoutOldValues() {

@@ -25,7 +25,7 @@ extension PGOutputMessage {
         static func decode(from reader: inout ByteReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
             let xid = try reader.readStreamXID(present: streamXID)
             let relationOID = try reader.readInteger(as: UInt32.self)
-            let marker = try reader.readByte(oneOf: OldTuple.Kind.allCases.map(\.rawValue))
+            let marker = try reader.readByte(oneOf: ByteReader.oldTupleMarkers)
             let kind = OldTuple.Kind(rawValue: marker) ?? .key
             return Self(xid: xid, relationOID: relationOID,
                         oldTuple: OldTuple(kind: kind, tuple: try TupleData.decode(from: &reader)))

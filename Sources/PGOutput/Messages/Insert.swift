@@ -26,7 +26,7 @@ extension PGOutputMessage {
         static func decode(from reader: inout ByteReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
             let xid = try reader.readStreamXID(present: streamXID)
             let relationOID = try reader.readInteger(as: UInt32.self)
-            _ = try reader.readByte(oneOf: [ByteReader.newTupleMarker])
+            _ = try reader.readByte(oneOf: ByteReader.newTupleMarkers)
             return Self(xid: xid, relationOID: relationOID, newTuple: try TupleData.decode(from: &reader))
         }
 

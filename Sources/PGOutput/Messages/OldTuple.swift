@@ -28,4 +28,10 @@ extension PGOutputMessage {
 extension ByteReader {
     /// The `N` marker byte that precedes a new tuple.
     static let newTupleMarker = UInt8(ascii: "N")
+    /// The bytes allowed where only a new tuple may start.
+    static let newTupleMarkers: [UInt8] = [newTupleMarker]
+    /// The bytes allowed where an old tuple must start (Delete).
+    static let oldTupleMarkers: [UInt8] = PGOutputMessage.OldTuple.Kind.allCases.map(\.rawValue)
+    /// The bytes allowed where an optional old tuple or the new tuple starts (Update).
+    static let updateTupleMarkers: [UInt8] = oldTupleMarkers + newTupleMarkers
 }

@@ -20,6 +20,8 @@ extension PGOutputMessage {
             case full = 0x66  // ascii: f
             /// `i`: the columns of a chosen unique index.
             case index = 0x69  // ascii: i
+
+            static let wireBytes: [UInt8] = allCases.map(\.rawValue)
         }
 
         /// The streamed-transaction xid, present only inside a stream block.
@@ -52,7 +54,7 @@ extension PGOutputMessage {
             let oid = try reader.readInteger(as: UInt32.self)
             let namespace = try reader.readNullTerminatedString()
             let name = try reader.readNullTerminatedString()
-            let identityByte = try reader.readByte(oneOf: ReplicaIdentity.allCases.map(\.rawValue))
+            let identityByte = try reader.readByte(oneOf: ReplicaIdentity.wireBytes)
             let replicaIdentity = ReplicaIdentity(rawValue: identityByte) ?? .default
             let countOffset = reader.offset
             let count = Int(try reader.readInteger(as: Int16.self))

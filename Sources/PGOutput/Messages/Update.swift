@@ -37,12 +37,11 @@ extension PGOutputMessage {
         static func decode(from reader: inout ByteReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
             let xid = try reader.readStreamXID(present: streamXID)
             let relationOID = try reader.readInteger(as: UInt32.self)
-            let markers = OldTuple.Kind.allCases.map(\.rawValue) + [ByteReader.newTupleMarker]
-            let marker = try reader.readByte(oneOf: markers)
+            let marker = try reader.readByte(oneOf: ByteReader.updateTupleMarkers)
             var oldTuple: OldTuple?
             if let kind = OldTuple.Kind(rawValue: marker) {
                 oldTuple = OldTuple(kind: kind, tuple: try TupleData.decode(from: &reader))
-                _ = try reader.readByte(oneOf: [ByteReader.newTupleMarker])
+                _ = try reader.readByte(oneOf: ByteReader.newTupleMarkers)
             }
             return Self(xid: xid, relationOID: relationOID, oldTuple: oldTuple,
                         newTuple: try TupleData.decode(from: &reader))

@@ -1,0 +1,40 @@
+extension PGOutputMessage {
+    /// `I`: a row inserted into a table.
+    ///
+    /// Layout after the tag: [Int32 xid, inside a stream block], Int32 relation OID, Byte1 `N`,
+    /// TupleData of the new row.
+    ///
+    /// The relation is described by the last Relation message with this OID
+    /// (``PGOutputDecoder/relation(for:)``).
+    ///
+    /// Related PostgreSQL documentation:
+    /// <https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html>
+    public struct Insert: Hashable, Sendable {
+        /// The streamed-transaction xid, present only inside a stream block.
+        public var xid: UInt32?
+        /// The OID of the table.
+        public var relationOID: UInt32
+        /// The inserted row.
+        public var newTuple: TupleData
+
+        public init(xid: UInt32? = nil, relationOID: UInt32, newTuple: TupleData) {
+            self.xid = xid
+            self.relationOID = relationOID
+            self.newTuple = newTuple
+        }
+
+        static func decode(from reader: inout ByteReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
+            let xid = try reader.readStreamXID(present: streamXID)
+            let relationOID = try reader.readInteger(as: UInt32.self)
+            _ = try reader.readByte(oneOf: ByteReader.newTupleMarkers)
+            return Self(xid: xid, relationOID: relationOID, newTuple: try TupleData.decode(from: &reader))
+        }
+
+        func encode(into writer: inout ByteWriter) {
+            writer.writeStreamXID(xid)
+            writer.writeInteger(relationOID)
+            writer.writeInteger(ByteReader.newTupleMarker)
+            newTuple.encode(into: &writer)
+        }
+    }
+}

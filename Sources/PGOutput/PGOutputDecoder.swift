@@ -1,0 +1,139 @@
+/// Decodes pgoutput messages, one XLogData payload at a time, keeping the session state the
+/// protocol needs.
+///
+/// The decoder tracks whether it is inside a Stream Start … Stream Stop block (which decides
+/// whether changes carry an extra xid) and caches Relation and Type messages so Insert, Update and
+/// Delete can be matched with their table.
+///
+/// ```swift
+/// var decoder = PGOutputDecoder(protocolVersion: 2, streaming: .on)
+/// switch try decoder.decode(payload) {
+/// case .insert(let insert):
+///     let table = decoder.relation(for: insert.relationOID)
+///     …
+/// default: break
+/// }
+/// ```
+///
+/// Create one decoder per replication session and call ``reset()`` when a new walsender session
+/// starts: the server then re-sends Relation messages from scratch.
+///
+/// Related PostgreSQL documentation:
+/// <https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html>
+public struct PGOutputDecoder: Sendable {
+    /// The `streaming` option requested in `START_REPLICATION`.
+    public enum StreamingMode: Hashable, Sendable {
+        /// No streaming of in-progress transactions.
+        case off
+        /// `streaming 'on'` (protocol 2 or later).
+        case on
+        /// `streaming 'parallel'` (protocol 4): Stream Abort carries the abort LSN and time.
+        case parallel
+    }
+
+    /// The `proto_version` requested in `START_REPLICATION`.
+    public var protocolVersion: Int
+    /// The `streaming` option requested in `START_REPLICATION`.
+    public var streaming: StreamingMode
+    /// Whether the last structural message was a Stream Start not yet closed by a Stream Stop.
+    public private(set) var inStream: Bool = false
+    /// The last Relation message received for each relation OID in this session.
+    public private(set) var relations: [UInt32: PGOutputMessage.Relation] = [:]
+    /// The last Type message received for each type OID in this session.
+    public private(set) var types: [UInt32: PGOutputMessage.TypeDefinition] = [:]
+
+    /// Creates a decoder for a session started with the given options.
+    ///
+    /// - Parameters:
+    ///   - protocolVersion: The `proto_version` option (1 to 4).
+    ///   - streaming: The `streaming` option.
+    public init(protocolVersion: Int = 1, streaming: StreamingMode = .off) {
+        self.protocolVersion = protocolVersion
+        self.streaming = streaming
+    }
+
+    /// The cached Relation message for a table OID, or `nil` if none was received this session.
+    public func relation(for oid: UInt32) -> PGOutputMessage.Relation? { relations[oid] }
+
+    /// The cached Relation for the table an Insert, Update or Delete message changes.
+    public func relation(for message: PGOutputMessage) -> PGOutputMessage.Relation? {
+        message.relationOID.flatMap { relations[$0] }
+    }
+
+    /// The cached Type message for a type OID, or `nil`.
+    public func typeDefinition(for oid: UInt32) -> PGOutputMessage.TypeDefinition? { types[oid] }
+
+    /// Forgets all session state: empties the caches and leaves any stream block. Call it when a new
+    /// walsender session (a new `START_REPLICATION`) starts.
+    public mutating func reset() {
+        relations = [:]
+        types = [:]
+        inStream = false
+    }
+
+    /// Decodes one pgoutput message.
+    ///
+    /// The bytes must hold exactly one message, starting with its tag byte. On success the
+    /// decoder's state (stream block, caches) is updated; on failure it is left unchanged.
+    ///
+    /// - Parameter bytes: The XLogData payload.
+    /// - Returns: The decoded message, which owns copies of all its bytes.
+    /// - Throws: ``PGOutputDecodingError`` when the bytes are not a valid message.
+    public mutating func decode(_ bytes: [UInt8]) throws(PGOutputDecodingError) -> PGOutputMessage {
+        let result = bytes.withUnsafeBytes { buffer in
+            Result { () throws(PGOutputDecodingError) in try decode(buffer) }
+        }
+        return try result.get()
+    }
+
+    /// Decodes one pgoutput message from borrowed bytes; nothing in the result refers to them.
+    ///
+    /// - Parameter buffer: The XLogData payload.
+    /// - Returns: The decoded message.
+    /// - Throws: ``PGOutputDecodingError`` when the bytes are not a valid message.
+    public mutating func decode(_ buffer: UnsafeRawBufferPointer) throws(PGOutputDecodingError) -> PGOutputMessage {
+        var reader = ByteReader(buffer)
+        let tag = try reader.readByte()
+        reader.messageType = tag
+        guard let kind = PGOutputMessage.MessageKind(rawValue: tag) else {
+            throw reader.error(.unknownMessageType, at: 0)
+        }
+        let message = try Self.decodeBody(kind, from: &reader, streamXID: inStream,
+                                          parallelAbort: protocolVersion >= 4 && streaming == .parallel)
+        try reader.expectEnd()
+        switch message {
+        case .streamStart: inStream = true
+        case .streamStop: inStream = false
+        case .relation(let relation): relations[relation.oid] = relation
+        case .type(let type): types[type.oid] = type
+        default: break
+        }
+        return message
+    }
+
+    private static func decodeBody(
+        _ kind: PGOutputMessage.MessageKind, from reader: inout ByteReader, streamXID: Bool, parallelAbort: Bool
+    ) throws(PGOutputDecodingError) -> PGOutputMessage {
+        switch kind {
+        case .begin: .begin(try .decode(from: &reader))
+        case .commit: .commit(try .decode(from: &reader))
+        case .origin: .origin(try .decode(from: &reader))
+        case .relation: .relation(try .decode(from: &reader, streamXID: streamXID))
+        case .type: .type(try .decode(from: &reader, streamXID: streamXID))
+        case .insert: .insert(try .decode(from: &reader, streamXID: streamXID))
+        case .update: .update(try .decode(from: &reader, streamXID: streamXID))
+        case .delete: .delete(try .decode(from: &reader, streamXID: streamXID))
+        case .truncate: .truncate(try .decode(from: &reader, streamXID: streamXID))
+        case .message: .message(try .decode(from: &reader, streamXID: streamXID))
+        case .streamStart: .streamStart(try .decode(from: &reader))
+        case .streamStop: .streamStop(PGOutputMessage.StreamStop())
+        case .streamCommit: .streamCommit(try .decode(from: &reader))
+        case .streamAbort: .streamAbort(try .decode(from: &reader, parallelFields: parallelAbort))
+        case .beginPrepare: .beginPrepare(try .decode(from: &reader))
+        case .prepare: .prepare(try .decode(from: &reader))
+        case .commitPrepared: .commitPrepared(try .decode(from: &reader))
+        case .rollbackPrepared: .rollbackPrepared(try .decode(from: &reader))
+        case .streamPrepare: .streamPrepare(try .decode(from: &reader))
+        }
+    }
+}

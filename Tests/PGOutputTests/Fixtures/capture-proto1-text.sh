@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Protocol 1, text tuples, logical messages on.
+source "$(dirname "$0")/capture-lib.sh"
+pg_throwaway_start
+sql -c "SELECT pg_create_logical_replication_slot('s', 'pgoutput')" >/dev/null
+sql -f "$FIXTURES/workload-basic.sql" >/dev/null
+capture proto1-text s "'proto_version', '1', 'publication_names', 'pub,pub_nothing', 'messages', 'true'"

@@ -2,7 +2,7 @@ import PGOutput
 import Testing
 
 /// Truncated and corrupted values throw or decode; they never trap.
-@Suite struct RobustnessTests {
+@Suite struct ValueRobustnessTests {
     /// Every captured value of a known type, with its type, in both formats.
     static func capturedValues() throws -> [(type: UInt32, column: TupleData.Column)] {
         let capture = try FixtureCapture.load()

@@ -34,6 +34,10 @@ public final class PGConnection {
     /// The result of one statement: column names, rows as text (nil for NULL), affected rows.
     public struct QueryResult: Hashable, Sendable {
         public var columns: [String]
+        /// The type OID of each column.
+        public var columnTypes: [UInt32]
+        /// The type modifier of each column (-1 when none).
+        public var columnModifiers: [Int32]
         public var rows: [[String?]]
         public var affectedRows: Int?
 
@@ -49,7 +53,9 @@ public final class PGConnection {
         guard let result = pq.exec(sql) else { throw PGError.from(nil, connection: pq, command: sql) }
         switch result.status {
         case .commandOK, .tuplesOK, .emptyQuery:
-            return QueryResult(columns: result.columnNames, rows: result.rows, affectedRows: result.affectedRows)
+            return QueryResult(
+                columns: result.columnNames, columnTypes: result.columnTypes, columnModifiers: result.columnModifiers,
+                rows: result.rows, affectedRows: result.affectedRows)
         default:
             throw PGError.from(result, connection: pq, command: sql)
         }

@@ -383,6 +383,15 @@ final class StreamSession: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Records a confirmed flush position from any thread (a consumer acknowledging); it goes out
+    /// with the next status update.
+    func recordFlush(_ lsn: LSN) {
+        withLock {
+            flushLSN = max(flushLSN, lsn)
+            explicitlyFlushedLSN = max(explicitlyFlushedLSN, lsn)
+        }
+    }
+
     func callbackStarted() { withLock { callbackSince = monotonicNow() } }
     func callbackEnded() { withLock { callbackSince = nil } }
 

@@ -269,6 +269,12 @@ final class PQResult {
     }
 
     var columnNames: [String] { (0..<columnCount).map(columnName) }
+
+    /// `PQftype`: the type OID of each column.
+    var columnTypes: [UInt32] { (0..<columnCount).map { UInt32(PQftype(handle, Int32($0))) } }
+
+    /// `PQfmod`: the type modifier of each column.
+    var columnModifiers: [Int32] { (0..<columnCount).map { PQfmod(handle, Int32($0)) } }
 }
 
 /// A CopyData message as libpq allocated it, freed with `PQfreemem` when the last reference goes.

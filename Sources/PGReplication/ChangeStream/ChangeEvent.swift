@@ -1,0 +1,157 @@
+import PGOutput
+
+/// A table as the change stream knows it from the server's last Relation message.
+public struct ChangeTable: Hashable, Sendable {
+    public var oid: UInt32
+    public var schema: String
+    public var name: String
+    public var replicaIdentity: PGOutputMessage.Relation.ReplicaIdentity
+    public var columns: [RelationColumn]
+
+    /// The names of the replica-identity key columns.
+    public var keyColumns: [String] { columns.filter(\.isKey).map(\.name) }
+
+    /// `schema.name`.
+    public var qualifiedName: String { "\(schema).\(name)" }
+
+    init(_ relation: PGOutputMessage.Relation) {
+        self.oid = relation.oid
+        self.schema = relation.namespace.isEmpty ? "pg_catalog" : relation.namespace
+        self.name = relation.name
+        self.replicaIdentity = relation.replicaIdentity
+        self.columns = relation.columns
+    }
+
+    public init(
+        oid: UInt32, schema: String, name: String, replicaIdentity: PGOutputMessage.Relation.ReplicaIdentity = .default,
+        columns: [RelationColumn]
+    ) {
+        self.oid = oid
+        self.schema = schema
+        self.name = name
+        self.replicaIdentity = replicaIdentity
+        self.columns = columns
+    }
+}
+
+/// One row change, with typed rows.
+public enum Change: Hashable, Sendable {
+    /// A new row.
+    case insert(table: ChangeTable, new: PGRow)
+    /// A changed row. `old` is the key columns (`oldIsKey`) or the whole old row (REPLICA
+    /// IDENTITY FULL), when the server sent it. Unchanged TOASTed values in `new` are filled from
+    /// `old` when it has them; otherwise they read as `.unchangedToast`.
+    case update(table: ChangeTable, old: PGRow?, oldIsKey: Bool, new: PGRow)
+    /// A removed row: its key columns (`oldIsKey`) or the whole row (REPLICA IDENTITY FULL).
+    case delete(table: ChangeTable, old: PGRow, oldIsKey: Bool)
+    /// TRUNCATE of one or more tables.
+    case truncate(tables: [ChangeTable], cascade: Bool, restartIdentity: Bool)
+    /// A transactional logical decoding message (`pg_logical_emit_message(true, …)`).
+    case message(LogicalDecodingMessage)
+
+    /// The table changed (the first, for a truncate); nil for a message.
+    public var table: ChangeTable? {
+        switch self {
+        case .insert(let table, _), .update(let table, _, _, _), .delete(let table, _, _): return table
+        case .truncate(let tables, _, _): return tables.first
+        case .message: return nil
+        }
+    }
+}
+
+/// A logical decoding message (`pg_logical_emit_message`).
+public struct LogicalDecodingMessage: Hashable, Sendable {
+    public var transactional: Bool
+    public var lsn: LSN
+    public var prefix: String
+    public var content: [UInt8]
+}
+
+/// A committed (or prepared) transaction with its changes, in commit order.
+public struct Transaction: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        /// An ordinary commit (streamed or not).
+        case commit
+        /// PREPARE TRANSACTION on a two-phase stream; COMMIT/ROLLBACK PREPARED follow as events.
+        case prepare(gid: String)
+    }
+
+    public var kind: Kind
+    public var xid: UInt32
+    /// The commit (or prepare) record's LSN.
+    public var commitLSN: LSN
+    /// The end of the transaction's commit record: the position to acknowledge and to resume after.
+    public var endLSN: LSN
+    public var commitTime: PostgresTimestamp
+    /// The replication origin the transaction came from, if any.
+    public var origin: String?
+    /// Whether the server streamed it while in progress (it was larger than
+    /// `logical_decoding_work_mem`).
+    public var streamed: Bool
+    public var changes: [Change]
+}
+
+/// What a ``ChangeStream`` delivers.
+public enum ChangeEvent: Hashable, Sendable {
+    /// A whole committed transaction (the default, assembled delivery).
+    case transaction(Transaction)
+    /// Chunked delivery: a transaction begins (`streamed` transactions may interleave with others).
+    case begin(TransactionBegin)
+    /// Chunked delivery: changes of an open transaction, in order. `subtransactionXID` is the
+    /// (sub)transaction that made them, for matching an ``abort(_:)``.
+    case changes(ChangeBatch)
+    /// Chunked delivery: the transaction committed (or prepared); its changes were delivered before.
+    case commit(Transaction)
+    /// Chunked delivery: a streamed transaction, or one of its subtransactions, rolled back: drop
+    /// the changes delivered for it.
+    case abort(TransactionAbort)
+    /// A non-transactional logical decoding message.
+    case message(LogicalDecodingMessage)
+    /// Rows of the initial snapshot copy of one table (``ChangeStream/Configuration/initialSnapshot``).
+    case snapshot(SnapshotBatch)
+    /// Two-phase: a prepared transaction was committed.
+    case commitPrepared(gid: String, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp)
+    /// Two-phase: a prepared transaction was rolled back.
+    case rollbackPrepared(gid: String, xid: UInt32, endLSN: LSN, rollbackTime: PostgresTimestamp)
+
+    /// The position to acknowledge once the event is handled, when it completes something.
+    public var acknowledgeLSN: LSN? {
+        switch self {
+        case .transaction(let transaction), .commit(let transaction): return transaction.endLSN
+        case .message(let message): return message.lsn
+        case .commitPrepared(_, _, _, let endLSN, _), .rollbackPrepared(_, _, let endLSN, _): return endLSN
+        case .begin, .changes, .abort, .snapshot: return nil
+        }
+    }
+}
+
+/// The start of a transaction in chunked delivery.
+public struct TransactionBegin: Hashable, Sendable {
+    public var xid: UInt32
+    /// The final LSN of the transaction (zero for streamed transactions, not known yet).
+    public var finalLSN: LSN
+    public var commitTime: PostgresTimestamp?
+    public var streamed: Bool
+}
+
+/// A batch of changes of one open transaction in chunked delivery.
+public struct ChangeBatch: Hashable, Sendable {
+    public var xid: UInt32
+    public var subtransactionXID: UInt32
+    public var changes: [Change]
+}
+
+/// The rollback of a streamed transaction or of one of its subtransactions.
+public struct TransactionAbort: Hashable, Sendable {
+    public var xid: UInt32
+    public var subtransactionXID: UInt32
+    public var wholeTransaction: Bool { xid == subtransactionXID }
+}
+
+/// Rows of one table from the initial snapshot copy.
+public struct SnapshotBatch: Hashable, Sendable {
+    public var table: ChangeTable
+    public var rows: [PGRow]
+    /// Whether this is the table's last batch.
+    public var last: Bool
+}

@@ -1,0 +1,213 @@
+import PGOutput
+
+/// Turns pgoutput messages into ``ChangeEvent``s: whole transactions (assembled delivery) or
+/// begin / change batches / commit (chunked delivery). Streamed in-progress transactions are kept
+/// per xid until Stream Commit, with the changes of rolled-back subtransactions dropped, or
+/// passed on chunk by chunk with their aborts.
+///
+/// It owns the decoder, so it sees the decoder's relation cache and stream-block state.
+struct TransactionAssembler {
+    enum Delivery: Hashable, Sendable {
+        case assembled
+        case chunked(batchSize: Int)
+    }
+
+    private struct Open {
+        var xid: UInt32
+        var gid: String?
+        var origin: String?
+        var streamed: Bool
+        var changes: [(subxid: UInt32, change: Change)] = []
+    }
+
+    private(set) var decoder: PGOutputDecoder
+    let delivery: Delivery
+    private var current: Open?
+    private var streamed: [UInt32: Open] = [:]
+    private var streamXID: UInt32?
+    /// Chunked delivery: changes not yet passed on, and the (sub)transaction they belong to.
+    private var batch: [Change] = []
+    private var batchKey: (xid: UInt32, subxid: UInt32)?
+
+    init(decoder: PGOutputDecoder, delivery: Delivery) {
+        self.decoder = decoder
+        self.delivery = delivery
+    }
+
+    /// Forgets everything in progress (a new walsender session resends what it needs).
+    mutating func reset() {
+        decoder.reset()
+        current = nil
+        streamed = [:]
+        streamXID = nil
+        batch = []
+        batchKey = nil
+    }
+
+    /// How many changes are held in memory for transactions not yet delivered.
+    var heldChanges: Int {
+        (current?.changes.count ?? 0) + streamed.values.reduce(0) { $0 + $1.changes.count } + batch.count
+    }
+
+    var isChunked: Bool {
+        if case .chunked = delivery { return true }
+        return false
+    }
+
+    mutating func feed(_ payload: UnsafeRawBufferPointer, emit: (ChangeEvent) throws -> Void) throws {
+        let message = try decoder.decode(payload)
+        switch message {
+        case .begin(let begin):
+            current = Open(xid: begin.xid, streamed: false)
+            if isChunked {
+                try emit(.begin(TransactionBegin(xid: begin.xid, finalLSN: begin.finalLSN, commitTime: begin.commitTime, streamed: false)))
+            }
+        case .beginPrepare(let begin):
+            current = Open(xid: begin.xid, gid: begin.gid, streamed: false)
+            if isChunked {
+                try emit(.begin(TransactionBegin(xid: begin.xid, finalLSN: begin.endLSN, commitTime: begin.prepareTime, streamed: false)))
+            }
+        case .origin(let origin):
+            if let xid = streamXID {
+                streamed[xid]?.origin = origin.name
+            } else {
+                current?.origin = origin.name
+            }
+        case .relation, .type:
+            break
+        case .insert(let insert):
+            let table = try table(insert.relationOID)
+            let new = try PGRow(columns: table.columns, tuple: insert.newTuple)
+            try add(.insert(table: table, new: new), xid: insert.xid, emit: emit)
+        case .update(let update):
+            let table = try table(update.relationOID)
+            let old = try update.oldTuple.map { try PGRow(columns: table.columns, tuple: $0.tuple) }
+            let new = try PGRow(columns: table.columns, tuple: update.newTupleFillingUnchangedToast)
+            try add(
+                .update(table: table, old: old, oldIsKey: update.oldTuple?.kind == .key, new: new), xid: update.xid,
+                emit: emit)
+        case .delete(let delete):
+            let table = try table(delete.relationOID)
+            let old = try PGRow(columns: table.columns, tuple: delete.oldTuple.tuple)
+            try add(.delete(table: table, old: old, oldIsKey: delete.oldTuple.kind == .key), xid: delete.xid, emit: emit)
+        case .truncate(let truncate):
+            let tables = try truncate.relationOIDs.map(table)
+            try add(
+                .truncate(
+                    tables: tables, cascade: truncate.options.contains(.cascade),
+                    restartIdentity: truncate.options.contains(.restartIdentity)), xid: truncate.xid, emit: emit)
+        case .message(let message):
+            let decoded = LogicalDecodingMessage(
+                transactional: message.isTransactional, lsn: message.lsn, prefix: message.prefix, content: message.content)
+            if message.isTransactional {
+                try add(.message(decoded), xid: message.xid, emit: emit)
+            } else {
+                try emit(.message(decoded))
+            }
+        case .commit(let commit):
+            guard let open = current else { throw protocolViolation("Commit without Begin") }
+            current = nil
+            try finish(open, commitLSN: commit.commitLSN, endLSN: commit.endLSN, time: commit.commitTime, emit: emit)
+        case .prepare(let prepare):
+            guard let open = current else { throw protocolViolation("Prepare without Begin Prepare") }
+            current = nil
+            try finish(open, commitLSN: prepare.prepareLSN, endLSN: prepare.endLSN, time: prepare.prepareTime, emit: emit)
+        case .commitPrepared(let commit):
+            try emit(.commitPrepared(gid: commit.gid, xid: commit.xid, commitLSN: commit.commitLSN, endLSN: commit.endLSN, commitTime: commit.commitTime))
+        case .rollbackPrepared(let rollback):
+            try emit(.rollbackPrepared(gid: rollback.gid, xid: rollback.xid, endLSN: rollback.rollbackEndLSN, rollbackTime: rollback.rollbackTime))
+        case .streamStart(let start):
+            streamXID = start.xid
+            if streamed[start.xid] == nil {
+                streamed[start.xid] = Open(xid: start.xid, streamed: true)
+                if isChunked {
+                    try emit(.begin(TransactionBegin(xid: start.xid, finalLSN: 0, commitTime: nil, streamed: true)))
+                }
+            }
+        case .streamStop:
+            try flushBatch(emit: emit)
+            streamXID = nil
+        case .streamCommit(let commit):
+            guard let open = streamed.removeValue(forKey: commit.xid) else {
+                throw protocolViolation("Stream Commit for transaction \(commit.xid), which was never started")
+            }
+            try finish(open, commitLSN: commit.commitLSN, endLSN: commit.endLSN, time: commit.commitTime, emit: emit)
+        case .streamPrepare(let prepare):
+            guard var open = streamed.removeValue(forKey: prepare.xid) else {
+                throw protocolViolation("Stream Prepare for transaction \(prepare.xid), which was never started")
+            }
+            open.gid = prepare.gid
+            try finish(open, commitLSN: prepare.prepareLSN, endLSN: prepare.endLSN, time: prepare.prepareTime, emit: emit)
+        case .streamAbort(let abort):
+            if abort.abortsWholeTransaction {
+                streamed[abort.xid] = nil
+            } else {
+                streamed[abort.xid]?.changes.removeAll { $0.subxid == abort.subtransactionXID }
+            }
+            if isChunked {
+                try emit(.abort(TransactionAbort(xid: abort.xid, subtransactionXID: abort.subtransactionXID)))
+            }
+        }
+    }
+
+    private func table(_ oid: UInt32) throws -> ChangeTable {
+        guard let relation = decoder.relation(for: oid) else {
+            throw protocolViolation("a change for relation \(oid), which no Relation message described")
+        }
+        return ChangeTable(relation)
+    }
+
+    private mutating func add(_ change: Change, xid: UInt32?, emit: (ChangeEvent) throws -> Void) throws {
+        if let streamXID {
+            let subxid = xid ?? streamXID
+            if case .chunked(let size) = delivery {
+                if let key = batchKey, key.xid != streamXID || key.subxid != subxid { try flushBatch(emit: emit) }
+                batchKey = (streamXID, subxid)
+                batch.append(change)
+                if batch.count >= size { try flushBatch(emit: emit) }
+            } else {
+                guard streamed[streamXID] != nil else {
+                    throw protocolViolation("a streamed change outside a started stream")
+                }
+                streamed[streamXID]?.changes.append((subxid, change))
+            }
+            return
+        }
+        guard current != nil else { throw protocolViolation("a change outside a transaction") }
+        if case .chunked(let size) = delivery, let xid = current?.xid {
+            batchKey = (xid, xid)
+            batch.append(change)
+            if batch.count >= size { try flushBatch(emit: emit) }
+        } else {
+            current?.changes.append((0, change))
+        }
+    }
+
+    private mutating func flushBatch(emit: (ChangeEvent) throws -> Void) throws {
+        guard let key = batchKey, !batch.isEmpty else { return }
+        let changes = batch
+        batch = []
+        batchKey = nil
+        try emit(.changes(ChangeBatch(xid: key.xid, subtransactionXID: key.subxid, changes: changes)))
+    }
+
+    private mutating func finish(
+        _ open: Open, commitLSN: LSN, endLSN: LSN, time: PostgresTimestamp, emit: (ChangeEvent) throws -> Void
+    ) throws {
+        let kind: Transaction.Kind = open.gid.map { .prepare(gid: $0) } ?? .commit
+        var transaction = Transaction(
+            kind: kind, xid: open.xid, commitLSN: commitLSN, endLSN: endLSN, commitTime: time, origin: open.origin,
+            streamed: open.streamed, changes: [])
+        if isChunked {
+            try flushBatch(emit: emit)
+            try emit(.commit(transaction))
+        } else {
+            transaction.changes = open.changes.map(\.change)
+            try emit(.transaction(transaction))
+        }
+    }
+
+    private func protocolViolation(_ what: String) -> PGError {
+        PGError(.operational, "unexpected pgoutput stream: \(what)")
+    }
+}

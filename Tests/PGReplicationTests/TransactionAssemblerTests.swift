@@ -1,0 +1,115 @@
+import PGOutput
+@testable import PGReplication
+import Testing
+
+@Suite struct TransactionAssemblerTests {
+    let encoder = PGOutputEncoder()
+    let relation = PGOutputMessage.Relation(
+        xid: nil, oid: 16384, namespace: "public", name: "items", replicaIdentity: .default,
+        columns: [
+            RelationColumn(flags: 1, name: "id", typeOID: 23, typeModifier: -1),
+            RelationColumn(flags: 0, name: "v", typeOID: 25, typeModifier: -1),
+        ])
+
+    func insert(_ id: Int, xid: UInt32? = nil) -> PGOutputMessage {
+        .insert(.init(xid: xid, relationOID: 16384, newTuple: TupleData(columns: [.text(Array("\(id)".utf8)), .text(Array("v\(id)".utf8))])))
+    }
+
+    func run(_ messages: [PGOutputMessage], delivery: TransactionAssembler.Delivery = .assembled, version: Int = 2)
+        throws -> [ChangeEvent]
+    {
+        var assembler = TransactionAssembler(decoder: PGOutputDecoder(protocolVersion: version, streaming: .on), delivery: delivery)
+        var events: [ChangeEvent] = []
+        for message in messages {
+            let bytes = encoder.encode(message)
+            try bytes.withUnsafeBytes { try assembler.feed($0) { events.append($0) } }
+        }
+        return events
+    }
+
+    func ids(_ changes: [Change]) throws -> [Int] {
+        try changes.map { change in
+            guard case .insert(_, let new) = change else { return -1 }
+            return try new["id", as: Int.self]
+        }
+    }
+
+    @Test func assemblesAPlainTransaction() throws {
+        let events = try run([
+            .begin(.init(finalLSN: 100, commitTime: .init(rawValue: 1), xid: 7)), .relation(relation), insert(1), insert(2),
+            .commit(.init(commitLSN: 100, endLSN: 120, commitTime: .init(rawValue: 1))),
+        ])
+        #expect(events.count == 1)
+        guard case .transaction(let transaction) = events.first else {
+            Issue.record("no transaction")
+            return
+        }
+        #expect(transaction.xid == 7)
+        #expect(transaction.endLSN == 120)
+        #expect(try ids(transaction.changes) == [1, 2])
+        #expect(transaction.changes.first?.table?.keyColumns == ["id"])
+        #expect(events.first?.acknowledgeLSN == 120)
+    }
+
+    @Test func streamedTransactionDropsAbortedSubtransactions() throws {
+        let events = try run([
+            .streamStart(.init(xid: 50, isFirstSegment: true)), .relation(PGOutputMessage.Relation(
+                xid: 50, oid: relation.oid, namespace: relation.namespace, name: relation.name,
+                replicaIdentity: relation.replicaIdentity, columns: relation.columns)),
+            insert(1, xid: 50), insert(2, xid: 51), .streamStop(.init()),
+            .streamStart(.init(xid: 50, isFirstSegment: false)), insert(3, xid: 52), insert(4, xid: 50), .streamStop(.init()),
+            .streamAbort(.init(xid: 50, subtransactionXID: 51)),
+            .streamStart(.init(xid: 60, isFirstSegment: true)), insert(9, xid: 60), .streamStop(.init()),
+            .streamAbort(.init(xid: 60, subtransactionXID: 60)),
+            .streamCommit(.init(xid: 50, commitLSN: 200, endLSN: 220, commitTime: .init(rawValue: 2))),
+        ])
+        #expect(events.count == 1)
+        guard case .transaction(let transaction) = events.first else {
+            Issue.record("no transaction")
+            return
+        }
+        #expect(transaction.streamed)
+        #expect(try ids(transaction.changes) == [1, 3, 4])
+    }
+
+    @Test func chunkedDeliveryBatchesAndReportsAborts() throws {
+        let events = try run(
+            [
+                .begin(.init(finalLSN: 100, commitTime: .init(rawValue: 1), xid: 7)), .relation(relation),
+                insert(1), insert(2), insert(3),
+                .commit(.init(commitLSN: 100, endLSN: 120, commitTime: .init(rawValue: 1))),
+                .streamStart(.init(xid: 50, isFirstSegment: true)), insert(4, xid: 50), insert(5, xid: 51),
+                .streamStop(.init()), .streamAbort(.init(xid: 50, subtransactionXID: 51)),
+                .streamCommit(.init(xid: 50, commitLSN: 200, endLSN: 220, commitTime: .init(rawValue: 2))),
+            ], delivery: .chunked(batchSize: 2))
+        let shape = events.map { event -> String in
+            switch event {
+            case .begin(let begin): return "begin \(begin.xid)"
+            case .changes(let batch): return "changes \(batch.xid)/\(batch.subtransactionXID) \(batch.changes.count)"
+            case .commit(let transaction): return "commit \(transaction.xid) \(transaction.endLSN.rawValue)"
+            case .abort(let abort): return "abort \(abort.xid)/\(abort.subtransactionXID)"
+            default: return "other"
+            }
+        }
+        #expect(shape == [
+            "begin 7", "changes 7/7 2", "changes 7/7 1", "commit 7 120",
+            "begin 50", "changes 50/50 1", "changes 50/51 1", "abort 50/51", "commit 50 220",
+        ])
+    }
+
+    @Test func protocolViolationsThrow() {
+        #expect(throws: PGError.self) {
+            _ = try run([.commit(.init(commitLSN: 1, endLSN: 2, commitTime: .init(rawValue: 0)))])
+        }
+        #expect(throws: PGError.self) {
+            _ = try run([.begin(.init(finalLSN: 1, commitTime: .init(rawValue: 0), xid: 1)), insert(1)])
+        }
+    }
+
+    @Test func highestProtocolVersionFollowsTheServer() {
+        #expect(ChangeStream.highestProtocolVersion(serverVersion: 130012) == 1)
+        #expect(ChangeStream.highestProtocolVersion(serverVersion: 140005) == 2)
+        #expect(ChangeStream.highestProtocolVersion(serverVersion: 150018) == 3)
+        #expect(ChangeStream.highestProtocolVersion(serverVersion: 170002) == 4)
+    }
+}

@@ -304,6 +304,9 @@ final class StreamSession: @unchecked Sendable {
             return StreamEnd(reason: .stopped)
         }
         var end = StreamEnd(reason: .stopped)
+        // Report the final positions first, so what was confirmed is not left to a timer that
+        // will not fire again.
+        try sendStatusUpdateLocked(replyRequested: false)
         try putCopyEndLocked()
         drain: while true {
             switch pq.getCopyData() {

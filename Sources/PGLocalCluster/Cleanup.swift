@@ -43,17 +43,20 @@ enum ClusterRegistry {
         live.withLock { $0[root] = dataDirectory }
     }
 
+    // The lock is held while removing, so that a signal handler and an exiting main thread never
+    // tear down the same cluster at once, and neither exits while the other is half-way.
     static func destroy(root: String) {
-        guard let dataDirectory = live.withLock({ $0.removeValue(forKey: root) }) else { return }
-        remove(root: root, dataDirectory: dataDirectory)
+        live.withLock { clusters in
+            guard let dataDirectory = clusters.removeValue(forKey: root) else { return }
+            remove(root: root, dataDirectory: dataDirectory)
+        }
     }
 
     static func destroyAll() {
-        let all = live.withLock { clusters in
-            defer { clusters = [:] }
-            return clusters
+        live.withLock { clusters in
+            for (root, dataDirectory) in clusters { remove(root: root, dataDirectory: dataDirectory) }
+            clusters = [:]
         }
-        for (root, dataDirectory) in all { remove(root: root, dataDirectory: dataDirectory) }
     }
 
     /// Immediate shutdown by signal (what `pg_ctl -m immediate stop` does, without starting a process,
@@ -61,7 +64,8 @@ enum ClusterRegistry {
     private static func remove(root: String, dataDirectory: String) {
         let pidFile = dataDirectory + "/postmaster.pid"
         if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-            let firstLine = text.split(separator: "\n").first, let pid = pid_t(firstLine.trimmingCharacters(in: .whitespaces)), pid > 0
+            let firstLine = text.split(separator: "\n").first, let pid = pid_t(firstLine.trimmingCharacters(in: .whitespaces)), pid > 0,
+            isPostmaster(pid, of: dataDirectory)
         {
             func alive() -> Bool {
                 FileManager.default.fileExists(atPath: pidFile) && (kill(pid, 0) == 0 || errno == EPERM)
@@ -77,6 +81,14 @@ enum ClusterRegistry {
             }
         }
         try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// Guards against a stale pid file whose number now belongs to another process: on Linux the
+    /// postmaster's command line names its data directory.
+    private static func isPostmaster(_ pid: pid_t, of dataDirectory: String) -> Bool {
+        guard FileManager.default.fileExists(atPath: "/proc/self/cmdline") else { return true }
+        guard let commandLine = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return String(decoding: commandLine, as: UTF8.self).contains(dataDirectory)
     }
 }
 

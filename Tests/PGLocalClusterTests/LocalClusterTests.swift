@@ -111,6 +111,23 @@ import Testing
         #expect(startError?.kind == .binariesNotFound)
     }
 
+    @Test func failedStartReportsTheServerLogAndLeavesNothingBehind() throws {
+        let badSetting = #expect(throws: LocalClusterError.self) {
+            try LocalCluster.start(.init(settings: ["shared_buffers": "plenty"]))
+        }
+        #expect(badSetting?.kind == .serverStartFailed)
+        #expect(badSetting?.details.contains("shared_buffers") == true)
+        if let message = badSetting?.message, let range = message.range(of: "/server.log") {
+            let folder = String(message[..<range.lowerBound].split(separator: " ").last ?? "")
+            #expect(folder.contains("pglocalcluster."))
+            #expect(!FileManager.default.fileExists(atPath: folder))
+        }
+
+        let taken = try LocalCluster.shared().port
+        let portInUse = #expect(throws: LocalClusterError.self) { try LocalCluster.start(.init(port: taken)) }
+        #expect(portInUse?.details.contains("could not bind") == true)
+    }
+
     @Test func dsnQuotesValues() throws {
         let cluster = try LocalCluster.shared()
         let dsn = cluster.dsn(database: "my db", extra: ["application_name": "it's", "sslmode": "disable"])

@@ -23,6 +23,8 @@ import Testing
 
         try cluster.restart(mode: .immediate)
         #expect(try cluster.psql("SELECT sum(id) FROM kept") == "3")
+        try cluster.restart(mode: .smart)
+        #expect(cluster.isRunning && cluster.port == port)
 
         let folder = cluster.socketDirectory
         #expect(FileManager.default.fileExists(atPath: cluster.dataDirectory + "/PG_VERSION"))

@@ -63,5 +63,6 @@ let package = Package(
             dependencies: ["PGReplication", "PGOutput", "PGLocalCluster"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "PGLocalClusterTests", dependencies: ["PGLocalCluster"], swiftSettings: swiftSettings),
     ]
 )

@@ -198,6 +198,7 @@ final class StreamSession: @unchecked Sendable {
         var end = StreamEnd(reason: .serverEnded)
         var failure: PGError?
         var answeredCopyDone = false
+        var completed = false
         while let result = pq.getResult() {
             switch result.status {
             case .copyIn where !answeredCopyDone:
@@ -209,9 +210,13 @@ final class StreamSession: @unchecked Sendable {
             case .tuplesOK:
                 readNextTimeline(result, into: &end)
             case .commandOK, .emptyQuery:
-                continue
+                completed = true
             default:
-                if failure == nil { failure = PGError.from(result, connection: pq, command: command) }
+                let error = PGError.from(result, connection: pq, command: command)
+                // A server that completed the stream and then exits (a fast shutdown sends
+                // CommandComplete and closes the socket) ended it cleanly.
+                if completed, error.connectionLost, error.sqlState == nil { break }
+                if failure == nil { failure = error }
             }
             if !pq.isOK { break }
         }

@@ -71,8 +71,7 @@ public final class PGConnection {
 
     /// The text as a standard SQL string literal (`''` doubled; standard_conforming_strings on).
     public func quoteLiteral(_ value: String) throws -> String {
-        guard !value.utf8.contains(0) else { throw PGError.programming("a literal must not contain NUL bytes") }
-        return "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
+        try singleQuoted(value, what: "a literal")
     }
 
     /// The server version, e.g. 150018.

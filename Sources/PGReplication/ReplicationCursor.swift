@@ -166,9 +166,15 @@ public final class ReplicationCursor {
     /// no backslash escapes (so `PQescapeLiteral`'s `E'…'` form would not parse there). The text
     /// goes out as UTF-8, which the connection's `client_encoding=UTF8` declares.
     func quoteLiteral(_ value: String, what: String) throws -> String {
-        guard !value.utf8.contains(0) else { throw PGError.programming("\(what) must not contain NUL bytes") }
-        return "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
+        try singleQuoted(value, what: what)
     }
+}
+
+/// `'text'` with single quotes doubled: a literal for the replication grammar and, with
+/// standard_conforming_strings on (the default), for SQL. NUL cannot be sent and is refused.
+func singleQuoted(_ value: String, what: String) throws -> String {
+    guard !value.utf8.contains(0) else { throw PGError.programming("\(what) must not contain NUL bytes") }
+    return "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
 }
 
 @available(*, unavailable, message: "a cursor has its connection's single owner; use makeStopHandle() across threads")

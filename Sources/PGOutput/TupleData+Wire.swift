@@ -10,7 +10,7 @@ extension TupleData.Column {
 
 extension TupleData {
     /// Decodes an Int16 column count followed by that many columns.
-    static func decode(from reader: inout ByteReader) throws(PGOutputDecodingError) -> Self {
+    static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
         let countOffset = reader.offset
         let count = Int(try reader.readInteger(as: Int16.self))
         guard count >= 0 else { throw reader.error(.invalidCount(count), at: countOffset) }

@@ -42,7 +42,7 @@ extension PGArray {
                 if counts == [0], elements.isEmpty, bounds.isEmpty, reader.consume(UInt8(ascii: "}")) {
                     counts.removeAll()
                     skipSpaces(&reader)
-                    try reader.requireEnd()
+                    try reader.expectEnd()
                     return PGArray(elementType: elementType, dimensions: [], elements: [])
                 }
                 guard leafDepth == 0 || leafDepth == counts.count else {
@@ -70,7 +70,7 @@ extension PGArray {
             }
         }
         skipSpaces(&reader)
-        try reader.requireEnd()
+        try reader.expectEnd()
         var dimensions: [Dimension] = []
         for depth in 0..<leafDepth {
             dimensions.append(Dimension(count: sizes[depth] ?? 0, lowerBound: 1))
@@ -184,7 +184,7 @@ extension PGArray {
             dimensions.append(Dimension(count: Int(count), lowerBound: Int(lowerBound)))
         }
         if dimensions.isEmpty || total == 0 {
-            try reader.requireEnd()
+            try reader.expectEnd()
             return PGArray(elementType: elementType, dimensions: [], elements: [])
         }
         var elements: [PGValue] = []
@@ -198,10 +198,10 @@ extension PGArray {
             }
             guard length >= 0 else { throw reader.error("an element length of -1 or more", at: lengthStart) }
             let elementStart = reader.offset
-            let bytes = try reader.readBytes(Int(length))
+            let bytes = try reader.readSlice(length: Int(length))
             elements.append(try PGValue.decode(bytes, type: elementType, format: .binary, base: reader.base + elementStart))
         }
-        try reader.requireEnd()
+        try reader.expectEnd()
         return PGArray(elementType: elementType, dimensions: dimensions, elements: elements)
     }
 }

@@ -90,7 +90,7 @@ extension PGValue {
 
     private static func integer<T: FixedWidthInteger>(_ reader: inout ValueReader) throws(PGValueDecodingError) -> T {
         let value = try reader.readSignedInteger(as: T.self)
-        try reader.requireEnd()
+        try reader.expectEnd()
         return value
     }
 
@@ -191,7 +191,7 @@ extension PGValue {
             bytes[index] = high << 4 | low
             reader.offset += 2
         }
-        try reader.requireEnd()
+        try reader.expectEnd()
         return uuid(bytes)
     }
 
@@ -242,7 +242,7 @@ extension PGValue {
     }
 
     /// A big-endian integer that must be the whole value.
-    private static func fixed<T: FixedWidthInteger>(_ reader: inout ValueReader, as _: T.Type = T.self)
+    private static func fixed<T: FixedWidthInteger & BitwiseCopyable>(_ reader: inout ValueReader, as _: T.Type = T.self)
         throws(PGValueDecodingError) -> T
     {
         guard reader.bytes.count == MemoryLayout<T>.size else {

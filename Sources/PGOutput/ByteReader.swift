@@ -216,10 +216,15 @@ package struct ByteWriter {
 
     package mutating func writeBytes(_ data: [UInt8]) { bytes.append(contentsOf: data) }
 
-    /// Writes an Int32 length and the bytes.
+    /// Writes an Int32 length and the bytes (at most `Int32.max` of them, all the format allows).
     package mutating func writeLengthPrefixedBytes(_ data: [UInt8]) {
-        writeInteger(Int32(clamping: data.count))
-        bytes.append(contentsOf: data)
+        if data.count <= Int(Int32.max) {
+            writeInteger(Int32(data.count))
+            bytes.append(contentsOf: data)
+        } else {
+            writeInteger(Int32.max)
+            bytes.append(contentsOf: data.prefix(Int(Int32.max)))
+        }
     }
 
     /// Writes the string's UTF-8 bytes and a NUL terminator.

@@ -9,43 +9,28 @@ extension TupleData.Column {
 }
 
 extension TupleData {
-    /// Decodes an Int16 column count followed by that many columns.
+    /// Checks an Int16 column count and that many columns, then copies them in one piece.
     static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
-        let countOffset = reader.offset
+        let start = reader.offset
         let count = Int(try reader.readInteger(as: Int16.self))
-        guard count >= 0 else { throw reader.error(.invalidCount(count), at: countOffset) }
-        var columns: [Column] = []
-        // Each column takes at least its kind byte; never reserve more than the input can hold.
-        columns.reserveCapacity(min(count, reader.remaining))
+        guard count >= 0 else { throw reader.error(.invalidCount(count), at: start) }
         for _ in 0..<count {
             let kindOffset = reader.offset
             let byte = try reader.readByte()
             switch Column.Kind(rawValue: byte) {
-            case .null: columns.append(.null)
-            case .unchangedToast: columns.append(.unchangedToast)
-            case .text: columns.append(.text(try reader.readLengthPrefixedBytes()))
-            case .binary: columns.append(.binary(try reader.readLengthPrefixedBytes()))
+            case .null, .unchangedToast: continue
+            case .text, .binary:
+                let lengthOffset = reader.offset
+                let length = Int(try reader.readInteger(as: Int32.self))
+                guard length >= 0 else { throw reader.error(.invalidLength(length), at: lengthOffset) }
+                _ = try reader.readSlice(length: length)
             case nil: throw reader.error(.invalidTupleKind(byte), at: kindOffset)
             }
         }
-        return TupleData(columns: columns)
+        return TupleData(wire: [UInt8](UnsafeRawBufferPointer(rebasing: reader.bytes[start..<reader.offset])))
     }
 
     func encode(into writer: inout ByteWriter) {
-        writer.writeInteger(Int16(clamping: columns.count))
-        for column in columns.prefix(Int(Int16.max)) {
-            switch column {
-            case .null:
-                writer.writeInteger(Column.Kind.null.rawValue)
-            case .unchangedToast:
-                writer.writeInteger(Column.Kind.unchangedToast.rawValue)
-            case .text(let bytes):
-                writer.writeInteger(Column.Kind.text.rawValue)
-                writer.writeLengthPrefixedBytes(bytes)
-            case .binary(let bytes):
-                writer.writeInteger(Column.Kind.binary.rawValue)
-                writer.writeLengthPrefixedBytes(bytes)
-            }
-        }
+        writer.writeBytes(wire)
     }
 }

@@ -89,7 +89,7 @@ package struct ByteReader<Context: ByteReaderContext> {
 
     /// Copies the next `length` bytes into an array (one bulk copy).
     package mutating func readBytes(length: Int) throws(Context.Failure) -> [UInt8] {
-        [UInt8](try readSlice(length: length))
+        try readSlice(length: length).copiedBytes
     }
 
     /// The rest of the bytes, which are then all read.
@@ -176,8 +176,7 @@ extension ByteReader where Context == MessageContext {
     package mutating func readNullTerminatedString() throws(PGOutputDecodingError) -> String {
         let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
         guard let length = rest.firstIndex(of: 0) else { throw error(.missingStringTerminator) }
-        guard let string = String(validating: UnsafeRawBufferPointer(rebasing: rest[..<length]), as: UTF8.self)
-        else { throw error(.invalidUTF8) }
+        guard let string = UnsafeRawBufferPointer(rebasing: rest[..<length]).validatedUTF8String else { throw error(.invalidUTF8) }
         offset += length + 1
         return string
     }
@@ -236,5 +235,46 @@ package struct ByteWriter {
     /// Writes the streamed-transaction xid when there is one.
     package mutating func writeStreamXID(_ xid: UInt32?) {
         if let xid { writeInteger(xid) }
+    }
+}
+
+// MARK: - Owned copies
+
+extension UnsafeRawBufferPointer {
+    /// A new array holding a copy of the bytes: one allocation and one `memcpy`, without the
+    /// generic collection-copy path.
+    @inline(__always)
+    var copiedBytes: [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: self)
+            initialized = count
+        }
+    }
+
+    /// The bytes as a `String` when they are valid UTF-8, else `nil`.
+    ///
+    /// ASCII, the common case, is checked eight bytes at a time and then needs no further
+    /// validation; anything else goes through the standard library's validating initializer.
+    var validatedUTF8String: String? {
+        if isASCII {
+            let codeUnits = UnsafeBufferPointer(start: baseAddress?.assumingMemoryBound(to: UInt8.self), count: count)
+            return String(decoding: codeUnits, as: UTF8.self)
+        }
+        return String(validating: self, as: UTF8.self)
+    }
+
+    /// Whether every byte is below 0x80.
+    var isASCII: Bool {
+        var index = 0
+        var high: UInt64 = 0
+        while index &+ 8 <= count {
+            high |= loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            index &+= 8
+        }
+        while index < count {
+            high |= UInt64(self[index])
+            index &+= 1
+        }
+        return high & 0x8080_8080_8080_8080 == 0
     }
 }

@@ -27,7 +27,7 @@ extension TupleData {
             case nil: throw reader.error(.invalidTupleKind(byte), at: kindOffset)
             }
         }
-        return TupleData(wire: [UInt8](UnsafeRawBufferPointer(rebasing: reader.bytes[start..<reader.offset])))
+        return TupleData(wire: UnsafeRawBufferPointer(rebasing: reader.bytes[start..<reader.offset]).copiedBytes)
     }
 
     func encode(into writer: inout ByteWriter) {

@@ -62,8 +62,8 @@ public struct TupleData: Hashable, Sendable, CustomDebugStringConvertible {
                     switch kind {
                     case .null: columns.append(.null)
                     case .unchangedToast: columns.append(.unchangedToast)
-                    case .text: columns.append(.text([UInt8](value)))
-                    case .binary: columns.append(.binary([UInt8](value)))
+                    case .text: columns.append(.text(value.copiedBytes))
+                    case .binary: columns.append(.binary(value.copiedBytes))
                     }
                 }
                 return columns

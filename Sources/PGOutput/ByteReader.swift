@@ -242,7 +242,7 @@ package struct ByteWriter {
 
 extension UnsafeRawBufferPointer {
     /// A new array holding a copy of the bytes: one allocation and one `memcpy`, without the
-    /// generic collection-copy path.
+    /// element-by-element collection copy.
     @inline(__always)
     var copiedBytes: [UInt8] {
         [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in

@@ -17,20 +17,21 @@ extension TupleData {
         for _ in 0..<count {
             let kindOffset = reader.offset
             let byte = try reader.readByte()
-            switch Column.Kind(rawValue: byte) {
-            case .null, .unchangedToast: continue
-            case .text, .binary:
+            if byte == Column.Kind.text.rawValue || byte == Column.Kind.binary.rawValue {
+                try reader.require(4)
                 let lengthOffset = reader.offset
-                let length = Int(try reader.readInteger(as: Int32.self))
+                let length = Int(reader.readIntegerUnchecked(as: Int32.self))
                 guard length >= 0 else { throw reader.error(.invalidLength(length), at: lengthOffset) }
-                _ = try reader.readSlice(length: length)
-            case nil: throw reader.error(.invalidTupleKind(byte), at: kindOffset)
+                try reader.require(length)
+                reader.offset &+= length
+            } else if byte != Column.Kind.null.rawValue && byte != Column.Kind.unchangedToast.rawValue {
+                throw reader.error(.invalidTupleKind(byte), at: kindOffset)
             }
         }
-        return TupleData(wire: UnsafeRawBufferPointer(rebasing: reader.bytes[start..<reader.offset]).copiedBytes)
+        return TupleData(wire: .copying(UnsafeRawBufferPointer(rebasing: reader.bytes[start..<reader.offset])))
     }
 
     func encode(into writer: inout ByteWriter) {
-        writer.writeBytes(wire)
+        wire.withUnsafeBytes { writer.bytes.append(contentsOf: $0) }
     }
 }

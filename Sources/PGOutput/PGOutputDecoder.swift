@@ -92,7 +92,7 @@ public struct PGOutputDecoder: Sendable {
     /// - Returns: The decoded message.
     /// - Throws: ``PGOutputDecodingError`` when the bytes are not a valid message.
     public mutating func decode(_ buffer: UnsafeRawBufferPointer) throws(PGOutputDecodingError) -> PGOutputMessage {
-        var reader = ByteReader(buffer)
+        var reader = MessageReader(buffer)
         let tag = try reader.readByte()
         reader.messageType = tag
         guard let kind = PGOutputMessage.MessageKind(rawValue: tag) else {
@@ -112,7 +112,7 @@ public struct PGOutputDecoder: Sendable {
     }
 
     private static func decodeBody(
-        _ kind: PGOutputMessage.MessageKind, from reader: inout ByteReader, streamXID: Bool, parallelAbort: Bool
+        _ kind: PGOutputMessage.MessageKind, from reader: inout MessageReader, streamXID: Bool, parallelAbort: Bool
     ) throws(PGOutputDecodingError) -> PGOutputMessage {
         switch kind {
         case .begin: .begin(try .decode(from: &reader))

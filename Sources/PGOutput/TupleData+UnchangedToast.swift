@@ -1,6 +1,14 @@
 extension TupleData {
     /// Whether any column is an unchanged TOAST value that the server did not send.
-    public var hasUnchangedToast: Bool { columns.contains(.unchangedToast) }
+    public var hasUnchangedToast: Bool {
+        wire.withUnsafeBytes { buffer in
+            var cursor = ColumnCursor(buffer)
+            while let (kind, _) = cursor.next() {
+                if kind == .unchangedToast { return true }
+            }
+            return false
+        }
+    }
 
     /// This tuple with every ``Column/unchangedToast`` column replaced by the value at the same
     /// position in `old`, when `old` has a real value (not `null` or `unchangedToast`) there.
@@ -14,14 +22,15 @@ extension TupleData {
     /// - Returns: The tuple with the gaps filled where possible.
     public func fillingUnchangedToast(from old: TupleData?) -> TupleData {
         guard let old, hasUnchangedToast else { return self }
-        var filled = self
-        for index in filled.columns.indices where filled.columns[index] == .unchangedToast {
-            guard index < old.columns.count else { break }
-            switch old.columns[index] {
-            case .text, .binary: filled.columns[index] = old.columns[index]
+        var filled = columns
+        let oldColumns = old.columns
+        for index in filled.indices where filled[index] == .unchangedToast {
+            guard index < oldColumns.count else { break }
+            switch oldColumns[index] {
+            case .text, .binary: filled[index] = oldColumns[index]
             case .null, .unchangedToast: break
             }
         }
-        return filled
+        return TupleData(columns: filled)
     }
 }

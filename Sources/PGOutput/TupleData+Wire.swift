@@ -9,43 +9,29 @@ extension TupleData.Column {
 }
 
 extension TupleData {
-    /// Decodes an Int16 column count followed by that many columns.
-    static func decode(from reader: inout ByteReader) throws(PGOutputDecodingError) -> Self {
-        let countOffset = reader.offset
+    /// Checks an Int16 column count and that many columns, then copies them in one piece.
+    static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
+        let start = reader.offset
         let count = Int(try reader.readInteger(as: Int16.self))
-        guard count >= 0 else { throw reader.error(.invalidCount(count), at: countOffset) }
-        var columns: [Column] = []
-        // Each column takes at least its kind byte; never reserve more than the input can hold.
-        columns.reserveCapacity(min(count, reader.remaining))
+        guard count >= 0 else { throw reader.error(.invalidCount(count), at: start) }
         for _ in 0..<count {
             let kindOffset = reader.offset
             let byte = try reader.readByte()
-            switch Column.Kind(rawValue: byte) {
-            case .null: columns.append(.null)
-            case .unchangedToast: columns.append(.unchangedToast)
-            case .text: columns.append(.text(try reader.readLengthPrefixedBytes()))
-            case .binary: columns.append(.binary(try reader.readLengthPrefixedBytes()))
-            case nil: throw reader.error(.invalidTupleKind(byte), at: kindOffset)
+            if byte == Column.Kind.text.rawValue || byte == Column.Kind.binary.rawValue {
+                try reader.require(4)
+                let lengthOffset = reader.offset
+                let length = Int(reader.readIntegerUnchecked(as: Int32.self))
+                guard length >= 0 else { throw reader.error(.invalidLength(length), at: lengthOffset) }
+                try reader.require(length)
+                reader.offset &+= length
+            } else if byte != Column.Kind.null.rawValue && byte != Column.Kind.unchangedToast.rawValue {
+                throw reader.error(.invalidTupleKind(byte), at: kindOffset)
             }
         }
-        return TupleData(columns: columns)
+        return TupleData(wire: .copying(UnsafeRawBufferPointer(rebasing: reader.bytes[start..<reader.offset])))
     }
 
     func encode(into writer: inout ByteWriter) {
-        writer.writeInteger(Int16(clamping: columns.count))
-        for column in columns.prefix(Int(Int16.max)) {
-            switch column {
-            case .null:
-                writer.writeInteger(Column.Kind.null.rawValue)
-            case .unchangedToast:
-                writer.writeInteger(Column.Kind.unchangedToast.rawValue)
-            case .text(let bytes):
-                writer.writeInteger(Column.Kind.text.rawValue)
-                writer.writeLengthPrefixedBytes(bytes)
-            case .binary(let bytes):
-                writer.writeInteger(Column.Kind.binary.rawValue)
-                writer.writeLengthPrefixedBytes(bytes)
-            }
-        }
+        wire.withUnsafeBytes { writer.bytes.append(contentsOf: $0) }
     }
 }

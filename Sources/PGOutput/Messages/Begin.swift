@@ -19,7 +19,7 @@ extension PGOutputMessage {
             self.xid = xid
         }
 
-        static func decode(from reader: inout ByteReader) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
             Self(finalLSN: try reader.readLSN(), commitTime: try reader.readTimestamp(),
                  xid: try reader.readInteger())
         }

@@ -26,7 +26,7 @@ extension PGOutputMessage {
             self.gid = gid
         }
 
-        static func decode(from reader: inout ByteReader) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
             Self(prepareLSN: try reader.readLSN(), endLSN: try reader.readLSN(), prepareTime: try reader.readTimestamp(),
                  xid: try reader.readInteger(), gid: try reader.readNullTerminatedString())
         }

@@ -23,7 +23,7 @@ extension PGOutputMessage {
             self.commitTime = commitTime
         }
 
-        static func decode(from reader: inout ByteReader) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
             Self(flags: try reader.readByte(), commitLSN: try reader.readLSN(), endLSN: try reader.readLSN(),
                  commitTime: try reader.readTimestamp())
         }

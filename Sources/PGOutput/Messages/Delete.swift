@@ -22,10 +22,10 @@ extension PGOutputMessage {
             self.oldTuple = oldTuple
         }
 
-        static func decode(from reader: inout ByteReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
             let xid = try reader.readStreamXID(present: streamXID)
             let relationOID = try reader.readInteger(as: UInt32.self)
-            let marker = try reader.readByte(oneOf: ByteReader.oldTupleMarkers)
+            let marker = try reader.readByte(oneOf: TupleMarker.oldTupleMarkers)
             let kind = OldTuple.Kind(rawValue: marker) ?? .key
             return Self(xid: xid, relationOID: relationOID,
                         oldTuple: OldTuple(kind: kind, tuple: try TupleData.decode(from: &reader)))

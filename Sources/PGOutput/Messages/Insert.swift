@@ -23,17 +23,17 @@ extension PGOutputMessage {
             self.newTuple = newTuple
         }
 
-        static func decode(from reader: inout ByteReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
             let xid = try reader.readStreamXID(present: streamXID)
             let relationOID = try reader.readInteger(as: UInt32.self)
-            _ = try reader.readByte(oneOf: ByteReader.newTupleMarkers)
+            _ = try reader.readByte(oneOf: TupleMarker.newTupleMarkers)
             return Self(xid: xid, relationOID: relationOID, newTuple: try TupleData.decode(from: &reader))
         }
 
         func encode(into writer: inout ByteWriter) {
             writer.writeStreamXID(xid)
             writer.writeInteger(relationOID)
-            writer.writeInteger(ByteReader.newTupleMarker)
+            writer.writeInteger(TupleMarker.newTupleMarker)
             newTuple.encode(into: &writer)
         }
     }

@@ -35,7 +35,7 @@ extension PGOutputMessage {
             self.init(xid: xid, flags: isTransactional ? 1 : 0, lsn: lsn, prefix: prefix, content: content)
         }
 
-        static func decode(from reader: inout ByteReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
             let xid = try reader.readStreamXID(present: streamXID)
             let flags = try reader.readByte()
             let lsn = try reader.readLSN()

@@ -25,7 +25,8 @@ extension PGOutputMessage {
     }
 }
 
-extension ByteReader {
+/// The marker bytes that introduce the tuples of Insert, Update and Delete messages.
+enum TupleMarker {
     /// The `N` marker byte that precedes a new tuple.
     static let newTupleMarker = UInt8(ascii: "N")
     /// The bytes allowed where only a new tuple may start.

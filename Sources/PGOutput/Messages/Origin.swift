@@ -16,7 +16,7 @@ extension PGOutputMessage {
             self.name = name
         }
 
-        static func decode(from reader: inout ByteReader) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
             Self(commitLSN: try reader.readLSN(), name: try reader.readNullTerminatedString())
         }
 

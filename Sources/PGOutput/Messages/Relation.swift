@@ -49,7 +49,7 @@ extension PGOutputMessage {
             self.columns = columns
         }
 
-        static func decode(from reader: inout ByteReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
             let xid = try reader.readStreamXID(present: streamXID)
             let oid = try reader.readInteger(as: UInt32.self)
             let namespace = try reader.readNullTerminatedString()
@@ -82,7 +82,7 @@ extension PGOutputMessage {
 }
 
 extension RelationColumn {
-    static func decode(from reader: inout ByteReader) throws(PGOutputDecodingError) -> Self {
+    static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
         Self(flags: try reader.readByte(), name: try reader.readNullTerminatedString(),
              typeOID: try reader.readInteger(), typeModifier: try reader.readInteger())
     }

@@ -34,7 +34,7 @@ extension PGOutputMessage {
             self.gid = gid
         }
 
-        static func decode(from reader: inout ByteReader) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
             Self(flags: try reader.readByte(), prepareEndLSN: try reader.readLSN(),
                  rollbackEndLSN: try reader.readLSN(), prepareTime: try reader.readTimestamp(),
                  rollbackTime: try reader.readTimestamp(), xid: try reader.readInteger(),

@@ -25,7 +25,7 @@ extension PGOutputMessage {
             self.init(xid: xid, flags: isFirstSegment ? 1 : 0)
         }
 
-        static func decode(from reader: inout ByteReader) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
             Self(xid: try reader.readInteger(), flags: try reader.readByte())
         }
 

@@ -31,7 +31,7 @@ extension PGOutputMessage {
             self.relationOIDs = relationOIDs
         }
 
-        static func decode(from reader: inout ByteReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
             let xid = try reader.readStreamXID(present: streamXID)
             let countOffset = reader.offset
             let count = Int(try reader.readInteger(as: Int32.self))

@@ -23,7 +23,7 @@ extension PGOutputMessage {
             self.name = name
         }
 
-        static func decode(from reader: inout ByteReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
             Self(xid: try reader.readStreamXID(present: streamXID), oid: try reader.readInteger(),
                  namespace: try reader.readNullTerminatedString(), name: try reader.readNullTerminatedString())
         }

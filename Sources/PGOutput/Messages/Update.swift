@@ -34,14 +34,14 @@ extension PGOutputMessage {
             newTuple.fillingUnchangedToast(from: oldTuple?.tuple)
         }
 
-        static func decode(from reader: inout ByteReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
             let xid = try reader.readStreamXID(present: streamXID)
             let relationOID = try reader.readInteger(as: UInt32.self)
-            let marker = try reader.readByte(oneOf: ByteReader.updateTupleMarkers)
+            let marker = try reader.readByte(oneOf: TupleMarker.updateTupleMarkers)
             var oldTuple: OldTuple?
             if let kind = OldTuple.Kind(rawValue: marker) {
                 oldTuple = OldTuple(kind: kind, tuple: try TupleData.decode(from: &reader))
-                _ = try reader.readByte(oneOf: ByteReader.newTupleMarkers)
+                _ = try reader.readByte(oneOf: TupleMarker.newTupleMarkers)
             }
             return Self(xid: xid, relationOID: relationOID, oldTuple: oldTuple,
                         newTuple: try TupleData.decode(from: &reader))
@@ -51,7 +51,7 @@ extension PGOutputMessage {
             writer.writeStreamXID(xid)
             writer.writeInteger(relationOID)
             oldTuple?.encode(into: &writer)
-            writer.writeInteger(ByteReader.newTupleMarker)
+            writer.writeInteger(TupleMarker.newTupleMarker)
             newTuple.encode(into: &writer)
         }
     }

@@ -24,56 +24,57 @@ extension PGArray {
         skipSpaces(&reader)
         try reader.expect(UInt8(ascii: "{"))
 
-        var counts: [Int] = [0]  // element or sub-array count of each open level
-        var sizes = [Int?](repeating: nil, count: maximumDimensions)
+        var depth = 1  // the number of open '{'
+        var counts = LevelCounts(0)  // element or sub-array count of each open level
+        var sizes = LevelCounts(-1)  // the size of each level once known, else -1
         var leafDepth = 0  // the depth that holds elements; 0 until the first element
         var elements: [PGValue] = []
         var expectingItem = true
-        while !counts.isEmpty {
+        while depth > 0 {
             skipSpaces(&reader)
             if expectingItem {
                 if reader.consume(UInt8(ascii: "{")) {
-                    guard counts.count < maximumDimensions, leafDepth == 0 || counts.count < leafDepth else {
+                    guard depth < maximumDimensions, leafDepth == 0 || depth < leafDepth else {
                         throw reader.error("an element, not a deeper sub-array", at: reader.offset - 1)
                     }
-                    counts.append(0)
+                    counts[depth] = 0
+                    depth += 1
                     continue
                 }
-                if counts == [0], elements.isEmpty, bounds.isEmpty, reader.consume(UInt8(ascii: "}")) {
-                    counts.removeAll()
+                if depth == 1, counts[0] == 0, elements.isEmpty, bounds.isEmpty, reader.consume(UInt8(ascii: "}")) {
                     skipSpaces(&reader)
-                    try reader.requireEnd()
+                    try reader.expectEnd()
                     return PGArray(elementType: elementType, dimensions: [], elements: [])
                 }
-                guard leafDepth == 0 || leafDepth == counts.count else {
+                guard leafDepth == 0 || leafDepth == depth else {
                     throw reader.error("a sub-array '{', as the other elements at this depth")
                 }
-                leafDepth = counts.count
+                leafDepth = depth
                 elements.append(try readElement(&reader, elementType: elementType))
-                counts[counts.count - 1] += 1
+                counts[depth - 1] += 1
                 expectingItem = false
             } else if reader.consume(UInt8(ascii: ",")) {
                 expectingItem = true
             } else if reader.consume(UInt8(ascii: "}")) {
-                let depth = counts.count
-                let count = counts.removeLast()
-                if let size = sizes[depth - 1] {
-                    guard size == count else {
-                        throw reader.error("\(size) items, as in the other sub-arrays at this depth", at: reader.offset - 1)
+                depth -= 1
+                let count = counts[depth]
+                if sizes[depth] >= 0 {
+                    guard sizes[depth] == count else {
+                        throw reader.error("\(sizes[depth]) items, as in the other sub-arrays at this depth", at: reader.offset - 1)
                     }
                 } else {
-                    sizes[depth - 1] = count
+                    sizes[depth] = count
                 }
-                if !counts.isEmpty { counts[counts.count - 1] += 1 }
+                if depth > 0 { counts[depth - 1] += 1 }
             } else {
                 throw reader.error("',' or '}'")
             }
         }
         skipSpaces(&reader)
-        try reader.requireEnd()
+        try reader.expectEnd()
         var dimensions: [Dimension] = []
         for depth in 0..<leafDepth {
-            dimensions.append(Dimension(count: sizes[depth] ?? 0, lowerBound: 1))
+            dimensions.append(Dimension(count: max(sizes[depth], 0), lowerBound: 1))
         }
         if !bounds.isEmpty {
             guard bounds.count == dimensions.count,
@@ -82,6 +83,25 @@ extension PGArray {
             for index in dimensions.indices { dimensions[index].lowerBound = bounds[index].lower }
         }
         return PGArray(elementType: elementType, dimensions: dimensions, elements: elements)
+    }
+
+    /// One integer per array level, kept inline so that parsing allocates nothing for them.
+    private struct LevelCounts {
+        private var storage: (Int, Int, Int, Int, Int, Int)
+
+        init(_ value: Int) { storage = (value, value, value, value, value, value) }
+
+        /// The value at `level` (`0..<maximumDimensions`); other levels read as 0 and ignore writes.
+        subscript(level: Int) -> Int {
+            get {
+                guard level >= 0, level < PGArray.maximumDimensions else { return 0 }
+                return withUnsafeBytes(of: storage) { $0.load(fromByteOffset: level &* 8, as: Int.self) }
+            }
+            set {
+                guard level >= 0, level < PGArray.maximumDimensions else { return }
+                withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: newValue, toByteOffset: level &* 8, as: Int.self) }
+            }
+        }
     }
 
     private static func skipSpaces(_ reader: inout ValueReader) {
@@ -144,9 +164,11 @@ extension PGArray {
             contentEnd = lastSignificant
             if let count = unescaped?.count { unescaped?.removeLast(count - escapedLength) }
             guard contentEnd > start else { throw reader.error("an array element", at: start) }
-            if unescaped == nil, contentEnd - start == 4 {
-                let word = reader.bytes[start..<contentEnd].map { $0 | 0x20 }
-                if word == Array("null".utf8) { return .null }
+            if unescaped == nil, contentEnd - start == 4,
+                reader.bytes[start] | 0x20 == UInt8(ascii: "n"), reader.bytes[start + 1] | 0x20 == UInt8(ascii: "u"),
+                reader.bytes[start + 2] | 0x20 == UInt8(ascii: "l"), reader.bytes[start + 3] | 0x20 == UInt8(ascii: "l")
+            {
+                return .null
             }
         }
         if let unescaped {
@@ -184,7 +206,7 @@ extension PGArray {
             dimensions.append(Dimension(count: Int(count), lowerBound: Int(lowerBound)))
         }
         if dimensions.isEmpty || total == 0 {
-            try reader.requireEnd()
+            try reader.expectEnd()
             return PGArray(elementType: elementType, dimensions: [], elements: [])
         }
         var elements: [PGValue] = []
@@ -198,10 +220,10 @@ extension PGArray {
             }
             guard length >= 0 else { throw reader.error("an element length of -1 or more", at: lengthStart) }
             let elementStart = reader.offset
-            let bytes = try reader.readBytes(Int(length))
+            let bytes = try reader.readSlice(length: Int(length))
             elements.append(try PGValue.decode(bytes, type: elementType, format: .binary, base: reader.base + elementStart))
         }
-        try reader.requireEnd()
+        try reader.expectEnd()
         return PGArray(elementType: elementType, dimensions: dimensions, elements: elements)
     }
 }

@@ -122,7 +122,7 @@ public struct PGDate: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
         let start = reader.offset
         let (year, month, day) = try readYearMonthDay(&reader)
         let bc = reader.consume(" BC")
-        try reader.requireEnd()
+        try reader.expectEnd()
         guard let date = PGDate(year: bc ? 1 - year : year, month: month, day: day) else {
             throw reader.error("a date within PostgreSQL's range", at: start)
         }
@@ -151,7 +151,7 @@ public struct PGDate: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
     /// Binary: Int32 days since 2000-01-01.
     static func decodeBinary(_ reader: inout ValueReader) throws(PGValueDecodingError) -> PGDate {
         let days = try reader.readInteger(as: Int32.self)
-        try reader.requireEnd()
+        try reader.expectEnd()
         return PGDate(rawValue: days)
     }
 }

@@ -93,7 +93,7 @@ public struct PGInet: Hashable, Sendable, CustomStringConvertible {
             UnsafeRawBufferPointer(rebasing: reader.bytes[..<slash]), type: reader.type, format: .text, base: reader.base)
         addressReader.offset = reader.offset
         let address = family == .ipv4 ? try readIPv4(&addressReader) : try readIPv6(&addressReader)
-        try addressReader.requireEnd()
+        try addressReader.expectEnd()
         reader.offset = slash
         var prefix = family.addressLength * 8
         if reader.consume(UInt8(ascii: "/")) {
@@ -102,7 +102,7 @@ public struct PGInet: Hashable, Sendable, CustomStringConvertible {
             guard bits <= prefix else { throw reader.error("a prefix length up to \(prefix)", at: start) }
             prefix = Int(bits)
         }
-        try reader.requireEnd()
+        try reader.expectEnd()
         return PGInet(unchecked: family, address: address, prefixLength: UInt8(prefix), isCIDR: isCIDR)
     }
 
@@ -184,8 +184,8 @@ public struct PGInet: Hashable, Sendable, CustomStringConvertible {
             throw reader.error("an address length of \(family.addressLength)", at: 3)
         }
         guard Int(bits) <= family.addressLength * 8 else { throw reader.error("a prefix length within the family", at: 1) }
-        let address = Array(try reader.readBytes(Int(length)))
-        try reader.requireEnd()
+        let address = Array(try reader.readSlice(length: Int(length)))
+        try reader.expectEnd()
         return PGInet(unchecked: family, address: address, prefixLength: bits, isCIDR: cidrFlag != 0)
     }
 }

@@ -102,7 +102,7 @@ public struct PGInterval: Hashable, Sendable, CustomStringConvertible {
         let micros = try reader.readInteger(as: Int64.self)
         let days = try reader.readInteger(as: Int32.self)
         let months = try reader.readInteger(as: Int32.self)
-        try reader.requireEnd()
+        try reader.expectEnd()
         return PGInterval(months: months, days: days, microseconds: micros)
     }
 }

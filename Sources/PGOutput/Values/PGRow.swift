@@ -20,24 +20,42 @@ public struct PGRow: Hashable, Sendable {
     /// - Throws: ``PGValueDecodingError`` (with ``PGValueDecodingError/column`` set) for a
     ///   malformed value, or when the tuple and the relation have different column counts.
     public init(columns: [RelationColumn], tuple: TupleData) throws(PGValueDecodingError) {
-        guard columns.count == tuple.columns.count else {
+        let result = tuple.wire.withUnsafeBytes { wire in
+            Result { () throws(PGValueDecodingError) in try PGRow.decodeValues(columns: columns, wire: wire) }
+        }
+        self.columns = columns
+        self.values = try result.get()
+    }
+
+    /// Decodes the values of a tuple's wire form, each straight from the borrowed bytes.
+    private static func decodeValues(columns: [RelationColumn], wire: UnsafeRawBufferPointer)
+        throws(PGValueDecodingError) -> [PGValue]
+    {
+        var cursor = TupleData.ColumnCursor(wire)
+        guard columns.count == cursor.remainingColumns else {
             throw PGValueDecodingError(
                 type: PGTypeOID(0), format: nil, offset: 0,
-                expected: "\(columns.count) columns as in the Relation message, found \(tuple.columns.count)")
+                expected: "\(columns.count) columns as in the Relation message, found \(cursor.remainingColumns)")
         }
         var values: [PGValue] = []
         values.reserveCapacity(columns.count)
-        for (column, value) in zip(columns, tuple.columns) {
+        for column in columns {
+            guard let (kind, bytes) = cursor.next() else { break }
+            let type = PGTypeOID(column.typeOID)
             do {
-                values.append(try PGValue(column: value, typeOID: column.typeOID, typeModifier: column.typeModifier))
+                switch kind {
+                case .null: values.append(.null)
+                case .unchangedToast: values.append(.unchangedToast)
+                case .text: values.append(try PGValue.decode(bytes, type: type, format: .text, base: 0))
+                case .binary: values.append(try PGValue.decode(bytes, type: type, format: .binary, base: 0))
+                }
             } catch {
                 var named = error
                 named.column = column.name
                 throw named
             }
         }
-        self.columns = columns
-        self.values = values
+        return values
     }
 
     /// A row from already decoded values; extra columns or values beyond the shorter list are dropped.

@@ -65,14 +65,14 @@ public struct PGTime: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
     /// Text: `HH:MM:SS[.ffffff]`.
     static func decodeText(_ reader: inout ValueReader) throws(PGValueDecodingError) -> PGTime {
         let value = try readClock(&reader)
-        try reader.requireEnd()
+        try reader.expectEnd()
         return PGTime(rawValue: value)
     }
 
     /// Binary: Int64 microseconds since midnight.
     static func decodeBinary(_ reader: inout ValueReader) throws(PGValueDecodingError) -> PGTime {
         let value = try reader.readInteger(as: Int64.self)
-        try reader.requireEnd()
+        try reader.expectEnd()
         return PGTime(rawValue: value)
     }
 }

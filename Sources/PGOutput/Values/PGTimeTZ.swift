@@ -52,7 +52,7 @@ public struct PGTimeTZ: Hashable, Sendable, CustomStringConvertible {
     static func decodeText(_ reader: inout ValueReader) throws(PGValueDecodingError) -> PGTimeTZ {
         let time = try PGTime.readClock(&reader)
         let offset = try readOffset(&reader)
-        try reader.requireEnd()
+        try reader.expectEnd()
         return PGTimeTZ(time: PGTime(rawValue: time), utcOffsetSeconds: offset)
     }
 
@@ -61,7 +61,7 @@ public struct PGTimeTZ: Hashable, Sendable, CustomStringConvertible {
         let time = try reader.readInteger(as: Int64.self)
         let zoneStart = reader.offset
         let zone = try reader.readInteger(as: Int32.self)
-        try reader.requireEnd()
+        try reader.expectEnd()
         guard zone != .min else { throw reader.error("a time zone offset", at: zoneStart) }
         return PGTimeTZ(time: PGTime(rawValue: time), utcOffsetSeconds: -zone)
     }

@@ -84,13 +84,13 @@ extension PGValue {
             if let element = reader.type.arrayElementType {
                 return .array(try PGArray.decodeText(&reader, elementType: element))
             }
-            return .raw(PGRawValue(type: reader.type, format: .text, bytes: Array(reader.readRest())))
+            return .raw(PGRawValue(type: reader.type, format: .text, bytes: reader.readRest().copiedBytes))
         }
     }
 
     private static func integer<T: FixedWidthInteger>(_ reader: inout ValueReader) throws(PGValueDecodingError) -> T {
         let value = try reader.readSignedInteger(as: T.self)
-        try reader.requireEnd()
+        try reader.expectEnd()
         return value
     }
 
@@ -117,7 +117,7 @@ extension PGValue {
     }
 
     private static func utf8(_ reader: inout ValueReader) throws(PGValueDecodingError) -> String {
-        guard let text = String(validating: reader.readRest(), as: UTF8.self) else {
+        guard let text = reader.readRest().validatedUTF8String else {
             throw reader.error("valid UTF-8", at: 0)
         }
         return text
@@ -191,7 +191,7 @@ extension PGValue {
             bytes[index] = high << 4 | low
             reader.offset += 2
         }
-        try reader.requireEnd()
+        try reader.expectEnd()
         return uuid(bytes)
     }
 
@@ -223,10 +223,10 @@ extension PGValue {
             guard version == 1 else { throw reader.error("jsonb format version 1", at: 0) }
             return .jsonb(try utf8Rest(&reader))
         case .char: return .char(try fixed(&reader))
-        case .bytea: return .bytea(Array(reader.readRest()))
+        case .bytea: return .bytea(reader.readRest().copiedBytes)
         case .uuid:
             guard reader.bytes.count == 16 else { throw reader.error("16 bytes, found \(reader.bytes.count)", at: 0) }
-            return .uuid(uuid(Array(reader.readRest())))
+            return .uuid(uuid(reader.readRest().copiedBytes))
         case .date: return .date(try PGDate.decodeBinary(&reader))
         case .time: return .time(try PGTime.decodeBinary(&reader))
         case .timetz: return .timetz(try PGTimeTZ.decodeBinary(&reader))
@@ -237,12 +237,12 @@ extension PGValue {
         case .cidr: return .cidr(try PGInet.decodeBinary(&reader))
         default:
             if reader.type.arrayElementType != nil { return .array(try PGArray.decodeBinary(&reader)) }
-            return .raw(PGRawValue(type: reader.type, format: .binary, bytes: Array(reader.readRest())))
+            return .raw(PGRawValue(type: reader.type, format: .binary, bytes: reader.readRest().copiedBytes))
         }
     }
 
     /// A big-endian integer that must be the whole value.
-    private static func fixed<T: FixedWidthInteger>(_ reader: inout ValueReader, as _: T.Type = T.self)
+    private static func fixed<T: FixedWidthInteger & BitwiseCopyable>(_ reader: inout ValueReader, as _: T.Type = T.self)
         throws(PGValueDecodingError) -> T
     {
         guard reader.bytes.count == MemoryLayout<T>.size else {
@@ -253,7 +253,7 @@ extension PGValue {
 
     private static func utf8Rest(_ reader: inout ValueReader) throws(PGValueDecodingError) -> String {
         let start = reader.offset
-        guard let text = String(validating: reader.readRest(), as: UTF8.self) else {
+        guard let text = reader.readRest().validatedUTF8String else {
             throw reader.error("valid UTF-8", at: start)
         }
         return text

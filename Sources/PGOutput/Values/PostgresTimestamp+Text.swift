@@ -17,7 +17,7 @@ extension PostgresTimestamp {
         let clock = try PGTime.readClock(&reader)
         let offset = withZone ? try PGTimeTZ.readOffset(&reader) : 0
         let bc = reader.consume(" BC")
-        try reader.requireEnd()
+        try reader.expectEnd()
         guard let days = PGDate.daysSince2000(year: bc ? 1 - year : year, month: month, day: day) else {
             throw reader.error("a valid date", at: start)
         }
@@ -33,7 +33,7 @@ extension PostgresTimestamp {
     /// Binary: Int64 microseconds since 2000-01-01 (`Int64.max` / `Int64.min` are the infinities).
     static func decodeBinary(_ reader: inout ValueReader) throws(PGValueDecodingError) -> PostgresTimestamp {
         let value = try reader.readInteger(as: Int64.self)
-        try reader.requireEnd()
+        try reader.expectEnd()
         return PostgresTimestamp(rawValue: value)
     }
 

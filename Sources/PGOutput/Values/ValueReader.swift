@@ -1,76 +1,55 @@
-/// A bounds-checked cursor over one column value, for both the binary (big-endian fields) and the
-/// text (ASCII scanning) formats.
-///
-/// It borrows the bytes and must not escape the `withUnsafeBytes` scope that produced them. Every
-/// failure becomes a ``PGValueDecodingError`` carrying the type, the format and the offset.
-struct ValueReader {
-    let bytes: UnsafeRawBufferPointer
-    /// The position of the next byte.
-    var offset: Int = 0
+/// The context of one column value being decoded, for both the binary (big-endian fields) and the
+/// text (ASCII scanning) formats: every failure becomes a ``PGValueDecodingError`` carrying the
+/// type, the format and the offset.
+struct ValueContext: ByteReaderContext {
     let type: PGTypeOID
     let format: PGValueFormat
     /// Added to offsets in errors, for values nested inside an array.
     let base: Int
 
-    init(_ bytes: UnsafeRawBufferPointer, type: PGTypeOID, format: PGValueFormat, base: Int = 0) {
-        self.bytes = bytes
-        self.type = type
-        self.format = format
-        self.base = base
+    func error(_ expected: String, at offset: Int) -> PGValueDecodingError {
+        PGValueDecodingError(type: type, format: format, offset: base &+ offset, expected: expected)
     }
 
-    var isAtEnd: Bool { offset >= bytes.count }
-    var remaining: Int { bytes.count - offset }
+    func truncated(expected: Int, actual: Int, at offset: Int) -> PGValueDecodingError {
+        error("\(expected) more bytes, found \(actual)", at: offset)
+    }
+
+    func invalidLength(_ length: Int, at offset: Int) -> PGValueDecodingError {
+        error("a length of 0 or more, found \(length)", at: offset)
+    }
+
+    func trailingBytes(_ count: Int, at offset: Int) -> PGValueDecodingError {
+        error("the end of the value (\(count) bytes left over)", at: offset)
+    }
+}
+
+/// A ``ByteReader`` over one column value; errors are ``PGValueDecodingError``.
+///
+/// It borrows the bytes and must not escape the `withUnsafeBytes` scope that produced them.
+typealias ValueReader = ByteReader<ValueContext>
+
+extension ByteReader where Context == ValueContext {
+    init(_ bytes: UnsafeRawBufferPointer, type: PGTypeOID, format: PGValueFormat, base: Int = 0) {
+        self.init(bytes, context: ValueContext(type: type, format: format, base: base))
+    }
+
+    var type: PGTypeOID { context.type }
+    var format: PGValueFormat { context.format }
+    var base: Int { context.base }
 
     /// An error at `position` (default: the current offset).
     func error(_ expected: String, at position: Int? = nil) -> PGValueDecodingError {
-        PGValueDecodingError(type: type, format: format, offset: base &+ (position ?? offset), expected: expected)
-    }
-
-    /// Throws unless every byte was consumed.
-    func requireEnd() throws(PGValueDecodingError) {
-        if !isAtEnd { throw error("the end of the value (\(remaining) bytes left over)") }
-    }
-
-    // MARK: - Binary
-
-    /// Reads a big-endian integer.
-    mutating func readInteger<T: FixedWidthInteger>(as _: T.Type = T.self) throws(PGValueDecodingError) -> T {
-        let size = MemoryLayout<T>.size
-        guard remaining >= size else {
-            throw error("\(size) more bytes for a \(size * 8)-bit integer, found \(remaining)")
-        }
-        let value = bytes.loadUnaligned(fromByteOffset: offset, as: T.self)
-        offset += size
-        return T(bigEndian: value)
-    }
-
-    /// Reads `count` raw bytes as a view into the same buffer.
-    mutating func readBytes(_ count: Int) throws(PGValueDecodingError) -> UnsafeRawBufferPointer {
-        guard count >= 0, remaining >= count else {
-            throw error("\(count) more bytes, found \(remaining)")
-        }
-        let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
-        offset += count
-        return slice
-    }
-
-    /// The rest of the value.
-    mutating func readRest() -> UnsafeRawBufferPointer {
-        let slice = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-        offset = bytes.count
-        return slice
+        context.error(expected, at: position ?? offset)
     }
 
     // MARK: - Text
 
-    /// The next byte without consuming it, or `nil` at the end.
-    func peek() -> UInt8? { offset < bytes.count ? bytes[offset] : nil }
-
     /// Consumes `byte` if it is next.
+    @inline(__always)
     mutating func consume(_ byte: UInt8) -> Bool {
         guard peek() == byte else { return false }
-        offset += 1
+        offset &+= 1
         return true
     }
 

@@ -48,20 +48,8 @@ import Testing
         }
     }
 
-    /// A seeded SplitMix64, so that failures reproduce.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func randomMutationsThrowOrDecode() throws {
-        var random = SeededGenerator(state: 0x5EED_2026)
+        var random = SplitMix64(seed: 0x5EED_2026)
         let values = try Self.capturedValues()
         let interesting: [UInt8] = [0x00, 0xFF, 0x7F, 0x80, 0x2C, 0x7B, 0x7D, 0x22, 0x5C, 0x2D, 0x3A, 0x2E]
         let clock = ContinuousClock()

@@ -14,6 +14,12 @@ final class SignalStopper: @unchecked Sendable {
 
     init(signals: [Int32] = [SIGINT, SIGTERM]) {
         self.signals = signals
+        // A parent may have started us with the signals blocked (threads of dispatch-based
+        // runtimes block them, and a child inherits the mask): unblock them on this thread.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for number in signals { sigaddset(&mask, number) }
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
         for number in signals {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())

@@ -64,6 +64,11 @@ public struct CLIError: Error, Sendable, CustomStringConvertible {
         return error.kind == .programming ? .usage : .server
     }
 
+    /// A slot that is not there, worded and coded as the server reports it for DROP_REPLICATION_SLOT.
+    static func slotNotFound(_ slot: String, context: String) -> CLIError {
+        CLIError(.server, context, "replication slot \"\(slot)\" does not exist", sqlState: SQLState.undefinedObject.rawValue)
+    }
+
     /// An I/O failure with the text of `errno`.
     static func io(_ context: String, errno code: Int32 = errno) -> CLIError {
         CLIError(.io, context, String(cString: strerror(code)))

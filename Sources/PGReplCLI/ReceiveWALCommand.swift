@@ -145,8 +145,7 @@ struct ReceiveWALCommand: ParsableCommand {
         if let slot, cursor.connection.serverVersion >= 150000 {
             let context = "reading slot \"\(slot)\""
             guard let position = try attempt(context, { try cursor.readReplicationSlot(slot) }) else {
-                throw CLIError(
-                    .server, context, "replication slot \"\(slot)\" does not exist", sqlState: SQLState.undefinedObject.rawValue)
+                throw CLIError.slotNotFound(slot, context: context)
             }
             guard position.slotType == "physical" else {
                 throw CLIError(.usage, context, "\"\(slot)\" is a \(position.slotType) slot; receivewal needs a physical slot")

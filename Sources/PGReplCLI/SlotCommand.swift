@@ -100,9 +100,7 @@ struct SlotCommand: ParsableCommand {
 
         func run() throws(CLIError) {
             guard let info = try SlotInfo.fetch(connection, slot: slot).first else {
-                throw CLIError(
-                    .server, "reading slot \"\(slot)\"", "replication slot \"\(slot)\" does not exist",
-                    sqlState: SQLState.undefinedObject.rawValue)
+                throw CLIError.slotNotFound(slot, context: "reading slot \"\(slot)\"")
             }
             if json {
                 try Output.print(renderJSON(info))

@@ -49,7 +49,6 @@ struct ReceiveWALTests {
         }
         try TestServer.sql(
             "SELECT pg_create_physical_replication_slot('\(ourSlot)', true), pg_create_physical_replication_slot('\(theirSlot)', true)")
-        let table = try TestServer.makeTable("cli_wal")
 
         let reference = try RunningProcess(
             URL(fileURLWithPath: bin + "/pg_receivewal"),
@@ -60,9 +59,9 @@ struct ReceiveWALTests {
         var receiver = try RunningProcess.pgrepl(
             ["receivewal", "--dsn", dsn, "--dir", ours.path, "--slot", ourSlot, "--status-interval", "1", "-v"])
         defer { receiver.signal(SIGKILL) }
-        let first = try produceSegments(3, table: table, folders: [ours], while: receiver)
+        let first = try produceSegments(3, folders: [ours], while: receiver)
         // Some WAL into the next segment, so that there is a .partial to stop in.
-        try TestServer.sql("INSERT INTO \(table) (v) SELECT md5(g::text) FROM generate_series(1, 500) g")
+        try TestServer.sql("CHECKPOINT")
         try waitFor("a .partial file") { try ours.segmentFiles().contains { $0.hasSuffix(".partial") } }
         receiver.signal(SIGINT)
         let stopped = try receiver.finish()
@@ -75,7 +74,7 @@ struct ReceiveWALTests {
         // Second run: resumes at the partial segment, which completes, and goes on.
         receiver = try RunningProcess.pgrepl(
             ["receivewal", "--dsn", dsn, "--dir", ours.path, "--slot", ourSlot, "--status-interval", "1", "-v"])
-        let all = try produceSegments(first.count + 2, table: table, folders: [ours, theirs], while: receiver)
+        let all = try produceSegments(first.count + 2, folders: [ours, theirs], while: receiver)
         receiver.signal(SIGTERM)
         let resumed = try receiver.finish()
         #expect(resumed.status == 130, "\(resumed)")
@@ -118,8 +117,7 @@ struct ReceiveWALTests {
             TestServer.dropSlot(slot)
             folder.remove()
         }
-        let table = try TestServer.makeTable("cli_endpos")
-        try TestServer.sql("INSERT INTO \(table) (v) SELECT 'x' FROM generate_series(1, 100)")
+        try TestServer.sql("CHECKPOINT")
         let target = try LSN(try TestServer.sql("SELECT pg_current_wal_flush_lsn()").scalar ?? "")
         let result = try pgrepl(
             "receivewal", "--dsn", dsn, "--dir", folder.path, "--slot", slot, "--create-slot", "--endpos", target.description,
@@ -134,16 +132,17 @@ struct ReceiveWALTests {
     }
 }
 
-/// Inserts rows and switches WAL segments until `count` segments are complete in every folder.
-/// Returns the complete segment names of the first folder.
-private func produceSegments(_ count: Int, table: String, folders: [TemporaryFolder], while receiver: RunningProcess) throws
+/// Writes WAL and switches segments until `count` segments are complete in every folder; returns
+/// the complete segment names of the first folder. The WAL is checkpoint records, which no logical
+/// slot decodes: other tests stream from logical slots on the same server at the same time.
+private func produceSegments(_ count: Int, folders: [TemporaryFolder], while receiver: RunningProcess) throws
     -> [String]
 {
     let deadline = Date().addingTimeInterval(90)
     while Date() < deadline {
         guard receiver.isRunning else { throw CLITestError("pgrepl receivewal ended: \(receiver.stderr)") }
         if try folders.allSatisfy({ try $0.completeSegments().count >= count }) { return try folders[0].completeSegments() }
-        try TestServer.sql("INSERT INTO \(table) (v) SELECT md5(g::text) FROM generate_series(1, 500) g")
+        try TestServer.sql("CHECKPOINT")
         try TestServer.sql("SELECT pg_switch_wal()")
         Thread.sleep(forTimeInterval: 0.3)
     }

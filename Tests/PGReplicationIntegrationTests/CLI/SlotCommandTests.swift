@@ -25,7 +25,8 @@ struct SlotCommandTests {
         let listed = try decodeJSON([[String: JSONValue]].self, try pgrepl("slot", "list", "--dsn", dsn, "--json"))
         #expect(listed.contains { $0["slot_name"] == .string(slot) })
 
-        try TestServer.sql("SELECT pg_logical_emit_message(true, 'cli', 'x')")
+        // WAL that no logical slot decodes (other tests' slots must not see it).
+        try TestServer.sql("CHECKPOINT")
         let status = try decodeJSON([String: JSONValue].self, try pgrepl("slot", "status", "--dsn", dsn, "--slot", slot, "--json"))
         #expect(status["slot_type"] == .string("logical"))
         #expect(status["active"] == .bool(false))

@@ -38,8 +38,8 @@ let package = Package(
             dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "pgrepl",
+        .target(
+            name: "PGReplCLI",
             dependencies: [
                 "PGReplication", "PGOutput", "PGLocalCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -47,6 +47,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(name: "pgrepl", dependencies: ["PGReplCLI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PGOutputTests",
             dependencies: ["PGOutput"],
@@ -60,7 +61,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReplicationIntegrationTests",
-            dependencies: ["PGReplication", "PGOutput", "PGLocalCluster"],
+            dependencies: ["PGReplication", "PGOutput", "PGLocalCluster", "PGReplCLI", "pgrepl"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "PGLocalClusterTests", dependencies: ["PGLocalCluster"], swiftSettings: swiftSettings),

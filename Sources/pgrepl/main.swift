@@ -1,1 +1,4 @@
-print("pgrepl")
+import Foundation
+import PGReplCLI
+
+exit(await PGRepl.main(arguments: Array(CommandLine.arguments.dropFirst())))

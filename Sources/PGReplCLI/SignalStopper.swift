@@ -1,0 +1,65 @@
+import Dispatch
+import Foundation
+import PGReplication
+
+/// Turns SIGINT and SIGTERM into a clean stop of a replication stream: while it exists, the
+/// signals no longer kill the process; they call the attached ``ReplicationStopHandle`` (the one
+/// attached later, when a signal came before any was).
+final class SignalStopper: @unchecked Sendable {
+    private let lock = NSLock()
+    private var handle: ReplicationStopHandle?
+    private var received: Int32?
+    private var sources: [any DispatchSourceSignal] = []
+    private let signals: [Int32]
+
+    init(signals: [Int32] = [SIGINT, SIGTERM]) {
+        self.signals = signals
+        // A parent may have started us with the signals blocked (threads of dispatch-based
+        // runtimes block them, and a child inherits the mask): unblock them on this thread.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for number in signals { sigaddset(&mask, number) }
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+        for number in signals {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in self?.fire(number) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    /// Restores the signals' default action.
+    func cancel() {
+        for source in sources { source.cancel() }
+        sources.removeAll()
+        for number in signals { signal(number, SIG_DFL) }
+    }
+
+    deinit { cancel() }
+
+    private func fire(_ number: Int32) {
+        lock.lock()
+        if received == nil { received = number }
+        let handle = self.handle
+        lock.unlock()
+        handle?.stop()
+    }
+
+    /// The first signal received, if any.
+    var signalReceived: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        return received
+    }
+
+    /// Stops through `handle` from now on, and at once when a signal already came. Attach it
+    /// after START (a START forgets stop requests made before it).
+    func attach(_ handle: ReplicationStopHandle) {
+        lock.lock()
+        self.handle = handle
+        let already = received != nil
+        lock.unlock()
+        if already { handle.stop() }
+    }
+}

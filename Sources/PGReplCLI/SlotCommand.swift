@@ -1,0 +1,123 @@
+import ArgumentParser
+import PGReplication
+
+/// `pgrepl slot`: create, drop, list and inspect replication slots.
+struct SlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slot",
+        abstract: "Create, drop, list and inspect replication slots.",
+        subcommands: [Create.self, Drop.self, List.self, Status.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "create",
+            abstract: "Create a logical (default) or physical replication slot.",
+            discussion: "Prints the slot name and its consistent point (where a logical slot's first change commits after).")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "The slot name.") var slot: String
+        @Option(help: "The output plugin of a logical slot.") var plugin: String = "pgoutput"
+        @Flag(help: "Create a physical slot (it reserves WAL at once).") var physical = false
+        @Flag(help: "Drop the slot when this command's connection ends (useful for tests only).") var temporary = false
+        @Flag(help: "Decode prepared transactions at PREPARE (logical slots, PostgreSQL 14+).") var twoPhase = false
+
+        func validate() throws {
+            if physical, twoPhase { throw ValidationError("--two-phase applies to logical slots only") }
+        }
+
+        func run() throws(CLIError) {
+            let type: ReplicationType = physical ? .physical : .logical
+            let connection = try connection.replicationConnection(type)
+            defer { connection.close() }
+            let created = try attempt("creating slot \"\(slot)\"") {
+                try connection.cursor().createReplicationSlot(
+                    slot, slotType: type, outputPlugin: physical ? nil : plugin, temporary: temporary,
+                    twoPhase: twoPhase, reserveWAL: physical, snapshot: physical ? nil : .nothing)
+            }
+            // A physical slot has no consistent point.
+            try Output.print(
+                physical
+                    ? "created physical slot \"\(created.slotName)\""
+                    : "created logical slot \"\(created.slotName)\" (\(plugin)) at \(created.consistentPoint)")
+        }
+    }
+
+    struct Drop: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "drop", abstract: "Drop a replication slot.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "The slot name.") var slot: String
+        @Flag(help: "Wait for a slot in use to be released instead of failing.") var wait = false
+
+        func run() throws(CLIError) {
+            // A physical connection can drop logical slots too, and needs no database.
+            let connection = try connection.replicationConnection(.physical)
+            defer { connection.close() }
+            try attempt("dropping slot \"\(slot)\"") { try connection.cursor().dropReplicationSlot(slot, wait: wait) }
+            try Output.print("dropped slot \"\(slot)\"")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List the replication slots of the server.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Flag(help: "Print a JSON array instead of a table.") var json = false
+
+        func run() throws(CLIError) {
+            let slots = try SlotInfo.fetch(connection, slot: nil)
+            if json {
+                try Output.print(renderJSON(slots))
+                return
+            }
+            let rows = slots.map { slot in
+                [
+                    slot.name, slot.type, slot.plugin ?? "", slot.database ?? "", slot.active ? "yes" : "no",
+                    slot.confirmedFlushLSN?.description ?? "", slot.restartLSN?.description ?? "", slot.walStatus ?? "",
+                ]
+            }
+            try Output.print(
+                renderTable(
+                    header: ["name", "type", "plugin", "database", "active", "confirmed_flush_lsn", "restart_lsn", "wal_status"],
+                    rows: rows))
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "status",
+            abstract: "Show one slot's positions, lag and state.",
+            discussion: """
+                lag_bytes is the server's current WAL position (the last received one on a standby) minus \
+                confirmed_flush_lsn (restart_lsn for physical slots): the WAL the slot's consumer has not confirmed yet.
+                """)
+
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "The slot name.") var slot: String
+        @Flag(help: "Print a JSON object instead of lines.") var json = false
+
+        func run() throws(CLIError) {
+            guard let info = try SlotInfo.fetch(connection, slot: slot).first else {
+                throw CLIError.slotNotFound(slot, context: "reading slot \"\(slot)\"")
+            }
+            if json {
+                try Output.print(renderJSON(info))
+                return
+            }
+            let fields: [(String, String)] = [
+                ("slot", info.name), ("type", info.type), ("plugin", info.plugin ?? "-"), ("database", info.database ?? "-"),
+                ("confirmed_flush_lsn", info.confirmedFlushLSN?.description ?? "-"),
+                ("restart_lsn", info.restartLSN?.description ?? "-"),
+                ("current_lsn", info.currentLSN?.description ?? "-"),
+                ("lag_bytes", info.lagBytes.map(String.init) ?? "-"), ("wal_status", info.walStatus ?? "-"),
+                ("active", info.active ? "yes" : "no"), ("active_pid", info.activePID.map(String.init) ?? "-"),
+            ]
+            let width = fields.map(\.0.count).max() ?? 0
+            try Output.print(
+                fields.map { name, value in name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value }
+                    .joined(separator: "\n"))
+        }
+    }
+}

@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-90}
-runs=${PGREPL_FUZZ_RUNS:-2000000}
+max_runs=${PGREPL_FUZZ_RUNS:-2000000}
 work=${PGREPL_FUZZ_DIR:-/tmp/pgrepl-fuzz}
 targets=${PGREPL_FUZZ_TARGETS:-"decoder frame lsn value"}
 mkdir -p "$work/module"
@@ -85,7 +85,7 @@ for name in $targets; do
     log="$work/$name.log"
     echo "== fuzzing $name (at most $seconds s)" >&2
     set +e
-    "$work/$name" -max_total_time="$seconds" -runs="$runs" -max_len="${PGREPL_FUZZ_MAX_LEN:-$(max_len "$name")}" -timeout=10 -rss_limit_mb=3072 -print_final_stats=1 \
+    "$work/$name" -max_total_time="$seconds" -runs="$max_runs" -max_len="${PGREPL_FUZZ_MAX_LEN:-$(max_len "$name")}" -timeout=10 -rss_limit_mb=3072 -print_final_stats=1 \
         -artifact_prefix="$work/crash-$name-" "$corpus" >"$log" 2>&1
     status=$?
     set -e

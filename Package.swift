@@ -60,7 +60,9 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReplicationIntegrationTests",
-            dependencies: ["PGReplication", "PGOutput", "PGLocalCluster"],
+            dependencies: [
+                "PGReplication", "PGOutput", "PGLocalCluster", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "PGLocalClusterTests", dependencies: ["PGLocalCluster"], swiftSettings: swiftSettings),

@@ -16,14 +16,21 @@ final class FaultRig: Sendable {
     let cluster: LocalCluster
     let slot = "ev_slot"
     let referenceSlot = "ev_w2j"
+    /// A DSN over TCP as the superuser (the SCRAM user when passwords are on).
+    let dsn: String
     /// What the reference slot has returned so far (reading consumes it).
     private let reference = Mutex<[ComparableTransaction]>([])
 
-    init(settings: [String: String] = [:], authentication: LocalCluster.Configuration.Authentication = .trust) throws {
+    init(
+        settings: [String: String] = [:], tls: LocalCluster.Configuration.TLSFiles? = nil,
+        authentication: LocalCluster.Configuration.Authentication = .trust
+    ) throws {
         var configuration = testClusterConfiguration
         configuration.settings.merge(settings) { $1 }
         configuration.authentication = authentication
+        configuration.tls = tls
         cluster = try LocalCluster.start(configuration)
+        if case .scramPassword(let user, _) = authentication { dsn = cluster.dsn(user: user) } else { dsn = cluster.dsn() }
         try cluster.psql("CREATE TABLE ev (id int PRIMARY KEY, v text); CREATE PUBLICATION ev_pub FOR TABLE ev")
         try cluster.psql("SELECT pg_create_logical_replication_slot('\(slot)', 'pgoutput')")
         try cluster.psql("SELECT pg_copy_logical_replication_slot('\(slot)', '\(referenceSlot)', false, 'wal2json')")
@@ -33,7 +40,7 @@ final class FaultRig: Sendable {
 
     /// A change stream configuration for the slot under test, reconnecting quickly.
     func configuration(dsn: String? = nil) -> ChangeStream.Configuration {
-        var configuration = ChangeStream.Configuration(dsn: dsn ?? cluster.dsn(), slot: slot, publications: ["ev_pub"])
+        var configuration = ChangeStream.Configuration(dsn: dsn ?? self.dsn, slot: slot, publications: ["ev_pub"])
         configuration.reconnect = ChangeStream.ReconnectPolicy(initialDelay: 0.05, maxDelay: 0.5)
         configuration.statusInterval = 1
         return configuration
@@ -44,7 +51,7 @@ final class FaultRig: Sendable {
         var lastError: (any Error)?
         for _ in 0..<100 {
             do {
-                try PGConnection(cluster.dsn()).execute("INSERT INTO ev VALUES (-1, 'end')")
+                try PGConnection(dsn).execute("INSERT INTO ev VALUES (-1, 'end')")
                 return
             } catch {
                 lastError = error
@@ -64,7 +71,7 @@ final class FaultRig: Sendable {
     /// Reads what the reference slot has decoded since the last read and returns everything so far.
     @discardableResult
     func readReference() throws -> [ComparableTransaction] {
-        let more = try Wal2JSON.read(slot: referenceSlot, tables: ["ev"], dsn: cluster.dsn())
+        let more = try Wal2JSON.read(slot: referenceSlot, tables: ["ev"], dsn: dsn)
         return reference.withLock { all in
             all += more
             return all

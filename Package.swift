@@ -61,7 +61,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PGReplicationIntegrationTests",
-            dependencies: ["PGReplication", "PGOutput", "PGLocalCluster", "PGReplCLI", "pgrepl"],
+            dependencies: [
+                "PGReplication", "PGOutput", "PGLocalCluster", "PGReplCLI", "pgrepl",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "PGLocalClusterTests", dependencies: ["PGLocalCluster"], swiftSettings: swiftSettings),

@@ -103,7 +103,13 @@ public final class LocalCluster: @unchecked Sendable {
             try cluster.state.withLock { try cluster.launch(&$0, portRetries: configuration.port == nil ? 5 : 1) }
             if case .scramPassword(let user, let password) = configuration.authentication {
                 let verb = user == "postgres" ? "ALTER ROLE" : "CREATE ROLE"
-                _ = try cluster.psql("\(verb) \(quoteIdentifier(user)) LOGIN SUPERUSER REPLICATION PASSWORD \(quoteLiteral(password))")
+                do {
+                    _ = try cluster.psql("\(verb) \(quoteIdentifier(user)) LOGIN SUPERUSER REPLICATION PASSWORD \(quoteLiteral(password))")
+                } catch var error as LocalClusterError {
+                    // The failed command holds the password.
+                    error.command = error.command.map { $0.replacingOccurrences(of: quoteLiteral(password), with: "'xxx'") }
+                    throw error
+                }
             }
         } catch {
             cluster.destroy()

@@ -120,6 +120,8 @@ import Testing
         #expect(transactions.allSatisfy { $0.count == 2 && $0[0] == $0[1] })
         let repeats = ids.count - Set(ids).count
         #expect(repeats <= 20, "\(repeats) transactions were delivered twice")
-        #expect(stream.metrics.reconnects >= 20)
+        // A fault that lands while the stream is still reconnecting from the previous one (likely
+        // on a slow machine or under a sanitizer) adds no reconnect of its own.
+        #expect(stream.metrics.reconnects >= 10)
     }
 }

@@ -45,7 +45,7 @@ final class PQConnection {
         guard let options = PQconninfoParse(conninfo, &errorMessage) else {
             let text = errorMessage.map { String(cString: $0) } ?? "out of memory"
             if let errorMessage { PQfreemem(errorMessage) }
-            return .failure(ConninfoError(message: trimmed(text)))
+            return .failure(ConninfoError(message: redactQuotedInput(trimmed(text), conninfo: conninfo)))
         }
         defer { PQconninfoFree(options) }
         var pairs: [(key: String, value: String)] = []
@@ -60,6 +60,23 @@ final class PQConnection {
     }
 
     struct ConninfoError: Error { var message: String }
+
+    /// libpq's parse errors quote pieces of the input: a whole URI with its password
+    /// (`… in URI: "postgresql://u:secret@[::1/db"`), or a word of a password that has a space in
+    /// it (`missing "=" after "ret"`). When the input may hold a password, every quoted piece
+    /// that comes from it is replaced, so the message can be shown and logged.
+    static func redactQuotedInput(_ message: String, conninfo: String) -> String {
+        let mayHoldPassword =
+            conninfo.range(of: "password", options: .caseInsensitive) != nil
+            || (conninfo.contains("://") && conninfo.contains("@"))
+        guard mayHoldPassword else { return message }
+        let pieces = message.split(separator: "\"", omittingEmptySubsequences: false)
+        return pieces.enumerated().map { index, piece in
+            let quoted = index % 2 == 1 && index < pieces.count - 1
+            return quoted && piece.contains(where: { $0.isLetter || $0.isNumber }) && conninfo.contains(piece)
+                ? "(redacted)" : String(piece)
+        }.joined(separator: "\"")
+    }
 
     deinit { finish() }
 

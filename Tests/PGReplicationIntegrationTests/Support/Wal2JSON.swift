@@ -17,6 +17,8 @@ struct ComparableChange: Hashable, CustomStringConvertible {
 struct ComparableTransaction: Hashable {
     var xid: UInt32
     var changes: [ComparableChange]
+    /// The end of the commit record (what a consumer acknowledges); zero when unknown.
+    var endLSN: LSN = 0
 }
 
 enum Wal2JSON {
@@ -28,7 +30,7 @@ enum Wal2JSON {
         let filter = tables.map { "public.\($0)" }.joined(separator: ",")
         let result = try connection.execute(
             """
-            SELECT data FROM pg_logical_slot_get_changes('\(slot)', NULL, NULL,
+            SELECT data, lsn FROM pg_logical_slot_get_changes('\(slot)', NULL, NULL,
               'format-version', '2', 'include-xids', '1', 'include-type-oids', '1',
               'add-tables', '\(filter)')
             """)
@@ -44,7 +46,11 @@ enum Wal2JSON {
                 if case .number(let text)? = object["xid"] { xid = UInt32(text) ?? 0 }
                 current = ComparableTransaction(xid: xid, changes: [])
             case "C":
-                if let done = current, !done.changes.isEmpty { transactions.append(done) }
+                // The commit row's position is the end of the commit record.
+                if var done = current, !done.changes.isEmpty {
+                    done.endLSN = (try? LSN(row.count > 1 ? row[1] ?? "" : "")) ?? 0
+                    transactions.append(done)
+                }
                 current = nil
             case "I", "U", "D", "T":
                 guard case .string(let table)? = object["table"] else { continue }
@@ -80,6 +86,7 @@ extension ComparableTransaction {
     /// deletes keyed by the columns the server sent.
     init(_ transaction: Transaction) {
         self.xid = transaction.xid
+        self.endLSN = transaction.endLSN
         self.changes = transaction.changes.flatMap { change -> [ComparableChange] in
             switch change {
             case .insert(let table, let new):

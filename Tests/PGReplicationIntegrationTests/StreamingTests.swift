@@ -3,36 +3,49 @@ import Synchronization
 import PGReplication
 import Testing
 
-/// A logical replication connection with a fresh slot and table; the slot is dropped at the end.
+/// A logical replication connection with a fresh slot and table in a database of its own (so
+/// other tests' writes never reach its slot); slot and database are dropped at the end.
 final class LogicalFixture {
     let slot = TestServer.uniqueName("slot")
-    let table: String
+    let table = TestServer.uniqueName("t")
+    let database: String
+    let dsn: String
     let connection: LogicalReplicationConnection
     let cursor: ReplicationCursor
     var publication: String?
 
     init(plugin: String = "test_decoding", dsnExtra: String = "", publish: Bool = false) throws {
-        table = try TestServer.makeTable()
+        (database, dsn) = try TestServer.makeDatabase()
+        let sql = try PGConnection(dsn)
+        defer { sql.close() }
+        try sql.execute("CREATE TABLE \(table) (id serial PRIMARY KEY, v text)")
         if publish {
             let name = TestServer.uniqueName("pub")
-            try TestServer.sql("CREATE PUBLICATION \(name) FOR TABLE \(table)")
+            try sql.execute("CREATE PUBLICATION \(name) FOR TABLE \(table)")
             publication = name
         }
-        connection = try LogicalReplicationConnection(TestServer.dsn(dsnExtra))
+        connection = try LogicalReplicationConnection(dsn + " " + dsnExtra)
         cursor = try connection.cursor()
         try cursor.createReplicationSlot(slot, outputPlugin: plugin)
     }
 
+    /// Runs SQL in the fixture's database.
+    @discardableResult
+    func sql(_ statement: String) throws -> PGConnection.QueryResult {
+        let connection = try PGConnection(dsn)
+        defer { connection.close() }
+        return try connection.execute(statement)
+    }
+
     func insert(_ values: [String]) throws {
         let rows = values.map { "('\($0)')" }.joined(separator: ", ")
-        try TestServer.sql("INSERT INTO \(table) (v) VALUES \(rows)")
+        try sql("INSERT INTO \(table) (v) VALUES \(rows)")
     }
 
     deinit {
         connection.close()
         TestServer.dropSlot(slot)
-        if let publication { _ = try? TestServer.sql("DROP PUBLICATION IF EXISTS \(publication)") }
-        _ = try? TestServer.sql("DROP TABLE IF EXISTS \(table)")
+        TestServer.dropDatabase(database)
     }
 }
 
@@ -183,7 +196,7 @@ final class LogicalFixture {
 
         // 3. With automatic flush off, keepalives no longer move it.
         try fixture.cursor.stopReplication()
-        let connection = try LogicalReplicationConnection(TestServer.dsn())
+        let connection = try LogicalReplicationConnection(fixture.dsn)
         defer { connection.close() }
         let cursor = try connection.cursor()
         cursor.automaticFlush = false

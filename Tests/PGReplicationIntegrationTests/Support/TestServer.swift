@@ -27,6 +27,19 @@ enum TestServer {
         return try connection.execute(statement)
     }
 
+    /// A new database and its DSN. Logical slots decode every table of their database, so a test
+    /// that counts what a test_decoding slot delivers keeps its tables in a database of its own.
+    static func makeDatabase() throws -> (name: String, dsn: String) {
+        let name = uniqueName("db")
+        try sql("CREATE DATABASE \(name)")
+        return (name, try dsn("dbname=\(name)"))
+    }
+
+    /// Drops a database made by `makeDatabase()`, with its connections.
+    static func dropDatabase(_ name: String) {
+        _ = try? sql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
     /// A name no other test uses (lower case, valid as a slot name).
     static func uniqueName(_ prefix: String) -> String {
         "\(prefix)_\(UInt32.random(in: 0...UInt32.max))_\(ProcessInfo.processInfo.processIdentifier)"

@@ -25,17 +25,18 @@ let package = Package(
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
         .target(name: "PGOutput", swiftSettings: swiftSettings),
+        .target(name: "PGLock", swiftSettings: swiftSettings),
         .target(
             name: "PGReplication",
             dependencies: [
-                "CLibPQ", "PGOutput",
+                "CLibPQ", "PGOutput", "PGLock",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "PGLocalCluster",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["PGLock", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -62,7 +63,7 @@ let package = Package(
         .testTarget(
             name: "PGReplicationIntegrationTests",
             dependencies: [
-                "PGReplication", "PGOutput", "PGLocalCluster", "PGReplCLI", "pgrepl",
+                "PGReplication", "PGOutput", "PGLocalCluster", "PGReplCLI", "pgrepl", "PGLock",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
-import Synchronization
+import PGLock
 
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +10,7 @@ import Darwin
 #endif
 
 extension LocalCluster {
-    private static let sharedClusters = Mutex<[Configuration: Result<LocalCluster, any Error>]>([:])
+    private static let sharedClusters = Locked<[Configuration: Result<LocalCluster, any Error>]>([:])
 
     /// One cluster per configuration for the whole process, started on first use (thread-safe) and
     /// destroyed at process exit. A failed start is remembered and thrown again to every caller.
@@ -35,7 +35,7 @@ extension LocalCluster {
 /// Every cluster that has a folder on disk, so that it can be removed when the process exits.
 /// It keeps paths, not the clusters, so it never keeps a cluster alive.
 enum ClusterRegistry {
-    private static let live = Mutex<[String: String]>([:])  // folder -> data directory
+    private static let live = Locked<[String: String]>([:])  // folder -> data directory
     private static let exitHandler: Void = { _ = atexit { ClusterRegistry.destroyAll() } }()
 
     static func register(root: String, dataDirectory: String) {
@@ -93,7 +93,7 @@ enum ClusterRegistry {
 }
 
 private enum SignalCleanup {
-    private static let sources = Mutex<[any DispatchSourceSignal]>([])
+    private static let sources = Locked<[any DispatchSourceSignal]>([])
 
     static func install() {
         sources.withLock { sources in

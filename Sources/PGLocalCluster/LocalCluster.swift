@@ -1,7 +1,7 @@
 // The throwaway PostgreSQL cluster used by the tests, the demo and the benchmarks.
 import Foundation
 import Logging
-import Synchronization
+import PGLock
 
 #if canImport(Glibc)
 import Glibc
@@ -47,7 +47,7 @@ public final class LocalCluster: @unchecked Sendable {
 
     private let runner: CommandRunner
     private let logger: Logger
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     private enum Phase { case stopped, running, destroyed }
     private struct State {
@@ -75,7 +75,7 @@ public final class LocalCluster: @unchecked Sendable {
         self.configuration = configuration
         self.runner = runner
         self.logger = logger
-        state = Mutex(State(port: configuration.port ?? 0, phase: .stopped))
+        state = Locked(State(port: configuration.port ?? 0, phase: .stopped))
         ClusterRegistry.register(root: root, dataDirectory: dataDirectory)
     }
 

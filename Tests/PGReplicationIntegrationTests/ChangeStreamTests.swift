@@ -3,6 +3,7 @@ import PGOutput
 import PGReplication
 import Synchronization
 import Testing
+import PGLock
 
 /// A deterministic random workload over three tables of mixed types.
 struct Workload {
@@ -104,8 +105,8 @@ struct SeededRandom {
 
 /// Collects transactions from a change stream on a thread of its own until a marker row shows up.
 func collect(_ stream: ChangeStream, until marker: @escaping @Sendable (Transaction) -> Bool, seconds: Double = 120) throws -> [Transaction] {
-    let box = Mutex<[Transaction]>([])
-    let failure = Mutex<(any Error)?>(nil)
+    let box = Locked<[Transaction]>([])
+    let failure = Locked<(any Error)?>(nil)
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
         do {
@@ -250,10 +251,10 @@ func isMarker(_ table: String) -> @Sendable (Transaction) -> Bool {
         configuration.snapshotBatchSize = 700
         configuration.reconnect = .never
         let stream = ChangeStream(configuration)
-        let rows = Mutex<[Int: String]>([:])
+        let rows = Locked<[Int: String]>([:])
         let snapshotRows = Atomic<Int>(0)
         let done = DispatchSemaphore(value: 0)
-        let failure = Mutex<(any Error)?>(nil)
+        let failure = Locked<(any Error)?>(nil)
         Thread {
             do {
                 try stream.run { event in

@@ -4,6 +4,7 @@ import PGOutput
 import PGReplication
 import Synchronization
 import Testing
+import PGLock
 
 /// Tests that stop, crash and restart a server run on a cluster of their own.
 @Suite(.serialized) struct FaultTests {
@@ -74,8 +75,8 @@ import Testing
         configuration.reconnect = ChangeStream.ReconnectPolicy(initialDelay: 0.05, maxDelay: 0.5)
         configuration.statusInterval = 1
         let stream = ChangeStream(configuration)
-        let delivered = Mutex<[[Int]]>([])
-        let failure = Mutex<(any Error)?>(nil)
+        let delivered = Locked<[[Int]]>([])
+        let failure = Locked<(any Error)?>(nil)
         let consumerDone = DispatchSemaphore(value: 0)
         Thread {
             do {

@@ -1,7 +1,7 @@
 import Foundation
-import Synchronization
 import PGReplication
 import Testing
+import PGLock
 
 /// A logical replication connection with a fresh slot and table in a database of its own (so
 /// other tests' writes never reach its slot); slot and database are dropped at the end.
@@ -111,7 +111,7 @@ final class LogicalFixture {
             try fixture.cursor.startReplication(slotName: fixture.slot, decode: true)
             let handle = fixture.cursor.makeStopHandle()
             let pid = fixture.connection.backendPID
-            let age = Mutex<Double?>(nil)
+            let age = Locked<Double?>(nil)
             DispatchQueue.global().asyncAfter(deadline: .now() + 2.6) {
                 let seconds = try? TestServer.sql(
                     "SELECT extract(epoch FROM now() - reply_time) FROM pg_stat_replication WHERE pid = \(pid)"

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import PGOutput
-import Synchronization
+import PGLock
 
 /// A stream of committed changes from a logical replication slot, decoded from pgoutput into
 /// typed rows, acknowledged only after they were handled, resumed after connection loss.
@@ -154,7 +154,7 @@ public final class ChangeStream: Sendable {
         public var connected = false
     }
 
-    struct State: ~Copyable {
+    struct State {
         var acknowledged: LSN = 0
         var stopRequested = false
         var stopHandle: ReplicationStopHandle?
@@ -167,7 +167,7 @@ public final class ChangeStream: Sendable {
 
     public let configuration: Configuration
     let logger: Logger
-    let state = Mutex(State())
+    let state = Locked(State())
     let wake = StopFlag()
 
     public init(_ configuration: Configuration, logger: Logger? = nil) {

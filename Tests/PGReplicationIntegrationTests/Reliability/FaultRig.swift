@@ -4,6 +4,7 @@ import PGOutput
 import PGReplication
 import Synchronization
 import Testing
+import PGLock
 
 /// A private cluster for one fault test: table `ev (id int PRIMARY KEY, v text)`, publication
 /// `ev_pub`, the pgoutput slot under test and a wal2json reference slot copied from it (so both
@@ -19,7 +20,7 @@ final class FaultRig: Sendable {
     /// A DSN over TCP as the superuser (the SCRAM user when passwords are on).
     let dsn: String
     /// What the reference slot has returned so far (reading consumes it).
-    private let reference = Mutex<[ComparableTransaction]>([])
+    private let reference = Locked<[ComparableTransaction]>([])
 
     init(
         settings: [String: String] = [:], tls: LocalCluster.Configuration.TLSFiles? = nil,
@@ -154,8 +155,8 @@ final class Writer: Sendable {
 /// Runs a change stream on a thread of its own and records each transaction after `handle`
 /// returned for it (what reached downstream); stops at the marker.
 final class Recorder: Sendable {
-    private let transactions = Mutex<[ComparableTransaction]>([])
-    private let failure = Mutex<(any Error)?>(nil)
+    private let transactions = Locked<[ComparableTransaction]>([])
+    private let failure = Locked<(any Error)?>(nil)
     private let done = DispatchSemaphore(value: 0)
     private let finished = Atomic<Bool>(false)
 

@@ -3,8 +3,8 @@ import Logging
 import PGLocalCluster
 import PGOutput
 import PGReplication
-import Synchronization
 import Testing
+import PGLock
 
 /// A private cluster with its own CA (server certificate for 127.0.0.1), `ssl=on` and SCRAM
 /// passwords, shared by the security tests of this process.
@@ -42,7 +42,7 @@ enum SecureServer {
 
 /// Log lines kept in memory, every level.
 final class LogCapture: Sendable {
-    let lines = Mutex<[String]>([])
+    let lines = Locked<[String]>([])
 
     var logger: Logger {
         Logger(label: "capture") { _ in Handler(capture: self) }

@@ -1,5 +1,6 @@
 import Foundation
-import Synchronization
+
+import PGLock
 
 #if canImport(Glibc)
 import Glibc
@@ -93,7 +94,7 @@ final class TCPProxy: Sendable {
 
     /// What the caller and the thread share.
     final class Shared: Sendable {
-        let control = Mutex(Control())
+        let control = Locked(Control())
         let finished = DispatchSemaphore(value: 0)
         let wakeWrite: Int32
 

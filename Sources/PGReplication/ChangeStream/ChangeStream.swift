@@ -291,6 +291,9 @@ public final class ChangeStream: Sendable {
             state.metrics.connected = true
             return state.acknowledged
         }
+        // Acknowledged positions reach the server within 10 ms, not on the next timed status
+        // update (up to `statusInterval` later): the slot follows the consumer closely.
+        session.withLock { session.promptFlushInterval = 0.01 }
         if acknowledged > 0 { session.recordFlush(acknowledged) }
         defer {
             state.withLock { state in

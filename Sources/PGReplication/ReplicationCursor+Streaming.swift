@@ -190,6 +190,7 @@ extension ReplicationCursor {
         }
         // Whether to read the socket: after a wake-up, yes; once that data is used up, poll first.
         var readSocket = true
+        let coalescing = session.withLock { session.readCoalescing }.map { useconds_t($0 * 1_000_000) }
         while true {
             if stopFlag.take() {
                 try stopReplication()
@@ -203,6 +204,8 @@ extension ReplicationCursor {
                 defer { session.callbackEnded() }
                 try consume(message)
             case .nothing:
+                // A wake-up's messages are used up while the stream is busy: let the next batch gather.
+                if !readSocket, let coalescing { usleep(coalescing) }
                 try session.waitForInput(socket: socket, wakeFD: wakeFD)
                 readSocket = true
             case .ended:

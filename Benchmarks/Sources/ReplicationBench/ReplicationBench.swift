@@ -223,7 +223,7 @@ func runAsync(_ options: Arguments) async throws {
 // MARK: - Latency: commit to confirmed_flush_lsn
 
 /// A live `ChangeStream` consumer on its own thread; the main thread commits one marker row at a
-/// time, notes the clock, and polls `pg_replication_slots.confirmed_flush_lsn` until it passes
+/// time (50 ms apart), notes the clock, and polls `pg_replication_slots.confirmed_flush_lsn` until it passes
 /// the transaction's last record before the commit.
 func runLatency(_ options: Arguments) throws {
     let samples = options.int("samples", default: 100)
@@ -257,6 +257,9 @@ func runLatency(_ options: Arguments) throws {
     }
     var latencies: [Double] = []
     for sample in 0..<samples {
+        // One marker every ~50 ms, an application committing now and then: back to back, each
+        // commit would follow the previous status update within the stream's 10 ms rate limit.
+        usleep(50_000)
         let beforeCommit = try sql.execute(
             "INSERT INTO bench VALUES (\(-1 - sample), 'latency marker', 0, 0, true, now(), NULL, NULL) "
                 + "RETURNING pg_current_wal_insert_lsn()"

@@ -23,6 +23,12 @@ let package = Package(
             dependencies: ["DecoderWorkload"],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),
+        // The Swift consumers of Benchmarks/run (end-to-end replication figures).
+        .executableTarget(
+            name: "ReplicationBench",
+            dependencies: [.product(name: "PGReplication", package: "swift-pg-replication")],
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+        ),
         // package-benchmark suites, with malloc counts: `swift package benchmark`.
         .executableTarget(
             name: "DecoderBenchmarks",

@@ -104,6 +104,7 @@ extension ReplicationCursor {
         session = StreamSession(
             pq: pq, logger: logger, command: command, decode: decode, statusInterval: statusInterval,
             automaticFlush: automaticFlush, senderTimeout: senderTimeout, receiveTimeout: receiveTimeout)
+        session?.waker = stopFlag
         endReported = false
         _ = stopFlag.take()
         logger.debug("replication started", metadata: ["pgrepl.command": "\(command)"])
@@ -187,19 +188,26 @@ extension ReplicationCursor {
             session.stopKeeper()
             consuming = false
         }
+        // Whether to read the socket: after a wake-up, yes; once that data is used up, poll first.
+        var readSocket = true
+        let coalescing = session.withLock { session.readCoalescing }.map { useconds_t($0 * 1_000_000) }
         while true {
             if stopFlag.take() {
                 try stopReplication()
                 return
             }
-            switch try session.withLock({ try session.readLocked() }) {
+            switch try session.withLock({ try session.readLocked(readSocket: readSocket) }) {
             case .message(let buffer, let header):
+                readSocket = false
                 let message = try makeMessage(buffer, header, session)
                 session.callbackStarted()
                 defer { session.callbackEnded() }
                 try consume(message)
             case .nothing:
+                // A wake-up's messages are used up while the stream is busy: let the next batch gather.
+                if !readSocket, let coalescing { usleep(coalescing) }
                 try session.waitForInput(socket: socket, wakeFD: wakeFD)
+                readSocket = true
             case .ended:
                 endReported = true
                 return

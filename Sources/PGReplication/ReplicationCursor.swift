@@ -209,6 +209,17 @@ final class StopFlag: @unchecked Sendable {
         }
     }
 
+    /// Wakes a `consumeStream` waiting for input without asking it to stop.
+    func wake() {
+        lock.lock()
+        let fd = pipeFDs?.write
+        lock.unlock()
+        if let fd {
+            var byte: UInt8 = 1
+            _ = write(fd, &byte, 1)
+        }
+    }
+
     /// Returns whether a stop was requested, and clears the request.
     func take() -> Bool {
         lock.lock()

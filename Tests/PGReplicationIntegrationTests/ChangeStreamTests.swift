@@ -361,6 +361,74 @@ func isMarker(_ table: String) -> @Sendable (Transaction) -> Bool {
         #expect(commits >= 1)
     }
 
+    /// With the default 10 s status interval, an acknowledged transaction reaches the slot's
+    /// `confirmed_flush_lsn` within milliseconds, not on the next timed status update.
+    @Test func acknowledgementsReachTheSlotPromptly() throws {
+        let fixture = try StreamFixture()
+        var configuration = fixture.configuration()
+        configuration.reconnect = .never
+        let stream = ChangeStream(configuration)
+        let handled = Mutex<LSN?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            try? stream.run { event in
+                if case .transaction(let transaction) = event { handled.withLock { $0 = transaction.endLSN } }
+            }
+            done.signal()
+        }
+        thread.start()
+        defer {
+            stream.stop()
+            _ = done.wait(timeout: .now() + 10)
+        }
+        for round in 0..<3 {
+            handled.withLock { $0 = nil }
+            try fixture.insert(1, value: "round \(round)")
+            let deadline = Date().addingTimeInterval(20)
+            var endLSN: LSN?
+            while endLSN == nil, Date() < deadline {
+                endLSN = handled.withLock { $0 }
+                usleep(1_000)
+            }
+            let lsn = try #require(endLSN)
+            let handledAt = Date()
+            while try TestServer.confirmedFlush(fixture.slot) < lsn, Date().timeIntervalSince(handledAt) < 5 { usleep(2_000) }
+            #expect(Date().timeIntervalSince(handledAt) < 1, "round \(round)")
+        }
+    }
+
+    /// The same for the async front end: the acknowledgement made when the loop asks for the next
+    /// event wakes the I/O thread waiting for the server, which reports it.
+    @Test func asyncAcknowledgementsReachTheSlotPromptly() async throws {
+        let fixture = try StreamFixture()
+        var configuration = fixture.configuration()
+        configuration.reconnect = .never
+        let stream = ChangeStream(configuration)
+        let handled = Mutex<LSN?>(nil)
+        let checker = Task.detached { () throws -> Double in
+            while handled.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(1)) }
+            let lsn = handled.withLock { $0 } ?? 0
+            // Let the loop ask for the next event (which acknowledges) and wait in `next()`.
+            try await Task.sleep(for: .milliseconds(50))
+            let start = Date()
+            while try TestServer.confirmedFlush(fixture.slot) < lsn, Date().timeIntervalSince(start) < 5 {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            let elapsed = Date().timeIntervalSince(start)
+            try fixture.insert(1, value: "end")
+            return elapsed
+        }
+        try fixture.insert(1)
+        var transactions = 0
+        for try await event in stream.events() {
+            guard case .transaction(let transaction) = event else { continue }
+            transactions += 1
+            if transactions == 1 { handled.withLock { $0 = transaction.endLSN } }
+            if transactions == 2 { break }
+        }
+        #expect(try await checker.value < 1)
+    }
+
     @Test func missingSlotIsItsOwnError() throws {
         var configuration = ChangeStream.Configuration(dsn: try TestServer.dsn(), slot: "no_such_slot_anywhere", publications: ["p"])
         configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 2, initialDelay: 0.05)

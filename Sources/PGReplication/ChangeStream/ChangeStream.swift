@@ -291,6 +291,14 @@ public final class ChangeStream: Sendable {
             state.metrics.connected = true
             return state.acknowledged
         }
+        // Acknowledged positions reach the server within 10 ms, not on the next timed status
+        // update (up to `statusInterval` later): the slot follows the consumer closely.
+        // While the server streams fast, read in batches gathered over 0.2 ms rather than one
+        // poll and one recv per message (most of a fast consumer's CPU time is those calls).
+        session.withLock {
+            session.promptFlushInterval = 0.01
+            session.readCoalescing = 0.000_2
+        }
         if acknowledged > 0 { session.recordFlush(acknowledged) }
         defer {
             state.withLock { state in

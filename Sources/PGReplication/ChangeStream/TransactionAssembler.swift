@@ -28,6 +28,9 @@ struct TransactionAssembler {
     /// Chunked delivery: changes not yet passed on, and the (sub)transaction they belong to.
     private var batch: [Change] = []
     private var batchKey: (xid: UInt32, subxid: UInt32)?
+    /// The table of the last change, until the next Relation message: consecutive changes mostly
+    /// touch one table, and this spares a lookup and a `ChangeTable` copy per change.
+    private var lastTable: ChangeTable?
 
     init(decoder: PGOutputDecoder, delivery: Delivery) {
         self.decoder = decoder
@@ -42,6 +45,7 @@ struct TransactionAssembler {
         streamXID = nil
         batch = []
         batchKey = nil
+        lastTable = nil
     }
 
     /// How many changes are held in memory for transactions not yet delivered.
@@ -74,7 +78,7 @@ struct TransactionAssembler {
                 current?.origin = origin.name
             }
         case .relation, .type:
-            break
+            lastTable = nil
         case .insert(let insert):
             let table = try table(insert.relationOID)
             let new = try PGRow(columns: table.columns, tuple: insert.newTuple)
@@ -91,7 +95,7 @@ struct TransactionAssembler {
             let old = try PGRow(columns: table.columns, tuple: delete.oldTuple.tuple)
             try add(.delete(table: table, old: old, oldIsKey: delete.oldTuple.kind == .key), xid: delete.xid, emit: emit)
         case .truncate(let truncate):
-            let tables = try truncate.relationOIDs.map(table)
+            let tables = try truncate.relationOIDs.map { try table($0) }
             try add(
                 .truncate(
                     tables: tables, cascade: truncate.options.contains(.cascade),
@@ -150,11 +154,14 @@ struct TransactionAssembler {
         }
     }
 
-    private func table(_ oid: UInt32) throws -> ChangeTable {
+    private mutating func table(_ oid: UInt32) throws -> ChangeTable {
+        if let lastTable, lastTable.oid == oid { return lastTable }
         guard let relation = decoder.relation(for: oid) else {
             throw protocolViolation("a change for relation \(oid), which no Relation message described")
         }
-        return ChangeTable(relation)
+        let table = ChangeTable(relation)
+        lastTable = table
+        return table
     }
 
     private mutating func add(_ change: Change, xid: UInt32?, emit: (ChangeEvent) throws -> Void) throws {

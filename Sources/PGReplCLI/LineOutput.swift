@@ -29,10 +29,10 @@ final class LineOutput {
     init(path: String) throws(CLIError) {
         self.path = path
         let context = "opening --output \(path)"
-        var fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        var fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC)
         var created = false
         if fd < 0, errno == ENOENT {
-            fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             created = fd >= 0
         }
         guard fd >= 0 else { throw CLIError.io(context) }

@@ -19,6 +19,7 @@ final class StatusLine: @unchecked Sendable {
     private var running = false
     private var shown = false
     private let done = DispatchSemaphore(value: 0)
+    private let stdoutIsTerminal = isatty(STDOUT_FILENO) == 1
 
     /// Starts the line when stderr is a terminal and `enabled`.
     init(enabled: Bool = true, progress: @escaping @Sendable () -> StreamProgress) {
@@ -59,6 +60,7 @@ final class StatusLine: @unchecked Sendable {
 
     /// Runs `body` (which writes to the terminal) with the status line erased; it comes back at the next tick.
     func withLineCleared<T>(_ body: () throws(CLIError) -> T) throws(CLIError) -> T {
+        guard stdoutIsTerminal else { return try body() }
         lock.lock()
         defer { lock.unlock() }
         clearLocked()

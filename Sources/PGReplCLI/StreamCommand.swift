@@ -36,11 +36,14 @@ struct StreamCommand: ParsableCommand {
     var protocolVersion: Int?
     @Option(help: ArgumentHelp("Append to this file instead of stdout (fsync'd before acknowledging).", valueName: "file"))
     var output: String?
+    @Option(help: ArgumentHelp("Seconds between status updates to the server (what was acknowledged reaches the slot then).", valueName: "seconds"))
+    var statusInterval: Int = 10
 
     func validate() throws {
         if publication.isEmpty { throw ValidationError("Missing expected argument '--publication <name>'") }
         if let protocolVersion, !(1...4).contains(protocolVersion) { throw ValidationError("--protocol must be 1, 2, 3 or 4") }
         if let start, let end, end < start { throw ValidationError("--end \(end) is before --start \(start)") }
+        guard statusInterval >= 1 else { throw ValidationError("--status-interval must be at least 1") }
     }
 
     func run() throws(CLIError) {
@@ -112,6 +115,7 @@ struct StreamCommand: ParsableCommand {
         configuration.messages = serverVersion >= 140000
         configuration.acknowledgement = .manual
         configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 5)
+        configuration.statusInterval = Double(statusInterval)
         return configuration
     }
 
@@ -165,7 +169,8 @@ struct StreamCommand: ParsableCommand {
         let version = protocolVersion ?? ChangeStream.highestProtocolVersion(serverVersion: serverVersion)
         try attempt("starting replication") {
             let options = try ChangeStream(configuration).pluginOptions(version: version, cursor: cursor)
-            try cursor.startReplication(slotName: slot, startLSN: start ?? 0, options: options, statusInterval: 10)
+            try cursor.startReplication(
+                slotName: slot, startLSN: start ?? 0, options: options, statusInterval: configuration.statusInterval)
         }
         stopper.attach(cursor.makeStopHandle())
         let counter = RawProgress()

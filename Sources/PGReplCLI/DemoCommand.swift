@@ -137,7 +137,7 @@ struct DemoCommand: ParsableCommand {
         }
         let metrics = stream.metrics
         say(
-            "\(writer.transactions) transactions, \(writer.changes) changes, lag \(metrics.lagBytes) bytes"
+            "\(counted(writer.transactions, "transaction")), \(counted(writer.changes, "change")), lag \(metrics.lagBytes) bytes"
                 + "; the rolled-back transaction was not delivered")
     }
 }

@@ -148,7 +148,7 @@ struct StreamCommand: ParsableCommand {
             throw CLIError.wrapping(error, context: "streaming changes")
         }
         let acknowledged = stream.metrics.acknowledgedLSN
-        return "\(writer.transactions) transactions written"
+        return "\(counted(writer.transactions, "transaction")) written"
             + (acknowledged > 0 ? ", acknowledged up to \(acknowledged)" : "")
     }
 
@@ -222,10 +222,13 @@ struct StreamCommand: ParsableCommand {
         if cursor.streamEnd?.reason == .serverEnded, stopper.signalReceived == nil, !reachedEnd {
             throw CLIError(.connection, "streaming changes", "the server ended the stream")
         }
-        return "\(counter.progress.transactions) transactions written"
+        return "\(counted(counter.progress.transactions, "transaction")) written"
             + (counter.flushed > 0 ? ", acknowledged up to \(counter.flushed)" : "")
     }
 }
+
+/// `1 transaction`, `2 transactions`.
+func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
 
 /// Runs a closure every `interval` seconds on a global queue until cancelled.
 final class Periodic {

@@ -12,7 +12,7 @@ struct DemoCommandTests {
         }
         #expect(result.stdout.contains("price=1234.50"), "\(result)")
         #expect(!result.stdout.contains("rolled-back") && !result.stdout.contains("99.99"), "\(result)")
-        #expect(result.stderr.contains("transactions,") && result.stderr.contains("changes, lag"), "\(result)")
+        #expect(result.stderr.contains(" transactions, ") && result.stderr.contains(" changes, lag "), "\(result)")
         try expectClusterGone(result.stderr)
     }
 

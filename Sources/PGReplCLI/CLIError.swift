@@ -44,6 +44,12 @@ public struct CLIError: Error, Sendable, CustomStringConvertible {
             return error.context.isEmpty ? CLIError(error.status, context, error.message, sqlState: error.sqlState, hint: error.hint) : error
         case let error as PGError:
             return CLIError(status(for: error), context, error.message, sqlState: error.sqlState?.rawValue, hint: error.hint)
+        case let error as ChangeStreamError:
+            switch error.kind {
+            case .slotMissing: return slotNotFound(error.slot, context: context)
+            case .slotInvalidated: return CLIError(.server, context, error.message, sqlState: error.underlying?.sqlState?.rawValue)
+            case .reconnectFailed: return CLIError(.connection, context, error.message)
+            }
         case let error as LSN.ParseError:
             return CLIError(.usage, context, error.description)
         case let error as CocoaError:

@@ -10,13 +10,13 @@ public struct PGRepl: ParsableCommand {
 
     public static let configuration = CommandConfiguration(
         commandName: "pgrepl",
-        abstract: "PostgreSQL replication from the command line: replication slots and physical WAL archiving.",
+        abstract: "PostgreSQL replication from the command line: a live demo, decoded change streams, replication slots and physical WAL archiving.",
         discussion: """
             Exit statuses: \(ExitStatus.allCases.map { "\($0.rawValue) \($0)" }.joined(separator: "; ")).
             Errors are one line on stderr: "pgrepl: <what failed>: <message> (SQLSTATE …); hint: …".
             """,
         version: version,
-        subcommands: [SlotCommand.self, ReceiveWALCommand.self]
+        subcommands: [DemoCommand.self, StreamCommand.self, SlotCommand.self, ReceiveWALCommand.self]
     )
 
     public init() {}

@@ -3,11 +3,12 @@ import Foundation
 import PGReplication
 
 /// Turns SIGINT and SIGTERM into a clean stop of a replication stream: while it exists, the
-/// signals no longer kill the process; they call the attached ``ReplicationStopHandle`` (the one
-/// attached later, when a signal came before any was).
+/// signals no longer kill the process; they call the attached stop action (a
+/// ``ReplicationStopHandle``, or a `ChangeStream`'s `stop()`; the one attached later, when a
+/// signal came before any was).
 final class SignalStopper: @unchecked Sendable {
     private let lock = NSLock()
-    private var handle: ReplicationStopHandle?
+    private var action: (@Sendable () -> Void)?
     private var received: Int32?
     private var sources: [any DispatchSourceSignal] = []
     private let signals: [Int32]
@@ -41,9 +42,9 @@ final class SignalStopper: @unchecked Sendable {
     private func fire(_ number: Int32) {
         lock.lock()
         if received == nil { received = number }
-        let handle = self.handle
+        let action = self.action
         lock.unlock()
-        handle?.stop()
+        action?()
     }
 
     /// The first signal received, if any.
@@ -56,10 +57,15 @@ final class SignalStopper: @unchecked Sendable {
     /// Stops through `handle` from now on, and at once when a signal already came. Attach it
     /// after START (a START forgets stop requests made before it).
     func attach(_ handle: ReplicationStopHandle) {
+        attach { handle.stop() }
+    }
+
+    /// Calls `stop` on a signal from now on, and at once when a signal already came.
+    func attach(_ stop: @escaping @Sendable () -> Void) {
         lock.lock()
-        self.handle = handle
+        action = stop
         let already = received != nil
         lock.unlock()
-        if already { handle.stop() }
+        if already { stop() }
     }
 }

@@ -364,8 +364,9 @@ public final class ChangeStream: Sendable {
         }
     }
 
-    /// The pgoutput options for this configuration.
-    private func pluginOptions(version: Int, cursor: ReplicationCursor) throws -> ReplicationOptions {
+    /// The pgoutput options for this configuration, as the stream sends them at START: for
+    /// consumers of the raw pgoutput bytes (`pgrepl stream --format raw`) that want the same stream.
+    public func pluginOptions(version: Int, cursor: ReplicationCursor) throws -> ReplicationOptions {
         guard !configuration.publications.isEmpty else {
             throw PGError.programming("a change stream needs at least one publication")
         }
@@ -379,7 +380,7 @@ public final class ChangeStream: Sendable {
     }
 
     /// pgoutput's highest protocol for a server version: 4 from 16, 3 from 15, 2 from 14, else 1.
-    static func highestProtocolVersion(serverVersion: Int) -> Int {
+    public static func highestProtocolVersion(serverVersion: Int) -> Int {
         switch serverVersion {
         case 160000...: return 4
         case 150000..<160000: return 3

@@ -1,0 +1,107 @@
+import Foundation
+
+/// Where `pgrepl stream` writes: stdout, or a file opened for appending before anything connects.
+///
+/// Lines are written in whole batches (a transaction's lines at once) with ``Output/writeAll(_:to:context:)``;
+/// when a write to a file fails half-way, the file is cut back to where the batch started, so it
+/// only ever holds whole lines. ``sync()`` makes what was written durable (fsync of a file, or of
+/// stdout when it is a regular file) before the caller acknowledges it to the server.
+final class LineOutput {
+    /// The file's path; nil for stdout.
+    let path: String?
+    private let fd: Int32
+    /// Whether this run created the file (it is removed again when nothing was written).
+    private let created: Bool
+    private(set) var wroteSomething = false
+    private let isRegularFile: Bool
+
+    /// Stdout.
+    init() {
+        path = nil
+        fd = STDOUT_FILENO
+        created = false
+        var info = stat()
+        isRegularFile = fstat(STDOUT_FILENO, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// Opens (or creates, mode 0644) `path` for appending. An existing file that ends in the middle
+    /// of a line (a run killed during a write) is cut back to its last complete line.
+    init(path: String) throws(CLIError) {
+        self.path = path
+        let context = "opening --output \(path)"
+        var fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC)
+        var created = false
+        if fd < 0, errno == ENOENT {
+            fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            created = fd >= 0
+        }
+        guard fd >= 0 else { throw CLIError.io(context) }
+        self.fd = fd
+        self.created = created
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let failure = CLIError.io(context)
+            close(fd)
+            throw failure
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw CLIError(.io, context, "not a regular file")
+        }
+        isRegularFile = true
+        try Self.cutToLastLine(fd, size: Int64(info.st_size), context: context)
+    }
+
+    /// Writes the lines, each followed by a newline, in one batch.
+    func write(_ lines: [String]) throws(CLIError) {
+        guard !lines.isEmpty else { return }
+        let bytes = Array(lines.map { $0 + "\n" }.joined().utf8)
+        let context = path.map { "writing --output \($0)" } ?? "writing to stdout"
+        let start = isRegularFile ? lseek(fd, 0, SEEK_END) : -1
+        do {
+            try Output.writeAll(bytes, to: fd, context: context)
+        } catch {
+            // Never leave half a batch: cut the file back to where it started.
+            if start >= 0 { _ = ftruncate(fd, start) }
+            throw error
+        }
+        wroteSomething = true
+    }
+
+    /// Makes what was written durable: fsync for files (including a stdout redirected to one).
+    func sync() throws(CLIError) {
+        guard isRegularFile else { return }
+        guard fsync(fd) == 0 else { throw CLIError.io(path.map { "syncing --output \($0)" } ?? "syncing stdout") }
+    }
+
+    /// Closes the file. With `discardIfUnused` (after a failure), a file this run created and
+    /// never wrote to is removed.
+    func finish(discardIfUnused: Bool = false) {
+        guard let path else { return }
+        close(fd)
+        if discardIfUnused, created, !wroteSomething { unlink(path) }
+    }
+
+    private static func cutToLastLine(_ fd: Int32, size: Int64, context: String) throws(CLIError) {
+        guard size > 0 else { return }
+        let chunk: Int64 = 65_536
+        var end = size
+        while end > 0 {
+            let start = max(0, end - chunk)
+            var buffer = [UInt8](repeating: 0, count: Int(end - start))
+            let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
+            guard count == buffer.count else { throw CLIError.io(context) }
+            if let last = buffer.lastIndex(of: 0x0A) {
+                let keep = start + Int64(last) + 1
+                if keep != size {
+                    guard ftruncate(fd, off_t(keep)) == 0 else { throw CLIError.io(context) }
+                    Output.printError("pgrepl: warning: \(context): removed an incomplete last line")
+                }
+                return
+            }
+            end = start
+        }
+        guard ftruncate(fd, 0) == 0 else { throw CLIError.io(context) }
+        Output.printError("pgrepl: warning: \(context): removed an incomplete last line")
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import PGReplication
+
+/// What the status line shows.
+struct StreamProgress: Sendable {
+    var received: LSN
+    var lagBytes: UInt64
+    var changesPerSecond: Double
+    var transactions: Int
+}
+
+/// A status line on stderr, redrawn in place (`\r`, erase to the end of the line) four times a
+/// second by a thread of its own, when stderr is a terminal; otherwise it does nothing.
+///
+/// Output to the same terminal goes through ``withLineCleared(_:)`` so that lines never mix with it.
+final class StatusLine: @unchecked Sendable {
+    private let lock = NSLock()
+    private let progress: @Sendable () -> StreamProgress
+    private var running = false
+    private var shown = false
+    private let done = DispatchSemaphore(value: 0)
+    private let stdoutIsTerminal = isatty(STDOUT_FILENO) == 1
+
+    /// Starts the line when stderr is a terminal and `enabled`.
+    init(enabled: Bool = true, progress: @escaping @Sendable () -> StreamProgress) {
+        self.progress = progress
+        guard enabled, isatty(STDERR_FILENO) == 1 else { return }
+        running = true
+        let thread = Thread { [self] in loop() }
+        thread.name = "pgrepl-status"
+        thread.start()
+    }
+
+    private func loop() {
+        while true {
+            lock.lock()
+            guard running else {
+                lock.unlock()
+                done.signal()
+                return
+            }
+            draw(progress())
+            lock.unlock()
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+    }
+
+    private func draw(_ progress: StreamProgress) {
+        let line = "\rreceived \(progress.received)  lag \(Self.bytes(progress.lagBytes))  "
+            + "\(Int(progress.changesPerSecond.rounded())) changes/s  \(progress.transactions) transactions\u{1B}[K"
+        try? Output.writeAll(Array(line.utf8), to: STDERR_FILENO, context: "writing to stderr")
+        shown = true
+    }
+
+    private func clearLocked() {
+        guard shown else { return }
+        try? Output.writeAll(Array("\r\u{1B}[K".utf8), to: STDERR_FILENO, context: "writing to stderr")
+        shown = false
+    }
+
+    /// Runs `body` (which writes to the terminal) with the status line erased; it comes back at the next tick.
+    func withLineCleared<T>(_ body: () throws(CLIError) -> T) throws(CLIError) -> T {
+        guard stdoutIsTerminal else { return try body() }
+        lock.lock()
+        defer { lock.unlock() }
+        clearLocked()
+        return try body()
+    }
+
+    /// Erases the line and ends the thread.
+    func stop() {
+        lock.lock()
+        let wasRunning = running
+        running = false
+        clearLocked()
+        lock.unlock()
+        if wasRunning { done.wait() }
+    }
+
+    /// `123 B`, `4.5 kB`, `6.7 MB`, `8.9 GB`.
+    static func bytes(_ count: UInt64) -> String {
+        let units = ["kB", "MB", "GB", "TB"]
+        guard count >= 1000 else { return "\(count) B" }
+        var value = Double(count) / 1000
+        var unit = 0
+        while value >= 1000, unit < units.count - 1 {
+            value /= 1000
+            unit += 1
+        }
+        return String(format: "%.1f", value) + " " + units[unit]
+    }
+}

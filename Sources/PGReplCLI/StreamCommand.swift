@@ -1,0 +1,281 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import PGOutput
+import PGReplication
+
+/// `pgrepl stream`: pg_recvlogical's job on a pgoutput slot, decoded.
+struct StreamCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stream",
+        abstract: "Stream decoded changes from a pgoutput slot as JSON lines, text or raw pgoutput messages.",
+        discussion: """
+            A transaction is acknowledged to the server only after its lines were written (and fsync'd, with \
+            --output or a stdout redirected to a file), so the slot never moves past the output; a restart \
+            continues from the slot's position, repeating at most the transaction in flight. Connection loss is \
+            retried 5 times with backoff. SIGINT or SIGTERM stop cleanly (exit 130). On a terminal, a status \
+            line on stderr shows the received LSN, the lag and changes/s.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "The logical replication slot (pgoutput).") var slot: String
+    @Option(
+        help: ArgumentHelp("A publication to stream; repeat the option for several.", valueName: "name"))
+    var publication: [String] = []
+    @Flag(help: "Create the slot (pgoutput) when it does not exist.") var createSlot = false
+    @Option(help: ArgumentHelp("Start here instead of the slot's position.", valueName: "lsn"), transform: parseLSNArgument)
+    var start: LSN?
+    @Option(
+        help: ArgumentHelp("Stop (exit 0) after the first transaction ending at or after this LSN, or once the slot is confirmed past it.", valueName: "lsn"),
+        transform: parseLSNArgument)
+    var end: LSN?
+    @Option(help: "json (one JSON object per line), text (readable), or raw (each pgoutput message as LSN and hex).")
+    var format: ChangeFormat = .json
+    @Flag(help: "Ask for binary column values (PostgreSQL 14+).") var binary = false
+    @Option(name: .customLong("protocol"), help: ArgumentHelp("The pgoutput protocol version (1-4); default: the highest the server supports.", valueName: "n"))
+    var protocolVersion: Int?
+    @Option(help: ArgumentHelp("Append to this file instead of stdout (fsync'd before acknowledging).", valueName: "file"))
+    var output: String?
+    @Option(help: ArgumentHelp("Seconds between status updates to the server (what was acknowledged reaches the slot then).", valueName: "seconds"))
+    var statusInterval: Int = 10
+
+    func validate() throws {
+        if publication.isEmpty { throw ValidationError("Missing expected argument '--publication <name>'") }
+        if let protocolVersion, !(1...4).contains(protocolVersion) { throw ValidationError("--protocol must be 1, 2, 3 or 4") }
+        if let start, let end, end < start { throw ValidationError("--end \(end) is before --start \(start)") }
+        guard statusInterval >= 1 else { throw ValidationError("--status-interval must be at least 1") }
+    }
+
+    func run() throws(CLIError) {
+        // The output first: an unwritable path fails before anything connects.
+        let out = try output.map { path throws(CLIError) in try LineOutput(path: path) } ?? LineOutput()
+        var succeeded = false
+        defer { out.finish(discardIfUnused: !succeeded) }
+        let serverVersion = try preflight()
+        let stopper = SignalStopper()
+        defer { stopper.cancel() }
+        let summary = format == .raw
+            ? try streamRaw(to: out, serverVersion: serverVersion, stopper: stopper)
+            : try streamDecoded(to: out, serverVersion: serverVersion, stopper: stopper)
+        succeeded = true
+        if let signal = stopper.signalReceived {
+            throw CLIError(.interrupted, "", "stopped by \(signal == SIGTERM ? "SIGTERM" : "SIGINT"); \(summary)")
+        }
+    }
+
+    /// Checks over an ordinary connection what the replication connection would only report late
+    /// or never: the server is reachable, the slot exists and is a pgoutput slot of this database,
+    /// and the publications exist. Returns the server version.
+    private func preflight() throws(CLIError) -> Int {
+        let sql = try connection.sqlConnection()
+        defer { sql.close() }
+        let context = "checking slot \"\(slot)\""
+        let row = try attempt(context) {
+            try sql.execute(
+                """
+                SELECT slot_type, coalesce(plugin, ''), coalesce(database, ''), current_database()
+                FROM pg_replication_slots WHERE slot_name = \(try sql.quoteLiteral(slot))
+                """
+            ).rows.first
+        }
+        if let row, row.count == 4 {
+            let (type, plugin, database, current) = (row[0] ?? "", row[1] ?? "", row[2] ?? "", row[3] ?? "")
+            guard type == "logical", plugin == "pgoutput" else {
+                throw CLIError(
+                    .usage, context, "\"\(slot)\" is a \(type) slot\(plugin.isEmpty ? "" : " of plugin \(plugin)"); pgrepl stream needs a pgoutput slot")
+            }
+            guard database == current else {
+                throw CLIError(
+                    .usage, context, "the slot belongs to database \"\(database)\", not \"\(current)\"",
+                    hint: "connect to dbname=\(database)")
+            }
+        } else if !createSlot {
+            throw CLIError(
+                .server, context, "replication slot \"\(slot)\" does not exist", sqlState: SQLState.undefinedObject.rawValue,
+                hint: "create it with --create-slot or pgrepl slot create")
+        }
+        let found = try attempt("checking publications") {
+            let names = try publication.map { try sql.quoteLiteral($0) }.joined(separator: ", ")
+            return Set(try sql.execute("SELECT pubname FROM pg_publication WHERE pubname IN (\(names))").rows.compactMap { $0.first ?? nil })
+        }
+        if let missing = publication.first(where: { !found.contains($0) }) {
+            throw CLIError(
+                .server, "checking publications", "publication \"\(missing)\" does not exist",
+                sqlState: SQLState.undefinedObject.rawValue, hint: "CREATE PUBLICATION \(missing) FOR TABLE …")
+        }
+        return sql.serverVersion
+    }
+
+    private func streamConfiguration(serverVersion: Int) -> ChangeStream.Configuration {
+        var configuration = ChangeStream.Configuration(dsn: connection.dsn, slot: slot, publications: publication)
+        configuration.createSlot = createSlot
+        configuration.binary = binary
+        configuration.protocolVersion = protocolVersion
+        configuration.startLSN = start
+        configuration.messages = serverVersion >= 140000
+        configuration.acknowledgement = .manual
+        configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 5)
+        configuration.statusInterval = Double(statusInterval)
+        return configuration
+    }
+
+    /// JSON or text, through ``ChangeStream``: each transaction is written, synced, then acknowledged.
+    private func streamDecoded(to out: LineOutput, serverVersion: Int, stopper: SignalStopper) throws(CLIError) -> String {
+        let stream = ChangeStream(streamConfiguration(serverVersion: serverVersion))
+        stopper.attach { stream.stop() }
+        let status = StatusLine {
+            let metrics = stream.metrics
+            return StreamProgress(
+                received: metrics.serverWALEnd, lagBytes: metrics.lagBytes, changesPerSecond: metrics.changesPerSecond,
+                transactions: metrics.transactions)
+        }
+        defer { status.stop() }
+        let writer = ChangeWriter(format: format, output: out, status: status)
+        // An idle server: stop once the slot's flush position (moved by keepalives only when
+        // everything received was acknowledged) passes --end.
+        let watch = end.map { end in
+            Periodic(every: 0.2) { if stream.metrics.flushedLSN >= end { stream.stop() } }
+        }
+        defer { watch?.cancel() }
+        do {
+            try stream.run { event in
+                if let lsn = try writer.write(event) {
+                    stream.acknowledge(lsn)
+                    if let end, lsn >= end { stream.stop() }
+                }
+            }
+        } catch {
+            throw CLIError.wrapping(error, context: "streaming changes")
+        }
+        let acknowledged = stream.metrics.acknowledgedLSN
+        return "\(counted(writer.transactions, "transaction")) written"
+            + (acknowledged > 0 ? ", acknowledged up to \(acknowledged)" : "")
+    }
+
+    /// Raw pgoutput messages, `LSN hex` per line, on the cursor layer with the options
+    /// ``ChangeStream`` would send. A transaction's lines are written at its Commit, then acknowledged.
+    private func streamRaw(to out: LineOutput, serverVersion: Int, stopper: SignalStopper) throws(CLIError) -> String {
+        let configuration = streamConfiguration(serverVersion: serverVersion)
+        let replication = try connection.replicationConnection(.logical)
+        defer { replication.close() }
+        let cursor = try attempt("opening a cursor") { try replication.cursor() }
+        if createSlot {
+            try attempt("creating slot \"\(slot)\"") {
+                do {
+                    try cursor.createReplicationSlot(slot, outputPlugin: "pgoutput", snapshot: .nothing)
+                } catch let error as PGError where error.sqlState == .duplicateObject {}
+            }
+        }
+        let version = protocolVersion ?? ChangeStream.highestProtocolVersion(serverVersion: serverVersion)
+        try attempt("starting replication") {
+            let options = try ChangeStream(configuration).pluginOptions(version: version, cursor: cursor)
+            try cursor.startReplication(
+                slotName: slot, startLSN: start ?? 0, options: options, statusInterval: configuration.statusInterval)
+        }
+        stopper.attach(cursor.makeStopHandle())
+        let counter = RawProgress()
+        let status = StatusLine { counter.progress }
+        defer { status.stop() }
+        let writer = ChangeWriter(format: format, output: out, status: status)
+        var decoder = PGOutputDecoder(protocolVersion: version)
+        var pending: [String] = []
+        var reachedEnd = false
+        do {
+            try cursor.consumeStream { message in
+                counter.received(message.walEnd)
+                let decoded = try message.withUnsafePayload { payload in
+                    pending.append("\(message.dataStart) \(hex(payload))")
+                    return try decoder.decode(payload)
+                }
+                let done: LSN?
+                switch decoded {
+                case .begin:
+                    return
+                case .commit(let commit):
+                    done = commit.endLSN
+                    counter.transaction()
+                case .insert, .update, .delete, .truncate:
+                    counter.change()
+                    return
+                case .message(let logical) where logical.flags & 1 == 0:
+                    done = message.dataStart
+                case .relation, .type, .origin, .message:
+                    return
+                default:
+                    done = nil
+                }
+                try writer.write(pending)
+                pending.removeAll()
+                guard let done else { return }
+                try message.cursor.sendFeedback(flushLSN: done)
+                counter.flushed(done)
+                if let end, done >= end || message.walEnd >= end {
+                    reachedEnd = true
+                    throw StopReplication()
+                }
+            }
+        } catch is StopReplication {
+            _ = reachedEnd
+        } catch {
+            throw CLIError.wrapping(error, context: "streaming changes")
+        }
+        if cursor.streamEnd?.reason == .serverEnded, stopper.signalReceived == nil, !reachedEnd {
+            throw CLIError(.connection, "streaming changes", "the server ended the stream")
+        }
+        return "\(counted(counter.progress.transactions, "transaction")) written"
+            + (counter.flushed > 0 ? ", acknowledged up to \(counter.flushed)" : "")
+    }
+}
+
+/// `1 transaction`, `2 transactions`.
+func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
+
+/// Runs a closure every `interval` seconds on a global queue until cancelled.
+final class Periodic {
+    private let timer: any DispatchSourceTimer
+
+    init(every interval: Double, _ body: @escaping @Sendable () -> Void) {
+        timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + interval, repeating: interval)
+        timer.setEventHandler(handler: body)
+        timer.resume()
+    }
+
+    func cancel() { timer.cancel() }
+}
+
+/// The raw stream's progress for the status line: positions, transactions, changes per second
+/// over the last second.
+final class RawProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private var state = StreamProgress(received: 0, lagBytes: 0, changesPerSecond: 0, transactions: 0)
+    private var flushedLSN: LSN = 0
+    private var windowChanges = 0
+    private var windowStart = ContinuousClock.now
+
+    func received(_ lsn: LSN) { lock.withLock { state.received = max(state.received, lsn) } }
+    func flushed(_ lsn: LSN) { lock.withLock { flushedLSN = max(flushedLSN, lsn) } }
+    func transaction() { lock.withLock { state.transactions += 1 } }
+
+    func change() {
+        lock.withLock {
+            windowChanges += 1
+            let elapsed = ContinuousClock.now - windowStart
+            if elapsed >= .seconds(1) {
+                state.changesPerSecond = Double(windowChanges) / (Double(elapsed / .milliseconds(1)) / 1000)
+                windowChanges = 0
+                windowStart = ContinuousClock.now
+            }
+        }
+    }
+
+    var progress: StreamProgress {
+        lock.withLock {
+            var progress = state
+            progress.lagBytes = state.received.distance(from: flushedLSN)
+            return progress
+        }
+    }
+
+    var flushed: LSN { lock.withLock { flushedLSN } }
+}

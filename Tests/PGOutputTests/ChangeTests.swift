@@ -3,8 +3,8 @@ import Testing
 
 /// Insert, Update and Delete.
 @Suite struct ChangeTests {
-    static let newRow: [TupleData.Column] = [.text("1"), .null, .unchangedToast, .binary([0, 0, 0, 7])]
-    static let oldKey: [TupleData.Column] = [.text("1"), .null, .null, .null]
+    static var newRow: [TupleData.Column] { [.text("1"), .null, .unchangedToast, .binary([0, 0, 0, 7])] }
+    static var oldKey: [TupleData.Column] { [.text("1"), .null, .null, .null] }
 
     @Test func decodesInsert() throws {
         let bytes = MessageBuilder("I").uint32(16_384).char("N").tuple(Self.newRow).bytes

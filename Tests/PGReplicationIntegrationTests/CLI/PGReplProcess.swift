@@ -94,7 +94,7 @@ final class RunningProcess {
         return false
     }
 
-    var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+    var stderr: String { readTextFile(errPath) }
 
     func signal(_ number: Int32) {
         if isRunning { kill(pid, number) }
@@ -114,7 +114,7 @@ final class RunningProcess {
             unlink(errPath)
         }
         return RunResult(
-            status: exitStatus ?? -1, stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "", stderr: stderr)
+            status: exitStatus ?? -1, stdout: readTextFile(outPath), stderr: stderr)
     }
 }
 

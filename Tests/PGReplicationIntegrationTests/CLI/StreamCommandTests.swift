@@ -108,7 +108,7 @@ struct StreamCommandTests {
             // The walsender notices the lost connection and releases the slot.
             try waitFor("the slot released") { try db.sql("SELECT active FROM pg_replication_slots WHERE slot_name = '\(slot)'").scalar == "f" }
             let confirmed = try TestServer.confirmedFlush(slot, dsn: db.dsn)
-            let written = try StreamJSON.transactions(String(contentsOfFile: file, encoding: .utf8))
+            let written = try StreamJSON.transactions(readTextFile(file))
             stops.append((signal, confirmed, written.map(\.endLSN).max() ?? 0))
         }
         writer.stop()
@@ -117,7 +117,7 @@ struct StreamCommandTests {
         #expect(last.status == 0, "\(last)")
 
         let expected = try Wal2JSON.read(slot: reference, tables: [table], dsn: db.dsn)
-        let written = try StreamJSON.transactions(String(contentsOfFile: file, encoding: .utf8))
+        let written = try StreamJSON.transactions(readTextFile(file))
         #expect(writer.committed >= 30)
         #expect(expected.count == writer.committed, "wal2json saw \(expected.count), the writer committed \(writer.committed)")
 
@@ -142,7 +142,7 @@ struct StreamCommandTests {
                 "xid \(transaction.xid) repeated away from a restart")
         }
         // Whole lines only.
-        #expect(try String(contentsOfFile: file, encoding: .utf8).hasSuffix("\n"))
+        #expect(readTextFile(file).hasSuffix("\n"))
     }
 
     @Test("errors: one line, a documented status, no password, nothing half-written", .timeLimit(.minutes(2)))
@@ -361,7 +361,7 @@ enum StreamJSON {
 
     /// The number of C lines in a file (0 when it does not exist yet).
     static func commitCount(_ path: String) throws -> Int {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return 0 }
+        let text = readTextFile(path)
         return text.split(separator: "\n").filter { $0.hasPrefix("{\"action\":\"C\"") }.count
     }
 }

@@ -282,7 +282,7 @@ final class OutputFile: Sendable {
 
     /// The file's transactions, as the changes they held (ids and texts, typed as the table's).
     static func read(path: String) throws -> [[ComparableChange]] {
-        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { line in
+        try readTextFile(path).split(separator: "\n").map { line in
             try line.split(separator: ";").map { change in
                 let parts = change.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false)
                 guard parts.count == 3, let action = parts[0].first else { throw TestSetupError("bad output line \(line)") }

@@ -9,6 +9,42 @@ extension PGArray {
     /// elements are separated by `,`. Elements may be double-quoted (with `\` escapes); an unquoted
     /// `NULL` (any case) is a NULL element.
     static func decodeText(_ reader: inout ValueReader, elementType: PGTypeOID) throws(PGValueDecodingError) -> PGArray {
+        if let vector = decodeVector(reader, elementType: elementType) {
+            reader.offset = reader.bytes.count
+            return vector
+        }
+        return try decodeAnyText(&reader, elementType: elementType)
+    }
+
+    /// The common form `{e1,e2,…}`: one dimension, no bounds, no spaces around elements, at least
+    /// one element. Anything else, or any error, returns `nil`, and ``decodeAnyText(_:elementType:)``
+    /// reads (or rejects) the value: both accept the same arrays.
+    private static func decodeVector(_ reader: ValueReader, elementType: PGTypeOID) -> PGArray? {
+        var reader = reader
+        let bytes = reader.bytes
+        guard bytes.count >= 3, reader.offset == 0, bytes[0] == UInt8(ascii: "{") else { return nil }
+        var elements: [PGValue] = []
+        elements.reserveCapacity(commaCount(bytes, from: 1) &+ 1)
+        reader.offset = 1
+        while true {
+            guard let next = reader.peek(), next != UInt8(ascii: "{"), next != UInt8(ascii: "}"), !isArraySpace(next),
+                let element = try? readElement(&reader, elementType: elementType)
+            else { return nil }
+            elements.append(element)
+            guard let separator = reader.peek() else { return nil }
+            reader.offset &+= 1
+            if separator == UInt8(ascii: "}") {
+                guard reader.isAtEnd else { return nil }
+                return PGArray(elementType: elementType, dimension: Dimension(count: elements.count), elements: elements)
+            }
+            guard separator == UInt8(ascii: ",") else { return nil }
+        }
+    }
+
+    /// Any text array, field by field.
+    private static func decodeAnyText(_ reader: inout ValueReader, elementType: PGTypeOID) throws(PGValueDecodingError)
+        -> PGArray
+    {
         var bounds: [(lower: Int, upper: Int)] = []
         while reader.consume(UInt8(ascii: "[")) {
             let lower = Int(try reader.readSignedInteger(as: Int32.self))

@@ -2,7 +2,8 @@
 # Decoder figures: the Swift PGOutput decoder and the pure-Python reference decoder on the same
 # captured bytes, one core each, release build.
 #
-#   Benchmarks/decoder.sh [repetitions]      (default 5; the best run of each pass is reported)
+#   Benchmarks/decoder.sh [repetitions]      (default 5, for both the Swift and the Python runs; the
+#                                             best run of each pass is reported)
 #
 # The corpus (about 1.2M messages per format, ~300 MB) lives in Benchmarks/.corpus, or in
 # $DECODER_CORPUS_DIR; it is captured with capture-decoder-corpus.sh when missing (that needs a
@@ -32,7 +33,9 @@ for format in text binary; do
     swift_out=$("${pin[@]}" "$figures" "$file" "$repetitions")
     echo "$swift_out" | grep -v '^RESULT'
     echo "== Python, $format tuples (structural; typed rows from the text format only)"
-    python_out=$("${pin[@]}" python3 "$here/python/pgoutput_decode.py" "$file" 1 \
+    # As many repetitions as the Swift runner, best run reported, so both sides get the same chance
+    # to miss other engineers' jobs on a shared machine.
+    python_out=$("${pin[@]}" python3 "$here/python/pgoutput_decode.py" "$file" "$repetitions" \
         $([ "$format" = binary ] && echo "--structural-only"))
     echo "$python_out" | grep -v '^RESULT'
     swift_messages=$(echo "$swift_out" | field messages_per_s)

@@ -264,16 +264,25 @@ extension UnsafeRawBufferPointer {
     }
 
     /// Whether every byte is below 0x80.
+    ///
+    /// Whole words only: the last word (or, below eight bytes, the last half or quarter word)
+    /// overlaps the previous one instead of a loop over the remaining bytes.
     var isASCII: Bool {
-        var index = 0
+        let count = self.count
         var high: UInt64 = 0
-        while index &+ 8 <= count {
-            high |= loadUnaligned(fromByteOffset: index, as: UInt64.self)
-            index &+= 8
-        }
-        while index < count {
-            high |= UInt64(self[index])
-            index &+= 1
+        if count >= 8 {
+            var index = 0
+            while index &+ 8 <= count {
+                high |= loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                index &+= 8
+            }
+            high |= loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+        } else if count >= 4 {
+            high = UInt64(loadUnaligned(fromByteOffset: 0, as: UInt32.self) | loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self))
+        } else if count >= 2 {
+            high = UInt64(loadUnaligned(fromByteOffset: 0, as: UInt16.self) | loadUnaligned(fromByteOffset: count &- 2, as: UInt16.self))
+        } else if count == 1 {
+            high = UInt64(self[0])
         }
         return high & 0x8080_8080_8080_8080 == 0
     }

@@ -41,6 +41,8 @@ public struct PGOutputDecoder: Sendable {
     public private(set) var relations: [UInt32: PGOutputMessage.Relation] = [:]
     /// The last Type message received for each type OID in this session.
     public private(set) var types: [UInt32: PGOutputMessage.TypeDefinition] = [:]
+    /// Tuple buffers handed out again once the messages that held them are gone.
+    private var tuplePool = WireBytes.Pool()
 
     /// Creates a decoder for a session started with the given options.
     ///
@@ -98,20 +100,60 @@ public struct PGOutputDecoder: Sendable {
         guard let kind = PGOutputMessage.MessageKind(rawValue: tag) else {
             throw reader.error(.unknownMessageType, at: 0)
         }
-        let message = try Self.decodeBody(kind, from: &reader, streamXID: inStream,
-                                          parallelAbort: protocolVersion >= 4 && streaming == .parallel)
-        try reader.expectEnd()
-        switch message {
-        case .streamStart: inStream = true
-        case .streamStop: inStream = false
-        case .relation(let relation): relations[relation.oid] = relation
-        case .type(let type): types[type.oid] = type
-        default: break
-        }
-        return message
+        return try decodeBody(kind, from: &reader)
     }
 
-    private static func decodeBody(
+    /// Decodes the body of a message, checks that nothing follows it, then updates the session state.
+    ///
+    /// Row messages come first and return without going through the state updates below: they are
+    /// nearly all of a stream.
+    @inline(__always)
+    private mutating func decodeBody(_ kind: PGOutputMessage.MessageKind, from reader: inout MessageReader)
+        throws(PGOutputDecodingError) -> PGOutputMessage
+    {
+        let streamXID = inStream
+        switch kind {
+        case .insert:
+            let insert = try PGOutputMessage.Insert.decode(from: &reader, streamXID: streamXID, pool: &tuplePool)
+            try reader.expectEnd()
+            return .insert(insert)
+        case .update:
+            let update = try PGOutputMessage.Update.decode(from: &reader, streamXID: streamXID, pool: &tuplePool)
+            try reader.expectEnd()
+            return .update(update)
+        case .delete:
+            let delete = try PGOutputMessage.Delete.decode(from: &reader, streamXID: streamXID, pool: &tuplePool)
+            try reader.expectEnd()
+            return .delete(delete)
+        case .relation:
+            let relation = try PGOutputMessage.Relation.decode(from: &reader, streamXID: streamXID)
+            try reader.expectEnd()
+            relations[relation.oid] = relation
+            return .relation(relation)
+        case .type:
+            let type = try PGOutputMessage.TypeDefinition.decode(from: &reader, streamXID: streamXID)
+            try reader.expectEnd()
+            types[type.oid] = type
+            return .type(type)
+        case .streamStart:
+            let message = PGOutputMessage.streamStart(try .decode(from: &reader))
+            try reader.expectEnd()
+            inStream = true
+            return message
+        case .streamStop:
+            try reader.expectEnd()
+            inStream = false
+            return .streamStop(PGOutputMessage.StreamStop())
+        default:
+            let message = try Self.decodeOther(kind, from: &reader, streamXID: streamXID,
+                                               parallelAbort: protocolVersion >= 4 && streaming == .parallel)
+            try reader.expectEnd()
+            return message
+        }
+    }
+
+    /// The messages that change no session state.
+    private static func decodeOther(
         _ kind: PGOutputMessage.MessageKind, from reader: inout MessageReader, streamXID: Bool, parallelAbort: Bool
     ) throws(PGOutputDecodingError) -> PGOutputMessage {
         switch kind {

@@ -11,6 +11,57 @@ extension TupleData.Column {
 extension TupleData {
     /// Checks an Int16 column count and that many columns, then copies them in one piece.
     static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
+        var pool = WireBytes.Pool()
+        return try decode(from: &reader, pool: &pool, slot: 0)
+    }
+
+    /// Checks an Int16 column count and that many columns, then copies them in one piece into a
+    /// buffer of `pool` (its `slot`, 0 or 1).
+    @inline(__always)
+    static func decode(from reader: inout MessageReader, pool: inout WireBytes.Pool, slot: Int)
+        throws(PGOutputDecodingError) -> Self
+    {
+        let start = reader.offset
+        guard let end = wellFormedEnd(reader.bytes, from: start) else {
+            return try decodeReportingError(from: &reader)
+        }
+        reader.offset = end
+        return TupleData(wire: pool.copy(UnsafeRawBufferPointer(rebasing: reader.bytes[start..<end]), slot: slot))
+    }
+
+    /// The offset just past a well-formed tuple starting at `start`, or `nil` for anything else
+    /// (``decodeReportingError(from:)`` then says what is wrong).
+    ///
+    /// One pass with plain offsets: every load is preceded by a check that it is in bounds, every
+    /// sum is of non-negative values no larger than `bytes.count`, so none can overflow.
+    @inline(__always)
+    private static func wellFormedEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        let end = bytes.count
+        guard start >= 0, start <= end, end &- start >= 2 else { return nil }
+        var columns = Int(Int16(bigEndian: bytes.loadUnaligned(fromByteOffset: start, as: Int16.self)))
+        guard columns >= 0 else { return nil }
+        var offset = start &+ 2
+        while columns > 0 {
+            guard offset < end else { return nil }
+            let kind = bytes.load(fromByteOffset: offset, as: UInt8.self)
+            offset &+= 1
+            if kind == Column.Kind.text.rawValue || kind == Column.Kind.binary.rawValue {
+                guard end &- offset >= 4 else { return nil }
+                let length = Int(Int32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
+                offset &+= 4
+                guard length >= 0, length <= end &- offset else { return nil }
+                offset &+= length
+            } else if kind != Column.Kind.null.rawValue && kind != Column.Kind.unchangedToast.rawValue {
+                return nil
+            }
+            columns &-= 1
+        }
+        return offset
+    }
+
+    /// The field-by-field check, for a tuple the fast pass rejected: it throws the error for the
+    /// first bad field (or, should the bytes be well formed after all, decodes them).
+    private static func decodeReportingError(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
         let start = reader.offset
         let count = Int(try reader.readInteger(as: Int16.self))
         guard count >= 0 else { throw reader.error(.invalidCount(count), at: start) }

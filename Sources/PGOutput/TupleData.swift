@@ -122,26 +122,52 @@ extension TupleData {
 /// known only at run time is allocated by an unspecialized standard-library function that looks
 /// up generic metadata on every call, which was half the cost of decoding a tuple.
 ///
-/// `@unchecked Sendable`: the buffer is written once, in ``copying(_:)``, and only read after.
+/// `@unchecked Sendable`: the bytes of a buffer are only written while exactly one reference to it
+/// exists (right after it was created, or when a ``Pool`` finds it uniquely referenced again), and
+/// only read after; see ``Pool``.
 struct WireBytes: Hashable, @unchecked Sendable {
-    private final class Storage: ManagedBuffer<Int, UInt8> {}
+    struct Header {
+        /// The number of bytes in use.
+        var count: Int
+        /// The number of bytes the buffer can hold.
+        let capacity: Int
+    }
+
+    final class Storage: ManagedBuffer<Header, UInt8> {}
 
     private let storage: Storage
 
     /// A new buffer holding a copy of `bytes`.
     static func copying(_ bytes: UnsafeRawBufferPointer) -> WireBytes {
-        let buffer = Storage.create(minimumCapacity: bytes.count) { _ in bytes.count }
-        buffer.withUnsafeMutablePointerToElements {
-            UnsafeMutableRawBufferPointer(start: $0, count: bytes.count).copyMemory(from: bytes)
+        let storage = allocate(capacity: bytes.count)
+        fill(storage, with: bytes)
+        return WireBytes(storage: storage)
+    }
+
+    /// A new buffer of `capacity` bytes, with `count` 0.
+    @inline(__always)
+    fileprivate static func allocate(capacity: Int) -> Storage {
+        let buffer = Storage.create(minimumCapacity: capacity) { _ in Header(count: 0, capacity: capacity) }
+        return unsafeDowncast(buffer, to: Storage.self)
+    }
+
+    /// Copies `bytes` into `storage`, which the caller holds the only reference to and which has the
+    /// capacity for them.
+    @inline(__always)
+    fileprivate static func fill(_ storage: Storage, with bytes: UnsafeRawBufferPointer) {
+        storage.withUnsafeMutablePointers { header, elements in
+            let count = min(bytes.count, header.pointee.capacity)
+            header.pointee.count = count
+            UnsafeMutableRawBufferPointer(start: elements, count: count)
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<count]))
         }
-        return WireBytes(storage: unsafeDowncast(buffer, to: Storage.self))
     }
 
     /// Calls `body` with the bytes, which must not escape it.
     @inline(__always)
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        storage.withUnsafeMutablePointers { count, elements in
-            body(UnsafeRawBufferPointer(start: elements, count: count.pointee))
+        storage.withUnsafeMutablePointers { header, elements in
+            body(UnsafeRawBufferPointer(start: elements, count: header.pointee.count))
         }
     }
 
@@ -152,5 +178,60 @@ struct WireBytes: Hashable, @unchecked Sendable {
 
     func hash(into hasher: inout Hasher) {
         withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    /// Tuple buffers that a ``PGOutputDecoder`` hands out again once nothing else refers to them.
+    ///
+    /// A decoded message owns its tuple bytes. A consumer that drops each message before decoding
+    /// the next one (the common streaming loop) leaves the pool holding the only reference to the
+    /// buffer: the next tuple is then copied into it instead of into a new allocation, which saves a
+    /// `malloc` and a `free` per row message. `isKnownUniquelyReferenced` decides, exactly as
+    /// copy-on-write collections do before writing in place, so a buffer still held by any message
+    /// (or by a copy of the decoder) is never written; a new one is allocated instead.
+    ///
+    /// `@unchecked Sendable`: a pool is only used through its decoder's `mutating` methods, and it
+    /// writes into a buffer only while it holds the sole reference to it.
+    struct Pool: @unchecked Sendable {
+        /// One slot per tuple of a message (an Update carries up to two).
+        private var first: Storage?
+        private var second: Storage?
+
+        /// Tuples larger than this are not kept for reuse.
+        static let largestKept = 16 * 1024
+
+        init() {}
+
+        /// A buffer holding a copy of `bytes`, reusing the buffer of `slot` (0 or 1) when it can.
+        @inline(__always)
+        mutating func copy(_ bytes: UnsafeRawBufferPointer, slot: Int) -> WireBytes {
+            if slot == 0 {
+                return WireBytes(storage: Self.take(&first, bytes))
+            }
+            return WireBytes(storage: Self.take(&second, bytes))
+        }
+
+        @inline(__always)
+        private static func take(_ cached: inout Storage?, _ bytes: UnsafeRawBufferPointer) -> Storage {
+            let needed = bytes.count
+            if isKnownUniquelyReferenced(&cached), let storage = cached {
+                // (Through the pointer: `ManagedBuffer.header` is a class property, checked for
+                // exclusive access at run time.)
+                if storage.withUnsafeMutablePointerToHeader({ $0.pointee.capacity }) >= needed {
+                    fill(storage, with: bytes)
+                    return storage
+                }
+                // Free, but too small: the consumer drops its messages, so leave room to grow.
+                return keep(&cached, bytes, capacity: needed &+ needed / 4 &+ 64)
+            }
+            // Still held (or none yet): an exact allocation, as the caller may keep this one too.
+            return keep(&cached, bytes, capacity: needed)
+        }
+
+        private static func keep(_ cached: inout Storage?, _ bytes: UnsafeRawBufferPointer, capacity: Int) -> Storage {
+            let storage = WireBytes.allocate(capacity: capacity)
+            fill(storage, with: bytes)
+            cached = capacity <= largestKept ? storage : nil
+            return storage
+        }
     }
 }

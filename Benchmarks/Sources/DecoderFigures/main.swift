@@ -43,6 +43,8 @@ let structural = try best("structural") { try corpus.decodeStructure() }
 let messagesPerSecond = Double(structural.result.messages) / structural.seconds
 print("structural: \(structural.result.messages) messages in \(format(structural.seconds * 1000)) ms = "
     + "\(Int(messagesPerSecond)) messages/s (\(format(structural.seconds * 1e9 / Double(structural.result.messages))) ns/message)")
+let inspected = try best("inspected") { try corpus.inspectStructure() }
+print("structural + switch over row messages: \(format(inspected.seconds * 1e9 / Double(inspected.result.messages))) ns/message")
 let rows = try best("rows") { try corpus.decodeRows() }
 let rowsPerSecond = Double(rows.result.rows) / rows.seconds
 print("typed rows: \(rows.result.rows) rows (\(rows.result.messages) messages) in \(format(rows.seconds * 1000)) ms = "

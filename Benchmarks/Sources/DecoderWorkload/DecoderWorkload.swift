@@ -65,8 +65,25 @@ public struct PassResult: Sendable {
 
 extension Corpus {
     /// Structural decode: every message into a ``PGOutputMessage`` (tuples checked and copied, column
-    /// values left undecoded); row messages contribute their column count to the checksum.
+    /// values left undecoded), as the Python reference does; each message's tag goes into the
+    /// checksum. ``inspectStructure()`` also opens every row message.
     public func decodeStructure() throws -> PassResult {
+        var result = PassResult()
+        var decoder = PGOutputDecoder()
+        try bytes.withUnsafeBytes { buffer in
+            for index in 0..<messageCount {
+                let message = try decoder.decode(
+                    UnsafeRawBufferPointer(rebasing: buffer[starts[index]..<starts[index + 1]]))
+                result.messages += 1
+                result.checksum &+= Int(message.kind.rawValue)
+            }
+        }
+        return result
+    }
+
+    /// Structural decode plus a `switch` over every message that reads the column count of each row
+    /// message's tuple (what a consumer does next; the Python reference does not do this part).
+    public func inspectStructure() throws -> PassResult {
         var result = PassResult()
         var decoder = PGOutputDecoder()
         try bytes.withUnsafeBytes { buffer in

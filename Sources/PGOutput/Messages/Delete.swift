@@ -23,12 +23,23 @@ extension PGOutputMessage {
         }
 
         static func decode(from reader: inout MessageReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
+            var pool = WireBytes.Pool()
+            return try decode(from: &reader, streamXID: streamXID, pool: &pool)
+        }
+
+        @inline(__always)
+        static func decode(from reader: inout MessageReader, streamXID: Bool, pool: inout WireBytes.Pool)
+            throws(PGOutputDecodingError) -> Self
+        {
             let xid = try reader.readStreamXID(present: streamXID)
             let relationOID = try reader.readInteger(as: UInt32.self)
-            let marker = try reader.readByte(oneOf: TupleMarker.oldTupleMarkers)
-            let kind = OldTuple.Kind(rawValue: marker) ?? .key
+            let markerOffset = reader.offset
+            let marker = try reader.readByte()
+            guard let kind = OldTuple.Kind(rawValue: marker) else {
+                throw reader.error(.unexpectedByte(expected: TupleMarker.oldTupleMarkers, found: marker), at: markerOffset)
+            }
             return Self(xid: xid, relationOID: relationOID,
-                        oldTuple: OldTuple(kind: kind, tuple: try TupleData.decode(from: &reader)))
+                        oldTuple: OldTuple(kind: kind, tuple: try TupleData.decode(from: &reader, pool: &pool, slot: 0)))
         }
 
         func encode(into writer: inout ByteWriter) {

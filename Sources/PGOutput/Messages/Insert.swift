@@ -24,10 +24,19 @@ extension PGOutputMessage {
         }
 
         static func decode(from reader: inout MessageReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
+            var pool = WireBytes.Pool()
+            return try decode(from: &reader, streamXID: streamXID, pool: &pool)
+        }
+
+        @inline(__always)
+        static func decode(from reader: inout MessageReader, streamXID: Bool, pool: inout WireBytes.Pool)
+            throws(PGOutputDecodingError) -> Self
+        {
             let xid = try reader.readStreamXID(present: streamXID)
             let relationOID = try reader.readInteger(as: UInt32.self)
-            _ = try reader.readByte(oneOf: TupleMarker.newTupleMarkers)
-            return Self(xid: xid, relationOID: relationOID, newTuple: try TupleData.decode(from: &reader))
+            try reader.readNewTupleMarker()
+            return Self(xid: xid, relationOID: relationOID,
+                        newTuple: try TupleData.decode(from: &reader, pool: &pool, slot: 0))
         }
 
         func encode(into writer: inout ByteWriter) {

@@ -36,3 +36,15 @@ enum TupleMarker {
     /// The bytes allowed where an optional old tuple or the new tuple starts (Update).
     static let updateTupleMarkers: [UInt8] = oldTupleMarkers + newTupleMarkers
 }
+
+extension ByteReader where Context == MessageContext {
+    /// Reads the `N` that introduces a new tuple.
+    @inline(__always)
+    mutating func readNewTupleMarker() throws(PGOutputDecodingError) {
+        let start = offset
+        let byte = try readByte()
+        guard byte == TupleMarker.newTupleMarker else {
+            throw error(.unexpectedByte(expected: TupleMarker.newTupleMarkers, found: byte), at: start)
+        }
+    }
+}

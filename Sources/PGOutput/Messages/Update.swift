@@ -35,16 +35,27 @@ extension PGOutputMessage {
         }
 
         static func decode(from reader: inout MessageReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
+            var pool = WireBytes.Pool()
+            return try decode(from: &reader, streamXID: streamXID, pool: &pool)
+        }
+
+        @inline(__always)
+        static func decode(from reader: inout MessageReader, streamXID: Bool, pool: inout WireBytes.Pool)
+            throws(PGOutputDecodingError) -> Self
+        {
             let xid = try reader.readStreamXID(present: streamXID)
             let relationOID = try reader.readInteger(as: UInt32.self)
-            let marker = try reader.readByte(oneOf: TupleMarker.updateTupleMarkers)
+            let markerOffset = reader.offset
+            let marker = try reader.readByte()
             var oldTuple: OldTuple?
             if let kind = OldTuple.Kind(rawValue: marker) {
-                oldTuple = OldTuple(kind: kind, tuple: try TupleData.decode(from: &reader))
-                _ = try reader.readByte(oneOf: TupleMarker.newTupleMarkers)
+                oldTuple = OldTuple(kind: kind, tuple: try TupleData.decode(from: &reader, pool: &pool, slot: 1))
+                try reader.readNewTupleMarker()
+            } else if marker != TupleMarker.newTupleMarker {
+                throw reader.error(.unexpectedByte(expected: TupleMarker.updateTupleMarkers, found: marker), at: markerOffset)
             }
             return Self(xid: xid, relationOID: relationOID, oldTuple: oldTuple,
-                        newTuple: try TupleData.decode(from: &reader))
+                        newTuple: try TupleData.decode(from: &reader, pool: &pool, slot: 0))
         }
 
         func encode(into writer: inout ByteWriter) {

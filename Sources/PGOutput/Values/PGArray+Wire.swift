@@ -9,6 +9,42 @@ extension PGArray {
     /// elements are separated by `,`. Elements may be double-quoted (with `\` escapes); an unquoted
     /// `NULL` (any case) is a NULL element.
     static func decodeText(_ reader: inout ValueReader, elementType: PGTypeOID) throws(PGValueDecodingError) -> PGArray {
+        if let vector = decodeVector(reader, elementType: elementType) {
+            reader.offset = reader.bytes.count
+            return vector
+        }
+        return try decodeAnyText(&reader, elementType: elementType)
+    }
+
+    /// The common form `{e1,e2,…}`: one dimension, no bounds, no spaces around elements, at least
+    /// one element. Anything else, or any error, returns `nil`, and ``decodeAnyText(_:elementType:)``
+    /// reads (or rejects) the value: both accept the same arrays.
+    private static func decodeVector(_ reader: ValueReader, elementType: PGTypeOID) -> PGArray? {
+        var reader = reader
+        let bytes = reader.bytes
+        guard bytes.count >= 3, reader.offset == 0, bytes[0] == UInt8(ascii: "{") else { return nil }
+        var elements: [PGValue] = []
+        elements.reserveCapacity(commaCount(bytes, from: 1) &+ 1)
+        reader.offset = 1
+        while true {
+            guard let next = reader.peek(), next != UInt8(ascii: "{"), next != UInt8(ascii: "}"), !isArraySpace(next),
+                let element = try? readElement(&reader, elementType: elementType)
+            else { return nil }
+            elements.append(element)
+            guard let separator = reader.peek() else { return nil }
+            reader.offset &+= 1
+            if separator == UInt8(ascii: "}") {
+                guard reader.isAtEnd else { return nil }
+                return PGArray(elementType: elementType, dimension: Dimension(count: elements.count), elements: elements)
+            }
+            guard separator == UInt8(ascii: ",") else { return nil }
+        }
+    }
+
+    /// Any text array, field by field.
+    private static func decodeAnyText(_ reader: inout ValueReader, elementType: PGTypeOID) throws(PGValueDecodingError)
+        -> PGArray
+    {
         var bounds: [(lower: Int, upper: Int)] = []
         while reader.consume(UInt8(ascii: "[")) {
             let lower = Int(try reader.readSignedInteger(as: Int32.self))
@@ -29,6 +65,8 @@ extension PGArray {
         var sizes = LevelCounts(-1)  // the size of each level once known, else -1
         var leafDepth = 0  // the depth that holds elements; 0 until the first element
         var elements: [PGValue] = []
+        // At most one element more than there are commas: reserve that, not a growing sequence.
+        elements.reserveCapacity(commaCount(reader.bytes, from: reader.offset) &+ 1)
         var expectingItem = true
         while depth > 0 {
             skipSpaces(&reader)
@@ -72,6 +110,10 @@ extension PGArray {
         }
         skipSpaces(&reader)
         try reader.expectEnd()
+        if leafDepth == 1, bounds.isEmpty {
+            return PGArray(elementType: elementType, dimension: Dimension(count: max(sizes[0], 0), lowerBound: 1),
+                           elements: elements)
+        }
         var dimensions: [Dimension] = []
         for depth in 0..<leafDepth {
             dimensions.append(Dimension(count: max(sizes[depth], 0), lowerBound: 1))
@@ -104,12 +146,39 @@ extension PGArray {
         }
     }
 
+    /// The number of `,` in `bytes` from `start`.
+    private static func commaCount(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var count = 0
+        var index = start
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: ",") { count &+= 1 }
+            index &+= 1
+        }
+        return count
+    }
+
     private static func skipSpaces(_ reader: inout ValueReader) {
         while let byte = reader.peek(), isArraySpace(byte) { reader.offset += 1 }
     }
 
     private static func isArraySpace(_ byte: UInt8) -> Bool {
         byte == UInt8(ascii: " ") || (byte >= 9 && byte <= 13)
+    }
+
+    /// The end of a non-empty unquoted element at `start` made only of bytes that need no further
+    /// look (no quote, brace, backslash or space) and followed by `,` or `}`; else `nil`.
+    @inline(__always)
+    private static func plainElementEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var index = start
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: ",") || byte == UInt8(ascii: "}") { return index > start ? index : nil }
+            if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || isArraySpace(byte) {
+                return nil
+            }
+            index &+= 1
+        }
+        return nil
     }
 
     /// Reads one element (quoted or not) and decodes it with the element type's text decoder.
@@ -137,6 +206,16 @@ extension PGArray {
             }
             contentEnd = reader.offset
             reader.offset += 1
+        } else if let end = plainElementEnd(reader.bytes, from: start) {
+            // The common unquoted element: no escapes, no spaces, ended by ',' or '}'.
+            reader.offset = end
+            contentEnd = end
+            if end &- start == 4, reader.bytes[start] | 0x20 == UInt8(ascii: "n"),
+                reader.bytes[start + 1] | 0x20 == UInt8(ascii: "u"), reader.bytes[start + 2] | 0x20 == UInt8(ascii: "l"),
+                reader.bytes[start + 3] | 0x20 == UInt8(ascii: "l")
+            {
+                return .null
+            }
         } else {
             var lastSignificant = start  // end of the content without trailing unescaped spaces
             var escapedLength = 0
@@ -191,9 +270,10 @@ extension PGArray {
         guard flags == 0 || flags == 1 else { throw reader.error("a has-nulls flag of 0 or 1", at: 4) }
         let elementType = PGTypeOID(try reader.readInteger(as: UInt32.self))
         guard elementType.arrayElementType == nil else { throw reader.error("a non-array element type", at: 8) }
-        var dimensions: [Dimension] = []
+        var first = Dimension(count: 0)
+        var dimensions: [Dimension] = []  // built only for two or more dimensions
         var total = 1
-        for _ in 0..<dimensionCount {
+        for level in 0..<dimensionCount {
             let start = reader.offset
             let count = try reader.readInteger(as: Int32.self)
             let lowerBound = try reader.readInteger(as: Int32.self)
@@ -203,9 +283,15 @@ extension PGArray {
                 throw reader.error("at least 4 bytes for each of the dimensions' elements", at: start)
             }
             total = product
-            dimensions.append(Dimension(count: Int(count), lowerBound: Int(lowerBound)))
+            let dimension = Dimension(count: Int(count), lowerBound: Int(lowerBound))
+            if level == 0 {
+                first = dimension
+            } else {
+                if dimensions.isEmpty { dimensions.append(first) }
+                dimensions.append(dimension)
+            }
         }
-        if dimensions.isEmpty || total == 0 {
+        if dimensionCount == 0 || total == 0 {
             try reader.expectEnd()
             return PGArray(elementType: elementType, dimensions: [], elements: [])
         }
@@ -224,6 +310,7 @@ extension PGArray {
             elements.append(try PGValue.decode(bytes, type: elementType, format: .binary, base: reader.base + elementStart))
         }
         try reader.expectEnd()
+        if dimensionCount == 1 { return PGArray(elementType: elementType, dimension: first, elements: elements) }
         return PGArray(elementType: elementType, dimensions: dimensions, elements: elements)
     }
 }

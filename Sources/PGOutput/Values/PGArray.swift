@@ -25,21 +25,55 @@ public struct PGArray: Hashable, Sendable, CustomStringConvertible {
     /// The element type's OID.
     public var elementType: PGTypeOID
     /// The dimensions, outermost first; empty for an empty array.
-    public var dimensions: [Dimension]
+    public var dimensions: [Dimension] {
+        get {
+            switch shape {
+            case .empty: []
+            case .vector(let dimension): [dimension]
+            case .dimensions(let dimensions): dimensions
+            }
+        }
+        set { shape = Shape(newValue) }
+    }
     /// All elements, row-major.
     public var elements: [PGValue]
+
+    /// The dimensions, kept without an array of their own for the common zero and one dimension;
+    /// always the shortest form, so equal dimensions have equal shapes.
+    private var shape: Shape
+
+    private enum Shape: Hashable, Sendable {
+        case empty
+        case vector(Dimension)
+        case dimensions([Dimension])
+
+        init(_ dimensions: [Dimension]) {
+            switch dimensions.count {
+            case 0: self = .empty
+            case 1: self = .vector(dimensions[0])
+            default: self = .dimensions(dimensions)
+            }
+        }
+    }
 
     /// An array from its parts. The element count should equal the product of the dimension counts.
     public init(elementType: PGTypeOID, dimensions: [Dimension], elements: [PGValue]) {
         self.elementType = elementType
-        self.dimensions = dimensions
+        self.shape = Shape(dimensions)
         self.elements = elements
     }
 
     /// A one-dimensional array with lower bound 1 (or the empty array when `elements` is empty).
     public init(elementType: PGTypeOID, elements: [PGValue]) {
         self.elementType = elementType
-        self.dimensions = elements.isEmpty ? [] : [Dimension(count: elements.count)]
+        self.shape = elements.isEmpty ? .empty : .vector(Dimension(count: elements.count))
+        self.elements = elements
+    }
+
+    /// A one-dimensional array (`dimension.count` should equal the element count).
+    init(elementType: PGTypeOID, dimension: Dimension, elements: [PGValue]) {
+        self.elementType = elementType
+        self.shape = .vector(dimension)
         self.elements = elements
     }
 
@@ -61,6 +95,7 @@ public struct PGArray: Hashable, Sendable, CustomStringConvertible {
     /// The PostgreSQL text form: `{1,2,NULL}`, `{{a,"b c"}}`, `[0:1]={5,6}`, `{}`; elements are
     /// quoted when needed.
     public var description: String {
+        let dimensions = self.dimensions
         guard !dimensions.isEmpty else { return "{}" }
         var text = ""
         if dimensions.contains(where: { $0.lowerBound != 1 }) {

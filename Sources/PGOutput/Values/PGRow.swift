@@ -39,20 +39,22 @@ public struct PGRow: Hashable, Sendable {
         }
         var values: [PGValue] = []
         values.reserveCapacity(columns.count)
-        for column in columns {
+        // By index, reading only the type OID: binding each `RelationColumn` would copy (retain and
+        // release) its name for every value.
+        for index in columns.indices {
             guard let (kind, bytes) = cursor.next() else { break }
-            let type = PGTypeOID(column.typeOID)
-            do {
-                switch kind {
-                case .null: values.append(.null)
-                case .unchangedToast: values.append(.unchangedToast)
-                case .text: values.append(try PGValue.decode(bytes, type: type, format: .text, base: 0))
-                case .binary: values.append(try PGValue.decode(bytes, type: type, format: .binary, base: 0))
+            switch kind {
+            case .null: values.append(.null)
+            case .unchangedToast: values.append(.unchangedToast)
+            case .text, .binary:
+                let type = PGTypeOID(columns[index].typeOID)
+                do {
+                    values.append(try PGValue.decode(bytes, type: type, format: kind == .text ? .text : .binary, base: 0))
+                } catch {
+                    var named = error
+                    named.column = columns[index].name
+                    throw named
                 }
-            } catch {
-                var named = error
-                named.column = column.name
-                throw named
             }
         }
         return values

@@ -9,6 +9,10 @@ extension PostgresTimestamp {
     static func decodeText(_ reader: inout ValueReader, withZone: Bool) throws(PGValueDecodingError)
         -> PostgresTimestamp
     {
+        if let value = decodeISO(reader.bytes, withZone: withZone) {
+            reader.offset = reader.bytes.count
+            return value
+        }
         if reader.isExactly("infinity") { return .infinity }
         if reader.isExactly("-infinity") { return .negativeInfinity }
         let start = reader.offset
@@ -28,6 +32,68 @@ extension PostgresTimestamp {
             throw reader.error("a timestamp within PostgreSQL's range", at: start)
         }
         return PostgresTimestamp(rawValue: utc)
+    }
+
+    /// The form the server prints with its default settings, read at fixed positions:
+    /// `YYYY-MM-DD HH:MM:SS[.f{1,6}]` and, for `timestamptz`, `±HH[:MM]`. Anything else (other
+    /// years, ` BC`, offset seconds, infinities, malformed text) returns `nil` and goes through
+    /// the field-by-field parser, which accepts the same values and reports errors.
+    @inline(__always)
+    private static func decodeISO(_ bytes: UnsafeRawBufferPointer, withZone: Bool) -> PostgresTimestamp? {
+        let count = bytes.count
+        guard count >= 19 else { return nil }
+        @inline(__always) func digit(_ index: Int) -> Int? {
+            let value = bytes[index] &- UInt8(ascii: "0")
+            return value < 10 ? Int(value) : nil
+        }
+        @inline(__always) func pair(_ index: Int) -> Int? {
+            guard let high = digit(index), let low = digit(index &+ 1) else { return nil }
+            return high &* 10 &+ low
+        }
+        guard let century = pair(0), let yearInCentury = pair(2), bytes[4] == UInt8(ascii: "-"),
+            let month = pair(5), bytes[7] == UInt8(ascii: "-"), let day = pair(8), bytes[10] == UInt8(ascii: " "),
+            let hour = pair(11), bytes[13] == UInt8(ascii: ":"), let minute = pair(14), bytes[16] == UInt8(ascii: ":"),
+            let second = pair(17)
+        else { return nil }
+        var index = 19
+        var micros = 0
+        if index < count, bytes[index] == UInt8(ascii: ".") {
+            index &+= 1
+            var digits = 0
+            while index < count, digits < 6, let value = digit(index) {
+                micros = micros &* 10 &+ value
+                digits &+= 1
+                index &+= 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in digits..<6 { micros &*= 10 }
+        }
+        var offsetSeconds = 0
+        if withZone {
+            guard index &+ 3 <= count, let hours = pair(index &+ 1) else { return nil }
+            let negative: Bool
+            switch bytes[index] {
+            case UInt8(ascii: "+"): negative = false
+            case UInt8(ascii: "-"): negative = true
+            default: return nil
+            }
+            index &+= 3
+            var minutes = 0
+            if index &+ 3 <= count, bytes[index] == UInt8(ascii: ":") {
+                guard let value = pair(index &+ 1) else { return nil }
+                minutes = value
+                index &+= 3
+            }
+            guard hours <= 15, minutes < 60 else { return nil }
+            offsetSeconds = negative ? -(hours &* 3600 &+ minutes &* 60) : hours &* 3600 &+ minutes &* 60
+        }
+        guard index == count, minute < 60, second < 60 else { return nil }
+        let clock = Int64(((hour &* 60 &+ minute) &* 60 &+ second) &* 1_000_000 &+ micros)
+        guard clock <= 86_400_000_000,
+            let days = PGDate.daysSince2000(year: century &* 100 &+ yearInCentury, month: month, day: day)
+        else { return nil }
+        // Four-digit years: far from overflowing, and never the infinities' Int64.max / Int64.min.
+        return PostgresTimestamp(rawValue: days &* 86_400_000_000 &+ clock &- Int64(offsetSeconds) &* 1_000_000)
     }
 
     /// Binary: Int64 microseconds since 2000-01-01 (`Int64.max` / `Int64.min` are the infinities).

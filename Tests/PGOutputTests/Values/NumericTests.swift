@@ -96,4 +96,49 @@ import Testing
             #expect(PGNumeric(text)?.decimalValue == Decimal(string: text), "\(text)")
         }
     }
+
+    /// Random values of 0 to 40 digits, around the 19 digits that fit inline: the text and binary
+    /// forms decode to the same value, which prints as the text and equals the value built from
+    /// its digits.
+    @Test func randomValuesAgreeAcrossFormsAndStorage() throws {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<3000 {
+            let integerCount = Int.random(in: 0...22, using: &generator)
+            let fractionCount = Int.random(in: 0...(integerCount == 0 ? 22 : 20), using: &generator)
+            var integer = String((0..<integerCount).map { _ in Character(String(Int.random(in: 0...9, using: &generator))) })
+            integer = String(integer.drop(while: { $0 == "0" }))
+            if integer.isEmpty { integer = "0" }
+            let fraction = String((0..<fractionCount).map { _ in Character(String(Int.random(in: 0...9, using: &generator))) })
+            let negative = Bool.random(using: &generator) && (integer + fraction).contains(where: { $0 != "0" })
+            let text = (negative ? "-" : "") + integer + (fraction.isEmpty ? "" : "." + fraction)
+            let fromText = try decodeText(text, .numeric)
+            #expect(fromText.description == text)
+            // numeric_send: base-10000 groups aligned on the decimal point, zero groups trimmed.
+            let padded = String(repeating: "0", count: (4 - integer.count % 4) % 4) + integer
+            let paddedFraction = fraction + String(repeating: "0", count: (4 - fraction.count % 4) % 4)
+            func groups(_ digits: String) -> [Int16] {
+                stride(from: 0, to: digits.count, by: 4).map { start in
+                    let slice = digits.dropFirst(start).prefix(4)
+                    return Int16(slice) ?? 0
+                }
+            }
+            var all = groups(padded) + groups(paddedFraction)
+            var weight = padded.count / 4 - 1
+            while let first = all.first, first == 0 {
+                all.removeFirst()
+                weight -= 1
+            }
+            while let last = all.last, last == 0 { all.removeLast() }
+            if all.isEmpty { weight = 0 }
+            let binary = numericBytes(weight: Int16(weight), sign: negative ? 0x4000 : 0, scale: Int16(fraction.count), digits: all)
+            #expect(try decodeBinary(binary, .numeric) == fromText, "\(text)")
+            let digits = (integer + fraction).utf8.map { $0 - UInt8(ascii: "0") }
+            let built = try #require(PGNumeric(isNegative: negative, significandDigits: digits, scale: fraction.count))
+            #expect(PGValue.numeric(built) == fromText, "\(text)")
+            #expect(built.significandDigits == Array(digits.drop(while: { $0 == 0 })))
+            #expect(built.significandDigitCount == built.significandDigits.count)
+            #expect(PGNumeric(text) == built)
+            #expect(built.hashValue == PGNumeric(text)?.hashValue)
+        }
+    }
 }

@@ -41,7 +41,11 @@ import Glibc
         let stream = ChangeStream(rig.configuration(dsn: rig.cluster.dsn(extra: ["port": "\(proxy.port)"])))
         let recorder = try streamThroughFaults(rig, stream, faults: 4) { _ in
             #expect(eventually(seconds: 10) { stream.metrics.connected })
+            // Each cut must land on a live connection: wait until the stream noticed it and
+            // reconnected, or the next cut could fall between connections (a loaded machine).
+            let before = stream.metrics.reconnects
             proxy.cut()
+            #expect(eventually(seconds: 20) { stream.metrics.reconnects > before })
         }
         if let error = recorder.error { throw error }
         #expect(stream.metrics.reconnects >= 4)

@@ -105,6 +105,7 @@ extension ReplicationCursor {
             pq: pq, logger: logger, command: command, decode: decode, statusInterval: statusInterval,
             automaticFlush: automaticFlush, senderTimeout: senderTimeout, receiveTimeout: receiveTimeout)
         session?.waker = stopFlag
+        readAhead.removeAll()
         endReported = false
         _ = stopFlag.take()
         logger.debug("replication started", metadata: ["pgrepl.command": "\(command)"])
@@ -123,6 +124,8 @@ extension ReplicationCursor {
     public func readMessage() throws -> ReplicationMessage? {
         try checkOpen()
         guard let session else { throw PGError.programming("read_message: not replicating, call start_replication first") }
+        // Frames `consumeStream` read ahead and did not deliver (its consumer threw) come first.
+        if let frame = readAhead.next() { return try makeMessage(frame.buffer, frame.header, session) }
         switch try session.withLock({ try session.readLocked() }) {
         case .message(let buffer, let header):
             return try makeMessage(buffer, header, session)
@@ -188,25 +191,35 @@ extension ReplicationCursor {
             session.stopKeeper()
             consuming = false
         }
-        // Whether to read the socket: after a wake-up, yes; once that data is used up, poll first.
+        defer { session.consumerReturned() }
+        let coalescing = readCoalescing.flatMap { $0 > 0 ? useconds_t(min($0, 1) * 1_000_000) : nil }
+        // Whether to read the socket: after a wake-up, yes; once that data is used up, poll first
+        // (or pause, then read).
         var readSocket = true
-        let coalescing = session.withLock { session.readCoalescing }.map { useconds_t($0 * 1_000_000) }
         while true {
             if stopFlag.take() {
                 try stopReplication()
                 return
             }
-            switch try session.withLock({ try session.readLocked(readSocket: readSocket) }) {
-            case .message(let buffer, let header):
+            if let frame = readAhead.next() {
+                try consume(try makeMessage(frame.buffer, frame.header, session))
+                continue
+            }
+            let outcome = try session.withLock {
+                try session.readBatchLocked(
+                    readSocket: readSocket, limit: ReadAhead.limit, markBusy: true, into: &readAhead.frames)
+            }
+            switch outcome {
+            case .frames:
                 readSocket = false
-                let message = try makeMessage(buffer, header, session)
-                session.callbackStarted()
-                defer { session.callbackEnded() }
-                try consume(message)
             case .nothing:
-                // A wake-up's messages are used up while the stream is busy: let the next batch gather.
-                if !readSocket, let coalescing { usleep(coalescing) }
-                try session.waitForInput(socket: socket, wakeFD: wakeFD)
+                if !readSocket, let coalescing {
+                    // A wake-up's messages are used up while the stream is busy: let the next
+                    // batch gather, then read it without a poll (a read that finds nothing polls).
+                    usleep(coalescing)
+                } else {
+                    try session.waitForInput(socket: socket, wakeFD: wakeFD)
+                }
                 readSocket = true
             case .ended:
                 endReported = true
@@ -227,6 +240,7 @@ extension ReplicationCursor {
         try checkOpen()
         guard let session else { throw PGError.programming("not replicating, call start_replication first") }
         let end = try session.withLock { try session.stopLocked() }
+        readAhead.removeAll()
         if end.reason == .stopped, session.command.uppercased().contains(" LOGICAL ") {
             connection.stoppedLogicalStream = true
         }

@@ -194,8 +194,9 @@ extension ReplicationCursor {
         defer { session.consumerReturned() }
         let coalescing = readCoalescing.flatMap { $0 > 0 ? useconds_t(min($0, 1) * 1_000_000) : nil }
         // Whether to read the socket: after a wake-up, yes; once that data is used up, poll first
-        // (or pause, then read).
+        // (or pause, then read). `sinceRead`: frames the last socket read brought.
         var readSocket = true
+        var sinceRead = 0
         while true {
             if stopFlag.take() {
                 try stopReplication()
@@ -205,21 +206,27 @@ extension ReplicationCursor {
                 try consume(try makeMessage(frame.buffer, frame.header, session))
                 continue
             }
+            let before = readAhead.frames.count
             let outcome = try session.withLock {
                 try session.readBatchLocked(
                     readSocket: readSocket, limit: ReadAhead.limit, markBusy: true, into: &readAhead.frames)
             }
             switch outcome {
             case .frames:
+                sinceRead = readSocket ? readAhead.frames.count - before : sinceRead + readAhead.frames.count - before
                 readSocket = false
             case .nothing:
-                if !readSocket, let coalescing {
+                if readSocket {
+                    try session.waitForInput(socket: socket, wakeFD: wakeFD)
+                } else if let coalescing, sinceRead < Self.coalescingLimit {
                     // A wake-up's messages are used up while the stream is busy: let the next
                     // batch gather, then read it without a poll (a read that finds nothing polls).
                     usleep(coalescing)
-                } else {
+                } else if coalescing == nil {
                     try session.waitForInput(socket: socket, wakeFD: wakeFD)
                 }
+                // Otherwise the last read brought many messages: the server sends faster than a
+                // pause would let the socket hold, so read again at once.
                 readSocket = true
             case .ended:
                 endReported = true
@@ -227,6 +234,11 @@ extension ReplicationCursor {
             }
         }
     }
+
+    /// How many messages one socket read may bring for `consumeStream` to pause before the next:
+    /// past it the server sends fast enough to fill the socket's buffer (about a hundred small
+    /// messages on a Unix socket) during a pause and would wait for the consumer.
+    static let coalescingLimit = 40
 
     /// Ends the stream from the client: sends CopyDone, drains the server's remaining data up to
     /// its CopyDone, reads the command's results and leaves the connection ready for other

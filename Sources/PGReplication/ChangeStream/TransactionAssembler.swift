@@ -193,10 +193,11 @@ struct TransactionAssembler {
     private mutating func flushBatch(emit: (ChangeEvent) throws -> Void) throws {
         guard let key = batchKey, !batch.isEmpty else { return }
         let changes = batch
-        // The next batch starts at its full size: growing to it by doubling would copy every
-        // change about once more.
+        // The next batch starts at this one's size (a large transaction's batches are full):
+        // growing to it by doubling would copy every change about once more. Reserving the full
+        // batch size for small transactions would hold that much memory per buffered event.
         batch = []
-        if case .chunked(let size) = delivery { batch.reserveCapacity(min(size, 4096)) }
+        batch.reserveCapacity(changes.count)
         batchKey = nil
         try emit(.changes(ChangeBatch(xid: key.xid, subtransactionXID: key.subxid, changes: changes)))
     }

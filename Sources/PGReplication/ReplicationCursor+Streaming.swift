@@ -105,6 +105,7 @@ extension ReplicationCursor {
             pq: pq, logger: logger, command: command, decode: decode, statusInterval: statusInterval,
             automaticFlush: automaticFlush, senderTimeout: senderTimeout, receiveTimeout: receiveTimeout)
         session?.waker = stopFlag
+        readAhead.removeAll()
         endReported = false
         _ = stopFlag.take()
         logger.debug("replication started", metadata: ["pgrepl.command": "\(command)"])
@@ -123,6 +124,8 @@ extension ReplicationCursor {
     public func readMessage() throws -> ReplicationMessage? {
         try checkOpen()
         guard let session else { throw PGError.programming("read_message: not replicating, call start_replication first") }
+        // Frames `consumeStream` read ahead and did not deliver (its consumer threw) come first.
+        if let frame = readAhead.next() { return try makeMessage(frame.buffer, frame.header, session) }
         switch try session.withLock({ try session.readLocked() }) {
         case .message(let buffer, let header):
             return try makeMessage(buffer, header, session)
@@ -188,25 +191,42 @@ extension ReplicationCursor {
             session.stopKeeper()
             consuming = false
         }
-        // Whether to read the socket: after a wake-up, yes; once that data is used up, poll first.
+        defer { session.consumerReturned() }
+        let coalescing = readCoalescing.flatMap { $0 > 0 ? useconds_t(min($0, 1) * 1_000_000) : nil }
+        // Whether to read the socket: after a wake-up, yes; once that data is used up, poll first
+        // (or pause, then read). `sinceRead`: frames the last socket read brought.
         var readSocket = true
-        let coalescing = session.withLock { session.readCoalescing }.map { useconds_t($0 * 1_000_000) }
+        var sinceRead = 0
         while true {
             if stopFlag.take() {
                 try stopReplication()
                 return
             }
-            switch try session.withLock({ try session.readLocked(readSocket: readSocket) }) {
-            case .message(let buffer, let header):
+            if let frame = readAhead.next() {
+                try consume(try makeMessage(frame.buffer, frame.header, session))
+                continue
+            }
+            let before = readAhead.frames.count
+            let outcome = try session.withLock {
+                try session.readBatchLocked(
+                    readSocket: readSocket, limit: ReadAhead.limit, markBusy: true, into: &readAhead.frames)
+            }
+            switch outcome {
+            case .frames:
+                sinceRead = readSocket ? readAhead.frames.count - before : sinceRead + readAhead.frames.count - before
                 readSocket = false
-                let message = try makeMessage(buffer, header, session)
-                session.callbackStarted()
-                defer { session.callbackEnded() }
-                try consume(message)
             case .nothing:
-                // A wake-up's messages are used up while the stream is busy: let the next batch gather.
-                if !readSocket, let coalescing { usleep(coalescing) }
-                try session.waitForInput(socket: socket, wakeFD: wakeFD)
+                if readSocket {
+                    try session.waitForInput(socket: socket, wakeFD: wakeFD)
+                } else if let coalescing, sinceRead < Self.coalescingLimit {
+                    // A wake-up's messages are used up while the stream is busy: let the next
+                    // batch gather, then read it without a poll (a read that finds nothing polls).
+                    usleep(coalescing)
+                } else if coalescing == nil {
+                    try session.waitForInput(socket: socket, wakeFD: wakeFD)
+                }
+                // Otherwise the last read brought many messages: the server sends faster than a
+                // pause would let the socket hold, so read again at once.
                 readSocket = true
             case .ended:
                 endReported = true
@@ -214,6 +234,11 @@ extension ReplicationCursor {
             }
         }
     }
+
+    /// How many messages one socket read may bring for `consumeStream` to pause before the next:
+    /// past it the server sends fast enough to fill the socket's buffer (about a hundred small
+    /// messages on a Unix socket) during a pause and would wait for the consumer.
+    static let coalescingLimit = 40
 
     /// Ends the stream from the client: sends CopyDone, drains the server's remaining data up to
     /// its CopyDone, reads the command's results and leaves the connection ready for other
@@ -227,6 +252,7 @@ extension ReplicationCursor {
         try checkOpen()
         guard let session else { throw PGError.programming("not replicating, call start_replication first") }
         let end = try session.withLock { try session.stopLocked() }
+        readAhead.removeAll()
         if end.reason == .stopped, session.command.uppercased().contains(" LOGICAL ") {
             connection.stoppedLogicalStream = true
         }

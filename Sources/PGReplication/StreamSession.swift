@@ -30,7 +30,9 @@ public struct StreamEnd: Hashable, Sendable {
 ///
 /// Every member below `lock` is guarded by it, and the `PQConnection` is used only with the lock
 /// held while the session streams, which is why the class may be `@unchecked Sendable`: the
-/// keeper thread and the owner's thread never touch libpq at the same time.
+/// keeper thread and the owner's thread never touch libpq at the same time. Since the lock
+/// already serialises every access, the stored state opts out of Swift's dynamic exclusivity
+/// checks (`@exclusivity(unchecked)`): they cost a tenth of a fast consumer's user time.
 final class StreamSession: @unchecked Sendable {
     enum Phase {
         case streaming
@@ -50,57 +52,54 @@ final class StreamSession: @unchecked Sendable {
     let decode: Bool
     let command: String
 
-    var phase: Phase = .streaming
-    var statusInterval: Double
-    var automaticFlush: Bool
+    @exclusivity(unchecked) var phase: Phase = .streaming
+    @exclusivity(unchecked) var statusInterval: Double
+    @exclusivity(unchecked) var automaticFlush: Bool
     /// The server's `wal_sender_timeout` in seconds when it could be read (0 = disabled).
     let senderTimeout: Double?
-    var receiveTimeout: Double?
+    @exclusivity(unchecked) var receiveTimeout: Double?
 
     // Feedback state, reset by each START (psycopg2 keeps it across STARTs: pitfall S6).
-    var writeLSN: LSN = 0
-    var flushLSN: LSN = 0
-    var applyLSN: LSN = 0
-    var explicitlyFlushedLSN: LSN = 0
-    var lastMessageDataStart: LSN = 0
-    var walEnd: LSN = 0
-    var highestWalEnd: LSN = 0
-    var lastKeepalive: PrimaryKeepalive?
+    @exclusivity(unchecked) var writeLSN: LSN = 0
+    @exclusivity(unchecked) var flushLSN: LSN = 0
+    @exclusivity(unchecked) var applyLSN: LSN = 0
+    @exclusivity(unchecked) var explicitlyFlushedLSN: LSN = 0
+    @exclusivity(unchecked) var lastMessageDataStart: LSN = 0
+    @exclusivity(unchecked) var walEnd: LSN = 0
+    @exclusivity(unchecked) var highestWalEnd: LSN = 0
+    @exclusivity(unchecked) var lastKeepalive: PrimaryKeepalive?
     /// The flush position of the last status update sent.
-    var reportedFlushLSN: LSN = 0
+    @exclusivity(unchecked) var reportedFlushLSN: LSN = 0
     /// When set, a newly confirmed flush position is reported at once, or this many seconds after
     /// the previous status update when one went out less than that ago (so at most 1/interval
     /// updates a second), instead of on the next timed update. The change stream sets it, so a
     /// slot's `confirmed_flush_lsn` follows acknowledgements within milliseconds; cursors keep
     /// psycopg2's timing (nil).
-    var promptFlushInterval: Double?
+    @exclusivity(unchecked) var promptFlushInterval: Double?
     /// Whether the owner's thread waits in `waitForInput`; with `promptFlushInterval`, a flush
     /// recorded from another thread then wakes it through `waker`.
-    var waitingForInput = false
-    var waker: StopFlag?
-    /// When set, `consumeStream` waits this many seconds after a wake-up's data is used up before
-    /// it polls again. The walsender sends every message on its own, so a consumer that keeps up
-    /// otherwise pays a poll and a recv per message; the pause lets a batch gather (at 150k
-    /// messages/s, 0.2 ms is about 30). It adds at most the pause to a message's latency, and
-    /// nothing to the first message after an idle stream. The change stream sets it; cursors keep
-    /// psycopg2's behaviour (nil).
-    var readCoalescing: Double?
-    var lastFeedback: Double = 0  // monotonic seconds; 0 = never, so the first read sends one (S4)
-    var lastReceive: Double
-    var ioTimestamp: Date
-    var feedbackTimestamp = Date(timeIntervalSince1970: 0)
+    @exclusivity(unchecked) var waitingForInput = false
+    @exclusivity(unchecked) var waker: StopFlag?
+    @exclusivity(unchecked) var lastFeedback: Double = 0  // monotonic seconds; 0 = never, so the first read sends one (S4)
+    @exclusivity(unchecked) var lastReceive: Double
+    @exclusivity(unchecked) var ioTimestamp: Date
+    @exclusivity(unchecked) var feedbackTimestamp = Date(timeIntervalSince1970: 0)
 
     // Frames the keeper read while the consumer was busy, delivered before anything newer.
-    var stash: [(CopyDataBuffer, XLogDataHeader)?] = []
-    var stashHead = 0
-    var stashBytes = 0
+    @exclusivity(unchecked) var stash: [(CopyDataBuffer, XLogDataHeader)?] = []
+    /// A keepalive a batch read found behind data frames: handled at the next read, once the
+    /// consumer saw those frames (``readBatchLocked(readSocket:limit:markBusy:into:)``).
+    @exclusivity(unchecked) var heldKeepalive: CopyDataBuffer?
+    @exclusivity(unchecked) var stashHead = 0
+    @exclusivity(unchecked) var stashBytes = 0
     static let stashLimit = 16 << 20
-    var deferredError: (any Error)?
+    @exclusivity(unchecked) var deferredError: (any Error)?
 
-    // Keeper thread control.
-    var callbackSince: Double?
-    var keeperRunning = false
-    var keeperExited = true
+    // Keeper thread control. `busySince`: since when the consumer has been busy with frames
+    // handed to it (a batch), without coming back to read.
+    @exclusivity(unchecked) var busySince: Double?
+    @exclusivity(unchecked) var keeperRunning = false
+    @exclusivity(unchecked) var keeperExited = true
     static let keeperTick = 0.1
 
     init(
@@ -132,23 +131,66 @@ final class StreamSession: @unchecked Sendable {
 
     // MARK: - Reading (lock held)
 
+    /// A data frame read and booked, ready for the consumer.
+    struct Frame {
+        var buffer: CopyDataBuffer
+        var header: XLogDataHeader
+    }
+
+    enum BatchOutcome {
+        /// Frames were appended.
+        case frames
+        case nothing
+        case ended(StreamEnd)
+    }
+
     /// psycopg2's read algorithm: maybe send due feedback, then read at most one data message
     /// with at most one socket read. Frames the keeper stashed come first.
     ///
     /// With `readSocket: false` the socket is not read at all: only what libpq already buffered
-    /// is returned. `consumeStream` passes it once a wake-up's data is used up, and polls instead:
-    /// a consumer that keeps up with the server would otherwise pay a `recv` that finds nothing
-    /// (EAGAIN) before every `poll`, one system call in three.
+    /// is returned.
     func readLocked(readSocket: Bool = true) throws -> Outcome {
-        if stashHead < stash.count, let (buffer, header) = stash[stashHead] {
-            stash[stashHead] = nil
-            stashHead += 1
-            stashBytes -= buffer.count
+        var frames: [Frame?] = []
+        switch try readBatchLocked(readSocket: readSocket, limit: 1, markBusy: false, into: &frames) {
+        case .frames:
+            guard let frame = frames[0] else { return .nothing }
+            return .message(frame.buffer, frame.header)
+        case .nothing: return .nothing
+        case .ended(let end): return .ended(end)
+        }
+    }
+
+    /// The read algorithm for a batch: what `readLocked` does, but it takes up to `limit` data
+    /// frames from what one socket read brought (and libpq had buffered) under one lock
+    /// acquisition, with one clock reading.
+    ///
+    /// The order of events is psycopg2's: a keepalive found behind data frames of the batch is
+    /// held (``heldKeepalive``) and handled at the next read, after the consumer saw those frames,
+    /// so the F4 flush forwarding rule and F2 answers see what the consumer confirmed by then.
+    /// A failure or the end of the copy found behind data frames is reported at the next read too,
+    /// after the frames were delivered.
+    ///
+    /// With `markBusy`, ``busySince`` is set when frames are returned: the consumer is then busy
+    /// with them, and the keeper answers the server if it does not come back for more in time.
+    ///
+    /// With `readSocket: false` the socket is not read: `consumeStream` passes it once a wake-up's
+    /// data is used up, and polls or pauses instead: a consumer that keeps up with the server
+    /// would otherwise pay a `recv` that finds nothing (EAGAIN) before every `poll`.
+    func readBatchLocked(readSocket: Bool, limit: Int, markBusy: Bool, into frames: inout [Frame?]) throws -> BatchOutcome {
+        busySince = nil
+        if stashHead < stash.count {
+            while stashHead < stash.count, frames.count < limit, let frame = stash[stashHead] {
+                stash[stashHead] = nil
+                stashHead += 1
+                stashBytes -= frame.0.count
+                frames.append(Frame(buffer: frame.0, header: frame.1))
+            }
             if stashHead == stash.count {
                 stash.removeAll(keepingCapacity: true)
                 stashHead = 0
             }
-            return .message(buffer, header)
+            if markBusy { busySince = monotonicNow() }
+            return .frames
         }
         if let error = deferredError {
             deferredError = nil
@@ -159,25 +201,60 @@ final class StreamSession: @unchecked Sendable {
             return .nothing
         }
         let now = monotonicNow()
+        if let held = heldKeepalive {
+            heldKeepalive = nil
+            _ = try receiveLocked(held, now: nil)
+        }
         if now >= lastFeedback + statusInterval || promptFlushDue(now: now) {
             try sendStatusUpdateLocked(replyRequested: false)
         }
         var consumed = !readSocket
+        var received = false
+        defer {
+            if received {
+                lastReceive = now
+                ioTimestamp = Date()
+            }
+            if markBusy, !frames.isEmpty { busySince = now }
+        }
+        // Failures behind frames wait until the frames were delivered.
+        func deferred(_ error: any Error) throws -> BatchOutcome {
+            if frames.isEmpty { throw error }
+            deferredError = error
+            return .frames
+        }
         while true {
             switch pq.getCopyData() {
             case .data(let buffer):
                 consumed = true
-                if let header = try receiveLocked(buffer) {
-                    return .message(buffer, header)
+                received = true
+                if !frames.isEmpty, buffer.count > 0, buffer.pointer.pointee == CChar(UInt8(ascii: "k")) {
+                    heldKeepalive = buffer
+                    return .frames
+                }
+                do {
+                    if let header = try receiveLocked(buffer, now: nil) {
+                        frames.append(Frame(buffer: buffer, header: header))
+                        if frames.count >= limit { return .frames }
+                    }
+                } catch {
+                    return try deferred(error)
                 }
             case .wouldBlock:
-                if consumed { return .nothing }
-                guard pq.consumeInput() else { throw failLocked(PGError.connectionFailure(pq, while: "reading")) }
+                if consumed { return frames.isEmpty ? .nothing : .frames }
+                guard pq.consumeInput() else {
+                    return try deferred(failLocked(PGError.connectionFailure(pq, while: "reading")))
+                }
                 consumed = true
             case .done:
-                return .ended(try endOfCopyLocked())
+                do {
+                    let end = try endOfCopyLocked()
+                    return frames.isEmpty ? .ended(end) : .frames
+                } catch {
+                    return try deferred(error)
+                }
             case .failed:
-                throw failLocked(PGError.connectionFailure(pq, while: "reading"))
+                return try deferred(failLocked(PGError.connectionFailure(pq, while: "reading")))
             }
         }
     }
@@ -189,10 +266,13 @@ final class StreamSession: @unchecked Sendable {
     }
 
     /// Book-keeping for one received CopyData; returns the header of a data message, nil for a
-    /// keepalive (already answered when it asked).
-    private func receiveLocked(_ buffer: CopyDataBuffer) throws -> XLogDataHeader? {
-        lastReceive = monotonicNow()
-        ioTimestamp = Date()
+    /// keepalive (already answered when it asked). With `now`, it also notes the receive time
+    /// (batch reads note it once for the batch).
+    private func receiveLocked(_ buffer: CopyDataBuffer, now: Double?) throws -> XLogDataHeader? {
+        if let now {
+            lastReceive = now
+            ioTimestamp = Date()
+        }
         let frame: ReplicationFrame
         do {
             frame = try ReplicationFrame.parse(buffer.bytes)
@@ -365,6 +445,7 @@ final class StreamSession: @unchecked Sendable {
         }
         phase = .ended(end)
         pq.setNonblocking(false)
+        heldKeepalive = nil
         stash.removeAll()
         stashHead = 0
         stashBytes = 0
@@ -441,8 +522,7 @@ final class StreamSession: @unchecked Sendable {
         if wake { waker?.wake() }
     }
 
-    func callbackStarted() { withLock { callbackSince = monotonicNow() } }
-    func callbackEnded() { withLock { callbackSince = nil } }
+    func consumerReturned() { withLock { busySince = nil } }
 
     private func keeperLoop() {
         lock.lock()
@@ -453,7 +533,7 @@ final class StreamSession: @unchecked Sendable {
         }
         while keeperRunning {
             _ = lock.wait(until: Date(timeIntervalSinceNow: Self.keeperTick))
-            guard keeperRunning, isStreaming, deferredError == nil, let since = callbackSince,
+            guard keeperRunning, isStreaming, deferredError == nil, let since = busySince,
                 monotonicNow() - since >= Self.keeperTick
             else { continue }
             do {
@@ -469,12 +549,17 @@ final class StreamSession: @unchecked Sendable {
     /// server feels TCP backpressure) and status updates go out often enough for the server's
     /// `wal_sender_timeout`, which it checks against any message from us.
     private func serviceWhileBusyLocked() throws {
+        if let held = heldKeepalive {
+            heldKeepalive = nil
+            _ = try receiveLocked(held, now: nil)
+            guard isStreaming else { return }
+        }
         if stashBytes < Self.stashLimit {
             guard pq.consumeInput() else { throw failLocked(PGError.connectionFailure(pq, while: "reading")) }
             read: while stashBytes < Self.stashLimit, isStreaming {
                 switch pq.getCopyData() {
                 case .data(let buffer):
-                    if let header = try receiveLocked(buffer) {
+                    if let header = try receiveLocked(buffer, now: monotonicNow()) {
                         stash.append((buffer, header))
                         stashBytes += buffer.count
                     }

@@ -1,6 +1,7 @@
 // The Swift consumers of Benchmarks/run, one per process so the runner can measure each alone:
 //
 //   ReplicationBench raw      dsn=… slot=… end=LSN     consumeStream, raw bytes
+//                            [pause=seconds]          readCoalescing (0: psycopg2's timing)
 //   ReplicationBench decoded  dsn=… slot=… end=LSN     ChangeStream.run, chunked, typed values
 //   ReplicationBench async    dsn=… slot=… end=LSN     ChangeStream.events(), chunked, streaming
 //   ReplicationBench latency  dsn=… slot=… samples=N   commit-to-confirmed-flush latency
@@ -93,6 +94,10 @@ func runRaw(_ options: Arguments) throws {
     let connection = try LogicalReplicationConnection(options.string("dsn"))
     defer { connection.close() }
     let cursor = try connection.cursor()
+    if let pause = options.values["pause"] {
+        guard let seconds = Double(pause) else { fail("pause: not a number: \(pause)") }
+        cursor.readCoalescing = seconds
+    }
     try cursor.startReplication(
         slotName: options.string("slot"),
         options: ["proto_version": "1", "publication_names": .string(options.string("publication", default: "bench"))])

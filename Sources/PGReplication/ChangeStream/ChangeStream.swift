@@ -293,12 +293,7 @@ public final class ChangeStream: Sendable {
         }
         // Acknowledged positions reach the server within 10 ms, not on the next timed status
         // update (up to `statusInterval` later): the slot follows the consumer closely.
-        // While the server streams fast, read in batches gathered over 0.2 ms rather than one
-        // poll and one recv per message (most of a fast consumer's CPU time is those calls).
-        session.withLock {
-            session.promptFlushInterval = 0.01
-            session.readCoalescing = 0.000_2
-        }
+        session.withLock { session.promptFlushInterval = 0.01 }
         if acknowledged > 0 { session.recordFlush(acknowledged) }
         defer {
             state.withLock { state in

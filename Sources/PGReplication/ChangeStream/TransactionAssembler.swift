@@ -164,7 +164,7 @@ struct TransactionAssembler {
         return table
     }
 
-    private mutating func add(_ change: Change, xid: UInt32?, emit: (ChangeEvent) throws -> Void) throws {
+    private mutating func add(_ change: consuming Change, xid: UInt32?, emit: (ChangeEvent) throws -> Void) throws {
         if let streamXID {
             let subxid = xid ?? streamXID
             if case .chunked(let size) = delivery {
@@ -193,7 +193,11 @@ struct TransactionAssembler {
     private mutating func flushBatch(emit: (ChangeEvent) throws -> Void) throws {
         guard let key = batchKey, !batch.isEmpty else { return }
         let changes = batch
+        // The next batch starts at this one's size (a large transaction's batches are full):
+        // growing to it by doubling would copy every change about once more. Reserving the full
+        // batch size for small transactions would hold that much memory per buffered event.
         batch = []
+        batch.reserveCapacity(changes.count)
         batchKey = nil
         try emit(.changes(ChangeBatch(xid: key.xid, subtransactionXID: key.subxid, changes: changes)))
     }

@@ -201,6 +201,53 @@ struct StreamCommandTests {
         #expect(!deniedURI.stderr.contains("wrong-pw"))
     }
 
+    @Test("output disk full: one line, status 4, nothing acknowledged past the file", .timeLimit(.minutes(2)))
+    func outputDiskFull() throws {
+        let db = try StreamTestDatabase.shared()
+        let publication = TestServer.uniqueName("cli_fpub")
+        let table = TestServer.uniqueName("cli_ftab")
+        try db.sql("CREATE TABLE \(table) (id int PRIMARY KEY, v text); CREATE PUBLICATION \(publication) FOR TABLE \(table)")
+        let slot = TestServer.uniqueName("cli_fslot")
+        defer { TestServer.dropSlot(slot) }
+        try db.sql("SELECT pg_create_logical_replication_slot('\(slot)', 'pgoutput')")
+        try db.sql("INSERT INTO \(table) SELECT g, repeat('x', 100) FROM generate_series(1, 400) g")
+        let end = try db.currentLSN()
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+
+        // A real full disk: a 16 kB tmpfs (needs root, as the tests run in CI). Where mounting is
+        // not allowed, a 4 kB file-size limit (`ulimit -f`, writes fail with EFBIG) stands in.
+        let mountPoint = folder.path + "/tiny"
+        _ = mkdir(mountPoint, 0o755)
+        let mounted = ProcessInfo.processInfo.environment["PGREPL_TEST_NO_MOUNT"] == nil && (try? RunningProcess(URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=16k", "tmpfs", mountPoint]).finish().status) == 0
+        defer { if mounted { _ = try? RunningProcess(URL(fileURLWithPath: "/bin/umount"), [mountPoint]).finish() } }
+        let output = mountPoint + "/out.jsonl"
+        let arguments = [
+            "stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--end", end.description,
+            "--output", output, "--status-interval", "1",
+        ]
+        let result: RunResult
+        if mounted {
+            result = try pgrepl(arguments)
+        } else {
+            let binary = try PGReplBinary.url().path
+            let script = "ulimit -f 4; trap '' XFSZ; exec \"$0\" \"$@\""
+            result = try RunningProcess(URL(fileURLWithPath: "/bin/sh"), ["-c", script, binary] + arguments).finish()
+        }
+        expectFailure(result, status: 4, containing: ["--output", mounted ? "No space left on device" : "File too large"])
+        // Only whole transactions reached the file, and the slot never passed what is in it.
+        let written = try StreamJSON.transactions(readTextFile(output))
+        #expect(written.flatMap(\.changes).count < 400)
+        #expect(readTextFile(output).isEmpty || readTextFile(output).hasSuffix("\n"))
+        let confirmed = try TestServer.confirmedFlush(slot)
+        #expect(confirmed < end)
+        // With room again, the same slot delivers the rest: nothing is lost.
+        let retry = try pgrepl(["stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--end", end.description])
+        #expect(retry.status == 0, "\(retry)")
+        let rest = try StreamJSON.transactions(retry.stdout).flatMap(\.changes).count
+        #expect(rest + written.flatMap(\.changes).count >= 400)
+    }
+
     @Test("--format text and raw; --create-slot; a restart resumes from the slot", .timeLimit(.minutes(2)))
     func textAndRaw() throws {
         let db = try StreamTestDatabase.shared()

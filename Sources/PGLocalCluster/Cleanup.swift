@@ -63,7 +63,7 @@ enum ClusterRegistry {
     /// so it also works from exit and signal handlers), then removes the folder.
     private static func remove(root: String, dataDirectory: String) {
         let pidFile = dataDirectory + "/postmaster.pid"
-        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+        if let text = readFile(pidFile).map({ String(decoding: $0, as: UTF8.self) }),
             let firstLine = text.split(separator: "\n").first, let pid = pid_t(firstLine.trimmingCharacters(in: .whitespaces)), pid > 0,
             isPostmaster(pid, of: dataDirectory)
         {
@@ -87,7 +87,7 @@ enum ClusterRegistry {
     /// postmaster's command line names its data directory.
     private static func isPostmaster(_ pid: pid_t, of dataDirectory: String) -> Bool {
         guard FileManager.default.fileExists(atPath: "/proc/self/cmdline") else { return true }
-        guard let commandLine = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        guard let commandLine = readFile("/proc/\(pid)/cmdline") else { return false }
         return String(decoding: commandLine, as: UTF8.self).contains(dataDirectory)
     }
 }

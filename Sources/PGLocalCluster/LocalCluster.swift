@@ -164,7 +164,10 @@ public final class LocalCluster: @unchecked Sendable {
 
             """
         try write(hba, to: dataDirectory + "/pg_hba.conf")
-        let conf = try String(contentsOfFile: dataDirectory + "/postgresql.conf", encoding: .utf8)
+        guard let confBytes = readFile(dataDirectory + "/postgresql.conf") else {
+            throw LocalClusterError(.setupFailed, "cannot read \(dataDirectory)/postgresql.conf after initdb")
+        }
+        let conf = String(decoding: confBytes, as: UTF8.self)
         try write(conf + "\ninclude 'pglocalcluster.conf'\n", to: dataDirectory + "/postgresql.conf")
 
         if let tls = configuration.tls {

@@ -1,4 +1,5 @@
 import Foundation
+import PGLocalCluster
 import Testing
 
 @Suite("pgrepl demo", .serialized)
@@ -63,7 +64,7 @@ struct DemoCommandTests {
         #expect(!FileManager.default.fileExists(atPath: folder), "\(folder) is still there", sourceLocation: sourceLocation)
         let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         let survivors = processes.filter { pid in
-            guard Int(pid) != nil, let line = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            guard Int(pid) != nil, let line = readFile("/proc/\(pid)/cmdline") else { return false }
             return String(decoding: line, as: UTF8.self).contains(folder)
         }
         #expect(survivors.isEmpty, "processes still running on \(folder): \(survivors)", sourceLocation: sourceLocation)

@@ -1,4 +1,5 @@
 import Foundation
+import PGLocalCluster
 import PGReplication
 import Testing
 
@@ -107,19 +108,7 @@ func pollMessages(
     return messages
 }
 
-/// The whole text of a file ("" when it cannot be read), read with POSIX calls:
-/// FoundationEssentials' `String(contentsOfFile:)` leaks its read buffer for files whose size is
-/// 0 when opened (LeakSanitizer reports it), which the tests' output files often are.
+/// The whole text of a file ("" when it cannot be read), read with POSIX calls (see `readFile`).
 func readTextFile(_ path: String) -> String {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return "" }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = read(fd, &chunk, chunk.count)
-        if count <= 0 { break }
-        bytes.append(contentsOf: chunk[0..<count])
-    }
-    return String(decoding: bytes, as: UTF8.self)
+    String(decoding: readFile(path) ?? [], as: UTF8.self)
 }

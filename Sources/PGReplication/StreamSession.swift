@@ -306,8 +306,23 @@ final class StreamSession: @unchecked Sendable {
     /// The copy ended: the server sent CopyDone, completed the command, or failed.
     private func endOfCopyLocked() throws -> StreamEnd {
         var end = StreamEnd(reason: .serverEnded)
+        let failure = try drainResultsLocked(into: &end, copyDoneSent: false)
+        phase = .ended(end)
+        pq.setNonblocking(false)
+        if let failure {
+            logger.debug("replication stream failed", metadata: ["pgrepl.error": "\(failure.message)"])
+            throw failure
+        }
+        logger.debug("replication stream ended by the server")
+        return end
+    }
+
+    /// Reads the results that follow the end of the copy until libpq has none: a physical
+    /// stream's next-timeline row goes into `end`; the first error is returned. A CopyDone from
+    /// the server is answered with ours unless we sent one already.
+    private func drainResultsLocked(into end: inout StreamEnd, copyDoneSent: Bool) throws -> PGError? {
         var failure: PGError?
-        var answeredCopyDone = false
+        var answeredCopyDone = copyDoneSent
         var completed = false
         while let result = pq.getResult() {
             switch result.status {
@@ -330,16 +345,7 @@ final class StreamSession: @unchecked Sendable {
             }
             if !pq.isOK { break }
         }
-        if let failure {
-            phase = .ended(end)
-            pq.setNonblocking(false)
-            logger.debug("replication stream failed", metadata: ["pgrepl.error": "\(failure.message)"])
-            throw failure
-        }
-        phase = .ended(end)
-        pq.setNonblocking(false)
-        logger.debug("replication stream ended by the server")
-        return end
+        return failure
     }
 
     func readNextTimeline(_ result: PQResult, into end: inout StreamEnd) {
@@ -434,15 +440,7 @@ final class StreamSession: @unchecked Sendable {
             case .failed: throw failLocked(PGError.connectionFailure(pq, while: "stopping"))
             }
         }
-        var failure: PGError?
-        while let result = pq.getResult() {
-            switch result.status {
-            case .tuplesOK: readNextTimeline(result, into: &end)
-            case .commandOK, .emptyQuery, .copyOut, .copyIn, .copyBoth: continue
-            default: if failure == nil { failure = PGError.from(result, connection: pq, command: command) }
-            }
-            if !pq.isOK { break }
-        }
+        let failure = try drainResultsLocked(into: &end, copyDoneSent: true)
         phase = .ended(end)
         pq.setNonblocking(false)
         heldKeepalive = nil

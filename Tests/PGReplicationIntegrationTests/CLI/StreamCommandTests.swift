@@ -62,7 +62,7 @@ struct StreamCommandTests {
             }
             #expect(!run.stdout.contains("\"value\":999}"), "the rolled-back insert was printed")
             // Acknowledged exactly up to what was written.
-            #expect(try TestServer.confirmedFlush(slot, dsn: db.dsn) >= (ours.last?.endLSN ?? 0))
+            #expect(try TestServer.confirmedFlush(slot) >= (ours.last?.endLSN ?? 0))
         }
     }
 
@@ -91,11 +91,11 @@ struct StreamCommandTests {
             let before = try StreamJSON.commitCount(file)
             let process = try RunningProcess.pgrepl(arguments)
             defer { process.signal(SIGKILL) }
-            let confirmedBefore = try TestServer.confirmedFlush(slot, dsn: db.dsn)
+            let confirmedBefore = try TestServer.confirmedFlush(slot)
             // Kill it while it runs, after the slot moved (so that there is something to check).
             try waitFor("20 more transactions in the file and the slot moved") {
                 guard process.isRunning else { return true }
-                return try StreamJSON.commitCount(file) >= before + 20 && TestServer.confirmedFlush(slot, dsn: db.dsn) > confirmedBefore
+                return try StreamJSON.commitCount(file) >= before + 20 && TestServer.confirmedFlush(slot) > confirmedBefore
             }
             process.signal(signal)
             let result = try process.finish()
@@ -107,7 +107,7 @@ struct StreamCommandTests {
             }
             // The walsender notices the lost connection and releases the slot.
             try waitFor("the slot released") { try db.sql("SELECT active FROM pg_replication_slots WHERE slot_name = '\(slot)'").scalar == "f" }
-            let confirmed = try TestServer.confirmedFlush(slot, dsn: db.dsn)
+            let confirmed = try TestServer.confirmedFlush(slot)
             let written = try StreamJSON.transactions(readTextFile(file))
             stops.append((signal, confirmed, written.map(\.endLSN).max() ?? 0))
         }
@@ -357,15 +357,6 @@ struct StreamTestDatabase: Sendable {
     }
 
     func currentLSN() throws -> LSN { try LSN(sql("SELECT pg_current_wal_lsn()").scalar ?? "") }
-}
-
-extension TestServer {
-    /// `confirmed_flush_lsn` of a slot, read through `dsn`.
-    static func confirmedFlush(_ slot: String, dsn: String) throws -> LSN {
-        let connection = try PGConnection(dsn)
-        defer { connection.close() }
-        return try LSN(connection.execute("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '\(slot)'").scalar ?? "0/0")
-    }
 }
 
 /// Reads `pgrepl stream --format json` output back into comparable transactions.

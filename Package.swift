@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -10,7 +11,6 @@ let package = Package(
     products: [
         .library(name: "PGReplication", targets: ["PGReplication"]),
         .library(name: "PGOutput", targets: ["PGOutput"]),
-        .library(name: "_PGLocalCluster", targets: ["PGLocalCluster"]),
         .executable(name: "pgrepl", targets: ["pgrepl"]),
     ],
     dependencies: [
@@ -24,25 +24,35 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
+        // The pgoutput decoder, typed values and LSN: pure Swift, usable on captured bytes.
         .target(name: "PGOutput", swiftSettings: swiftSettings),
-        .target(name: "PGLock", swiftSettings: swiftSettings),
+        // The libpq-free protocol core: replication frames, the feedback state machine, the
+        // transaction assembler and change events, PGError. Re-exported by PGReplication.
+        .target(name: "PGReplicationCore", dependencies: ["PGOutput"], swiftSettings: swiftSettings),
+        // What the package's targets share and library users never see: one lock, one no-op logger.
+        .target(
+            name: "PGSupport",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "PGReplication",
             dependencies: [
-                "CLibPQ", "PGOutput", "PGLock",
+                "CLibPQ", "PGOutput", "PGReplicationCore", "PGSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
+        // Throwaway PostgreSQL clusters for the tests, `pgrepl demo` and the benchmarks: no product.
         .target(
             name: "PGLocalCluster",
-            dependencies: ["PGLock", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PGSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "PGReplCLI",
             dependencies: [
-                "PGReplication", "PGOutput", "PGLocalCluster",
+                "PGReplication", "PGOutput", "PGLocalCluster", "PGSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -56,6 +66,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PGReplicationCoreTests",
+            dependencies: ["PGReplicationCore", "PGOutput"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PGReplicationTests",
             dependencies: ["PGReplication", "PGOutput"],
             swiftSettings: swiftSettings
@@ -63,7 +78,7 @@ let package = Package(
         .testTarget(
             name: "PGReplicationIntegrationTests",
             dependencies: [
-                "PGReplication", "PGOutput", "PGLocalCluster", "PGReplCLI", "pgrepl", "PGLock",
+                "PGReplication", "PGOutput", "PGLocalCluster", "PGReplCLI", "pgrepl", "PGSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -71,3 +86,9 @@ let package = Package(
         .testTarget(name: "PGLocalClusterTests", dependencies: ["PGLocalCluster"], swiftSettings: swiftSettings),
     ]
 )
+
+// DocC, only when asked for (`PGREPL_DOCC=1 swift package generate-documentation …`), so the
+// ordinary build resolves no documentation tooling.
+if ProcessInfo.processInfo.environment["PGREPL_DOCC"] != nil {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"))
+}

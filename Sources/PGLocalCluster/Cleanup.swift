@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
-import PGLock
+import PGSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +15,7 @@ extension LocalCluster {
     /// One cluster per configuration for the whole process, started on first use (thread-safe) and
     /// destroyed at process exit. A failed start is remembered and thrown again to every caller.
     /// The logger of the first call is used. Do not call ``destroy()`` or leave it stopped: other tests share it.
-    public static func shared(_ configuration: Configuration = .init(), logger: Logger = noOpLogger) throws -> LocalCluster {
+    public static func shared(_ configuration: Configuration = .init(), logger: Logger = .disabled) throws -> LocalCluster {
         try sharedClusters.withLock { clusters in
             if let known = clusters[configuration] { return try known.get() }
             let result = Result { try start(configuration, logger: logger) }

@@ -1,7 +1,7 @@
 // The throwaway PostgreSQL cluster used by the tests, the demo and the benchmarks.
 import Foundation
 import Logging
-import PGLock
+import PGSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -61,7 +61,6 @@ public final class LocalCluster: @unchecked Sendable {
     /// The major version, e.g. 15, when ``serverVersion`` starts with a number.
     public var serverMajorVersion: Int? { Int(serverVersion.prefix { $0.isNumber }) }
 
-    public static let noOpLogger = Logger(label: "PGLocalCluster", factory: { _ in SwiftLogNoOpLogHandler() })
 
     private init(
         root: String, binDirectory: String, serverVersion: String, configuration: Configuration,
@@ -84,7 +83,7 @@ public final class LocalCluster: @unchecked Sendable {
     // MARK: Creating
 
     /// Creates a cluster in a new temporary folder and starts it. On failure nothing is left behind.
-    public static func start(_ configuration: Configuration = .init(), logger: Logger = noOpLogger) throws -> LocalCluster {
+    public static func start(_ configuration: Configuration = .init(), logger: Logger = .disabled) throws -> LocalCluster {
         let runner = try CommandRunner.forCurrentUser()
         let binDirectory: String
         if let configured = configuration.binDirectory {

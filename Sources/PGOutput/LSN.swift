@@ -10,9 +10,10 @@
 /// let same: LSN = 0x16_B374_D848
 /// ```
 ///
-/// The text form printed by ``description`` is the one psycopg2 sends in `START_REPLICATION`:
-/// upper-case hex, the high half unpadded, the low half zero-padded to eight digits (`0/01D767E8`).
-/// The parser is strict: each half is one to eight hex digits, nothing else (no `0x`, no spaces).
+/// The text form printed by ``description`` is the server's (`%X/%X` in PostgreSQL 15 to 18):
+/// upper-case hex, neither half padded (`0/1D767E8`), so it compares equal to
+/// `pg_current_wal_lsn()::text`. The parser is strict: each half is one to eight hex digits,
+/// nothing else (no `0x`, no spaces); it accepts psycopg2's zero-padded form (`0/01D767E8`) too.
 public struct LSN: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
     CustomStringConvertible
 {
@@ -66,11 +67,9 @@ public struct LSN: RawRepresentable, Hashable, Comparable, Sendable, Expressible
     /// The low 32 bits (the part after the slash).
     public var low: UInt32 { UInt32(truncatingIfNeeded: rawValue) }
 
-    /// `X/YYYYYYYY`: upper-case hex, high half unpadded, low half padded to eight digits.
+    /// `X/Y` as the server prints it: upper-case hex, neither half padded.
     public var description: String {
-        let lowHex = String(low, radix: 16, uppercase: true)
-        return String(high, radix: 16, uppercase: true) + "/"
-            + String(repeating: "0", count: 8 - lowHex.count) + lowHex
+        String(high, radix: 16, uppercase: true) + "/" + String(low, radix: 16, uppercase: true)
     }
 
     public static func < (lhs: LSN, rhs: LSN) -> Bool { lhs.rawValue < rhs.rawValue }

@@ -13,7 +13,7 @@ enum ChangeFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
 
     /// The lines of a committed transaction, BEGIN to COMMIT. Empty transactions (the server sends
     /// them for transactions without published changes before PostgreSQL 15) give no lines.
-    func lines(for transaction: Transaction) -> [String] {
+    func lines(for transaction: PGTransaction) -> [String] {
         guard !transaction.changes.isEmpty else { return [] }
         switch self {
         case .json: return JSONChangeLines(transaction).lines
@@ -22,7 +22,7 @@ enum ChangeFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
     }
 
     /// The line of a non-transactional logical decoding message.
-    func line(for message: LogicalDecodingMessage) -> String {
+    func line(for message: PGLogicalDecodingMessage) -> String {
         switch self {
         case .json: return JSONChangeLines.message(message, xid: nil)
         case .text, .raw: return TextChangeLines.message(message, prefix: "\(TextChangeLines.clock(nil)) \(message.lsn)")
@@ -37,7 +37,7 @@ enum ChangeFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
 struct JSONChangeLines {
     let lines: [String]
 
-    init(_ transaction: Transaction) {
+    init(_ transaction: PGTransaction) {
         let xid = "\"xid\":\(transaction.xid)"
         let position =
             "\"lsn\":\(jsonString(transaction.commitLSN.description)),\"nextlsn\":\(jsonString(transaction.endLSN.description))"
@@ -63,7 +63,7 @@ struct JSONChangeLines {
         self.lines = lines
     }
 
-    static func message(_ message: LogicalDecodingMessage, xid: UInt32?) -> String {
+    static func message(_ message: PGLogicalDecodingMessage, xid: UInt32?) -> String {
         let content =
             String(validating: message.content, as: UTF8.self).map { "\"content\":\(jsonString($0))" }
             ?? "\"content_hex\":\(jsonString(hex(message.content)))"
@@ -72,18 +72,18 @@ struct JSONChangeLines {
             + ",\"prefix\":\(jsonString(message.prefix)),\(content)}"
     }
 
-    private static func tableFields(_ table: ChangeTable) -> String {
+    private static func tableFields(_ table: PGTable) -> String {
         "\"schema\":\(jsonString(table.schema)),\"table\":\(jsonString(table.name))"
     }
 
     /// The old row: the key columns only when the server sent the key.
-    private static func identity(_ old: PGRow, _ table: ChangeTable, _ oldIsKey: Bool) -> PGRow {
+    private static func identity(_ old: PGRow, _ table: PGTable, _ oldIsKey: Bool) -> PGRow {
         guard oldIsKey else { return old }
         let keys = old.columns.indices.filter { old.columns[$0].isKey }
         return PGRow(columns: keys.map { old.columns[$0] }, values: keys.map { old.values[$0] })
     }
 
-    private static func row(_ action: String, _ xid: String, _ table: ChangeTable, columns: PGRow?, identity: PGRow?) -> String {
+    private static func row(_ action: String, _ xid: String, _ table: PGTable, columns: PGRow?, identity: PGRow?) -> String {
         var line = "{\"action\":\"\(action)\",\(xid),\(tableFields(table))"
         if let columns { line += ",\"columns\":" + Self.columns(columns) }
         if let identity { line += ",\"identity\":" + Self.columns(identity) }
@@ -158,7 +158,7 @@ func hex(_ bytes: some Sequence<UInt8>) -> String {
 struct TextChangeLines {
     let lines: [String]
 
-    init(_ transaction: Transaction) {
+    init(_ transaction: PGTransaction) {
         let prefix = "\(Self.clock(transaction.commitTime)) \(transaction.commitLSN) xid \(transaction.xid)"
         var lines = ["\(prefix) BEGIN"]
         for change in transaction.changes {
@@ -183,7 +183,7 @@ struct TextChangeLines {
         self.lines = lines
     }
 
-    static func message(_ message: LogicalDecodingMessage, prefix: String) -> String {
+    static func message(_ message: PGLogicalDecodingMessage, prefix: String) -> String {
         let content = String(validating: message.content, as: UTF8.self).map(quoted) ?? "\\x" + hex(message.content)
         return "\(prefix) MESSAGE \(quoted(message.prefix)) \(content)" + (message.transactional ? "" : " (non-transactional)")
     }

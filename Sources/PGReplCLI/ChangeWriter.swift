@@ -20,7 +20,7 @@ final class ChangeWriter {
 
     /// Writes the event's lines, syncs them, and returns the position that may now be
     /// acknowledged (nil when the event completes nothing).
-    func write(_ event: ChangeEvent) throws(CLIError) -> LSN? {
+    func write(_ event: PGChangeEvent) throws(CLIError) -> LSN? {
         switch event {
         case .transaction(let transaction):
             let lines = format.lines(for: transaction)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PGSupport
 
 /// An ordinary (non-replication) connection for the SQL a replication client needs around the
 /// stream: publications, slot status, the initial table copy.
@@ -11,22 +12,8 @@ public final class PGConnection {
 
     /// Connects with a conninfo string or `postgresql://` URI, unchanged.
     public init(_ dsn: String, logger: Logger? = nil) throws {
-        self.logger = logger ?? Logger(label: "PGReplication", factory: { _ in SwiftLogNoOpLogHandler() })
-        guard !dsn.utf8.contains(0) else { throw PGError.programming("the DSN must not contain NUL bytes") }
-        var parameters: [(key: String, value: String)]
-        switch PQConnection.parseConninfo(dsn) {
-        case .success(let pairs): parameters = pairs
-        case .failure(let error): throw PGError(.programming, "invalid DSN: \(error.message)")
-        }
-        if !parameters.contains(where: { $0.key == "client_encoding" }) {
-            parameters.append(("client_encoding", "UTF8"))
-        }
-        pq = PQConnection.connect(parameters)
-        guard pq.isOK else {
-            let error = PGError(.operational, pq.errorMessage, sqlState: .connectionFailure, connectionLost: true)
-            pq.finish()
-            throw error
-        }
+        self.logger = logger ?? .disabled
+        pq = try ConnectionParameters(dsn: dsn).connect()
     }
 
     deinit { pq.finish() }

@@ -1,1 +1,2 @@
 @_exported import PGOutput
+@_exported import PGReplicationCore

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PGSupport
 
 /// The kind of replication a connection or slot is for (psycopg2's `REPLICATION_LOGICAL` and
 /// `REPLICATION_PHYSICAL`).
@@ -36,14 +37,13 @@ public class ReplicationConnection {
 
     init(dsn: String, replicationType: ReplicationType, logger: Logger?) throws {
         self.replicationType = replicationType
-        self.logger = logger ?? Logger(label: "PGReplication", factory: { _ in SwiftLogNoOpLogHandler() })
-        let parameters = try Self.rewrite(dsn: dsn, for: replicationType)
-        self.dsn = Self.display(parameters)
-        self.pq = PQConnection.connect(parameters)
-        guard pq.isOK else {
-            let error = PGError(.operational, pq.errorMessage, sqlState: .connectionFailure, connectionLost: true)
-            pq.finish()
-            self.logger.debug("replication connection failed", metadata: ["pgrepl.error": "\(error.message)"])
+        self.logger = logger ?? .disabled
+        let parameters = try Self.parameters(dsn: dsn, for: replicationType)
+        self.dsn = parameters.redacted
+        do {
+            self.pq = try parameters.connect()
+        } catch {
+            self.logger.debug("replication connection failed", metadata: ["pgrepl.error": "\(error)"])
             throw error
         }
         self.logger.debug(
@@ -54,41 +54,18 @@ public class ReplicationConnection {
             ])
     }
 
-    /// psycopg2's `make_dsn` with the replication keywords.
-    static func rewrite(dsn: String, for type: ReplicationType) throws -> [(key: String, value: String)] {
-        guard !dsn.utf8.contains(0) else { throw PGError.programming("the DSN must not contain NUL bytes") }
-        var parameters: [(key: String, value: String)]
-        switch PQConnection.parseConninfo(dsn) {
-        case .success(let pairs): parameters = pairs
-        case .failure(let error): throw PGError(.programming, "invalid DSN: \(error.message)")
-        }
-        func set(_ key: String, _ value: String) {
-            parameters.removeAll { $0.key == key }
-            parameters.append((key, value))
-        }
+    /// psycopg2's `make_dsn` with the replication keywords: a logical connection adds
+    /// `replication=database`, a physical one `replication=true` and `dbname=replication`.
+    static func parameters(dsn: String, for type: ReplicationType) throws -> ConnectionParameters {
+        var parameters = try ConnectionParameters(dsn: dsn)
         switch type {
         case .logical:
-            set("replication", "database")
+            parameters.set("replication", "database")
         case .physical:
-            set("dbname", "replication")
-            set("replication", "true")
-        }
-        if !parameters.contains(where: { $0.key == "client_encoding" }) {
-            parameters.append(("client_encoding", "UTF8"))
+            parameters.set("dbname", "replication")
+            parameters.set("replication", "true")
         }
         return parameters
-    }
-
-    /// The parameters as a conninfo string, password hidden.
-    static func display(_ parameters: [(key: String, value: String)]) -> String {
-        parameters.map { key, value in
-            let shown = key == "password" ? "xxx" : value
-            let needsQuotes = shown.isEmpty || shown.contains { $0 == " " || $0 == "'" || $0 == "\\" }
-            let quoted = needsQuotes
-                ? "'" + shown.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
-                : shown
-            return "\(key)=\(quoted)"
-        }.joined(separator: " ")
     }
 
     deinit { pq.finish() }

@@ -6,9 +6,9 @@ extension ReplicationCursor {
 
     /// `START_REPLICATION`: starts streaming from a slot (or, physical only, without one).
     ///
-    /// The command is built exactly as psycopg2 builds it: `START_REPLICATION SLOT "name" LOGICAL
-    /// 0/00000000 ("key" 'value', …)` for logical; `START_REPLICATION [SLOT "name" ]X/XXXXXXXX[
-    /// TIMELINE n]` for physical (no `PHYSICAL` keyword).
+    /// The command is built as psycopg2 builds it, with the LSN in the server's own form:
+    /// `START_REPLICATION SLOT "name" LOGICAL 0/0 ("key" 'value', …)` for logical;
+    /// `START_REPLICATION [SLOT "name" ]X/X[ TIMELINE n]` for physical (no `PHYSICAL` keyword).
     ///
     /// - Parameters:
     ///   - slotName: required for logical replication.
@@ -56,7 +56,7 @@ extension ReplicationCursor {
             }
             command += " (" + rendered.joined(separator: ", ") + ")"
         }
-        try startReplicationExpert(command, decode: decode, statusInterval: statusInterval)
+        try start(command, type: type, decode: decode, statusInterval: statusInterval)
     }
 
     /// Sends a START_REPLICATION command written by the caller.
@@ -68,11 +68,44 @@ extension ReplicationCursor {
     public func startReplicationExpert(_ command: String, decode: Bool = false, statusInterval: Double = 10) throws {
         try checkOpen()
         guard !command.isEmpty else { throw PGError.programming("can't execute an empty query") }
-        guard statusInterval >= 1 else { throw PGError.programming("status_interval must be >= 1 (sec)") }
+        try start(command, type: Self.replicationType(of: command), decode: decode, statusInterval: statusInterval)
+    }
+
+    /// The kind of stream a START_REPLICATION command asks for: logical when the keyword `LOGICAL`
+    /// follows `START_REPLICATION SLOT name` (the replication grammar of `repl_gram.y`); anything
+    /// else is physical.
+    static func replicationType(of command: String) -> ReplicationType {
+        var words: [String] = []
+        var word = ""
+        var quoted = false
+        for character in command {
+            if quoted {
+                word.append(character)
+                if character == "\"" { quoted = false }
+            } else if character == "\"" {
+                word.append(character)
+                quoted = true
+            } else if character.isWhitespace {
+                if !word.isEmpty { words.append(word) }
+                word = ""
+            } else {
+                word.append(character)
+            }
+            if words.count >= 4 { break }
+        }
+        if !word.isEmpty { words.append(word) }
+        guard words.count >= 4, words[0].uppercased() == "START_REPLICATION", words[1].uppercased() == "SLOT" else {
+            return .physical
+        }
+        return words[3].uppercased() == "LOGICAL" ? .logical : .physical
+    }
+
+    /// Sends a START whose kind is known, and hands the connection to a new engine.
+    private func start(_ command: String, type: ReplicationType, decode: Bool, statusInterval: Double) throws {
+        guard statusInterval >= 1 else { throw PGError.programming("statusInterval must be >= 1 (sec)") }
         guard !command.utf8.contains(0) else { throw PGError.programming("the command must not contain NUL bytes") }
         try checkNotStreaming()
-        let isLogical = command.uppercased().contains(" LOGICAL ")
-        if isLogical, connection.stoppedLogicalStream {
+        if type == .logical, connection.stoppedLogicalStream {
             throw PGError(
                 .notSupported,
                 "this connection already stopped a logical stream, and PostgreSQL ends a second logical START on it at once; open a new connection to stream again",
@@ -88,7 +121,8 @@ extension ReplicationCursor {
             throw PGError(
                 .programming, "the command did not start a replication stream (\(result.statusName))", command: command)
         }
-        try beginStreaming(command: command, decode: decode, statusInterval: statusInterval, senderTimeout: senderTimeout)
+        beginStreaming(
+            command: command, type: type, decode: decode, statusInterval: statusInterval, senderTimeout: senderTimeout)
     }
 
     /// The server's `wal_sender_timeout` in seconds, when `SHOW` can read it.
@@ -99,15 +133,18 @@ extension ReplicationCursor {
         return parseDuration(text)
     }
 
-    func beginStreaming(command: String, decode: Bool, statusInterval: Double, senderTimeout: Double?) throws {
+    func beginStreaming(
+        command: String, type: ReplicationType, decode: Bool, statusInterval: Double, senderTimeout: Double?
+    ) {
         pq.setNonblocking(true)
-        session = StreamSession(
-            pq: pq, logger: logger, command: command, decode: decode, statusInterval: statusInterval,
-            automaticFlush: automaticFlush, senderTimeout: senderTimeout, receiveTimeout: receiveTimeout)
-        session?.waker = stopFlag
+        engine = CopyBothEngine(
+            pq: pq, logger: logger, command: command, replicationType: type, decode: decode,
+            settings: FeedbackMachine.Settings(
+                statusInterval: statusInterval, automaticFlush: automaticFlush, promptInterval: promptFeedbackInterval),
+            senderTimeout: senderTimeout, receiveTimeout: receiveTimeout, signal: stopSignal)
         readAhead.removeAll()
         endReported = false
-        _ = stopFlag.take()
+        _ = stopSignal.take()
         logger.debug("replication started", metadata: ["pgrepl.command": "\(command)"])
     }
 
@@ -123,12 +160,12 @@ extension ReplicationCursor {
     /// (psycopg2 cannot tell this from "no data yet"); calls after that throw.
     public func readMessage() throws -> ReplicationMessage? {
         try checkOpen()
-        guard let session else { throw PGError.programming("read_message: not replicating, call start_replication first") }
+        guard let engine else { throw PGError.programming("readMessage(): not replicating; call startReplication() first") }
         // Frames `consumeStream` read ahead and did not deliver (its consumer threw) come first.
-        if let frame = readAhead.next() { return try makeMessage(frame.buffer, frame.header, session) }
-        switch try session.withLock({ try session.readLocked() }) {
-        case .message(let buffer, let header):
-            return try makeMessage(buffer, header, session)
+        if let frame = readAhead.next() { return try makeMessage(frame, engine) }
+        switch try engine.withLock({ try engine.readOneLocked() }) {
+        case .message(let frame):
+            return try makeMessage(frame, engine)
         case .nothing:
             return nil
         case .ended(let end):
@@ -138,11 +175,10 @@ extension ReplicationCursor {
         }
     }
 
-    func makeMessage(_ buffer: CopyDataBuffer, _ header: XLogDataHeader, _ session: StreamSession) throws
-        -> ReplicationMessage
-    {
+    func makeMessage(_ frame: CopyBothEngine.Frame, _ engine: CopyBothEngine) throws -> ReplicationMessage {
+        let (buffer, header) = (frame.buffer, frame.header)
         var text: String?
-        if session.decode {
+        if engine.decode {
             let payload = UnsafeRawBufferPointer(rebasing: buffer.bytes[XLogDataHeader.size...])
             guard let decoded = String(validating: payload, as: UTF8.self) else {
                 throw PGError(.data, "the message at \(header.dataStart) is not valid UTF-8 text (decode: true)")
@@ -174,41 +210,39 @@ extension ReplicationCursor {
     ) throws {
         try checkOpen()
         if let keepaliveInterval, !(keepaliveInterval >= 1) {
-            throw PGError.programming("keepalive_interval must be >= 1 (sec)")
+            throw PGError.programming("keepaliveInterval must be >= 1 (sec)")
         }
         guard !consuming else {
-            throw PGError.programming("consume_stream cannot be used when already in the consume loop")
+            throw PGError.programming("consumeStream() cannot be called from inside its own consumer")
         }
-        guard let session, session.withLock({ session.isStreaming }) else {
-            throw PGError.programming("consume_stream: not replicating, call start_replication first")
+        guard let engine, engine.withLock({ engine.isStreaming }) else {
+            throw PGError.programming("consumeStream(): not replicating; call startReplication() first")
         }
-        if let keepaliveInterval { session.withLock { session.statusInterval = keepaliveInterval } }
-        let socket = pq.socket
-        let wakeFD = stopFlag.wakeFD
+        if let keepaliveInterval { engine.feedback.withLock { $0.machine.settings.statusInterval = keepaliveInterval } }
         consuming = true
-        session.startKeeper()
+        engine.startKeeper()
         defer {
-            session.stopKeeper()
+            engine.stopKeeper()
             consuming = false
         }
-        defer { session.consumerReturned() }
-        let coalescing = readCoalescing.flatMap { $0 > 0 ? useconds_t(min($0, 1) * 1_000_000) : nil }
+        defer { engine.consumerReturned() }
+        let coalescing = readCoalescing.flatMap { $0 > 0 ? min($0, 1) : nil }
         // Whether to read the socket: after a wake-up, yes; once that data is used up, poll first
         // (or pause, then read). `sinceRead`: frames the last socket read brought.
         var readSocket = true
         var sinceRead = 0
         while true {
-            if stopFlag.take() {
+            if stopSignal.take() {
                 try stopReplication()
                 return
             }
             if let frame = readAhead.next() {
-                try consume(try makeMessage(frame.buffer, frame.header, session))
+                try consume(try makeMessage(frame, engine))
                 continue
             }
             let before = readAhead.frames.count
-            let outcome = try session.withLock {
-                try session.readBatchLocked(
+            let outcome = try engine.withLock {
+                try engine.readBatchLocked(
                     readSocket: readSocket, limit: ReadAhead.limit, markBusy: true, into: &readAhead.frames)
             }
             switch outcome {
@@ -217,13 +251,13 @@ extension ReplicationCursor {
                 readSocket = false
             case .nothing:
                 if readSocket {
-                    try session.waitForInput(socket: socket, wakeFD: wakeFD)
+                    try engine.waitForInput()
                 } else if let coalescing, sinceRead < Self.coalescingLimit {
                     // A wake-up's messages are used up while the stream is busy: let the next
                     // batch gather, then read it without a poll (a read that finds nothing polls).
-                    usleep(coalescing)
+                    POSIX.pause(coalescing)
                 } else if coalescing == nil {
-                    try session.waitForInput(socket: socket, wakeFD: wakeFD)
+                    try engine.waitForInput()
                 }
                 // Otherwise the last read brought many messages: the server sends faster than a
                 // pause would let the socket hold, so read again at once.
@@ -250,10 +284,10 @@ extension ReplicationCursor {
     @discardableResult
     public func stopReplication() throws -> StreamEnd {
         try checkOpen()
-        guard let session else { throw PGError.programming("not replicating, call start_replication first") }
-        let end = try session.withLock { try session.stopLocked() }
+        guard let engine else { throw PGError.programming("stopReplication(): not replicating; call startReplication() first") }
+        let end = try engine.withLock { try engine.stopLocked() }
         readAhead.removeAll()
-        if end.reason == .stopped, session.command.uppercased().contains(" LOGICAL ") {
+        if end.reason == .stopped, engine.replicationType == .logical {
             connection.stoppedLogicalStream = true
         }
         return end
@@ -261,8 +295,18 @@ extension ReplicationCursor {
 
     /// A handle that stops ``consumeStream(keepaliveInterval:_:)`` from another thread.
     public func makeStopHandle() -> ReplicationStopHandle {
-        _ = stopFlag.wakeFD
-        return ReplicationStopHandle(flag: stopFlag)
+        ReplicationStopHandle(signal: stopSignal)
+    }
+
+    /// A handle that confirms positions of the current stream from any thread
+    /// (``ReplicationFeedbackHandle/confirm(flush:)``) and reads its positions.
+    ///
+    /// - Throws: `PGError` (`.programming`) when no stream was started.
+    public func makeFeedbackHandle() throws -> ReplicationFeedbackHandle {
+        guard let engine else {
+            throw PGError.programming("makeFeedbackHandle(): not replicating; call startReplication() first")
+        }
+        return ReplicationFeedbackHandle(engine: engine)
     }
 
     // MARK: - Feedback
@@ -279,57 +323,49 @@ extension ReplicationCursor {
         writeLSN: LSN = 0, flushLSN: LSN = 0, applyLSN: LSN = 0, reply: Bool = false, force: Bool = false
     ) throws {
         try checkOpen()
-        guard let session else { throw PGError.programming("send_feedback: not replicating, call start_replication first") }
-        try session.withLock {
-            session.writeLSN = max(session.writeLSN, writeLSN)
-            session.flushLSN = max(session.flushLSN, flushLSN)
-            session.explicitlyFlushedLSN = max(session.explicitlyFlushedLSN, flushLSN)
-            session.applyLSN = max(session.applyLSN, applyLSN)
+        guard let engine else {
+            throw PGError.programming("sendFeedback(): not replicating; call startReplication() first")
+        }
+        try engine.withLock {
             if force || reply {
-                guard session.isStreaming else { throw PGError.programming("send_feedback: the stream has ended") }
-                try session.sendStatusUpdateLocked(replyRequested: reply)
+                guard engine.isStreaming else { throw PGError.programming("sendFeedback(): the stream has ended") }
             }
+            try engine.feedbackLocked(
+                .confirmed(write: writeLSN, flush: flushLSN, apply: applyLSN, force: force, reply: reply))
         }
     }
 
     // MARK: - State
 
     /// When data was last received or a status update last sent (the epoch before any START).
-    public var ioTimestamp: Date { session.map { s in s.withLock { s.ioTimestamp } } ?? Date(timeIntervalSince1970: 0) }
+    public var ioTimestamp: Date { engine.map { e in e.withLock { e.ioTimestamp } } ?? Date(timeIntervalSince1970: 0) }
 
     /// When the last status update was sent (the epoch before the first).
     public var feedbackTimestamp: Date {
-        session.map { s in s.withLock { s.feedbackTimestamp } } ?? Date(timeIntervalSince1970: 0)
+        engine.map { e in e.withLock { e.feedbackTimestamp } } ?? Date(timeIntervalSince1970: 0)
     }
 
     /// The server WAL end from the last XLogData or keepalive (psycopg2's `wal_end`; on logical
     /// streams it can move back, see ``highestWalEnd``).
-    public var walEnd: LSN { session.map { s in s.withLock { s.walEnd } } ?? 0 }
+    public var walEnd: LSN { engine?.machine.walEnd ?? 0 }
 
     /// The highest server WAL end seen in this stream.
-    public var highestWalEnd: LSN { session.map { s in s.withLock { s.highestWalEnd } } ?? 0 }
+    public var highestWalEnd: LSN { engine?.machine.highestWalEnd ?? 0 }
 
     /// The flush position the cursor reports (confirmed by the consumer, or moved on keepalives).
-    public var flushLSN: LSN { session.map { s in s.withLock { s.flushLSN } } ?? 0 }
+    public var flushLSN: LSN { engine?.machine.flushLSN ?? 0 }
 
     /// The last keepalive received, with the server's send time.
-    public var lastKeepalive: PrimaryKeepalive? { session.map { s in s.withLock { s.lastKeepalive } } ?? nil }
+    public var lastKeepalive: PrimaryKeepalive? { engine?.machine.lastKeepalive }
 
     /// Whether a stream is open.
-    public var isReplicating: Bool { session.map { s in s.withLock { s.isStreaming } } ?? false }
+    public var isReplicating: Bool { engine.map { e in e.withLock { e.isStreaming } } ?? false }
 
     /// How the last stream ended, nil while it runs or before any START.
-    public var streamEnd: StreamEnd? {
-        session.flatMap { s in
-            s.withLock {
-                if case .ended(let end) = s.phase { return end }
-                return nil
-            }
-        }
-    }
+    public var streamEnd: StreamEnd? { engine.flatMap { e in e.withLock { e.end } } }
 
     /// The server's `wal_sender_timeout` read at START, in seconds (0 = disabled).
-    public var serverSenderTimeout: Double? { session?.senderTimeout }
+    public var serverSenderTimeout: Double? { engine?.senderTimeout }
 }
 
 /// Seconds in a PostgreSQL duration setting such as `60s`, `500ms`, `1min` or `0`.

@@ -33,13 +33,26 @@ public final class ReplicationCursor {
     /// is managed out of band: then only ``sendFeedback(writeLSN:flushLSN:applyLSN:reply:force:)``
     /// moves it.
     public var automaticFlush = true {
-        didSet { session?.withLock { session?.automaticFlush = automaticFlush } }
+        didSet { engine?.feedback.withLock { [automaticFlush] in $0.machine.settings.automaticFlush = automaticFlush } }
+    }
+
+    /// When set, a newly confirmed flush position is reported to the server at once, or this many
+    /// seconds after the previous status update when one went out less than that ago (so at most
+    /// one report per interval), instead of with the next timed update up to the status interval
+    /// later. nil (the default) keeps psycopg2's timing. ``ChangeStream`` sets 0.01 s, so a slot's
+    /// `confirmed_flush_lsn` follows acknowledgements within milliseconds.
+    public var promptFeedbackInterval: Double? {
+        didSet {
+            engine?.feedback.withLock { [promptFeedbackInterval] in
+                $0.machine.settings.promptInterval = promptFeedbackInterval
+            }
+        }
     }
 
     /// Fail a stream that received nothing (not even a keepalive) for this many seconds, like the
     /// server's `wal_receiver_timeout`; nil (the default) waits forever.
     public var receiveTimeout: Double? {
-        didSet { session?.withLock { session?.receiveTimeout = receiveTimeout } }
+        didSet { engine?.withLock { [receiveTimeout] in engine?.receiveTimeout = receiveTimeout } }
     }
 
     /// How long ``consumeStream(keepaliveInterval:_:)`` pauses, in seconds, after the data of a
@@ -57,12 +70,12 @@ public final class ReplicationCursor {
     var result: PQResult?
     var resultRows: [[String?]] = []
     var resultPosition = 0
-    @exclusivity(unchecked) var session: StreamSession?
+    @exclusivity(unchecked) var engine: CopyBothEngine?
     var consuming = false
     var endReported = false
     /// Data frames `consumeStream` read in one go and has not delivered yet.
     @exclusivity(unchecked) var readAhead = ReadAhead()
-    let stopFlag = StopFlag()
+    let stopSignal = StopSignal()
 
     init(connection: ReplicationConnection) {
         self.connection = connection
@@ -106,7 +119,9 @@ public final class ReplicationCursor {
             self.resultRows = result.rows
             self.result = result
         case .copyBoth:
-            try beginStreaming(command: command, decode: false, statusInterval: 10, senderTimeout: nil)
+            beginStreaming(
+                command: command, type: Self.replicationType(of: command), decode: false, statusInterval: 10,
+                senderTimeout: nil)
         case .copyOut, .copyIn:
             throw PGError(.notSupported, "COPY results are not supported by execute", command: command)
         default:
@@ -154,7 +169,7 @@ public final class ReplicationCursor {
     }
 
     func checkNotStreaming() throws {
-        if let session, session.withLock({ session.isStreaming }) {
+        if let engine, engine.withLock({ engine.isStreaming }) {
             throw PGError.programming("cannot run a command while replicating: call stopReplication() first")
         }
     }
@@ -204,12 +219,12 @@ struct ReadAhead {
     static let limit = 8
 
     /// Delivered slots are nil, so clearing the array releases nothing.
-    var frames: [StreamSession.Frame?] = []
+    var frames: [CopyBothEngine.Frame?] = []
     private var head = 0
 
     init() { frames.reserveCapacity(Self.limit) }
 
-    mutating func next() -> StreamSession.Frame? {
+    mutating func next() -> CopyBothEngine.Frame? {
         guard head < frames.count else { return nil }
         let frame = frames[head].take()
         head += 1
@@ -224,71 +239,4 @@ struct ReadAhead {
         frames.removeAll(keepingCapacity: true)
         head = 0
     }
-}
-
-/// A thread-safe flag plus a pipe that wakes a waiting stream loop.
-final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var requested = false
-    private var pipeFDs: (read: Int32, write: Int32)?
-
-    /// The read end of the wake-up pipe, created on first use; -1 if none could be made.
-    var wakeFD: Int32 {
-        lock.lock()
-        defer { lock.unlock() }
-        if let pipeFDs { return pipeFDs.read }
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { return -1 }
-        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-        pipeFDs = (fds[0], fds[1])
-        return fds[0]
-    }
-
-    func request() {
-        lock.lock()
-        requested = true
-        let fd = pipeFDs?.write
-        lock.unlock()
-        if let fd {
-            var byte: UInt8 = 1
-            _ = write(fd, &byte, 1)
-        }
-    }
-
-    /// Wakes a `consumeStream` waiting for input without asking it to stop.
-    func wake() {
-        lock.lock()
-        let fd = pipeFDs?.write
-        lock.unlock()
-        if let fd {
-            var byte: UInt8 = 1
-            _ = write(fd, &byte, 1)
-        }
-    }
-
-    /// Returns whether a stop was requested, and clears the request.
-    func take() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        let was = requested
-        requested = false
-        return was
-    }
-
-    deinit {
-        if let pipeFDs {
-            close(pipeFDs.read)
-            close(pipeFDs.write)
-        }
-    }
-}
-
-/// Stops a cursor's ``ReplicationCursor/consumeStream(keepaliveInterval:_:)`` from any thread: the
-/// loop ends the stream cleanly (CopyDone and drain, as ``ReplicationCursor/stopReplication()``)
-/// and returns.
-public struct ReplicationStopHandle: Sendable {
-    let flag: StopFlag
-
-    /// Asks the loop to stop; it wakes at once.
-    public func stop() { flag.request() }
 }

@@ -3,7 +3,7 @@ import PGOutput
 import PGReplication
 import Synchronization
 import Testing
-import PGLock
+import PGSupport
 
 /// A deterministic random workload over three tables of mixed types.
 struct Workload {
@@ -104,8 +104,8 @@ struct SeededRandom {
 }
 
 /// Collects transactions from a change stream on a thread of its own until a marker row shows up.
-func collect(_ stream: ChangeStream, until marker: @escaping @Sendable (Transaction) -> Bool, seconds: Double = 120) throws -> [Transaction] {
-    let box = Locked<[Transaction]>([])
+func collect(_ stream: ChangeStream, until marker: @escaping @Sendable (PGTransaction) -> Bool, seconds: Double = 120) throws -> [PGTransaction] {
+    let box = Locked<[PGTransaction]>([])
     let failure = Locked<(any Error)?>(nil)
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
@@ -130,7 +130,7 @@ func collect(_ stream: ChangeStream, until marker: @escaping @Sendable (Transact
     return box.withLock { $0 }
 }
 
-func isMarker(_ table: String) -> @Sendable (Transaction) -> Bool {
+func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
     { transaction in transaction.changes.contains { $0.table?.name == table } }
 }
 
@@ -313,7 +313,7 @@ func isMarker(_ table: String) -> @Sendable (Transaction) -> Bool {
         let stream = ChangeStream(configuration)
         try fixture.insert(3)
         try fixture.insert(1)
-        var seen: [Transaction] = []
+        var seen: [PGTransaction] = []
         for try await event in stream.events() {
             guard case .transaction(let transaction) = event else { continue }
             seen.append(transaction)

@@ -4,7 +4,7 @@ import PGOutput
 import PGReplication
 import Synchronization
 import Testing
-import PGLock
+import PGSupport
 
 /// Tests that stop, crash and restart a server run on a cluster of their own.
 @Suite(.serialized) struct FaultTests {

@@ -3,7 +3,7 @@ import Testing
 
 @Suite struct ConnectionSetupTests {
     func rewritten(_ dsn: String, _ type: ReplicationType) throws -> [String: String] {
-        Dictionary(try ReplicationConnection.rewrite(dsn: dsn, for: type).map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+        Dictionary(try ReplicationConnection.parameters(dsn: dsn, for: type).pairs.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
     }
 
     @Test func logicalKeepsTheDatabaseAndAddsReplicationDatabase() throws {
@@ -22,14 +22,14 @@ import Testing
     }
 
     @Test func displayHidesThePassword() throws {
-        let shown = ReplicationConnection.display(try ReplicationConnection.rewrite(dsn: "user=u password='s3 cr3t' dbname=x", for: .logical))
+        let shown = try ReplicationConnection.parameters(dsn: "user=u password='s3 cr3t' dbname=x", for: .logical).redacted
         #expect(shown.contains("password=xxx"))
         #expect(!shown.contains("s3"))
     }
 
     @Test func badDSNIsAProgrammingErrorWithoutTheSecret() {
         do {
-            _ = try ReplicationConnection.rewrite(dsn: "password=hunter2 nonsense", for: .logical)
+            _ = try ReplicationConnection.parameters(dsn: "password=hunter2 nonsense", for: .logical)
             Issue.record("expected an error")
         } catch let error as PGError {
             #expect(error.kind == .programming)

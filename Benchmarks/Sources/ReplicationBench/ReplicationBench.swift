@@ -128,7 +128,7 @@ struct Toucher {
     var changes = 0
     var checksum = 0
 
-    mutating func touch(_ event: ChangeEvent) {
+    mutating func touch(_ event: PGChangeEvent) {
         switch event {
         case .changes(let batch): for change in batch.changes { touch(change) }
         case .transaction(let transaction): for change in transaction.changes { touch(change) }
@@ -136,7 +136,7 @@ struct Toucher {
         }
     }
 
-    mutating func touch(_ change: Change) {
+    mutating func touch(_ change: PGChange) {
         changes += 1
         switch change {
         case .insert(_, let new): touch(new)
@@ -180,7 +180,7 @@ func changeStream(_ options: Arguments, protocolVersion: Int?, streaming: Bool) 
 }
 
 /// Whether an event ends the run: a transaction that ends at or past `end`.
-func reachesEnd(_ event: ChangeEvent, _ end: LSN) -> Bool {
+func reachesEnd(_ event: PGChangeEvent, _ end: LSN) -> Bool {
     switch event {
     case .commit(let transaction), .transaction(let transaction): return transaction.endLSN >= end
     default: return false

@@ -18,29 +18,29 @@ extension ChangeStream {
     ///     if case .transaction(let transaction) = event { try await store(transaction) }
     /// }
     /// ```
-    public func events() -> ChangeEvents { ChangeEvents(stream: self) }
-}
+    public func events() -> Events { Events(stream: self) }
 
-/// The async sequence of a ``ChangeStream``; iterate it once.
-public struct ChangeEvents: AsyncSequence, Sendable {
-    public typealias Element = ChangeEvent
-    let stream: ChangeStream
+    /// The async sequence of a ``ChangeStream``; iterate it once.
+    public struct Events: AsyncSequence, Sendable {
+        public typealias Element = PGChangeEvent
+        let stream: ChangeStream
 
-    public func makeAsyncIterator() -> Iterator {
-        Iterator(lifetime: IteratorLifetime(channel: EventChannel(stream: stream)))
-    }
+        public func makeAsyncIterator() -> Iterator {
+            Iterator(lifetime: IteratorLifetime(channel: EventChannel(stream: stream)))
+        }
 
-    public struct Iterator: AsyncIteratorProtocol {
-        let lifetime: IteratorLifetime
+        public struct Iterator: AsyncIteratorProtocol {
+            let lifetime: IteratorLifetime
 
-        public mutating func next() async throws -> ChangeEvent? {
-            try await lifetime.channel.next()
+            public mutating func next() async throws -> PGChangeEvent? {
+                try await lifetime.channel.next()
+            }
         }
     }
 }
 
 @available(*, unavailable, message: "an iterator has one consumer")
-extension ChangeEvents.Iterator: Sendable {}
+extension ChangeStream.Events.Iterator: Sendable {}
 
 /// Stops the stream when the iterator goes away (the loop was left).
 final class IteratorLifetime: Sendable {
@@ -55,10 +55,10 @@ final class IteratorLifetime: Sendable {
 final class EventChannel: @unchecked Sendable {
     let stream: ChangeStream
     private let lock = NSCondition()
-    private var buffer: [ChangeEvent] = []
+    private var buffer: [PGChangeEvent] = []
     private var head = 0
     private var finished: Result<Void, any Error>?
-    private var waiter: CheckedContinuation<ChangeEvent?, any Error>?
+    private var waiter: CheckedContinuation<PGChangeEvent?, any Error>?
     private var cancelled = false
     private var started = false
     private var handedOut: LSN?
@@ -67,13 +67,13 @@ final class EventChannel: @unchecked Sendable {
 
     private var capacity: Int { max(1, stream.configuration.bufferSize) }
 
-    func next() async throws -> ChangeEvent? {
+    func next() async throws -> PGChangeEvent? {
         if stream.configuration.acknowledgement == .automatic, let lsn = takeHandedOut() {
             stream.acknowledge(lsn)
         }
         startIfNeeded()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ChangeEvent?, any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PGChangeEvent?, any Error>) in
                 lock.lock()
                 if head < buffer.count {
                     let event = buffer[head]
@@ -125,7 +125,7 @@ final class EventChannel: @unchecked Sendable {
     }
 
     /// Called on the I/O thread; waits while the buffer is full.
-    private func push(_ event: ChangeEvent) throws {
+    private func push(_ event: PGChangeEvent) throws {
         lock.lock()
         if let waiter {
             self.waiter = nil

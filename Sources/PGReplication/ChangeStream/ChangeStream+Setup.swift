@@ -4,7 +4,7 @@ extension ChangeStream {
     /// First connection only: create what the configuration asks for, and copy the initial
     /// snapshot when the slot is new.
     func prepare(
-        connection: LogicalReplicationConnection, cursor: ReplicationCursor, handler: (ChangeEvent) throws -> Void
+        connection: LogicalReplicationConnection, cursor: ReplicationCursor, handler: (PGChangeEvent) throws -> Void
     ) throws {
         let sql = try PGConnection(configuration.dsn, logger: logger)
         defer { sql.close() }
@@ -39,7 +39,7 @@ extension ChangeStream {
     /// is imported first; the copy then reads from this transaction while the replication
     /// connection waits, and streaming starts at the consistent point: no gap, no duplicate.
     private func copySnapshot(
-        named name: String, consistentPoint: LSN, sql: PGConnection, handler: (ChangeEvent) throws -> Void
+        named name: String, consistentPoint: LSN, sql: PGConnection, handler: (PGChangeEvent) throws -> Void
     ) throws {
         // Text output in the forms the value decoder reads, before the transaction starts.
         try sql.execute("SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; SET TimeZone = 'UTC'")
@@ -78,7 +78,7 @@ extension ChangeStream {
                         RelationColumn(flags: keys.contains(name) ? 1 : 0, name: name, typeOID: type.0, typeModifier: type.1)
                     }
                 columns = described
-                let changeTable = ChangeTable(
+                let changeTable = PGTable(
                     oid: oid, schema: schema, name: table, replicaIdentity: identity ?? .default, columns: described)
                 let rows = try batch.rows.map { values in
                     try PGRow(
@@ -86,7 +86,7 @@ extension ChangeStream {
                         tuple: TupleData(columns: values.map { $0.map { .text(Array($0.utf8)) } ?? .null }))
                 }
                 let last = batch.rows.count < configuration.snapshotBatchSize
-                let event = ChangeEvent.snapshot(SnapshotBatch(table: changeTable, rows: rows, last: last))
+                let event = PGChangeEvent.snapshot(PGSnapshotBatch(table: changeTable, rows: rows, last: last))
                 do {
                     try handler(event)
                 } catch {

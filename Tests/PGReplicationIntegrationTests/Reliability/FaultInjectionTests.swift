@@ -273,7 +273,7 @@ final class OutputFile: Sendable {
 
     deinit { close(fd) }
 
-    func append(_ transaction: Transaction) throws {
+    func append(_ transaction: PGTransaction) throws {
         let line = ComparableTransaction(transaction).changes.map(Self.encode).joined(separator: ";") + "\n"
         let bytes = Array(line.utf8)
         let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

@@ -4,7 +4,7 @@ import PGOutput
 import PGReplication
 import Synchronization
 import Testing
-import PGLock
+import PGSupport
 
 /// A private cluster for one fault test: table `ev (id int PRIMARY KEY, v text)`, publication
 /// `ev_pub`, the pgoutput slot under test and a wal2json reference slot copied from it (so both
@@ -62,7 +62,7 @@ final class FaultRig: Sendable {
         throw lastError ?? TestSetupError("could not insert the marker")
     }
 
-    static func isMarker(_ transaction: Transaction) -> Bool {
+    static func isMarker(_ transaction: PGTransaction) -> Bool {
         transaction.changes.contains { change in
             if case .insert(_, let new) = change { return (try? new["id", as: Int.self]) == -1 }
             return false
@@ -160,7 +160,7 @@ final class Recorder: Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let finished = Atomic<Bool>(false)
 
-    init(_ stream: ChangeStream, handle: @escaping @Sendable (Transaction) throws -> Void = { _ in }) {
+    init(_ stream: ChangeStream, handle: @escaping @Sendable (PGTransaction) throws -> Void = { _ in }) {
         Thread { [self] in
             do {
                 try stream.run { event in

@@ -4,7 +4,7 @@ import PGLocalCluster
 import PGOutput
 import PGReplication
 import Testing
-import PGLock
+import PGSupport
 
 /// A private cluster with its own CA (server certificate for 127.0.0.1), `ssl=on` and SCRAM
 /// passwords, shared by the security tests of this process.

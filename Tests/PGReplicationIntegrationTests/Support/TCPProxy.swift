@@ -1,6 +1,6 @@
 import Foundation
 
-import PGLock
+import PGSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -84,7 +84,7 @@ enum Wal2JSON {
 extension ComparableTransaction {
     /// Our transaction in the same form: truncates split per table as wal2json writes them,
     /// deletes keyed by the columns the server sent.
-    init(_ transaction: Transaction) {
+    init(_ transaction: PGTransaction) {
         self.xid = transaction.xid
         self.endLSN = transaction.endLSN
         self.changes = transaction.changes.flatMap { change -> [ComparableChange] in

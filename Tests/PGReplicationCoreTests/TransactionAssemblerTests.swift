@@ -1,5 +1,5 @@
 import PGOutput
-@testable import PGReplication
+@testable import PGReplicationCore
 import Testing
 
 @Suite struct TransactionAssemblerTests {
@@ -15,11 +15,11 @@ import Testing
         .insert(.init(xid: xid, relationOID: 16384, newTuple: TupleData(columns: [.text(Array("\(id)".utf8)), .text(Array("v\(id)".utf8))])))
     }
 
-    func run(_ messages: [PGOutputMessage], delivery: TransactionAssembler.Delivery = .assembled, version: Int = 2)
-        throws -> [ChangeEvent]
+    func run(_ messages: [PGOutputMessage], delivery: PGChangeDelivery = .assembled, version: Int = 2)
+        throws -> [PGChangeEvent]
     {
         var assembler = TransactionAssembler(decoder: PGOutputDecoder(protocolVersion: version, streaming: .on), delivery: delivery)
-        var events: [ChangeEvent] = []
+        var events: [PGChangeEvent] = []
         for message in messages {
             let bytes = encoder.encode(message)
             try bytes.withUnsafeBytes { try assembler.feed($0) { events.append($0) } }
@@ -27,7 +27,7 @@ import Testing
         return events
     }
 
-    func ids(_ changes: [Change]) throws -> [Int] {
+    func ids(_ changes: [PGChange]) throws -> [Int] {
         try changes.map { change in
             guard case .insert(_, let new) = change else { return -1 }
             return try new["id", as: Int.self]
@@ -104,12 +104,5 @@ import Testing
         #expect(throws: PGError.self) {
             _ = try run([.begin(.init(finalLSN: 1, commitTime: .init(rawValue: 0), xid: 1)), insert(1)])
         }
-    }
-
-    @Test func highestProtocolVersionFollowsTheServer() {
-        #expect(ChangeStream.highestProtocolVersion(serverVersion: 130012) == 1)
-        #expect(ChangeStream.highestProtocolVersion(serverVersion: 140005) == 2)
-        #expect(ChangeStream.highestProtocolVersion(serverVersion: 150018) == 3)
-        #expect(ChangeStream.highestProtocolVersion(serverVersion: 170002) == 4)
     }
 }

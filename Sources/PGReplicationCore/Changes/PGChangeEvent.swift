@@ -1,7 +1,7 @@
 import PGOutput
 
 /// A table as the change stream knows it from the server's last Relation message.
-public struct ChangeTable: Hashable, Sendable {
+public struct PGTable: Hashable, Sendable {
     public var oid: UInt32
     public var schema: String
     public var name: String
@@ -35,22 +35,22 @@ public struct ChangeTable: Hashable, Sendable {
 }
 
 /// One row change, with typed rows.
-public enum Change: Hashable, Sendable {
+public enum PGChange: Hashable, Sendable {
     /// A new row.
-    case insert(table: ChangeTable, new: PGRow)
+    case insert(table: PGTable, new: PGRow)
     /// A changed row. `old` is the key columns (`oldIsKey`) or the whole old row (REPLICA
     /// IDENTITY FULL), when the server sent it. Unchanged TOASTed values in `new` are filled from
     /// `old` when it has them; otherwise they read as `.unchangedToast`.
-    case update(table: ChangeTable, old: PGRow?, oldIsKey: Bool, new: PGRow)
+    case update(table: PGTable, old: PGRow?, oldIsKey: Bool, new: PGRow)
     /// A removed row: its key columns (`oldIsKey`) or the whole row (REPLICA IDENTITY FULL).
-    case delete(table: ChangeTable, old: PGRow, oldIsKey: Bool)
+    case delete(table: PGTable, old: PGRow, oldIsKey: Bool)
     /// TRUNCATE of one or more tables.
-    case truncate(tables: [ChangeTable], cascade: Bool, restartIdentity: Bool)
+    case truncate(tables: [PGTable], cascade: Bool, restartIdentity: Bool)
     /// A transactional logical decoding message (`pg_logical_emit_message(true, …)`).
-    case message(LogicalDecodingMessage)
+    case message(PGLogicalDecodingMessage)
 
     /// The table changed (the first, for a truncate); nil for a message.
-    public var table: ChangeTable? {
+    public var table: PGTable? {
         switch self {
         case .insert(let table, _), .update(let table, _, _, _), .delete(let table, _, _): return table
         case .truncate(let tables, _, _): return tables.first
@@ -60,15 +60,22 @@ public enum Change: Hashable, Sendable {
 }
 
 /// A logical decoding message (`pg_logical_emit_message`).
-public struct LogicalDecodingMessage: Hashable, Sendable {
+public struct PGLogicalDecodingMessage: Hashable, Sendable {
     public var transactional: Bool
     public var lsn: LSN
     public var prefix: String
     public var content: [UInt8]
+
+    public init(transactional: Bool, lsn: LSN, prefix: String, content: [UInt8]) {
+        self.transactional = transactional
+        self.lsn = lsn
+        self.prefix = prefix
+        self.content = content
+    }
 }
 
 /// A committed (or prepared) transaction with its changes, in commit order.
-public struct Transaction: Hashable, Sendable {
+public struct PGTransaction: Hashable, Sendable {
     public enum Kind: Hashable, Sendable {
         /// An ordinary commit (streamed or not).
         case commit
@@ -88,27 +95,38 @@ public struct Transaction: Hashable, Sendable {
     /// Whether the server streamed it while in progress (it was larger than
     /// `logical_decoding_work_mem`).
     public var streamed: Bool
-    public var changes: [Change]
+    public var changes: [PGChange]
+
+    public init(kind: Kind, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp, origin: String?, streamed: Bool, changes: [PGChange]) {
+        self.kind = kind
+        self.xid = xid
+        self.commitLSN = commitLSN
+        self.endLSN = endLSN
+        self.commitTime = commitTime
+        self.origin = origin
+        self.streamed = streamed
+        self.changes = changes
+    }
 }
 
 /// What a ``ChangeStream`` delivers.
-public enum ChangeEvent: Hashable, Sendable {
+public enum PGChangeEvent: Hashable, Sendable {
     /// A whole committed transaction (the default, assembled delivery).
-    case transaction(Transaction)
+    case transaction(PGTransaction)
     /// Chunked delivery: a transaction begins (`streamed` transactions may interleave with others).
-    case begin(TransactionBegin)
+    case begin(PGTransactionBegin)
     /// Chunked delivery: changes of an open transaction, in order. `subtransactionXID` is the
     /// (sub)transaction that made them, for matching an ``abort(_:)``.
-    case changes(ChangeBatch)
+    case changes(PGChangeBatch)
     /// Chunked delivery: the transaction committed (or prepared); its changes were delivered before.
-    case commit(Transaction)
+    case commit(PGTransaction)
     /// Chunked delivery: a streamed transaction, or one of its subtransactions, rolled back: drop
     /// the changes delivered for it.
-    case abort(TransactionAbort)
+    case abort(PGTransactionAbort)
     /// A non-transactional logical decoding message.
-    case message(LogicalDecodingMessage)
+    case message(PGLogicalDecodingMessage)
     /// Rows of the initial snapshot copy of one table (``ChangeStream/Configuration/initialSnapshot``).
-    case snapshot(SnapshotBatch)
+    case snapshot(PGSnapshotBatch)
     /// Two-phase: a prepared transaction was committed.
     case commitPrepared(gid: String, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp)
     /// Two-phase: a prepared transaction was rolled back.
@@ -126,32 +144,65 @@ public enum ChangeEvent: Hashable, Sendable {
 }
 
 /// The start of a transaction in chunked delivery.
-public struct TransactionBegin: Hashable, Sendable {
+public struct PGTransactionBegin: Hashable, Sendable {
     public var xid: UInt32
     /// The final LSN of the transaction (zero for streamed transactions, not known yet).
     public var finalLSN: LSN
     public var commitTime: PostgresTimestamp?
     public var streamed: Bool
+
+    public init(xid: UInt32, finalLSN: LSN, commitTime: PostgresTimestamp?, streamed: Bool) {
+        self.xid = xid
+        self.finalLSN = finalLSN
+        self.commitTime = commitTime
+        self.streamed = streamed
+    }
 }
 
 /// A batch of changes of one open transaction in chunked delivery.
-public struct ChangeBatch: Hashable, Sendable {
+public struct PGChangeBatch: Hashable, Sendable {
     public var xid: UInt32
     public var subtransactionXID: UInt32
-    public var changes: [Change]
+    public var changes: [PGChange]
+
+    public init(xid: UInt32, subtransactionXID: UInt32, changes: [PGChange]) {
+        self.xid = xid
+        self.subtransactionXID = subtransactionXID
+        self.changes = changes
+    }
 }
 
 /// The rollback of a streamed transaction or of one of its subtransactions.
-public struct TransactionAbort: Hashable, Sendable {
+public struct PGTransactionAbort: Hashable, Sendable {
     public var xid: UInt32
     public var subtransactionXID: UInt32
     public var wholeTransaction: Bool { xid == subtransactionXID }
+
+    public init(xid: UInt32, subtransactionXID: UInt32) {
+        self.xid = xid
+        self.subtransactionXID = subtransactionXID
+    }
 }
 
 /// Rows of one table from the initial snapshot copy.
-public struct SnapshotBatch: Hashable, Sendable {
-    public var table: ChangeTable
+public struct PGSnapshotBatch: Hashable, Sendable {
+    public var table: PGTable
     public var rows: [PGRow]
     /// Whether this is the table's last batch.
     public var last: Bool
+
+    public init(table: PGTable, rows: [PGRow], last: Bool) {
+        self.table = table
+        self.rows = rows
+        self.last = last
+    }
+}
+
+/// How a change stream delivers transactions.
+public enum PGChangeDelivery: Hashable, Sendable {
+    /// Whole transactions (``PGChangeEvent/transaction(_:)``); streamed ones are assembled in memory.
+    case assembled
+    /// ``PGChangeEvent/begin(_:)``, batches of at most `batchSize` changes (at least 1), then
+    /// ``PGChangeEvent/commit(_:)`` (or ``PGChangeEvent/abort(_:)``): no transaction is held whole.
+    case chunked(batchSize: Int)
 }

@@ -1,5 +1,5 @@
 import PGOutput
-@testable import PGReplication
+@testable import PGReplicationCore
 import Testing
 
 @Suite struct ReplicationFrameTests {

@@ -1,44 +1,44 @@
 import PGOutput
 
-/// Turns pgoutput messages into ``ChangeEvent``s: whole transactions (assembled delivery) or
+/// Turns pgoutput messages into ``PGChangeEvent``s: whole transactions (assembled delivery) or
 /// begin / change batches / commit (chunked delivery). Streamed in-progress transactions are kept
 /// per xid until Stream Commit, with the changes of rolled-back subtransactions dropped, or
 /// passed on chunk by chunk with their aborts.
 ///
 /// It owns the decoder, so it sees the decoder's relation cache and stream-block state.
-struct TransactionAssembler {
-    enum Delivery: Hashable, Sendable {
-        case assembled
-        case chunked(batchSize: Int)
-    }
+package struct TransactionAssembler {
 
     private struct Open {
         var xid: UInt32
         var gid: String?
         var origin: String?
         var streamed: Bool
-        var changes: [(subxid: UInt32, change: Change)] = []
+        var changes: [(subxid: UInt32, change: PGChange)] = []
     }
 
-    private(set) var decoder: PGOutputDecoder
-    let delivery: Delivery
+    package private(set) var decoder: PGOutputDecoder
+    let delivery: PGChangeDelivery
     private var current: Open?
     private var streamed: [UInt32: Open] = [:]
     private var streamXID: UInt32?
     /// Chunked delivery: changes not yet passed on, and the (sub)transaction they belong to.
-    private var batch: [Change] = []
+    private var batch: [PGChange] = []
     private var batchKey: (xid: UInt32, subxid: UInt32)?
     /// The table of the last change, until the next Relation message: consecutive changes mostly
-    /// touch one table, and this spares a lookup and a `ChangeTable` copy per change.
-    private var lastTable: ChangeTable?
+    /// touch one table, and this spares a lookup and a `PGTable` copy per change.
+    private var lastTable: PGTable?
 
-    init(decoder: PGOutputDecoder, delivery: Delivery) {
+    package init(decoder: PGOutputDecoder, delivery: PGChangeDelivery) {
         self.decoder = decoder
-        self.delivery = delivery
+        if case .chunked(let size) = delivery, size < 1 {
+            self.delivery = .chunked(batchSize: 1)
+        } else {
+            self.delivery = delivery
+        }
     }
 
     /// Forgets everything in progress (a new walsender session resends what it needs).
-    mutating func reset() {
+    package mutating func reset() {
         decoder.reset()
         current = nil
         streamed = [:]
@@ -49,27 +49,27 @@ struct TransactionAssembler {
     }
 
     /// How many changes are held in memory for transactions not yet delivered.
-    var heldChanges: Int {
+    package var heldChanges: Int {
         (current?.changes.count ?? 0) + streamed.values.reduce(0) { $0 + $1.changes.count } + batch.count
     }
 
-    var isChunked: Bool {
+    package var isChunked: Bool {
         if case .chunked = delivery { return true }
         return false
     }
 
-    mutating func feed(_ payload: UnsafeRawBufferPointer, emit: (ChangeEvent) throws -> Void) throws {
+    package mutating func feed(_ payload: UnsafeRawBufferPointer, emit: (PGChangeEvent) throws -> Void) throws {
         let message = try decoder.decode(payload)
         switch message {
         case .begin(let begin):
             current = Open(xid: begin.xid, streamed: false)
             if isChunked {
-                try emit(.begin(TransactionBegin(xid: begin.xid, finalLSN: begin.finalLSN, commitTime: begin.commitTime, streamed: false)))
+                try emit(.begin(PGTransactionBegin(xid: begin.xid, finalLSN: begin.finalLSN, commitTime: begin.commitTime, streamed: false)))
             }
         case .beginPrepare(let begin):
             current = Open(xid: begin.xid, gid: begin.gid, streamed: false)
             if isChunked {
-                try emit(.begin(TransactionBegin(xid: begin.xid, finalLSN: begin.endLSN, commitTime: begin.prepareTime, streamed: false)))
+                try emit(.begin(PGTransactionBegin(xid: begin.xid, finalLSN: begin.endLSN, commitTime: begin.prepareTime, streamed: false)))
             }
         case .origin(let origin):
             if let xid = streamXID {
@@ -101,7 +101,7 @@ struct TransactionAssembler {
                     tables: tables, cascade: truncate.options.contains(.cascade),
                     restartIdentity: truncate.options.contains(.restartIdentity)), xid: truncate.xid, emit: emit)
         case .message(let message):
-            let decoded = LogicalDecodingMessage(
+            let decoded = PGLogicalDecodingMessage(
                 transactional: message.isTransactional, lsn: message.lsn, prefix: message.prefix, content: message.content)
             if message.isTransactional {
                 try add(.message(decoded), xid: message.xid, emit: emit)
@@ -125,7 +125,7 @@ struct TransactionAssembler {
             if streamed[start.xid] == nil {
                 streamed[start.xid] = Open(xid: start.xid, streamed: true)
                 if isChunked {
-                    try emit(.begin(TransactionBegin(xid: start.xid, finalLSN: 0, commitTime: nil, streamed: true)))
+                    try emit(.begin(PGTransactionBegin(xid: start.xid, finalLSN: 0, commitTime: nil, streamed: true)))
                 }
             }
         case .streamStop:
@@ -149,22 +149,22 @@ struct TransactionAssembler {
                 streamed[abort.xid]?.changes.removeAll { $0.subxid == abort.subtransactionXID }
             }
             if isChunked {
-                try emit(.abort(TransactionAbort(xid: abort.xid, subtransactionXID: abort.subtransactionXID)))
+                try emit(.abort(PGTransactionAbort(xid: abort.xid, subtransactionXID: abort.subtransactionXID)))
             }
         }
     }
 
-    private mutating func table(_ oid: UInt32) throws -> ChangeTable {
+    private mutating func table(_ oid: UInt32) throws -> PGTable {
         if let lastTable, lastTable.oid == oid { return lastTable }
         guard let relation = decoder.relation(for: oid) else {
             throw protocolViolation("a change for relation \(oid), which no Relation message described")
         }
-        let table = ChangeTable(relation)
+        let table = PGTable(relation)
         lastTable = table
         return table
     }
 
-    private mutating func add(_ change: consuming Change, xid: UInt32?, emit: (ChangeEvent) throws -> Void) throws {
+    private mutating func add(_ change: consuming PGChange, xid: UInt32?, emit: (PGChangeEvent) throws -> Void) throws {
         if let streamXID {
             let subxid = xid ?? streamXID
             if case .chunked(let size) = delivery {
@@ -190,7 +190,7 @@ struct TransactionAssembler {
         }
     }
 
-    private mutating func flushBatch(emit: (ChangeEvent) throws -> Void) throws {
+    private mutating func flushBatch(emit: (PGChangeEvent) throws -> Void) throws {
         guard let key = batchKey, !batch.isEmpty else { return }
         let changes = batch
         // The next batch starts at this one's size (a large transaction's batches are full):
@@ -199,14 +199,14 @@ struct TransactionAssembler {
         batch = []
         batch.reserveCapacity(changes.count)
         batchKey = nil
-        try emit(.changes(ChangeBatch(xid: key.xid, subtransactionXID: key.subxid, changes: changes)))
+        try emit(.changes(PGChangeBatch(xid: key.xid, subtransactionXID: key.subxid, changes: changes)))
     }
 
     private mutating func finish(
-        _ open: Open, commitLSN: LSN, endLSN: LSN, time: PostgresTimestamp, emit: (ChangeEvent) throws -> Void
+        _ open: Open, commitLSN: LSN, endLSN: LSN, time: PostgresTimestamp, emit: (PGChangeEvent) throws -> Void
     ) throws {
-        let kind: Transaction.Kind = open.gid.map { .prepare(gid: $0) } ?? .commit
-        var transaction = Transaction(
+        let kind: PGTransaction.Kind = open.gid.map { .prepare(gid: $0) } ?? .commit
+        var transaction = PGTransaction(
             kind: kind, xid: open.xid, commitLSN: commitLSN, endLSN: endLSN, commitTime: time, origin: open.origin,
             streamed: open.streamed, changes: [])
         if isChunked {

@@ -3,9 +3,11 @@ import Testing
 
 @Suite struct LSNTests {
     @Test(arguments: [
-        ("0/0", UInt64(0), "0/00000000"),
-        ("0/1d767e8", 0x1D7_67E8, "0/01D767E8"),
-        ("2/3F42B70", 0x2_03F4_2B70, "2/03F42B70"),
+        ("0/0", UInt64(0), "0/0"),
+        ("0/00000000", UInt64(0), "0/0"),
+        ("0/1d767e8", 0x1D7_67E8, "0/1D767E8"),
+        ("0/01D767E8", 0x1D7_67E8, "0/1D767E8"),
+        ("2/3F42B70", 0x2_03F4_2B70, "2/3F42B70"),
         ("FFFFFFFF/FFFFFFFF", UInt64.max, "FFFFFFFF/FFFFFFFF"),
         ("16/B374D848", 0x16_B374_D848, "16/B374D848"),
     ])

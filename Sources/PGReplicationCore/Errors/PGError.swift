@@ -97,8 +97,8 @@ public struct PGError: Error, Sendable, Hashable, CustomStringConvertible, Custo
         }
     }
 
-    static func programming(_ message: String) -> PGError { PGError(.programming, message) }
-    static func interface(_ message: String) -> PGError { PGError(.interface, message) }
+    package static func programming(_ message: String) -> PGError { PGError(.programming, message) }
+    package static func interface(_ message: String) -> PGError { PGError(.interface, message) }
 }
 
 /// A five-character SQLSTATE code.

@@ -1,0 +1,109 @@
+import Foundation
+import PGOutput
+
+extension ChangeStream {
+    public struct Configuration: Sendable {
+        /// Who acknowledges handled events.
+        public enum Acknowledgement: Hashable, Sendable {
+            /// The stream, once the handler returned (or the async consumer asked for the next event).
+            case automatic
+            /// The caller, with ``ChangeStream/acknowledge(_:)``.
+            case manual
+        }
+
+        /// Which tables a publication the stream creates covers.
+        public enum PublicationScope: Hashable, Sendable {
+            case allTables
+            case tables([String])
+        }
+
+        public var dsn: String
+        public var slot: String
+        public var publications: [String]
+        /// Create the slot (pgoutput) when it does not exist.
+        public var createSlot = false
+        /// Create the slot as TEMPORARY (it goes with the connection; a reconnect then fails with
+        /// ``ChangeStreamError/Kind/slotMissing``).
+        public var temporarySlot = false
+        /// Create the publications that do not exist, with this scope.
+        public var createPublication: PublicationScope?
+        /// The pgoutput protocol version; nil means the highest the server supports (1–4).
+        public var protocolVersion: Int?
+        /// Binary column values (PostgreSQL 14+).
+        public var binary = false
+        /// Let the server stream transactions larger than `logical_decoding_work_mem` before they
+        /// commit (protocol 2+).
+        public var streaming = false
+        public var delivery: PGChangeDelivery = .assembled
+        /// Deliver logical decoding messages (`pg_logical_emit_message`, PostgreSQL 14+).
+        public var messages = false
+        /// Decode prepared transactions at PREPARE (a two-phase slot, protocol 3+).
+        public var twoPhase = false
+        /// Seconds between timed status updates.
+        public var statusInterval: Double = 10
+        /// Where to start on the first connection: a position you persisted; nil means the slot's.
+        public var startLSN: LSN?
+        /// When the stream creates the slot, first copy the published tables' rows as
+        /// ``PGChangeEvent/snapshot(_:)`` events from the slot's exported snapshot, then stream from
+        /// its consistent point: no gap, no duplicate.
+        public var initialSnapshot = false
+        /// Rows per snapshot batch.
+        public var snapshotBatchSize = 10_000
+        public var acknowledgement: Acknowledgement = .automatic
+        public var reconnect = ReconnectPolicy()
+        /// Events buffered between the I/O thread and an async consumer.
+        public var bufferSize = 256
+        /// Fail (and reconnect) when nothing arrives from the server for this many seconds.
+        public var receiveTimeout: Double?
+
+        public init(dsn: String, slot: String, publications: [String]) {
+            self.dsn = dsn
+            self.slot = slot
+            self.publications = publications
+        }
+    }
+
+    /// Bounded exponential backoff with full jitter.
+    public struct ReconnectPolicy: Hashable, Sendable {
+        /// Attempts after a failure before giving up; nil retries forever.
+        public var maxAttempts: Int?
+        public var initialDelay: Double
+        public var maxDelay: Double
+
+        public init(maxAttempts: Int? = nil, initialDelay: Double = 0.2, maxDelay: Double = 10) {
+            self.maxAttempts = maxAttempts
+            self.initialDelay = initialDelay
+            self.maxDelay = maxDelay
+        }
+
+        /// No reconnecting: the first failure ends the stream.
+        public static let never = ReconnectPolicy(maxAttempts: 0)
+
+        func delay(attempt: Int) -> Double {
+            let ceiling = min(maxDelay, initialDelay * pow(2, Double(max(0, attempt - 1))))
+            return Double.random(in: (ceiling / 2)...max(ceiling / 2, ceiling))
+        }
+    }
+
+    /// Progress and lag, read at any time.
+    public struct Metrics: Hashable, Sendable {
+        /// The highest server WAL end seen.
+        public var serverWALEnd: LSN = 0
+        /// The last position acknowledged as handled.
+        public var acknowledgedLSN: LSN = 0
+        /// The flush position reported to the server (acknowledged, or moved on keepalives).
+        public var flushedLSN: LSN = 0
+        /// `serverWALEnd - flushedLSN` in bytes.
+        public var lagBytes: UInt64 { serverWALEnd.distance(from: flushedLSN) }
+        public var transactions = 0
+        public var changes = 0
+        /// Changes per second over the last completed second.
+        public var changesPerSecond: Double = 0
+        /// The commit time of the last transaction delivered.
+        public var lastCommitTime: PostgresTimestamp?
+        /// Reconnections so far.
+        public var reconnects = 0
+        /// Whether a replication connection is streaming now.
+        public var connected = false
+    }
+}

@@ -1,0 +1,26 @@
+/// A change stream ended for a reason reconnecting cannot cure.
+public struct ChangeStreamError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Hashable, Sendable {
+        /// The slot does not exist (dropped, or temporary and gone with its connection).
+        case slotMissing
+        /// The slot was invalidated (`wal_status = lost`, e.g. by `max_slot_wal_keep_size`).
+        case slotInvalidated
+        /// Reconnecting failed ``ChangeStream/ReconnectPolicy/maxAttempts`` times.
+        case reconnectFailed
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var slot: String
+    /// The server's error behind it, when there was one.
+    public var underlying: PGError?
+
+    init(_ kind: Kind, _ message: String, slot: String, underlying: PGError? = nil) {
+        self.kind = kind
+        self.message = message
+        self.slot = slot
+        self.underlying = underlying
+    }
+
+    public var description: String { "\(message) (slot \(slot))" }
+}

@@ -1,0 +1,85 @@
+import Foundation
+
+extension CopyBothEngine {
+    // MARK: - The keeper thread
+
+    /// Starts the thread that keeps the stream alive while a consumer callback runs.
+    func startKeeper() {
+        withLock {
+            keeperRunning = true
+            keeperExited = false
+        }
+        let thread = Thread { [self] in keeperLoop() }
+        thread.name = "pgrepl-keeper"
+        thread.start()
+    }
+
+    /// Stops the keeper thread and waits for it to finish.
+    func stopKeeper() {
+        io.lock()
+        keeperRunning = false
+        io.broadcast()
+        while !keeperExited { io.wait() }
+        io.unlock()
+    }
+
+    /// The consumer came back from its callback.
+    func consumerReturned() { withLock { busySince = nil } }
+
+    private func keeperLoop() {
+        io.lock()
+        defer {
+            keeperExited = true
+            io.broadcast()
+            io.unlock()
+        }
+        while keeperRunning {
+            _ = io.wait(until: Date(timeIntervalSinceNow: Self.keeperTick))
+            guard keeperRunning, isStreaming, deferredError == nil, let since = busySince,
+                POSIX.monotonicNow() - since >= Self.keeperTick
+            else { continue }
+            do {
+                try serviceWhileBusyLocked()
+            } catch {
+                deferredError = error
+            }
+        }
+    }
+
+    /// While the consumer is busy: read what has arrived (answering keepalives, stashing data up
+    /// to a bound), and send status updates on time. With the stash full, reading stops (the
+    /// server feels TCP backpressure) and status updates go out often enough for the server's
+    /// `wal_sender_timeout`, which it checks against any message from the client.
+    private func serviceWhileBusyLocked() throws {
+        if let held = heldKeepalive {
+            heldKeepalive = nil
+            _ = try receiveLocked(held, now: POSIX.monotonicNow())
+            guard isStreaming else { return }
+        }
+        if stashBytes < Self.stashLimit {
+            guard pq.consumeInput() else { throw failLocked(PGError.connectionFailure(pq, while: "reading")) }
+            read: while stashBytes < Self.stashLimit, isStreaming {
+                switch pq.getCopyData() {
+                case .data(let buffer):
+                    if let header = try receiveLocked(buffer, now: POSIX.monotonicNow()) {
+                        stash.append((buffer, header))
+                        stashBytes += buffer.count
+                        ioTimestamp = Date()
+                    }
+                case .wouldBlock: break read
+                case .done:
+                    _ = try endOfCopyLocked()
+                    break read
+                case .failed: throw failLocked(PGError.connectionFailure(pq, while: "reading"))
+                }
+            }
+        }
+        guard isStreaming else { return }
+        var heartbeat: Double?
+        if stashBytes >= Self.stashLimit {
+            let quarter = (senderTimeout ?? 0) > 0 ? (senderTimeout ?? 0) / 4 : 1.0
+            heartbeat = max(quarter, Self.keeperTick)
+        }
+        try feedbackLocked(.tick(heartbeat: heartbeat))
+    }
+}

@@ -1,0 +1,63 @@
+/// Keyword/value connection parameters prepared from a conninfo string or `postgresql://` URI:
+/// the one place a DSN is checked, parsed, completed and shown.
+struct ConnectionParameters {
+    private(set) var pairs: [(key: String, value: String)]
+
+    /// Parses `dsn` (`PQconninfoParse`) into the parameters it gives explicitly, and declares
+    /// `client_encoding=UTF8` unless it names an encoding: every text the package sends and reads
+    /// is UTF-8.
+    ///
+    /// - Throws: `PGError` (`.programming`) for a NUL byte or a DSN libpq cannot parse; the
+    ///   message never quotes a password.
+    init(dsn: String) throws {
+        guard !dsn.utf8.contains(0) else { throw PGError.programming("the DSN must not contain NUL bytes") }
+        switch PQConnection.parseConninfo(dsn) {
+        case .success(let pairs): self.pairs = pairs
+        case .failure(let error): throw PGError(.programming, "invalid DSN: \(error.message)")
+        }
+        setDefault("client_encoding", "UTF8")
+    }
+
+    /// Sets a parameter, replacing any value given.
+    mutating func set(_ key: String, _ value: String) {
+        pairs.removeAll { $0.key == key }
+        pairs.append((key, value))
+    }
+
+    /// Sets a parameter unless one was given.
+    mutating func setDefault(_ key: String, _ value: String) {
+        if !pairs.contains(where: { $0.key == key }) { pairs.append((key, value)) }
+    }
+
+    /// Connects (`PQconnectdbParams`).
+    ///
+    /// - Throws: `PGError` (`.operational`, connection lost) with libpq's message when the
+    ///   connection fails.
+    func connect() throws -> PQConnection {
+        let pq = PQConnection.connect(pairs)
+        guard pq.isOK else {
+            let error = PGError(.operational, pq.errorMessage, sqlState: .connectionFailure, connectionLost: true)
+            pq.finish()
+            throw error
+        }
+        return pq
+    }
+
+    /// The parameters as a conninfo string, with every secret shown as `xxx` (as psycopg2 shows
+    /// the password).
+    var redacted: String {
+        pairs.map { key, value in
+            let shown = Self.secretKeys.contains(key) ? "xxx" : value
+            let needsQuotes = shown.isEmpty || shown.contains { $0 == " " || $0 == "'" || $0 == "\\" }
+            let quoted =
+                needsQuotes
+                ? "'" + shown.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+                    + "'"
+                : shown
+            return "\(key)=\(quoted)"
+        }.joined(separator: " ")
+    }
+
+    /// The libpq keywords whose values are secrets.
+    static let secretKeys: Set<String> = ["password", "sslpassword"]
+}

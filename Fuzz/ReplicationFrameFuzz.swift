@@ -1,6 +1,5 @@
 // libFuzzer harness for the CopyData frame parser and what ChangeStream does with the frames.
-// Not a package target: Fuzz/run.sh compiles it with ReplicationFrame.swift, PGError.swift and
-// the change-stream assembler against the PGOutput module.
+// Not a package target: Fuzz/run.sh compiles it against the PGReplicationCore and PGOutput modules.
 //
 // Input layout: byte 0 selects the configuration, the rest is a sequence of frames, each a
 // 2-byte big-endian length and that many bytes (the last one may be short).
@@ -12,6 +11,7 @@
 // payloads fed to the assembler either produce events or throw, never trap.
 
 import PGOutput
+import PGReplicationCore
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func replicationFrameFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -23,7 +23,7 @@ public func replicationFrameFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> C
         case 1: .on
         default: .parallel
         }
-    let delivery: TransactionAssembler.Delivery =
+    let delivery: PGChangeDelivery =
         config & 0x10 == 0 ? .assembled : .chunked(batchSize: Int(config >> 5) + 1)
     var assembler = TransactionAssembler(
         decoder: PGOutputDecoder(protocolVersion: Int(config & 3) + 1, streaming: streaming), delivery: delivery)
@@ -83,7 +83,8 @@ private func checkFrame(_ frame: UnsafeRawBufferPointer, _ assembler: inout Tran
         else { fatalError("keepalive does not match its bytes: \(keepalive)") }
         // The status update that answers it is always 34 bytes.
         let update = StandbyStatusUpdate(
-            write: keepalive.walEnd, flush: keepalive.walEnd, apply: 0, clock: keepalive.sendTime, replyRequested: false)
+            write: keepalive.walEnd, flush: keepalive.walEnd, apply: 0, clock: keepalive.sendTime, replyRequested: false
+        )
         if update.bytes.count != StandbyStatusUpdate.size { fatalError("status update of \(update.bytes.count) bytes") }
     }
 }

@@ -21,6 +21,7 @@ targets=${PGREPL_FUZZ_TARGETS:-"decoder frame lsn value"}
 mkdir -p "$work/module"
 flags=(-sanitize=fuzzer,address -parse-as-library -O -package-name swift_pg_replication)
 mapfile -t pgoutput < <(find Sources/PGOutput -name '*.swift' | sort)
+mapfile -t core < <(find Sources/PGReplicationCore -name '*.swift' | sort)
 
 # The gold linker warns "Cannot export local symbol '__asan_…'": harmless, filtered out.
 quiet() { "$@" 2> >(grep -v "Cannot export local symbol" >&2); }
@@ -40,12 +41,16 @@ build() {
                 -emit-library -static -o "$work/module/libPGOutput.a" "${pgoutput[@]}"
             cat "${pgoutput[@]}" | cksum >"$work/module/.stamp"
         fi
+        if [[ $name == frame ]]; then
+            # The libpq-free protocol core, built as its package target is: every file of it.
+            quiet swiftc "${flags[@]}" -module-name PGReplicationCore -emit-module \
+                -emit-module-path "$work/module/PGReplicationCore.swiftmodule" -I "$work/module" \
+                -emit-library -static -o "$work/module/libPGReplicationCore.a" "${core[@]}"
+        fi
         local sources
         case $name in
         frame)
-            sources=(Sources/PGReplication/Protocol/ReplicationFrame.swift Sources/PGReplication/Errors/PGError.swift
-                Sources/PGReplication/ChangeStream/TransactionAssembler.swift
-                Sources/PGReplication/ChangeStream/ChangeEvent.swift Fuzz/ReplicationFrameFuzz.swift) ;;
+            sources=(Fuzz/ReplicationFrameFuzz.swift -lPGReplicationCore -lPGOutput) ;;
         lsn) sources=(Fuzz/LSNFuzz.swift) ;;
         value) sources=(Fuzz/PGValueFuzz.swift) ;;
         esac

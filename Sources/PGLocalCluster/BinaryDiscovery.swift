@@ -29,7 +29,10 @@ extension LocalCluster {
         }
         for entry in path {
             let initdb = URL(fileURLWithPath: entry + "/initdb")
-            guard FileManager.default.isExecutableFile(atPath: initdb.path) else { searched.append(entry); continue }
+            guard FileManager.default.isExecutableFile(atPath: initdb.path) else {
+                searched.append(entry)
+                continue
+            }
             // /usr/local/bin/initdb may be a link into /usr/lib/postgresql/N/bin: use the real directory.
             let real = initdb.resolvingSymlinksInPath().deletingLastPathComponent().path
             if let found = accept(real) ?? accept(entry) { return found }

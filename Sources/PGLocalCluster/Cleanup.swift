@@ -15,7 +15,9 @@ extension LocalCluster {
     /// One cluster per configuration for the whole process, started on first use (thread-safe) and
     /// destroyed at process exit. A failed start is remembered and thrown again to every caller.
     /// The logger of the first call is used. Do not call ``destroy()`` or leave it stopped: other tests share it.
-    public static func shared(_ configuration: Configuration = .init(), logger: Logger = .disabled) throws -> LocalCluster {
+    public static func shared(
+        _ configuration: Configuration = .init(), logger: Logger = .disabled
+    ) throws -> LocalCluster {
         try sharedClusters.withLock { clusters in
             if let known = clusters[configuration] { return try known.get() }
             let result = Result { try start(configuration, logger: logger) }
@@ -64,7 +66,8 @@ enum ClusterRegistry {
     private static func remove(root: String, dataDirectory: String) {
         let pidFile = dataDirectory + "/postmaster.pid"
         if let text = readFile(pidFile).map({ String(decoding: $0, as: UTF8.self) }),
-            let firstLine = text.split(separator: "\n").first, let pid = pid_t(firstLine.trimmingCharacters(in: .whitespaces)), pid > 0,
+            let firstLine = text.split(separator: "\n").first,
+            let pid = pid_t(firstLine.trimmingCharacters(in: .whitespaces)), pid > 0,
             isPostmaster(pid, of: dataDirectory)
         {
             func alive() -> Bool {

@@ -30,17 +30,24 @@ struct CommandRunner: Sendable {
         guard let entry = getpwnam("postgres") else {
             throw LocalClusterError(
                 .setupFailed,
-                "running as root, but there is no 'postgres' user to run the server as (PostgreSQL refuses to run as root); create one (useradd --system postgres) or run as a normal user")
+                "running as root, but there is no 'postgres' user to run the server as (PostgreSQL refuses to run as root); create one (useradd --system postgres) or run as a normal user"
+            )
         }
         let candidates = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser", "/bin/runuser"]
         guard let runuser = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw LocalClusterError(.setupFailed, "running as root, but `runuser` (util-linux) was not found in \(candidates.joined(separator: ", ")); it is needed to run the server as 'postgres'")
+            throw LocalClusterError(
+                .setupFailed,
+                "running as root, but `runuser` (util-linux) was not found in \(candidates.joined(separator: ", ")); it is needed to run the server as 'postgres'"
+            )
         }
-        return CommandRunner(serverAccount: ServerAccount(userID: entry.pointee.pw_uid, groupID: entry.pointee.pw_gid, runuser: runuser))
+        return CommandRunner(
+            serverAccount: ServerAccount(userID: entry.pointee.pw_uid, groupID: entry.pointee.pw_gid, runuser: runuser))
     }
 
     /// The first executable `name` in the `PATH` of `environment`.
-    static func findOnPath(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    static func findOnPath(
+        _ name: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String? {
         (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
             .map { $0 + "/" + name }
             .first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -75,7 +82,9 @@ struct CommandRunner: Sendable {
         env.merge(environment) { _, new in new }
         let stdout = try TemporaryOutput()
         let stderr = try TemporaryOutput()
-        let status = try spawnAndWait(commandLine, environment: env.map { "\($0.key)=\($0.value)" }, directory: directory, stdout: stdout.fd, stderr: stderr.fd)
+        let status = try spawnAndWait(
+            commandLine, environment: env.map { "\($0.key)=\($0.value)" }, directory: directory, stdout: stdout.fd,
+            stderr: stderr.fd)
         return CommandOutput(status: status, stdout: stdout.contents(), stderr: stderr.contents())
     }
 
@@ -101,7 +110,9 @@ struct CommandRunner: Sendable {
 /// inherits, and the postmaster that `pg_ctl start` leaves behind inherits it as well, so waiting for
 /// `pg_ctl` would last as long as the server. Here every descriptor above 2 is closed in the child, and
 /// signal dispositions and the mask are reset (an ignored SIGINT would otherwise reach the server).
-private func spawnAndWait(_ commandLine: [String], environment: [String], directory: String?, stdout: Int32, stderr: Int32) throws -> Int32 {
+private func spawnAndWait(
+    _ commandLine: [String], environment: [String], directory: String?, stdout: Int32, stderr: Int32
+) throws -> Int32 {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -110,7 +121,10 @@ private func spawnAndWait(_ commandLine: [String], environment: [String], direct
     posix_spawn_file_actions_adddup2(&actions, stderr, 2)
     if let directory {
         guard let addchdir = SpawnExtensions.addchdir, addchdir(&actions, directory) == 0 else {
-            throw LocalClusterError(.commandFailed, "cannot set the working directory of a child process (posix_spawn_file_actions_addchdir_np)", command: commandLine)
+            throw LocalClusterError(
+                .commandFailed,
+                "cannot set the working directory of a child process (posix_spawn_file_actions_addchdir_np)",
+                command: commandLine)
         }
     }
     _ = SpawnExtensions.addclosefrom?(&actions, 3)
@@ -131,12 +145,15 @@ private func spawnAndWait(_ commandLine: [String], environment: [String], direct
     var pid: pid_t = 0
     let spawned = posix_spawn(&pid, commandLine[0], &actions, &attributes, argv, envp)
     guard spawned == 0 else {
-        throw LocalClusterError(.commandFailed, "could not start \(commandLine[0]): \(String(cString: strerror(spawned)))", command: commandLine)
+        throw LocalClusterError(
+            .commandFailed, "could not start \(commandLine[0]): \(String(cString: strerror(spawned)))",
+            command: commandLine)
     }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 {
         guard errno == EINTR else {
-            throw LocalClusterError(.commandFailed, "waitpid failed: \(String(cString: strerror(errno)))", command: commandLine)
+            throw LocalClusterError(
+                .commandFailed, "waitpid failed: \(String(cString: strerror(errno)))", command: commandLine)
         }
     }
     let signal = status & 0x7f
@@ -145,10 +162,15 @@ private func spawnAndWait(_ commandLine: [String], environment: [String], direct
 
 /// glibc's posix_spawn additions, which the Glibc module does not import.
 private enum SpawnExtensions {
-    typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+    typealias AddChdir =
+        @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
     typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    static let addchdir = dlsym(nil, "posix_spawn_file_actions_addchdir_np").map { unsafeBitCast($0, to: AddChdir.self) }
-    static let addclosefrom = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: AddClosefrom.self) }
+    static let addchdir = dlsym(nil, "posix_spawn_file_actions_addchdir_np").map {
+        unsafeBitCast($0, to: AddChdir.self)
+    }
+    static let addclosefrom = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map {
+        unsafeBitCast($0, to: AddClosefrom.self)
+    }
 }
 
 /// An anonymous temporary file that a child process writes into (no pipes: no reader threads, and no
@@ -162,7 +184,9 @@ private final class TemporaryOutput {
             buffer.baseAddress.map { mkstemp($0) } ?? -1
         }
         guard fd >= 0 else {
-            throw LocalClusterError(.setupFailed, "could not create a temporary file in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
+            throw LocalClusterError(
+                .setupFailed,
+                "could not create a temporary file in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
         }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         template.withUnsafeBufferPointer { buffer in _ = buffer.baseAddress.map { unlink($0) } }

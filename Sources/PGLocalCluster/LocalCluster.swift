@@ -61,7 +61,6 @@ public final class LocalCluster: @unchecked Sendable {
     /// The major version, e.g. 15, when ``serverVersion`` starts with a number.
     public var serverMajorVersion: Int? { Int(serverVersion.prefix { $0.isNumber }) }
 
-
     private init(
         root: String, binDirectory: String, serverVersion: String, configuration: Configuration,
         runner: CommandRunner, logger: Logger
@@ -83,11 +82,15 @@ public final class LocalCluster: @unchecked Sendable {
     // MARK: Creating
 
     /// Creates a cluster in a new temporary folder and starts it. On failure nothing is left behind.
-    public static func start(_ configuration: Configuration = .init(), logger: Logger = .disabled) throws -> LocalCluster {
+    public static func start(
+        _ configuration: Configuration = .init(), logger: Logger = .disabled
+    ) throws -> LocalCluster {
         let runner = try CommandRunner.forCurrentUser()
         let binDirectory: String
         if let configured = configuration.binDirectory {
-            guard hasServerBinaries(configured) else { throw binariesNotFound(searched: ["binDirectory=\(configured)"]) }
+            guard hasServerBinaries(configured) else {
+                throw binariesNotFound(searched: ["binDirectory=\(configured)"])
+            }
             binDirectory = configured
         } else {
             binDirectory = try discoverBinDirectory()
@@ -103,10 +106,14 @@ public final class LocalCluster: @unchecked Sendable {
             if case .scramPassword(let user, let password) = configuration.authentication {
                 let verb = user == "postgres" ? "ALTER ROLE" : "CREATE ROLE"
                 do {
-                    _ = try cluster.psql("\(verb) \(quoteIdentifier(user)) LOGIN SUPERUSER REPLICATION PASSWORD \(quoteLiteral(password))")
+                    _ = try cluster.psql(
+                        "\(verb) \(quoteIdentifier(user)) LOGIN SUPERUSER REPLICATION PASSWORD \(quoteLiteral(password))"
+                    )
                 } catch var error as LocalClusterError {
                     // The failed command holds the password.
-                    error.command = error.command.map { $0.replacingOccurrences(of: quoteLiteral(password), with: "'xxx'") }
+                    error.command = error.command.map {
+                        $0.replacingOccurrences(of: quoteLiteral(password), with: "'xxx'")
+                    }
                     throw error
                 }
             }
@@ -127,13 +134,18 @@ public final class LocalCluster: @unchecked Sendable {
         // Short base path: a Unix socket path must fit in 107 bytes. As root, always /tmp so that the
         // postgres user can reach the folder.
         var base = "/tmp"
-        if runner.serverAccount == nil, let tmp = ProcessInfo.processInfo.environment["TMPDIR"], !tmp.isEmpty, tmp.utf8.count < 60 {
+        if runner.serverAccount == nil, let tmp = ProcessInfo.processInfo.environment["TMPDIR"], !tmp.isEmpty,
+            tmp.utf8.count < 60
+        {
             base = tmp.hasSuffix("/") ? String(tmp.dropLast()) : tmp
         }
         var template = Array((base + "/pglocalcluster.XXXXXX").utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) } != nil }
+        let created = template.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress.flatMap { mkdtemp($0) } != nil
+        }
         guard created else {
-            throw LocalClusterError(.setupFailed, "could not create a temporary folder in \(base): \(String(cString: strerror(errno)))")
+            throw LocalClusterError(
+                .setupFailed, "could not create a temporary folder in \(base): \(String(cString: strerror(errno)))")
         }
         let root = template.withUnsafeBufferPointer { buffer in buffer.baseAddress.map { String(cString: $0) } ?? "" }
         try runner.prepare(root, permissions: 0o755)
@@ -147,7 +159,8 @@ public final class LocalCluster: @unchecked Sendable {
         let common = ["-D", dataDirectory, "-A", "trust", "-U", "postgres", "-E", "UTF8"]
         let first = try runner.run(initdb, common + ["--locale=C.UTF-8"], asServer: true, directory: socketDirectory)
         if first.status != 0 {
-            logger.debug("initdb with C.UTF-8 failed; retrying with --no-locale", metadata: ["stderr": "\(first.stderr)"])
+            logger.debug(
+                "initdb with C.UTF-8 failed; retrying with --no-locale", metadata: ["stderr": "\(first.stderr)"])
             try? FileManager.default.removeItem(atPath: dataDirectory)
             try runner.check("initdb", initdb, common + ["--no-locale"], asServer: true, directory: socketDirectory)
         }
@@ -223,14 +236,17 @@ public final class LocalCluster: @unchecked Sendable {
             let port = state.port != 0 && attempt == 1 ? state.port : try Self.freePort()
             try write(settingsFile(port: port), to: dataDirectory + "/pglocalcluster.conf")
             let logOffset = (try? FileManager.default.attributesOfItem(atPath: logFile)[.size] as? Int) ?? 0
-            logger.debug("starting PostgreSQL", metadata: ["data": "\(dataDirectory)", "port": "\(port)", "attempt": "\(attempt)"])
+            logger.debug(
+                "starting PostgreSQL",
+                metadata: ["data": "\(dataDirectory)", "port": "\(port)", "attempt": "\(attempt)"])
             let started = ContinuousClock.now
             let arguments = ["-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "start"]
             let output = try runner.run(binDirectory + "/pg_ctl", arguments, asServer: true, directory: socketDirectory)
             if output.status == 0 {
                 state.port = port
                 state.phase = .running
-                logger.debug("PostgreSQL started", metadata: ["port": "\(port)", "took": "\(ContinuousClock.now - started)"])
+                logger.debug(
+                    "PostgreSQL started", metadata: ["port": "\(port)", "took": "\(ContinuousClock.now - started)"])
                 return
             }
             let log = logTail(from: logOffset)
@@ -337,7 +353,9 @@ public final class LocalCluster: @unchecked Sendable {
         var executable = binDirectory + "/" + tool
         if !FileManager.default.isExecutableFile(atPath: executable), tool == "psql" {
             // Some layouts keep the client in /usr/bin only.
-            executable = ["/usr/bin/psql", "/usr/local/bin/psql"].first(where: FileManager.default.isExecutableFile(atPath:)) ?? executable
+            executable =
+                ["/usr/bin/psql", "/usr/local/bin/psql"].first(where: FileManager.default.isExecutableFile(atPath:))
+                ?? executable
         }
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw LocalClusterError(.commandFailed, "\(tool) not found in \(binDirectory)")
@@ -364,7 +382,9 @@ public final class LocalCluster: @unchecked Sendable {
     /// A port on 127.0.0.1 that is free right now (the kernel picks it).
     static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw LocalClusterError(.setupFailed, "socket() failed: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw LocalClusterError(.setupFailed, "socket() failed: \(String(cString: strerror(errno)))")
+        }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -376,7 +396,10 @@ public final class LocalCluster: @unchecked Sendable {
                 bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
             }
         }
-        guard ok else { throw LocalClusterError(.setupFailed, "could not pick a free port on 127.0.0.1: \(String(cString: strerror(errno)))") }
+        guard ok else {
+            throw LocalClusterError(
+                .setupFailed, "could not pick a free port on 127.0.0.1: \(String(cString: strerror(errno)))")
+        }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }

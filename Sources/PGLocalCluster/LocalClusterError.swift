@@ -33,7 +33,12 @@ public struct LocalClusterError: Error, CustomStringConvertible, Sendable {
         var text = message
         if !command.isEmpty { text += "\n  command: " + command.joined(separator: " ") }
         let trimmed = details.trimmingTrailingWhitespace()
-        if !trimmed.isEmpty { text += "\n" + trimmed.split(separator: "\n", omittingEmptySubsequences: false).map { "  | " + $0 }.joined(separator: "\n") }
+        if !trimmed.isEmpty {
+            text +=
+                "\n"
+                + trimmed.split(separator: "\n", omittingEmptySubsequences: false).map { "  | " + $0 }.joined(
+                    separator: "\n")
+        }
         return text
     }
 }

@@ -176,7 +176,9 @@ extension ByteReader where Context == MessageContext {
     package mutating func readNullTerminatedString() throws(PGOutputDecodingError) -> String {
         let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
         guard let length = rest.firstIndex(of: 0) else { throw error(.missingStringTerminator) }
-        guard let string = UnsafeRawBufferPointer(rebasing: rest[..<length]).validatedUTF8String else { throw error(.invalidUTF8) }
+        guard let string = UnsafeRawBufferPointer(rebasing: rest[..<length]).validatedUTF8String else {
+            throw error(.invalidUTF8)
+        }
         offset += length + 1
         return string
     }
@@ -278,9 +280,13 @@ extension UnsafeRawBufferPointer {
             }
             high |= loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
         } else if count >= 4 {
-            high = UInt64(loadUnaligned(fromByteOffset: 0, as: UInt32.self) | loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self))
+            high = UInt64(
+                loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+                    | loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self))
         } else if count >= 2 {
-            high = UInt64(loadUnaligned(fromByteOffset: 0, as: UInt16.self) | loadUnaligned(fromByteOffset: count &- 2, as: UInt16.self))
+            high = UInt64(
+                loadUnaligned(fromByteOffset: 0, as: UInt16.self)
+                    | loadUnaligned(fromByteOffset: count &- 2, as: UInt16.self))
         } else if count == 1 {
             high = UInt64(self[0])
         }

@@ -41,7 +41,9 @@ public struct LSN: RawRepresentable, Hashable, Comparable, Sendable, Expressible
         self.rawValue = UInt64(high) << 32 | UInt64(low)
     }
 
-    private static func parseHalf(_ digits: ArraySlice<UInt8>, input: some StringProtocol, which: String)
+    private static func parseHalf(
+        _ digits: ArraySlice<UInt8>, input: some StringProtocol, which: String
+    )
         throws(LSN.ParseError) -> UInt32
     {
         guard !digits.isEmpty, digits.count <= 8 else {
@@ -55,7 +57,8 @@ public struct LSN: RawRepresentable, Hashable, Comparable, Sendable, Expressible
             case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = byte - UInt8(ascii: "a") + 10
             case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = byte - UInt8(ascii: "A") + 10
             default:
-                throw ParseError(input: String(input), reason: "the \(which) half has a character that is not a hexadecimal digit")
+                throw ParseError(
+                    input: String(input), reason: "the \(which) half has a character that is not a hexadecimal digit")
             }
             value = value << 4 | UInt32(nibble)
         }

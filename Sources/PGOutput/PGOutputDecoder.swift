@@ -108,7 +108,9 @@ public struct PGOutputDecoder: Sendable {
     /// Row messages come first and return without going through the state updates below: they are
     /// nearly all of a stream.
     @inline(__always)
-    private mutating func decodeBody(_ kind: PGOutputMessage.MessageKind, from reader: inout MessageReader)
+    private mutating func decodeBody(
+        _ kind: PGOutputMessage.MessageKind, from reader: inout MessageReader
+    )
         throws(PGOutputDecodingError) -> PGOutputMessage
     {
         let streamXID = inStream
@@ -145,8 +147,9 @@ public struct PGOutputDecoder: Sendable {
             inStream = false
             return .streamStop(PGOutputMessage.StreamStop())
         default:
-            let message = try Self.decodeOther(kind, from: &reader, streamXID: streamXID,
-                                               parallelAbort: protocolVersion >= 4 && streaming == .parallel)
+            let message = try Self.decodeOther(
+                kind, from: &reader, streamXID: streamXID,
+                parallelAbort: protocolVersion >= 4 && streaming == .parallel)
             try reader.expectEnd()
             return message
         }

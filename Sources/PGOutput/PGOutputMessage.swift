@@ -124,7 +124,7 @@ public enum PGOutputMessage: Hashable, Sendable {
     }
 
     /// The OID of the table an Insert, Update or Delete changes (look it up with
-    /// ``PGOutputDecoder/relation(for:)``); `nil` for other messages.
+    /// ``PGOutputDecoder/relation(for:)-(UInt32)``); `nil` for other messages.
     public var relationOID: UInt32? {
         switch self {
         case .insert(let insert): insert.relationOID

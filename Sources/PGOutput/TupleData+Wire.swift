@@ -18,7 +18,9 @@ extension TupleData {
     /// Checks an Int16 column count and that many columns, then copies them in one piece into a
     /// buffer of `pool` (its `slot`, 0 or 1).
     @inline(__always)
-    static func decode(from reader: inout MessageReader, pool: inout WireBytes.Pool, slot: Int)
+    static func decode(
+        from reader: inout MessageReader, pool: inout WireBytes.Pool, slot: Int
+    )
         throws(PGOutputDecodingError) -> Self
     {
         let start = reader.offset

@@ -17,7 +17,9 @@ public struct CLIError: Error, Sendable, CustomStringConvertible {
     public var sqlState: String?
     public var hint: String?
 
-    public init(_ status: ExitStatus, _ context: String, _ message: String, sqlState: String? = nil, hint: String? = nil) {
+    public init(
+        _ status: ExitStatus, _ context: String, _ message: String, sqlState: String? = nil, hint: String? = nil
+    ) {
         self.status = status
         self.context = context
         self.message = message
@@ -41,13 +43,16 @@ public struct CLIError: Error, Sendable, CustomStringConvertible {
     public static func wrapping(_ error: any Error, context: String) -> CLIError {
         switch error {
         case let error as CLIError:
-            return error.context.isEmpty ? CLIError(error.status, context, error.message, sqlState: error.sqlState, hint: error.hint) : error
+            return error.context.isEmpty
+                ? CLIError(error.status, context, error.message, sqlState: error.sqlState, hint: error.hint) : error
         case let error as PGError:
-            return CLIError(status(for: error), context, error.message, sqlState: error.sqlState?.rawValue, hint: error.hint)
+            return CLIError(
+                status(for: error), context, error.message, sqlState: error.sqlState?.rawValue, hint: error.hint)
         case let error as ChangeStreamError:
             switch error.kind {
             case .slotMissing: return slotNotFound(error.slot, context: context)
-            case .slotInvalidated: return CLIError(.server, context, error.message, sqlState: error.underlying?.sqlState?.rawValue)
+            case .slotInvalidated:
+                return CLIError(.server, context, error.message, sqlState: error.underlying?.sqlState?.rawValue)
             case .reconnectFailed: return CLIError(.connection, context, error.message)
             }
         case let error as LSN.ParseError:
@@ -72,7 +77,9 @@ public struct CLIError: Error, Sendable, CustomStringConvertible {
 
     /// A slot that is not there, worded and coded as the server reports it for DROP_REPLICATION_SLOT.
     static func slotNotFound(_ slot: String, context: String) -> CLIError {
-        CLIError(.server, context, "replication slot \"\(slot)\" does not exist", sqlState: SQLState.undefinedObject.rawValue)
+        CLIError(
+            .server, context, "replication slot \"\(slot)\" does not exist", sqlState: SQLState.undefinedObject.rawValue
+        )
     }
 
     /// An I/O failure with the text of `errno`.

@@ -25,7 +25,8 @@ enum ChangeFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
     func line(for message: PGLogicalDecodingMessage) -> String {
         switch self {
         case .json: return JSONChangeLines.message(message, xid: nil)
-        case .text, .raw: return TextChangeLines.message(message, prefix: "\(TextChangeLines.clock(nil)) \(message.lsn)")
+        case .text, .raw:
+            return TextChangeLines.message(message, prefix: "\(TextChangeLines.clock(nil)) \(message.lsn)")
         }
     }
 }
@@ -48,7 +49,8 @@ struct JSONChangeLines {
             case .insert(let table, let new):
                 lines.append(Self.row("I", xid, table, columns: new, identity: nil))
             case .update(let table, let old, let oldIsKey, let new):
-                lines.append(Self.row("U", xid, table, columns: new, identity: old.map { Self.identity($0, table, oldIsKey) }))
+                lines.append(
+                    Self.row("U", xid, table, columns: new, identity: old.map { Self.identity($0, table, oldIsKey) }))
             case .delete(let table, let old, let oldIsKey):
                 lines.append(Self.row("D", xid, table, columns: nil, identity: Self.identity(old, table, oldIsKey)))
             case .truncate(let tables, _, _):
@@ -83,7 +85,9 @@ struct JSONChangeLines {
         return PGRow(columns: keys.map { old.columns[$0] }, values: keys.map { old.values[$0] })
     }
 
-    private static func row(_ action: String, _ xid: String, _ table: PGTable, columns: PGRow?, identity: PGRow?) -> String {
+    private static func row(
+        _ action: String, _ xid: String, _ table: PGTable, columns: PGRow?, identity: PGRow?
+    ) -> String {
         var line = "{\"action\":\"\(action)\",\(xid),\(tableFields(table))"
         if let columns { line += ",\"columns\":" + Self.columns(columns) }
         if let identity { line += ",\"identity\":" + Self.columns(identity) }
@@ -185,7 +189,8 @@ struct TextChangeLines {
 
     static func message(_ message: PGLogicalDecodingMessage, prefix: String) -> String {
         let content = String(validating: message.content, as: UTF8.self).map(quoted) ?? "\\x" + hex(message.content)
-        return "\(prefix) MESSAGE \(quoted(message.prefix)) \(content)" + (message.transactional ? "" : " (non-transactional)")
+        return "\(prefix) MESSAGE \(quoted(message.prefix)) \(content)"
+            + (message.transactional ? "" : " (non-transactional)")
     }
 
     /// `HH:MM:SS.mmm` of a commit time in UTC; spaces when there is none.
@@ -216,7 +221,9 @@ struct TextChangeLines {
     /// The text as it is when it reads unambiguously, else in single quotes with quotes doubled
     /// and newlines, carriage returns and tabs written `\n`, `\r`, `\t`.
     static func quoted(_ text: String) -> String {
-        let plain = !text.isEmpty && text != "NULL" && !text.contains { $0.isWhitespace || $0 == "'" || $0.asciiValue.map { $0 < 0x20 } == true }
+        let plain =
+            !text.isEmpty && text != "NULL"
+            && !text.contains { $0.isWhitespace || $0 == "'" || $0.asciiValue.map { $0 < 0x20 } == true }
         guard !plain else { return text }
         // Control characters are escaped so that a value never breaks the line.
         var out = "'"

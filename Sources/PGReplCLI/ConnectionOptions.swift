@@ -28,7 +28,8 @@ public struct ConnectionOptions: ParsableArguments {
 
     /// Opens a connection. libpq reports a failed connection attempt without a SQLSTATE (the
     /// library marks it 08006), so none is shown.
-    private func connecting<Connection>(_ what: String, _ open: () throws -> Connection) throws(CLIError) -> Connection {
+    private func connecting<Connection>(_ what: String, _ open: () throws -> Connection) throws(CLIError) -> Connection
+    {
         do {
             return try open()
         } catch {

@@ -23,7 +23,9 @@ struct DemoCommand: ParsableCommand {
     var duration: Double?
 
     func validate() throws {
-        if let duration, !(duration >= 1 && duration <= 3600) { throw ValidationError("--duration must be between 1 and 3600 seconds") }
+        if let duration, !(duration >= 1 && duration <= 3600) {
+            throw ValidationError("--duration must be between 1 and 3600 seconds")
+        }
     }
 
     private func say(_ text: String) { Output.printError("pgrepl demo: " + text) }
@@ -68,7 +70,8 @@ struct DemoCommand: ParsableCommand {
     }
 
     /// Creates the tables and the publication, runs `body`, and drops them again.
-    private func withDemoObjects(_ names: DemoNames, dsn: String, _ body: () throws(CLIError) -> Void) throws(CLIError) {
+    private func withDemoObjects(_ names: DemoNames, dsn: String, _ body: () throws(CLIError) -> Void) throws(CLIError)
+    {
         var options = ConnectionOptions()
         options.dsn = dsn
         let sql = try options.sqlConnection()
@@ -115,7 +118,9 @@ struct DemoCommand: ParsableCommand {
             }
         }
         defer { watch.cancel() }
-        say("streaming slot \(names.slot) (temporary) while a workload runs\(duration.map { " for \(Int($0)) s" } ?? ""); Ctrl-C stops")
+        say(
+            "streaming slot \(names.slot) (temporary) while a workload runs\(duration.map { " for \(Int($0)) s" } ?? ""); Ctrl-C stops"
+        )
         workload.start()
         defer {
             workload.stop()

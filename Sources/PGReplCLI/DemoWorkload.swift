@@ -10,7 +10,8 @@ struct DemoNames: Sendable {
     /// Whether the demo created the schema (and drops it at the end).
     let ownSchema: Bool
 
-    static let throwaway = DemoNames(schema: "public", publication: "pgrepl_demo", slot: "pgrepl_demo", ownSchema: false)
+    static let throwaway = DemoNames(
+        schema: "public", publication: "pgrepl_demo", slot: "pgrepl_demo", ownSchema: false)
 
     static func unique() -> DemoNames {
         let name = "pgrepl_demo_" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
@@ -73,9 +74,21 @@ final class DemoWorkload: @unchecked Sendable {
         let customers = names.table("customers")
         let orders = names.table("orders")
         return [
-            (["INSERT INTO \(customers) VALUES (1, 'Ada Lovelace', 'ada@example.com', true), (2, 'Alan Turing', NULL, false)"], false),
-            (["INSERT INTO \(orders) (customer_id, qty, price, details, tags) VALUES (1, 2, 9.99, '{\"gift\": true}', '{books,paper}')"], false),
-            (["INSERT INTO \(orders) (customer_id, qty, price, details, tags) VALUES (2, 1, 1234.50, '{\"note\": \"fragile\"}', '{hardware}')"], false),
+            (
+                [
+                    "INSERT INTO \(customers) VALUES (1, 'Ada Lovelace', 'ada@example.com', true), (2, 'Alan Turing', NULL, false)"
+                ], false
+            ),
+            (
+                [
+                    "INSERT INTO \(orders) (customer_id, qty, price, details, tags) VALUES (1, 2, 9.99, '{\"gift\": true}', '{books,paper}')"
+                ], false
+            ),
+            (
+                [
+                    "INSERT INTO \(orders) (customer_id, qty, price, details, tags) VALUES (2, 1, 1234.50, '{\"note\": \"fragile\"}', '{hardware}')"
+                ], false
+            ),
             (["UPDATE \(orders) SET status = 'shipped' WHERE id = 1"], false),
             (
                 [
@@ -84,7 +97,11 @@ final class DemoWorkload: @unchecked Sendable {
                     "UPDATE \(orders) SET qty = qty + 1 WHERE id = 2",
                 ], false
             ),
-            (["INSERT INTO \(orders) (customer_id, qty, price, tags) VALUES (1, 99, 99.99, '{\(Self.rolledBackMarker)}')"], true),
+            (
+                [
+                    "INSERT INTO \(orders) (customer_id, qty, price, tags) VALUES (1, 99, 99.99, '{\(Self.rolledBackMarker)}')"
+                ], true
+            ),
             (["DELETE FROM \(orders) WHERE id = 2"], false),
             (["SELECT pg_logical_emit_message(true, 'pgrepl-demo', 'a logical decoding message')"], false),
             (["TRUNCATE \(orders)"], false),
@@ -141,7 +158,9 @@ final class DemoWorkload: @unchecked Sendable {
         defer { sql.close() }
         let slot = try sql.quoteLiteral(names.slot)
         // The slot exists once the stream created it and found its consistent point.
-        while try sql.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = \(slot) AND confirmed_flush_lsn IS NOT NULL").rows.isEmpty {
+        while try sql.execute(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = \(slot) AND confirmed_flush_lsn IS NOT NULL"
+        ).rows.isEmpty {
             guard sleep(0.05) else { throw CancellationError() }
         }
         var lastXID: UInt32 = 0

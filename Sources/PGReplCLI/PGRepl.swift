@@ -10,7 +10,8 @@ public struct PGRepl: ParsableCommand {
 
     public static let configuration = CommandConfiguration(
         commandName: "pgrepl",
-        abstract: "PostgreSQL replication from the command line: a live demo, decoded change streams, replication slots and physical WAL archiving.",
+        abstract:
+            "PostgreSQL replication from the command line: a live demo, decoded change streams, replication slots and physical WAL archiving.",
         discussion: """
             Exit statuses: \(ExitStatus.allCases.map { "\($0.rawValue) \($0)" }.joined(separator: "; ")).
             Errors are one line on stderr: "pgrepl: <what failed>: <message> (SQLSTATE …); hint: …".

@@ -27,7 +27,9 @@ struct ReceiveWALCommand: ParsableCommand {
     var statusInterval: Int = 10
     @Flag(help: "Do not fsync (faster, not crash-safe); positions are reported as flushed when written.")
     var noSync = false
-    @Option(help: ArgumentHelp("Stop (exit 0) once WAL up to this LSN is written.", valueName: "lsn"), transform: parseLSNArgument)
+    @Option(
+        help: ArgumentHelp("Stop (exit 0) once WAL up to this LSN is written.", valueName: "lsn"),
+        transform: parseLSNArgument)
     var endpos: LSN?
     @Flag(name: [.short, .long], help: "Report progress on stderr.")
     var verbose = false
@@ -108,7 +110,8 @@ struct ReceiveWALCommand: ParsableCommand {
                 }
                 // Completed segments and the end are reported at once, the rest on the status interval.
                 let completed = writer.directory.segments.segment(of: writer.flushed) != segmentBefore
-                try message.cursor.sendFeedback(writeLSN: writer.written, flushLSN: writer.flushed, force: completed || done)
+                try message.cursor.sendFeedback(
+                    writeLSN: writer.written, flushLSN: writer.flushed, force: completed || done)
                 if done { throw StopReplication() }
             }
             return true
@@ -135,7 +138,9 @@ struct ReceiveWALCommand: ParsableCommand {
 
     /// Where to start: the folder's resume point, else the slot's restart position (PostgreSQL
     /// 15+), else the server's current position.
-    private func startPoint(_ directory: WALDirectory, cursor: ReplicationCursor, system: IdentifySystem)
+    private func startPoint(
+        _ directory: WALDirectory, cursor: ReplicationCursor, system: IdentifySystem
+    )
         throws(CLIError) -> (LSN, UInt32)
     {
         if let resume = try directory.resumePoint(warn: { Output.printError("pgrepl: warning: " + $0) }) {
@@ -148,7 +153,8 @@ struct ReceiveWALCommand: ParsableCommand {
                 throw CLIError.slotNotFound(slot, context: context)
             }
             guard position.slotType == "physical" else {
-                throw CLIError(.usage, context, "\"\(slot)\" is a \(position.slotType) slot; receivewal needs a physical slot")
+                throw CLIError(
+                    .usage, context, "\"\(slot)\" is a \(position.slotType) slot; receivewal needs a physical slot")
             }
             if let lsn = position.restartLSN, lsn != .zero, let timeline = position.restartTimeline {
                 log("starting from the slot's restart_lsn")
@@ -172,7 +178,8 @@ struct ReceiveWALCommand: ParsableCommand {
         let kept = try writer.closeKeepingPartial()
         let name = signal == SIGTERM ? "SIGTERM" : "SIGINT"
         return CLIError(
-            .interrupted, "", "stopped by \(name); WAL written and flushed up to \(writer.flushed)"
+            .interrupted, "",
+            "stopped by \(name); WAL written and flushed up to \(writer.flushed)"
                 + (kept.map { ", \($0) kept" } ?? ""))
     }
 }

@@ -13,7 +13,8 @@ struct SlotCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "create",
             abstract: "Create a logical (default) or physical replication slot.",
-            discussion: "Prints the slot name and its consistent point (where a logical slot's first change commits after).")
+            discussion:
+                "Prints the slot name and its consistent point (where a logical slot's first change commits after).")
 
         @OptionGroup var connection: ConnectionOptions
         @Option(help: "The slot name.") var slot: String
@@ -80,7 +81,10 @@ struct SlotCommand: ParsableCommand {
             }
             try Output.print(
                 renderTable(
-                    header: ["name", "type", "plugin", "database", "active", "confirmed_flush_lsn", "restart_lsn", "wal_status"],
+                    header: [
+                        "name", "type", "plugin", "database", "active", "confirmed_flush_lsn", "restart_lsn",
+                        "wal_status",
+                    ],
                     rows: rows))
         }
     }
@@ -107,7 +111,8 @@ struct SlotCommand: ParsableCommand {
                 return
             }
             let fields: [(String, String)] = [
-                ("slot", info.name), ("type", info.type), ("plugin", info.plugin ?? "-"), ("database", info.database ?? "-"),
+                ("slot", info.name), ("type", info.type), ("plugin", info.plugin ?? "-"),
+                ("database", info.database ?? "-"),
                 ("confirmed_flush_lsn", info.confirmedFlushLSN?.description ?? "-"),
                 ("restart_lsn", info.restartLSN?.description ?? "-"),
                 ("current_lsn", info.currentLSN?.description ?? "-"),

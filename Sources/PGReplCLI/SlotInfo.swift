@@ -59,7 +59,8 @@ struct SlotInfo: Encodable, Equatable {
                 func text(_ index: Int) -> String? { index < row.count ? row[index] : nil }
                 func lsn(_ index: Int) throws -> LSN? { try text(index).map { try LSN($0) } }
                 return SlotInfo(
-                    name: text(0) ?? "", type: text(1) ?? "", plugin: text(2), database: text(3), active: text(4) == "t",
+                    name: text(0) ?? "", type: text(1) ?? "", plugin: text(2), database: text(3),
+                    active: text(4) == "t",
                     activePID: text(5).flatMap { Int($0) }, confirmedFlushLSN: try lsn(6), restartLSN: try lsn(7),
                     walStatus: text(8), currentLSN: try lsn(9), lagBytes: text(10).flatMap { Int64($0) })
             }

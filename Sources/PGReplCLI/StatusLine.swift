@@ -46,7 +46,8 @@ final class StatusLine: @unchecked Sendable {
     }
 
     private func draw(_ progress: StreamProgress) {
-        let line = "\rreceived \(progress.received)  lag \(Self.bytes(progress.lagBytes))  "
+        let line =
+            "\rreceived \(progress.received)  lag \(Self.bytes(progress.lagBytes))  "
             + "\(Int(progress.changesPerSecond.rounded())) changes/s  \(progress.transactions) transactions\u{1B}[K"
         try? Output.writeAll(Array(line.utf8), to: STDERR_FILENO, context: "writing to stderr")
         shown = true

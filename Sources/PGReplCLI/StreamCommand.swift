@@ -23,25 +23,37 @@ struct StreamCommand: ParsableCommand {
         help: ArgumentHelp("A publication to stream; repeat the option for several.", valueName: "name"))
     var publication: [String] = []
     @Flag(help: "Create the slot (pgoutput) when it does not exist.") var createSlot = false
-    @Option(help: ArgumentHelp("Start here instead of the slot's position.", valueName: "lsn"), transform: parseLSNArgument)
+    @Option(
+        help: ArgumentHelp("Start here instead of the slot's position.", valueName: "lsn"), transform: parseLSNArgument)
     var start: LSN?
     @Option(
-        help: ArgumentHelp("Stop (exit 0) after the first transaction ending at or after this LSN, or once the slot is confirmed past it.", valueName: "lsn"),
+        help: ArgumentHelp(
+            "Stop (exit 0) after the first transaction ending at or after this LSN, or once the slot is confirmed past it.",
+            valueName: "lsn"),
         transform: parseLSNArgument)
     var end: LSN?
     @Option(help: "json (one JSON object per line), text (readable), or raw (each pgoutput message as LSN and hex).")
     var format: ChangeFormat = .json
     @Flag(help: "Ask for binary column values (PostgreSQL 14+).") var binary = false
-    @Option(name: .customLong("protocol"), help: ArgumentHelp("The pgoutput protocol version (1-4); default: the highest the server supports.", valueName: "n"))
+    @Option(
+        name: .customLong("protocol"),
+        help: ArgumentHelp(
+            "The pgoutput protocol version (1-4); default: the highest the server supports.", valueName: "n"))
     var protocolVersion: Int?
-    @Option(help: ArgumentHelp("Append to this file instead of stdout (fsync'd before acknowledging).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp("Append to this file instead of stdout (fsync'd before acknowledging).", valueName: "file"))
     var output: String?
-    @Option(help: ArgumentHelp("Seconds between status updates to the server (what was acknowledged reaches the slot then).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds between status updates to the server (what was acknowledged reaches the slot then).",
+            valueName: "seconds"))
     var statusInterval: Int = 10
 
     func validate() throws {
         if publication.isEmpty { throw ValidationError("Missing expected argument '--publication <name>'") }
-        if let protocolVersion, !(1...4).contains(protocolVersion) { throw ValidationError("--protocol must be 1, 2, 3 or 4") }
+        if let protocolVersion, !(1...4).contains(protocolVersion) {
+            throw ValidationError("--protocol must be 1, 2, 3 or 4")
+        }
         if let start, let end, end < start { throw ValidationError("--end \(end) is before --start \(start)") }
         guard statusInterval >= 1 else { throw ValidationError("--status-interval must be at least 1") }
     }
@@ -54,7 +66,8 @@ struct StreamCommand: ParsableCommand {
         let serverVersion = try preflight()
         let stopper = SignalStopper()
         defer { stopper.cancel() }
-        let summary = format == .raw
+        let summary =
+            format == .raw
             ? try streamRaw(to: out, serverVersion: serverVersion, stopper: stopper)
             : try streamDecoded(to: out, serverVersion: serverVersion, stopper: stopper)
         succeeded = true
@@ -82,7 +95,9 @@ struct StreamCommand: ParsableCommand {
             let (type, plugin, database, current) = (row[0] ?? "", row[1] ?? "", row[2] ?? "", row[3] ?? "")
             guard type == "logical", plugin == "pgoutput" else {
                 throw CLIError(
-                    .usage, context, "\"\(slot)\" is a \(type) slot\(plugin.isEmpty ? "" : " of plugin \(plugin)"); pgrepl stream needs a pgoutput slot")
+                    .usage, context,
+                    "\"\(slot)\" is a \(type) slot\(plugin.isEmpty ? "" : " of plugin \(plugin)"); pgrepl stream needs a pgoutput slot"
+                )
             }
             guard database == current else {
                 throw CLIError(
@@ -91,12 +106,16 @@ struct StreamCommand: ParsableCommand {
             }
         } else if !createSlot {
             throw CLIError(
-                .server, context, "replication slot \"\(slot)\" does not exist", sqlState: SQLState.undefinedObject.rawValue,
+                .server, context, "replication slot \"\(slot)\" does not exist",
+                sqlState: SQLState.undefinedObject.rawValue,
                 hint: "create it with --create-slot or pgrepl slot create")
         }
         let found = try attempt("checking publications") {
             let names = try publication.map { try sql.quoteLiteral($0) }.joined(separator: ", ")
-            return Set(try sql.execute("SELECT pubname FROM pg_publication WHERE pubname IN (\(names))").rows.compactMap { $0.first ?? nil })
+            return Set(
+                try sql.execute("SELECT pubname FROM pg_publication WHERE pubname IN (\(names))").rows.compactMap {
+                    $0.first ?? nil
+                })
         }
         if let missing = publication.first(where: { !found.contains($0) }) {
             throw CLIError(
@@ -120,7 +139,9 @@ struct StreamCommand: ParsableCommand {
     }
 
     /// JSON or text, through ``ChangeStream``: each transaction is written, synced, then acknowledged.
-    private func streamDecoded(to out: LineOutput, serverVersion: Int, stopper: SignalStopper) throws(CLIError) -> String {
+    private func streamDecoded(
+        to out: LineOutput, serverVersion: Int, stopper: SignalStopper
+    ) throws(CLIError) -> String {
         let stream = ChangeStream(streamConfiguration(serverVersion: serverVersion))
         stopper.attach { stream.stop() }
         let status = StatusLine {

@@ -42,7 +42,8 @@ struct WALDirectory {
                 let newer =
                     found.segment > current.segment
                     || (found.segment == current.segment && found.timeline > current.timeline)
-                    || (found.segment == current.segment && found.timeline == current.timeline && current.partial && !found.partial)
+                    || (found.segment == current.segment && found.timeline == current.timeline && current.partial
+                        && !found.partial)
                 guard newer else { continue }
             }
             best = found
@@ -149,13 +150,16 @@ final class SegmentFile {
         try write(bytes, at: offset, context: "writing \(partialPath)")
     }
 
-    private func write(_ bytes: some Collection<UInt8>, at offset: UInt64, context: @autoclosure () -> String)
+    private func write(
+        _ bytes: some Collection<UInt8>, at offset: UInt64, context: @autoclosure () -> String
+    )
         throws(CLIError)
     {
         let result: Int32? = bytes.withContiguousStorageIfAvailable { buffer in
             var done = 0
             while done < buffer.count {
-                let count = pwrite(fd, buffer.baseAddress.map { $0 + done }, buffer.count - done, off_t(offset) + off_t(done))
+                let count = pwrite(
+                    fd, buffer.baseAddress.map { $0 + done }, buffer.count - done, off_t(offset) + off_t(done))
                 if count < 0 {
                     if errno == EINTR { continue }
                     return errno

@@ -42,8 +42,12 @@ struct WALSegments: Equatable, Sendable {
         let base = partial ? String(name.dropLast(".partial".count)) : name
         guard base.utf8.count == 24, base.utf8.allSatisfy({ isUpperHex($0) }) else { return nil }
         let utf8 = Array(base.utf8)
-        func field(_ index: Int) -> UInt64? { UInt64(String(decoding: utf8[index * 8..<index * 8 + 8], as: UTF8.self), radix: 16) }
-        guard let timeline = field(0), timeline > 0, let log = field(1), let low = field(2), low < perLog else { return nil }
+        func field(_ index: Int) -> UInt64? {
+            UInt64(String(decoding: utf8[index * 8..<index * 8 + 8], as: UTF8.self), radix: 16)
+        }
+        guard let timeline = field(0), timeline > 0, let log = field(1), let low = field(2), low < perLog else {
+            return nil
+        }
         return (UInt32(timeline), log * perLog + low, partial)
     }
 

@@ -111,7 +111,9 @@ extension ReplicationCursor {
             guard let outputPlugin else {
                 throw PGError.programming("output plugin name is required to create logical replication slot")
             }
-            guard !reserveWAL else { throw PGError.programming("reserveWAL applies to physical replication slots only") }
+            guard !reserveWAL else {
+                throw PGError.programming("reserveWAL applies to physical replication slots only")
+            }
             command += " LOGICAL \(try quoteIdentifier(outputPlugin, what: "the output plugin name"))"
             if twoPhase {
                 try requireServer(140000, for: "a two-phase slot")
@@ -142,7 +144,8 @@ extension ReplicationCursor {
         let (_, row) = try queryRow(command)
         logger.debug("replication slot created", metadata: ["pgrepl.slot": "\(slotName)"])
         guard let row, row.count >= 4 else {
-            return ReplicationSlot(slotName: slotName, consistentPoint: 0, snapshotName: nil, outputPlugin: outputPlugin)
+            return ReplicationSlot(
+                slotName: slotName, consistentPoint: 0, snapshotName: nil, outputPlugin: outputPlugin)
         }
         return ReplicationSlot(
             slotName: row[0] ?? slotName, consistentPoint: try row[1].map(lsn) ?? 0, snapshotName: row[2],
@@ -153,7 +156,8 @@ extension ReplicationCursor {
     /// instead of failing).
     public func dropReplicationSlot(_ slotName: String, wait: Bool = false) throws {
         try checkOpen()
-        let command = "DROP_REPLICATION_SLOT \(try quoteIdentifier(slotName, what: "the slot name"))" + (wait ? " WAIT" : "")
+        let command =
+            "DROP_REPLICATION_SLOT \(try quoteIdentifier(slotName, what: "the slot name"))" + (wait ? " WAIT" : "")
         try execute(command)
         logger.debug("replication slot dropped", metadata: ["pgrepl.slot": "\(slotName)"])
     }

@@ -41,7 +41,9 @@ extension ReplicationCursor {
         }
         command += startLSN.description
         if timeline != 0 {
-            guard type == .physical else { throw PGError.programming("cannot specify timeline for logical replication") }
+            guard type == .physical else {
+                throw PGError.programming("cannot specify timeline for logical replication")
+            }
             command += " TIMELINE \(timeline)"
         }
         if !options.isEmpty {
@@ -160,7 +162,9 @@ extension ReplicationCursor {
     /// (psycopg2 cannot tell this from "no data yet"); calls after that throw.
     public func readMessage() throws -> ReplicationMessage? {
         try checkOpen()
-        guard let engine else { throw PGError.programming("readMessage(): not replicating; call startReplication() first") }
+        guard let engine else {
+            throw PGError.programming("readMessage(): not replicating; call startReplication() first")
+        }
         // Frames `consumeStream` read ahead and did not deliver (its consumer threw) come first.
         if let frame = readAhead.next() { return try makeMessage(frame, engine) }
         switch try engine.withLock({ try engine.readOneLocked() }) {
@@ -284,7 +288,9 @@ extension ReplicationCursor {
     @discardableResult
     public func stopReplication() throws -> StreamEnd {
         try checkOpen()
-        guard let engine else { throw PGError.programming("stopReplication(): not replicating; call startReplication() first") }
+        guard let engine else {
+            throw PGError.programming("stopReplication(): not replicating; call startReplication() first")
+        }
         let end = try engine.withLock { try engine.stopLocked() }
         readAhead.removeAll()
         if end.reason == .stopped, engine.replicationType == .logical {

@@ -19,7 +19,7 @@ public struct ReplicationMessage {
     let buffer: CopyDataBuffer
     let decodedText: String?
 
-    /// The header's start LSN. On logical streams it equals ``walEnd`` (see ``XLogDataHeader``).
+    /// The header's start LSN. On logical streams it equals ``walEnd`` (see `XLogDataHeader`).
     public let dataStart: LSN
     /// The header's server WAL end.
     public let walEnd: LSN

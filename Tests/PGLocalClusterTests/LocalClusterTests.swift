@@ -53,19 +53,26 @@ import Testing
         let cluster = try LocalCluster.shared()
         #expect(try LocalCluster.shared() === cluster)
         let identify = try cluster.run(
-            "psql", arguments: ["-X", "-A", "-t", "-d", cluster.dsn(extra: ["replication": "database"]), "-c", "IDENTIFY_SYSTEM"])
+            "psql",
+            arguments: [
+                "-X", "-A", "-t", "-d", cluster.dsn(extra: ["replication": "database"]), "-c", "IDENTIFY_SYSTEM",
+            ])
         #expect(identify.contains("|"))
         #expect(try cluster.run("pg_recvlogical", arguments: ["--version"]).contains(cluster.serverVersion))
     }
 
     @Test func scramPasswordIsRequiredOverTCP() throws {
-        let cluster = try LocalCluster.start(.init(authentication: .scramPassword(user: "alice", password: "s3cret 'x'")))
+        let cluster = try LocalCluster.start(
+            .init(authentication: .scramPassword(user: "alice", password: "s3cret 'x'")))
         defer { cluster.destroy() }
         #expect(try cluster.psql("SHOW password_encryption") == "scram-sha-256")
-        #expect(try cluster.psql("SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'alice'") == "t")
+        #expect(
+            try cluster.psql("SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'alice'") == "t")
 
         func connect(password: String, extra: [String: String] = [:]) throws -> String {
-            let conninfo = "host=127.0.0.1 port=\(cluster.port) dbname=postgres user=alice" + extra.map { " \($0.key)=\($0.value)" }.joined()
+            let conninfo =
+                "host=127.0.0.1 port=\(cluster.port) dbname=postgres user=alice"
+                + extra.map { " \($0.key)=\($0.value)" }.joined()
             return try cluster.run(
                 "psql", arguments: ["-X", "-A", "-t", "-w", "-d", conninfo, "-c", "SELECT current_user"],
                 environment: ["PGPASSWORD": password, "PGPASSFILE": "/dev/null"])
@@ -75,7 +82,9 @@ import Testing
         let error = #expect(throws: LocalClusterError.self) { try connect(password: "wrong") }
         #expect(error?.details.contains("password authentication failed") == true)
         // The generated DSN carries the password for the configured user.
-        #expect(try cluster.run("psql", arguments: ["-X", "-A", "-t", "-d", cluster.dsn(user: "alice"), "-c", "SELECT 1"]) == "1\n")
+        #expect(
+            try cluster.run("psql", arguments: ["-X", "-A", "-t", "-d", cluster.dsn(user: "alice"), "-c", "SELECT 1"])
+                == "1\n")
     }
 
     @Test func tlsVerifiesAgainstTheTestCA() throws {
@@ -91,9 +100,13 @@ import Testing
         #expect(try cluster.psql("SHOW ssl") == "on")
 
         func connect(rootCertificate: String) throws -> String {
-            let conninfo = "host=localhost hostaddr=127.0.0.1 port=\(cluster.port) dbname=postgres user=postgres sslmode=verify-full sslrootcert=\(rootCertificate)"
+            let conninfo =
+                "host=localhost hostaddr=127.0.0.1 port=\(cluster.port) dbname=postgres user=postgres sslmode=verify-full sslrootcert=\(rootCertificate)"
             return try cluster.run(
-                "psql", arguments: ["-X", "-A", "-t", "-d", conninfo, "-c", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"])
+                "psql",
+                arguments: [
+                    "-X", "-A", "-t", "-d", conninfo, "-c", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                ])
         }
         #expect(try connect(rootCertificate: certificates.caCertificate) == "t\n")
         let error = #expect(throws: LocalClusterError.self) { try connect(rootCertificate: otherCA) }
@@ -103,10 +116,14 @@ import Testing
     @Test func missingBinariesGiveAnInstallHint() throws {
         let empty = try temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: empty) }
-        let error = #expect(throws: LocalClusterError.self) { try LocalCluster.discoverBinDirectory(environment: ["PG_BINDIR": empty]) }
+        let error = #expect(throws: LocalClusterError.self) {
+            try LocalCluster.discoverBinDirectory(environment: ["PG_BINDIR": empty])
+        }
         #expect(error?.kind == .binariesNotFound)
         let text = error.map(String.init(describing:)) ?? ""
-        #expect(text.contains("PostgreSQL server binaries (initdb, pg_ctl) not found; install them with: apt-get install postgresql"))
+        #expect(
+            text.contains(
+                "PostgreSQL server binaries (initdb, pg_ctl) not found; install them with: apt-get install postgresql"))
         #expect(text.contains(empty))
 
         let startError = #expect(throws: LocalClusterError.self) { try LocalCluster.start(.init(binDirectory: empty)) }
@@ -133,7 +150,10 @@ import Testing
     @Test func dsnQuotesValues() throws {
         let cluster = try LocalCluster.shared()
         let dsn = cluster.dsn(database: "my db", extra: ["application_name": "it's", "sslmode": "disable"])
-        #expect(dsn == "host=127.0.0.1 port=\(cluster.port) dbname='my db' user=postgres application_name='it\\'s' sslmode=disable")
+        #expect(
+            dsn
+                == "host=127.0.0.1 port=\(cluster.port) dbname='my db' user=postgres application_name='it\\'s' sslmode=disable"
+        )
     }
 
     private func temporaryFolder() throws -> String {

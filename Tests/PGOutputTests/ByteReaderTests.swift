@@ -9,7 +9,9 @@ import Testing
             #expect(try reader.readInteger(as: UInt32.self) == 0x0102_0304)
             #expect(try reader.readInteger(as: Int16.self) == -2)
             #expect(reader.offset == 6 && reader.remaining == 1)
-            #expect(throws: PGOutputDecodingError(kind: .truncated(expected: 2, actual: 1), messageType: nil, offset: 6)) {
+            #expect(
+                throws: PGOutputDecodingError(kind: .truncated(expected: 2, actual: 1), messageType: nil, offset: 6)
+            ) {
                 try reader.readInteger(as: UInt16.self)
             }
             #expect(try reader.readByte() == 0x80)
@@ -23,13 +25,18 @@ import Testing
             var reader = ByteReader(buffer, messageType: UInt8(ascii: "R"))
             #expect(try reader.readNullTerminatedString() == "héllo")
             #expect(try reader.readBytes(length: 2) == [1, 2])
-            #expect(throws: PGOutputDecodingError(kind: .invalidLength(-1), messageType: UInt8(ascii: "R"), offset: 9)) {
+            #expect(throws: PGOutputDecodingError(kind: .invalidLength(-1), messageType: UInt8(ascii: "R"), offset: 9))
+            {
                 try reader.readSlice(length: -1)
             }
-            #expect(throws: PGOutputDecodingError(kind: .missingStringTerminator, messageType: UInt8(ascii: "R"), offset: 9)) {
+            #expect(
+                throws: PGOutputDecodingError(kind: .missingStringTerminator, messageType: UInt8(ascii: "R"), offset: 9)
+            ) {
                 try reader.readNullTerminatedString()
             }
-            #expect(throws: PGOutputDecodingError(kind: .trailingBytes(count: 1), messageType: UInt8(ascii: "R"), offset: 9)) {
+            #expect(
+                throws: PGOutputDecodingError(kind: .trailingBytes(count: 1), messageType: UInt8(ascii: "R"), offset: 9)
+            ) {
                 try reader.expectEnd()
             }
         }

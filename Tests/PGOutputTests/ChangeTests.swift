@@ -8,28 +8,36 @@ import Testing
 
     @Test func decodesInsert() throws {
         let bytes = MessageBuilder("I").uint32(16_384).char("N").tuple(Self.newRow).bytes
-        try expectRoundTrip(bytes, decodesTo: .insert(.init(relationOID: 16_384, newTuple: TupleData(columns: Self.newRow))))
+        try expectRoundTrip(
+            bytes, decodesTo: .insert(.init(relationOID: 16_384, newTuple: TupleData(columns: Self.newRow))))
     }
 
     @Test func decodesUpdateWithoutOldTuple() throws {
         let bytes = MessageBuilder("U").uint32(16_384).char("N").tuple(Self.newRow).bytes
-        try expectRoundTrip(bytes, decodesTo: .update(.init(relationOID: 16_384, newTuple: TupleData(columns: Self.newRow))))
+        try expectRoundTrip(
+            bytes, decodesTo: .update(.init(relationOID: 16_384, newTuple: TupleData(columns: Self.newRow))))
     }
 
     @Test(arguments: PGOutputMessage.OldTuple.Kind.allCases)
     func decodesUpdateWithOldTuple(_ kind: PGOutputMessage.OldTuple.Kind) throws {
         let bytes = MessageBuilder("U").uint32(16_384).int8(kind.rawValue).tuple(Self.oldKey)
             .char("N").tuple(Self.newRow).bytes
-        try expectRoundTrip(bytes, decodesTo: .update(.init(
-            relationOID: 16_384, oldTuple: .init(kind: kind, tuple: TupleData(columns: Self.oldKey)),
-            newTuple: TupleData(columns: Self.newRow))))
+        try expectRoundTrip(
+            bytes,
+            decodesTo: .update(
+                .init(
+                    relationOID: 16_384, oldTuple: .init(kind: kind, tuple: TupleData(columns: Self.oldKey)),
+                    newTuple: TupleData(columns: Self.newRow))))
     }
 
     @Test(arguments: PGOutputMessage.OldTuple.Kind.allCases)
     func decodesDelete(_ kind: PGOutputMessage.OldTuple.Kind) throws {
         let bytes = MessageBuilder("D").uint32(16_384).int8(kind.rawValue).tuple(Self.oldKey).bytes
-        try expectRoundTrip(bytes, decodesTo: .delete(.init(
-            relationOID: 16_384, oldTuple: .init(kind: kind, tuple: TupleData(columns: Self.oldKey)))))
+        try expectRoundTrip(
+            bytes,
+            decodesTo: .delete(
+                .init(
+                    relationOID: 16_384, oldTuple: .init(kind: kind, tuple: TupleData(columns: Self.oldKey)))))
     }
 
     @Test func updateWithBadNewTupleMarkerThrows() {

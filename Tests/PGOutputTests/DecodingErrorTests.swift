@@ -19,7 +19,9 @@ import Testing
     @Test func descriptionNamesMessageOffsetAndExpectation() {
         let error = PGOutputDecodingError(
             kind: .truncated(expected: 4, actual: 2), messageType: UInt8(ascii: "I"), offset: 9)
-        #expect(error.description == "pgoutput Insert ('I') message, byte offset 9: truncated: expected 4 more bytes, found 2")
+        #expect(
+            error.description
+                == "pgoutput Insert ('I') message, byte offset 9: truncated: expected 4 more bytes, found 2")
         let unknown = PGOutputDecodingError(kind: .unknownMessageType, messageType: 0x01, offset: 0)
         #expect(unknown.description == "pgoutput unknown message 0x01 message, byte offset 0: unknown message type")
         let marker = PGOutputDecodingError(
@@ -37,12 +39,15 @@ import Testing
     @Test func decodesFromARawBufferLikeFromAnArray() throws {
         let bytes = MessageBuilder("O").lsn(Sample.lsn).string("x").bytes
         var decoder = PGOutputDecoder()
-        let fromBuffer = try bytes.withUnsafeBytes { buffer throws(PGOutputDecodingError) in try decoder.decode(buffer) }
+        let fromBuffer = try bytes.withUnsafeBytes { buffer throws(PGOutputDecodingError) in try decoder.decode(buffer)
+        }
         #expect(try fromBuffer == decoder.decode(bytes))
     }
 
     @Test func messageKindsHaveDistinctTagsAndEncoderUsesThem() {
-        #expect(Set(PGOutputMessage.MessageKind.allCases.map(\.rawValue)).count == PGOutputMessage.MessageKind.allCases.count)
+        #expect(
+            Set(PGOutputMessage.MessageKind.allCases.map(\.rawValue)).count
+                == PGOutputMessage.MessageKind.allCases.count)
         #expect(PGOutputEncoder().encode(.streamStop(.init())) == [UInt8(ascii: "E")])
     }
 }

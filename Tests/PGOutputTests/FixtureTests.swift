@@ -23,7 +23,9 @@ import Testing
 
     @Test func protocol1TextStructure() throws {
         let messages = try Fixture.proto1Text.decodedMessages()
-        #expect(Self.letters(messages) == "BYRIICBUCBUCBDCBRIICBUCBDCBRICBRICBUCBUCBDCBRICBUCBRICBUCBRIICBRIICBRRTCBRTCBRIMCMBOIC")
+        #expect(
+            Self.letters(messages)
+                == "BYRIICBUCBUCBDCBRIICBUCBDCBRICBRICBUCBUCBDCBRICBUCBRICBUCBRIICBRIICBRRTCBRTCBRIMCMBOIC")
 
         var decoder = Fixture.proto1Text.decoder
         var updates: [String: [PGOutputMessage.Update]] = [:]
@@ -60,7 +62,8 @@ import Testing
         #expect(relations["ident_nothing"]?.replicaIdentity == .nothing)
         #expect(relations["ident_index"]?.replicaIdentity == .index)
         #expect(relations["ident_index"]?.columns.map(\.isKey) == [false, true, false])
-        #expect(relations["ident_default"]?.columns.map(\.name) == ["id", "name", "feeling", "score", "tags", "data", "at"])
+        #expect(
+            relations["ident_default"]?.columns.map(\.name) == ["id", "name", "feeling", "score", "tags", "data", "at"])
         let mood = decoder.types.values.first
         #expect(mood?.name == "mood" && mood?.namespace == "public")
         #expect(relations["ident_default"]?.columns[2].typeOID == mood?.oid)
@@ -76,7 +79,10 @@ import Testing
 
         // Unchanged TOAST: 'u' in the new row under both identities; only FULL sends the old value.
         let big = inserts["toast_default"]?.first?.columns[1]
-        guard case .text(let bigBytes)? = big else { Issue.record("no toast insert"); return }
+        guard case .text(let bigBytes)? = big else {
+            Issue.record("no toast insert")
+            return
+        }
         #expect(bigBytes.count == 64_000)
         let toastDefault = try #require(updates["toast_default"]?.first)
         #expect(toastDefault.oldTuple == nil)
@@ -89,7 +95,9 @@ import Testing
 
         #expect(truncates.map(\.options) == [.cascade, .restartIdentity])
         #expect(truncates.map(\.relationOIDs.count) == [2, 1])
-        #expect(Set(truncates[0].relationOIDs) == Set([relations["parent"]?.oid, relations["child"]?.oid].compactMap { $0 }))
+        #expect(
+            Set(truncates[0].relationOIDs)
+                == Set([relations["parent"]?.oid, relations["child"]?.oid].compactMap { $0 }))
 
         #expect(logical.map(\.isTransactional) == [true, false])
         #expect(logical.map(\.prefix) == ["test.tx", "test.nontx"])
@@ -154,7 +162,9 @@ import Testing
         var beginXIDs: [String: UInt32] = [:]
         for message in messages {
             switch message {
-            case .beginPrepare(let m): gids[.beginPrepare, default: []].append(m.gid); beginXIDs[m.gid] = m.xid
+            case .beginPrepare(let m):
+                gids[.beginPrepare, default: []].append(m.gid)
+                beginXIDs[m.gid] = m.xid
             case .prepare(let m):
                 gids[.prepare, default: []].append(m.gid)
                 #expect(beginXIDs[m.gid] == m.xid)

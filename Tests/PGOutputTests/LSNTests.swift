@@ -18,7 +18,9 @@ import Testing
         #expect(try LSN(lsn.description) == lsn)
     }
 
-    @Test(arguments: ["", "12", "/1", "1/", "zz/1", "0x1/0x2", " 1/2", "1/2 ", "1/123456789", "123456789/1", "1/2/3", "-1/2", "１/2"])
+    @Test(arguments: [
+        "", "12", "/1", "1/", "zz/1", "0x1/0x2", " 1/2", "1/2 ", "1/123456789", "123456789/1", "1/2/3", "-1/2", "１/2",
+    ])
     func rejectsMalformedText(text: String) {
         #expect(throws: LSN.ParseError.self) { try LSN(text) }
     }

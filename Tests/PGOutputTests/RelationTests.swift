@@ -18,8 +18,11 @@ import Testing
     @Test(arguments: PGOutputMessage.Relation.ReplicaIdentity.allCases)
     func decodesRelationWithEachReplicaIdentity(_ identity: PGOutputMessage.Relation.ReplicaIdentity) throws {
         let bytes = Self.relationBytes(identity: Unicode.Scalar(identity.rawValue))
-        try expectRoundTrip(bytes, decodesTo: .relation(.init(
-            oid: 16_384, namespace: "public", name: "users", replicaIdentity: identity, columns: Self.columns)))
+        try expectRoundTrip(
+            bytes,
+            decodesTo: .relation(
+                .init(
+                    oid: 16_384, namespace: "public", name: "users", replicaIdentity: identity, columns: Self.columns)))
     }
 
     @Test func relationColumnKeyFlag() {

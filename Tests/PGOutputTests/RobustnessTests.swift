@@ -18,7 +18,7 @@ import Testing
                     do throws(PGOutputDecodingError) {
                         _ = try probe.decode(UnsafeRawBufferPointer(rebasing: buffer[..<length]))
                         failures.append("message \(index) prefix \(length) decoded")
-                    } catch where error.kind.code == .truncated || error.kind.code == .missingStringTerminator {
+                    } catch  where error.kind.code == .truncated || error.kind.code == .missingStringTerminator {
                     } catch {
                         failures.append("message \(index) prefix \(length): \(error)")
                     }

@@ -12,9 +12,13 @@ import Testing
     }
 
     @Test func decodesStreamCommit() throws {
-        let bytes = MessageBuilder("c").uint32(Sample.xid).int8(0).lsn(Sample.lsn).lsn(Sample.lsn2).time(Sample.time).bytes
-        try expectRoundTrip(bytes, decodesTo: .streamCommit(.init(
-            xid: Sample.xid, commitLSN: Sample.lsn, endLSN: Sample.lsn2, commitTime: Sample.time)))
+        let bytes = MessageBuilder("c").uint32(Sample.xid).int8(0).lsn(Sample.lsn).lsn(Sample.lsn2).time(Sample.time)
+            .bytes
+        try expectRoundTrip(
+            bytes,
+            decodesTo: .streamCommit(
+                .init(
+                    xid: Sample.xid, commitLSN: Sample.lsn, endLSN: Sample.lsn2, commitTime: Sample.time)))
     }
 
     @Test func changesCarryXIDOnlyInsideAStreamBlock() throws {
@@ -25,7 +29,8 @@ import Testing
         _ = try decoder.decode(Self.start)
         #expect(decoder.inStream)
         let streamed = try decoder.decode(inside)
-        #expect(streamed == .insert(.init(xid: Sample.subxid, relationOID: 16_384, newTuple: .init(columns: [.text("1")]))))
+        #expect(
+            streamed == .insert(.init(xid: Sample.subxid, relationOID: 16_384, newTuple: .init(columns: [.text("1")]))))
         #expect(PGOutputEncoder().encode(streamed) == inside)
         _ = try decoder.decode(Self.stop)
         #expect(!decoder.inStream)
@@ -37,7 +42,8 @@ import Testing
         _ = try decoder.decode(Self.start)
         let tuple = TupleData(columns: [.text("1")])
         let messages: [PGOutputMessage] = [
-            .relation(.init(xid: 9, oid: 1, namespace: "", name: "t", replicaIdentity: .full, columns: RelationTests.columns)),
+            .relation(
+                .init(xid: 9, oid: 1, namespace: "", name: "t", replicaIdentity: .full, columns: RelationTests.columns)),
             .type(.init(xid: 9, oid: 2, namespace: "public", name: "mood")),
             .insert(.init(xid: 9, relationOID: 1, newTuple: tuple)),
             .update(.init(xid: 9, relationOID: 1, oldTuple: .init(kind: .old, tuple: tuple), newTuple: tuple)),
@@ -67,20 +73,26 @@ import Testing
         let abort = PGOutputMessage.StreamAbort(
             xid: Sample.xid, subtransactionXID: Sample.xid, abortLSN: Sample.lsn, abortTime: Sample.time)
         let bytes = PGOutputEncoder().encode(.streamAbort(abort))
-        #expect(bytes == MessageBuilder("A").uint32(Sample.xid).uint32(Sample.xid).lsn(Sample.lsn).time(Sample.time).bytes)
-        try expectRoundTrip(bytes, decodesTo: .streamAbort(abort), decoder: PGOutputDecoder(protocolVersion: 4, streaming: .parallel))
+        #expect(
+            bytes == MessageBuilder("A").uint32(Sample.xid).uint32(Sample.xid).lsn(Sample.lsn).time(Sample.time).bytes)
+        try expectRoundTrip(
+            bytes, decodesTo: .streamAbort(abort), decoder: PGOutputDecoder(protocolVersion: 4, streaming: .parallel))
         #expect(abort.abortsWholeTransaction)
     }
 
     @Test(arguments: [(4, PGOutputDecoder.StreamingMode.on), (3, .parallel), (2, .on)])
     func parallelFieldsAreTrailingBytesUnlessRequested(version: Int, streaming: PGOutputDecoder.StreamingMode) {
         let bytes = MessageBuilder("A").uint32(1).uint32(1).lsn(Sample.lsn).time(Sample.time).bytes
-        expectDecodingError(bytes, .trailingBytes(count: 16), offset: 9, decoder: PGOutputDecoder(protocolVersion: version, streaming: streaming))
+        expectDecodingError(
+            bytes, .trailingBytes(count: 16), offset: 9,
+            decoder: PGOutputDecoder(protocolVersion: version, streaming: streaming))
     }
 
     @Test func partialParallelFieldsThrowTruncated() {
         let bytes = MessageBuilder("A").uint32(1).uint32(1).int32(0).bytes
-        expectDecodingError(bytes, .truncated(expected: 8, actual: 4), offset: 9, decoder: PGOutputDecoder(protocolVersion: 4, streaming: .parallel))
+        expectDecodingError(
+            bytes, .truncated(expected: 8, actual: 4), offset: 9,
+            decoder: PGOutputDecoder(protocolVersion: 4, streaming: .parallel))
     }
 
     @Test func resetLeavesTheStreamBlockAndEmptiesCaches() throws {

@@ -4,7 +4,8 @@ import Testing
 @Suite struct TransactionTests {
     @Test func decodesBegin() throws {
         let bytes = MessageBuilder("B").lsn(Sample.lsn).time(Sample.time).uint32(Sample.xid).bytes
-        try expectRoundTrip(bytes, decodesTo: .begin(.init(finalLSN: Sample.lsn, commitTime: Sample.time, xid: Sample.xid)))
+        try expectRoundTrip(
+            bytes, decodesTo: .begin(.init(finalLSN: Sample.lsn, commitTime: Sample.time, xid: Sample.xid)))
     }
 
     @Test func decodesCommit() throws {

@@ -4,8 +4,11 @@ import Testing
 @Suite struct TruncateTests {
     @Test func decodesTruncateWithOptions() throws {
         let bytes = MessageBuilder("T").int32(2).int8(3).uint32(16_384).uint32(16_390).bytes
-        try expectRoundTrip(bytes, decodesTo: .truncate(.init(
-            options: [.cascade, .restartIdentity], relationOIDs: [16_384, 16_390])))
+        try expectRoundTrip(
+            bytes,
+            decodesTo: .truncate(
+                .init(
+                    options: [.cascade, .restartIdentity], relationOIDs: [16_384, 16_390])))
     }
 
     @Test func negativeRelationCountThrows() {

@@ -25,7 +25,10 @@ import Testing
     @Test func fillingUnchangedToastKeepsGapsWithoutOldValues() {
         let new = TupleData(columns: [.text("1"), .unchangedToast, .unchangedToast, .unchangedToast])
         let old = TupleData(columns: [.text("1"), .null, .binary([1])])
-        #expect(new.fillingUnchangedToast(from: old).columns == [.text("1"), .unchangedToast, .binary([1]), .unchangedToast])
+        #expect(
+            new.fillingUnchangedToast(from: old).columns == [
+                .text("1"), .unchangedToast, .binary([1]), .unchangedToast,
+            ])
         #expect(new.fillingUnchangedToast(from: nil) == new)
         #expect(new.hasUnchangedToast)
         #expect(!old.hasUnchangedToast)
@@ -49,7 +52,10 @@ import Testing
         for round in 0..<50 {
             let values = (0..<(round % 7)).map { String(repeating: "v\(round)", count: $0 + round % 5) }
             let message = try decoder.decode(insert(values))
-            #expect(message == .insert(.init(relationOID: 1, newTuple: TupleData(columns: values.map { .text(Array($0.utf8)) }))))
+            #expect(
+                message
+                    == .insert(
+                        .init(relationOID: 1, newTuple: TupleData(columns: values.map { .text(Array($0.utf8)) }))))
             if round % 3 == 0 {
                 kept.append(message)
                 expected.append(message)

@@ -1,6 +1,7 @@
 import PGOutput
-@testable import PGReplicationCore
 import Testing
+
+@testable import PGReplicationCore
 
 /// The feedback rules, each driven by scripted frames and a fake clock (no server).
 @Suite struct FeedbackMachineTests {
@@ -29,11 +30,14 @@ import Testing
             apply(
                 .received(
                     .xLogData(
-                        XLogDataHeader(dataStart: dataStart, walEnd: walEnd ?? dataStart, sendTime: .init(rawValue: 0)))))
+                        XLogDataHeader(dataStart: dataStart, walEnd: walEnd ?? dataStart, sendTime: .init(rawValue: 0)))
+                ))
         }
 
         mutating func keepalive(_ walEnd: LSN, reply: Bool = false) {
-            apply(.received(.keepalive(PrimaryKeepalive(walEnd: walEnd, sendTime: .init(rawValue: 0), replyRequested: reply))))
+            apply(
+                .received(
+                    .keepalive(PrimaryKeepalive(walEnd: walEnd, sendTime: .init(rawValue: 0), replyRequested: reply))))
         }
 
         mutating func confirm(flush: LSN, force: Bool = false, reply: Bool = false) {
@@ -336,6 +340,8 @@ import Testing
         let report = FeedbackMachine.Report(write: 3, flush: 2, apply: 1, replyRequested: true)
         let update = report.statusUpdate(clock: .init(rawValue: 42))
         #expect(update.bytes.count == StandbyStatusUpdate.size)
-        #expect(update == StandbyStatusUpdate(write: 3, flush: 2, apply: 1, clock: .init(rawValue: 42), replyRequested: true))
+        #expect(
+            update
+                == StandbyStatusUpdate(write: 3, flush: 2, apply: 1, clock: .init(rawValue: 42), replyRequested: true))
     }
 }

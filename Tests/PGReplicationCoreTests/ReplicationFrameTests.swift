@@ -1,6 +1,7 @@
 import PGOutput
-@testable import PGReplicationCore
 import Testing
+
+@testable import PGReplicationCore
 
 @Suite struct ReplicationFrameTests {
     func bytes(_ type: Character, _ values: [UInt64], tail: [UInt8] = []) -> [UInt8] {
@@ -15,7 +16,9 @@ import Testing
         #expect(
             parsed
                 == .xLogData(
-                    XLogDataHeader(dataStart: 0x1_0000_0010, walEnd: 0x1_0000_0020, sendTime: PostgresTimestamp(rawValue: 123_456))))
+                    XLogDataHeader(
+                        dataStart: 0x1_0000_0010, walEnd: 0x1_0000_0020, sendTime: PostgresTimestamp(rawValue: 123_456))
+                ))
     }
 
     @Test func acceptsAnEmptyXLogDataPayload() throws {
@@ -27,10 +30,16 @@ import Testing
     @Test func parsesKeepalive() throws {
         let frame = bytes("k", [0xABCD, 99], tail: [1])
         let parsed = try frame.withUnsafeBytes { try ReplicationFrame.parse($0) }
-        #expect(parsed == .keepalive(PrimaryKeepalive(walEnd: 0xABCD, sendTime: PostgresTimestamp(rawValue: 99), replyRequested: true)))
+        #expect(
+            parsed
+                == .keepalive(
+                    PrimaryKeepalive(walEnd: 0xABCD, sendTime: PostgresTimestamp(rawValue: 99), replyRequested: true)))
     }
 
-    @Test(arguments: [[UInt8](), [UInt8(ascii: "w")] + [UInt8](repeating: 0, count: 23), [UInt8(ascii: "k")] + [UInt8](repeating: 0, count: 16), [UInt8(ascii: "x"), 0]])
+    @Test(arguments: [
+        [UInt8](), [UInt8(ascii: "w")] + [UInt8](repeating: 0, count: 23),
+        [UInt8(ascii: "k")] + [UInt8](repeating: 0, count: 16), [UInt8(ascii: "x"), 0],
+    ])
     func rejectsShortOrUnknownFrames(frame: [UInt8]) {
         #expect(throws: PGError.self) { try frame.withUnsafeBytes { try ReplicationFrame.parse($0) } }
     }
@@ -43,7 +52,9 @@ import Testing
     }
 
     @Test func standbyStatusUpdateIs34Bytes() {
-        let update = StandbyStatusUpdate(write: 0x10, flush: 0x1_0000_0020, apply: 0x30, clock: PostgresTimestamp(rawValue: -1), replyRequested: true)
+        let update = StandbyStatusUpdate(
+            write: 0x10, flush: 0x1_0000_0020, apply: 0x30, clock: PostgresTimestamp(rawValue: -1), replyRequested: true
+        )
         let wire = update.bytes
         #expect(wire.count == 34)
         #expect(wire[0] == UInt8(ascii: "r"))

@@ -1,6 +1,7 @@
 import PGOutput
-@testable import PGReplicationCore
 import Testing
+
+@testable import PGReplicationCore
 
 @Suite struct TransactionAssemblerTests {
     let encoder = PGOutputEncoder()
@@ -12,13 +13,19 @@ import Testing
         ])
 
     func insert(_ id: Int, xid: UInt32? = nil) -> PGOutputMessage {
-        .insert(.init(xid: xid, relationOID: 16384, newTuple: TupleData(columns: [.text(Array("\(id)".utf8)), .text(Array("v\(id)".utf8))])))
+        .insert(
+            .init(
+                xid: xid, relationOID: 16384,
+                newTuple: TupleData(columns: [.text(Array("\(id)".utf8)), .text(Array("v\(id)".utf8))])))
     }
 
-    func run(_ messages: [PGOutputMessage], delivery: PGChangeDelivery = .assembled, version: Int = 2)
+    func run(
+        _ messages: [PGOutputMessage], delivery: PGChangeDelivery = .assembled, version: Int = 2
+    )
         throws -> [PGChangeEvent]
     {
-        var assembler = TransactionAssembler(decoder: PGOutputDecoder(protocolVersion: version, streaming: .on), delivery: delivery)
+        var assembler = TransactionAssembler(
+            decoder: PGOutputDecoder(protocolVersion: version, streaming: .on), delivery: delivery)
         var events: [PGChangeEvent] = []
         for message in messages {
             let bytes = encoder.encode(message)
@@ -36,7 +43,8 @@ import Testing
 
     @Test func assemblesAPlainTransaction() throws {
         let events = try run([
-            .begin(.init(finalLSN: 100, commitTime: .init(rawValue: 1), xid: 7)), .relation(relation), insert(1), insert(2),
+            .begin(.init(finalLSN: 100, commitTime: .init(rawValue: 1), xid: 7)), .relation(relation), insert(1),
+            insert(2),
             .commit(.init(commitLSN: 100, endLSN: 120, commitTime: .init(rawValue: 1))),
         ])
         #expect(events.count == 1)
@@ -53,11 +61,14 @@ import Testing
 
     @Test func streamedTransactionDropsAbortedSubtransactions() throws {
         let events = try run([
-            .streamStart(.init(xid: 50, isFirstSegment: true)), .relation(PGOutputMessage.Relation(
-                xid: 50, oid: relation.oid, namespace: relation.namespace, name: relation.name,
-                replicaIdentity: relation.replicaIdentity, columns: relation.columns)),
+            .streamStart(.init(xid: 50, isFirstSegment: true)),
+            .relation(
+                PGOutputMessage.Relation(
+                    xid: 50, oid: relation.oid, namespace: relation.namespace, name: relation.name,
+                    replicaIdentity: relation.replicaIdentity, columns: relation.columns)),
             insert(1, xid: 50), insert(2, xid: 51), .streamStop(.init()),
-            .streamStart(.init(xid: 50, isFirstSegment: false)), insert(3, xid: 52), insert(4, xid: 50), .streamStop(.init()),
+            .streamStart(.init(xid: 50, isFirstSegment: false)), insert(3, xid: 52), insert(4, xid: 50),
+            .streamStop(.init()),
             .streamAbort(.init(xid: 50, subtransactionXID: 51)),
             .streamStart(.init(xid: 60, isFirstSegment: true)), insert(9, xid: 60), .streamStop(.init()),
             .streamAbort(.init(xid: 60, subtransactionXID: 60)),
@@ -91,10 +102,11 @@ import Testing
             default: return "other"
             }
         }
-        #expect(shape == [
-            "begin 7", "changes 7/7 2", "changes 7/7 1", "commit 7 120",
-            "begin 50", "changes 50/50 1", "changes 50/51 1", "abort 50/51", "commit 50 220",
-        ])
+        #expect(
+            shape == [
+                "begin 7", "changes 7/7 2", "changes 7/7 1", "commit 7 120",
+                "begin 50", "changes 50/50 1", "changes 50/51 1", "abort 50/51", "commit 50 220",
+            ])
     }
 
     @Test func protocolViolationsThrow() {

@@ -34,18 +34,18 @@ import Testing
         expectProgramming("cannot specify output plugin options for physical replication") {
             try cursor.startReplication(slotType: .physical, options: ["a": "b"])
         }
-        expectProgramming("status_interval must be >= 1 (sec)") {
+        expectProgramming("statusInterval must be >= 1 (sec)") {
             try cursor.startReplication(slotName: "s", statusInterval: 0.5)
         }
         expectProgramming("can't execute an empty query") { try cursor.startReplicationExpert("") }
         expectProgramming("can't execute an empty query") { try cursor.execute("") }
-        expectProgramming("keepalive_interval must be >= 1 (sec)") {
+        expectProgramming("keepaliveInterval must be >= 1 (sec)") {
             try cursor.consumeStream(keepaliveInterval: 0.5) { _ in }
         }
-        expectProgramming("consume_stream: not replicating, call start_replication first") {
+        expectProgramming("consumeStream(): not replicating; call startReplication() first") {
             try cursor.consumeStream { _ in }
         }
-        expectProgramming("read_message: not replicating, call start_replication first") {
+        expectProgramming("readMessage(): not replicating; call startReplication() first") {
             _ = try cursor.readMessage()
         }
         expectProgramming("no results to fetch") { _ = try cursor.fetchall() }
@@ -76,7 +76,7 @@ import Testing
         try fixture.insert(["r"])
         do {
             try fixture.cursor.consumeStream { message in
-                expectProgramming("consume_stream cannot be used when already in the consume loop") {
+                expectProgramming("consumeStream() cannot be called from inside its own consumer") {
                     try message.cursor.consumeStream { _ in }
                 }
                 throw StopReplication()

@@ -1,9 +1,9 @@
 import Foundation
 import PGOutput
 import PGReplication
+import PGSupport
 import Synchronization
 import Testing
-import PGSupport
 
 /// A deterministic random workload over three tables of mixed types.
 struct Workload {
@@ -11,7 +11,9 @@ struct Workload {
     let tables: (t1: String, t2: String, t3: String)
 
     static func makeTables(prefix: String) throws -> (String, String, String) {
-        let t1 = "\(prefix)_a", t2 = "\(prefix)_b", t3 = "\(prefix)_c"
+        let t1 = "\(prefix)_a"
+        let t2 = "\(prefix)_b"
+        let t3 = "\(prefix)_c"
         try TestServer.sql(
             """
             CREATE TABLE \(t1) (id serial PRIMARY KEY, a int, b text, c numeric(12,3), d timestamptz, e bool, f jsonb, g text[]);
@@ -39,12 +41,14 @@ struct Workload {
                 + "\(numeric), now() - interval '\(random.next(100000)) seconds', \(random.next(2) == 0), "
                 + "jsonb_build_object('k', \(random.next(100)), 'w', \(literal(word()))), \(array))"
         case 2:
-            return "INSERT INTO \(t2) (name, qty, price) VALUES (\(literal(word())), \(random.next(100)), \(Double(random.next(100000)) / 7))"
+            return
+                "INSERT INTO \(t2) (name, qty, price) VALUES (\(literal(word())), \(random.next(100)), \(Double(random.next(100000)) / 7))"
         case 3:
             nextT3 += 1
             return "INSERT INTO \(t3) VALUES (\(nextT3), \(literal(word())), now())"
         case 4:
-            return "UPDATE \(t1) SET b = \(literal(word())), e = NOT e, c = c + 1.5 WHERE id = (SELECT max(id) - \(random.next(5)) FROM \(t1))"
+            return
+                "UPDATE \(t1) SET b = \(literal(word())), e = NOT e, c = c + 1.5 WHERE id = (SELECT max(id) - \(random.next(5)) FROM \(t1))"
         case 5:
             return "UPDATE \(t2) SET qty = qty + 1, price = price * 2 WHERE id = (SELECT max(id) FROM \(t2))"
         case 6:
@@ -104,7 +108,9 @@ struct SeededRandom {
 }
 
 /// Collects transactions from a change stream on a thread of its own until a marker row shows up.
-func collect(_ stream: ChangeStream, until marker: @escaping @Sendable (PGTransaction) -> Bool, seconds: Double = 120) throws -> [PGTransaction] {
+func collect(
+    _ stream: ChangeStream, until marker: @escaping @Sendable (PGTransaction) -> Bool, seconds: Double = 120
+) throws -> [PGTransaction] {
     let box = Locked<[PGTransaction]>([])
     let failure = Locked<(any Error)?>(nil)
     let done = DispatchSemaphore(value: 0)
@@ -165,7 +171,8 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
 
         for (slot, binary) in [(slots[1], false), (slots[2], true)] {
             var configuration = ChangeStream.Configuration(
-                dsn: try TestServer.dsn("options='-c logical_decoding_work_mem=64kB'"), slot: slot, publications: [publication])
+                dsn: try TestServer.dsn("options='-c logical_decoding_work_mem=64kB'"), slot: slot,
+                publications: [publication])
             configuration.binary = binary
             configuration.streaming = true
             configuration.reconnect = .never
@@ -178,7 +185,8 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
                 guard ours.changes == theirs.changes else {
                     let first = zip(ours.changes, theirs.changes).first { $0 != $1 }
                     Issue.record(
-                        "binary \(binary): transaction \(index) (xid \(ours.xid)/\(theirs.xid)) differs: \(ours.changes.count) vs \(theirs.changes.count) changes; first difference:\n  ours:   \(first?.0.description ?? "-")\n  theirs: \(first?.1.description ?? "-")")
+                        "binary \(binary): transaction \(index) (xid \(ours.xid)/\(theirs.xid)) differs: \(ours.changes.count) vs \(theirs.changes.count) changes; first difference:\n  ours:   \(first?.0.description ?? "-")\n  theirs: \(first?.1.description ?? "-")"
+                    )
                     break
                 }
             }
@@ -193,16 +201,18 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         let stream = ChangeStream(configuration)
         try fixture.insert(2)
         let slept = Atomic<Bool>(false)
-        let transactions = try collect(stream, until: { transaction in
-            if !slept.exchange(true, ordering: .relaxed) {
-                Thread.sleep(forTimeInterval: 4.5)
-                try? fixture.insert(1, value: "after")
-            }
-            return transaction.changes.contains { change in
-                if case .insert(_, let new) = change { return (try? new["v", as: String.self]) == "after" }
-                return false
-            }
-        })
+        let transactions = try collect(
+            stream,
+            until: { transaction in
+                if !slept.exchange(true, ordering: .relaxed) {
+                    Thread.sleep(forTimeInterval: 4.5)
+                    try? fixture.insert(1, value: "after")
+                }
+                return transaction.changes.contains { change in
+                    if case .insert(_, let new) = change { return (try? new["v", as: String.self]) == "after" }
+                    return false
+                }
+            })
         #expect(transactions.count == 2)
         #expect(stream.metrics.reconnects == 0)
         // The handled transactions were acknowledged.
@@ -351,7 +361,9 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
                 if batch.changes.contains(where: { change in
                     if case .insert(_, let new) = change { return (try? new["v", as: String.self]) == "end" }
                     return false
-                }) { stream.stop() }
+                }) {
+                    stream.stop()
+                }
             case .commit: commits += 1
             default: break
             }
@@ -392,7 +404,9 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
             }
             let lsn = try #require(endLSN)
             let handledAt = Date()
-            while try TestServer.confirmedFlush(fixture.slot) < lsn, Date().timeIntervalSince(handledAt) < 5 { usleep(2_000) }
+            while try TestServer.confirmedFlush(fixture.slot) < lsn, Date().timeIntervalSince(handledAt) < 5 {
+                usleep(2_000)
+            }
             #expect(Date().timeIntervalSince(handledAt) < 1, "round \(round)")
         }
     }
@@ -430,7 +444,8 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
     }
 
     @Test func missingSlotIsItsOwnError() throws {
-        var configuration = ChangeStream.Configuration(dsn: try TestServer.dsn(), slot: "no_such_slot_anywhere", publications: ["p"])
+        var configuration = ChangeStream.Configuration(
+            dsn: try TestServer.dsn(), slot: "no_such_slot_anywhere", publications: ["p"])
         configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 2, initialDelay: 0.05)
         let error = try #require(throws: ChangeStreamError.self) { try ChangeStream(configuration).run { _ in } }
         #expect(error.kind == .slotMissing)

@@ -2,9 +2,9 @@ import Foundation
 import PGLocalCluster
 import PGOutput
 import PGReplication
+import PGSupport
 import Synchronization
 import Testing
-import PGSupport
 
 /// Tests that stop, crash and restart a server run on a cluster of their own.
 @Suite(.serialized) struct FaultTests {
@@ -102,7 +102,8 @@ import PGSupport
                 try cluster.stop(mode: .immediate)
                 try cluster.start()
             } else {
-                _ = try? cluster.psql("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'ev_slot'")
+                _ = try? cluster.psql(
+                    "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'ev_slot'")
             }
         }
         Thread.sleep(forTimeInterval: 0.5)
@@ -117,7 +118,10 @@ import PGSupport
         let transactions = delivered.withLock { $0 }.filter { !$0.contains(-1) }
         let ids = transactions.compactMap(\.first)
         #expect(committed.count > 100)
-        #expect(Set(ids) == committed, "missing: \(committed.subtracting(ids).sorted().prefix(10)), extra: \(Set(ids).subtracting(committed).sorted().prefix(10))")
+        #expect(
+            Set(ids) == committed,
+            "missing: \(committed.subtracting(ids).sorted().prefix(10)), extra: \(Set(ids).subtracting(committed).sorted().prefix(10))"
+        )
         #expect(transactions.allSatisfy { $0.count == 2 && $0[0] == $0[1] })
         let repeats = ids.count - Set(ids).count
         #expect(repeats <= 20, "\(repeats) transactions were delivered twice")

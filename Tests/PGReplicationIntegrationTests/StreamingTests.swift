@@ -1,7 +1,7 @@
 import Foundation
 import PGReplication
-import Testing
 import PGSupport
+import Testing
 
 /// A logical replication connection with a fresh slot and table in a database of its own (so
 /// other tests' writes never reach its slot); slot and database are dropped at the end.

@@ -1,9 +1,12 @@
-@testable import PGReplication
 import Testing
+
+@testable import PGReplication
 
 @Suite struct ConnectionSetupTests {
     func rewritten(_ dsn: String, _ type: ReplicationType) throws -> [String: String] {
-        Dictionary(try ReplicationConnection.parameters(dsn: dsn, for: type).pairs.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+        Dictionary(
+            try ReplicationConnection.parameters(dsn: dsn, for: type).pairs.map { ($0.key, $0.value) },
+            uniquingKeysWith: { $1 })
     }
 
     @Test func logicalKeepsTheDatabaseAndAddsReplicationDatabase() throws {
@@ -22,7 +25,8 @@ import Testing
     }
 
     @Test func displayHidesThePassword() throws {
-        let shown = try ReplicationConnection.parameters(dsn: "user=u password='s3 cr3t' dbname=x", for: .logical).redacted
+        let shown = try ReplicationConnection.parameters(dsn: "user=u password='s3 cr3t' dbname=x", for: .logical)
+            .redacted
         #expect(shown.contains("password=xxx"))
         #expect(!shown.contains("s3"))
     }

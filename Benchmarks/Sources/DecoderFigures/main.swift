@@ -41,12 +41,19 @@ func format(_ value: Double) -> String {
 
 let structural = try best("structural") { try corpus.decodeStructure() }
 let messagesPerSecond = Double(structural.result.messages) / structural.seconds
-print("structural: \(structural.result.messages) messages in \(format(structural.seconds * 1000)) ms = "
-    + "\(Int(messagesPerSecond)) messages/s (\(format(structural.seconds * 1e9 / Double(structural.result.messages))) ns/message)")
+print(
+    "structural: \(structural.result.messages) messages in \(format(structural.seconds * 1000)) ms = "
+        + "\(Int(messagesPerSecond)) messages/s (\(format(structural.seconds * 1e9 / Double(structural.result.messages))) ns/message)"
+)
 let inspected = try best("inspected") { try corpus.inspectStructure() }
-print("structural + switch over row messages: \(format(inspected.seconds * 1e9 / Double(inspected.result.messages))) ns/message")
+print(
+    "structural + switch over row messages: \(format(inspected.seconds * 1e9 / Double(inspected.result.messages))) ns/message"
+)
 let rows = try best("rows") { try corpus.decodeRows() }
 let rowsPerSecond = Double(rows.result.rows) / rows.seconds
-print("typed rows: \(rows.result.rows) rows (\(rows.result.messages) messages) in \(format(rows.seconds * 1000)) ms = "
-    + "\(Int(rowsPerSecond)) rows/s (\(format(rows.seconds * 1e9 / Double(rows.result.rows))) ns/row)")
-print("RESULT messages_per_s=\(Int(messagesPerSecond)) rows_per_s=\(Int(rowsPerSecond)) checksum=\(structural.result.checksum &+ rows.result.checksum)")
+print(
+    "typed rows: \(rows.result.rows) rows (\(rows.result.messages) messages) in \(format(rows.seconds * 1000)) ms = "
+        + "\(Int(rowsPerSecond)) rows/s (\(format(rows.seconds * 1e9 / Double(rows.result.rows))) ns/row)")
+print(
+    "RESULT messages_per_s=\(Int(messagesPerSecond)) rows_per_s=\(Int(rowsPerSecond)) checksum=\(structural.result.checksum &+ rows.result.checksum)"
+)

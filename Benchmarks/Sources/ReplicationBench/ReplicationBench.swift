@@ -118,7 +118,8 @@ func runRaw(_ options: Arguments) throws {
     } catch is StopReplication {}
     try cursor.sendFeedback(flushLSN: last, force: true)
     print("raw consumeStream: \(messages) messages, \(changes) changes, \(bytes) payload bytes")
-    print("RESULT messages=\(messages) changes=\(changes) seconds=\(elapsedSeconds()) peak_rss_kb=\(peakRSSKilobytes())")
+    print(
+        "RESULT messages=\(messages) changes=\(changes) seconds=\(elapsedSeconds()) peak_rss_kb=\(peakRSSKilobytes())")
 }
 
 // MARK: - Decoded: ChangeStream with typed values
@@ -189,9 +190,12 @@ func reachesEnd(_ event: PGChangeEvent, _ end: LSN) -> Bool {
 
 func report(_ name: String, _ toucher: Toucher) {
     let seconds = elapsedSeconds()
-    print("\(name): \(toucher.changes) changes in \(String(format: "%.2f", seconds)) s, "
-        + "\(Int(Double(toucher.changes) / seconds)) changes/s, peak RSS \(peakRSSKilobytes() / 1024) MB")
-    print("RESULT changes=\(toucher.changes) checksum=\(toucher.checksum) seconds=\(seconds) peak_rss_kb=\(peakRSSKilobytes())")
+    print(
+        "\(name): \(toucher.changes) changes in \(String(format: "%.2f", seconds)) s, "
+            + "\(Int(Double(toucher.changes) / seconds)) changes/s, peak RSS \(peakRSSKilobytes() / 1024) MB")
+    print(
+        "RESULT changes=\(toucher.changes) checksum=\(toucher.checksum) seconds=\(seconds) peak_rss_kb=\(peakRSSKilobytes())"
+    )
 }
 
 /// The blocking front end, on the slot's content as pg_recvlogical sees it (protocol 1).
@@ -256,7 +260,8 @@ func runLatency(_ options: Arguments) throws {
     // Wait until the stream created its slot and is following the server.
     while true {
         let ready = try sql.execute(
-            "SELECT count(*) FROM pg_replication_slots WHERE slot_name = \(quotedSlot) AND active").scalar
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name = \(quotedSlot) AND active"
+        ).scalar
         if ready == "1" { break }
         usleep(20_000)
     }
@@ -265,10 +270,11 @@ func runLatency(_ options: Arguments) throws {
         // One marker every ~50 ms, an application committing now and then: back to back, each
         // commit would follow the previous status update within the stream's 10 ms rate limit.
         usleep(50_000)
-        let beforeCommit = try sql.execute(
-            "INSERT INTO bench VALUES (\(-1 - sample), 'latency marker', 0, 0, true, now(), NULL, NULL) "
-                + "RETURNING pg_current_wal_insert_lsn()"
-        ).scalar ?? "0/0"
+        let beforeCommit =
+            try sql.execute(
+                "INSERT INTO bench VALUES (\(-1 - sample), 'latency marker', 0, 0, true, now(), NULL, NULL) "
+                    + "RETURNING pg_current_wal_insert_lsn()"
+            ).scalar ?? "0/0"
         let committed = ContinuousClock.now
         while true {
             let passed = try sql.execute(
@@ -282,10 +288,14 @@ func runLatency(_ options: Arguments) throws {
     stream.stop()
     _ = try sql.execute("DELETE FROM bench WHERE id < 0")
     latencies.sort()
-    func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)] }
+    func percentile(_ p: Double) -> Double {
+        latencies[min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)]
+    }
     let median = percentile(0.5)
     let p99 = percentile(0.99)
-    print(String(format: "commit to confirmed flush over %d samples: median %.1f ms, p99 %.1f ms, max %.1f ms",
-                 latencies.count, median, p99, latencies.last ?? 0))
+    print(
+        String(
+            format: "commit to confirmed flush over %d samples: median %.1f ms, p99 %.1f ms, max %.1f ms",
+            latencies.count, median, p99, latencies.last ?? 0))
     print("RESULT samples=\(latencies.count) median_ms=\(median) p99_ms=\(p99) max_ms=\(latencies.last ?? 0)")
 }

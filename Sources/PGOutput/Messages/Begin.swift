@@ -20,8 +20,9 @@ extension PGOutputMessage {
         }
 
         static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
-            Self(finalLSN: try reader.readLSN(), commitTime: try reader.readTimestamp(),
-                 xid: try reader.readInteger())
+            Self(
+                finalLSN: try reader.readLSN(), commitTime: try reader.readTimestamp(),
+                xid: try reader.readInteger())
         }
 
         func encode(into writer: inout ByteWriter) {

@@ -27,8 +27,9 @@ extension PGOutputMessage {
         }
 
         static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
-            Self(prepareLSN: try reader.readLSN(), endLSN: try reader.readLSN(), prepareTime: try reader.readTimestamp(),
-                 xid: try reader.readInteger(), gid: try reader.readNullTerminatedString())
+            Self(
+                prepareLSN: try reader.readLSN(), endLSN: try reader.readLSN(), prepareTime: try reader.readTimestamp(),
+                xid: try reader.readInteger(), gid: try reader.readNullTerminatedString())
         }
 
         func encode(into writer: inout ByteWriter) {

@@ -24,8 +24,9 @@ extension PGOutputMessage {
         }
 
         static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
-            Self(flags: try reader.readByte(), commitLSN: try reader.readLSN(), endLSN: try reader.readLSN(),
-                 commitTime: try reader.readTimestamp())
+            Self(
+                flags: try reader.readByte(), commitLSN: try reader.readLSN(), endLSN: try reader.readLSN(),
+                commitTime: try reader.readTimestamp())
         }
 
         func encode(into writer: inout ByteWriter) {

@@ -28,7 +28,9 @@ extension PGOutputMessage {
         }
 
         @inline(__always)
-        static func decode(from reader: inout MessageReader, streamXID: Bool, pool: inout WireBytes.Pool)
+        static func decode(
+            from reader: inout MessageReader, streamXID: Bool, pool: inout WireBytes.Pool
+        )
             throws(PGOutputDecodingError) -> Self
         {
             let xid = try reader.readStreamXID(present: streamXID)
@@ -36,10 +38,12 @@ extension PGOutputMessage {
             let markerOffset = reader.offset
             let marker = try reader.readByte()
             guard let kind = OldTuple.Kind(rawValue: marker) else {
-                throw reader.error(.unexpectedByte(expected: TupleMarker.oldTupleMarkers, found: marker), at: markerOffset)
+                throw reader.error(
+                    .unexpectedByte(expected: TupleMarker.oldTupleMarkers, found: marker), at: markerOffset)
             }
-            return Self(xid: xid, relationOID: relationOID,
-                        oldTuple: OldTuple(kind: kind, tuple: try TupleData.decode(from: &reader, pool: &pool, slot: 0)))
+            return Self(
+                xid: xid, relationOID: relationOID,
+                oldTuple: OldTuple(kind: kind, tuple: try TupleData.decode(from: &reader, pool: &pool, slot: 0)))
         }
 
         func encode(into writer: inout ByteWriter) {

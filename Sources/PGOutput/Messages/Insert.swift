@@ -5,7 +5,7 @@ extension PGOutputMessage {
     /// TupleData of the new row.
     ///
     /// The relation is described by the last Relation message with this OID
-    /// (``PGOutputDecoder/relation(for:)``).
+    /// (``PGOutputDecoder/relation(for:)-(UInt32)``).
     ///
     /// Related PostgreSQL documentation:
     /// <https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html>
@@ -29,14 +29,17 @@ extension PGOutputMessage {
         }
 
         @inline(__always)
-        static func decode(from reader: inout MessageReader, streamXID: Bool, pool: inout WireBytes.Pool)
+        static func decode(
+            from reader: inout MessageReader, streamXID: Bool, pool: inout WireBytes.Pool
+        )
             throws(PGOutputDecodingError) -> Self
         {
             let xid = try reader.readStreamXID(present: streamXID)
             let relationOID = try reader.readInteger(as: UInt32.self)
             try reader.readNewTupleMarker()
-            return Self(xid: xid, relationOID: relationOID,
-                        newTuple: try TupleData.decode(from: &reader, pool: &pool, slot: 0))
+            return Self(
+                xid: xid, relationOID: relationOID,
+                newTuple: try TupleData.decode(from: &reader, pool: &pool, slot: 0))
         }
 
         func encode(into writer: inout ByteWriter) {

@@ -20,8 +20,10 @@ extension PGOutputMessage {
         /// The global transaction identifier.
         public var gid: String
 
-        public init(flags: UInt8 = 0, prepareLSN: LSN, endLSN: LSN, prepareTime: PostgresTimestamp, xid: UInt32,
-                    gid: String) {
+        public init(
+            flags: UInt8 = 0, prepareLSN: LSN, endLSN: LSN, prepareTime: PostgresTimestamp, xid: UInt32,
+            gid: String
+        ) {
             self.flags = flags
             self.prepareLSN = prepareLSN
             self.endLSN = endLSN
@@ -31,9 +33,10 @@ extension PGOutputMessage {
         }
 
         static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
-            Self(flags: try reader.readByte(), prepareLSN: try reader.readLSN(), endLSN: try reader.readLSN(),
-                 prepareTime: try reader.readTimestamp(), xid: try reader.readInteger(),
-                 gid: try reader.readNullTerminatedString())
+            Self(
+                flags: try reader.readByte(), prepareLSN: try reader.readLSN(), endLSN: try reader.readLSN(),
+                prepareTime: try reader.readTimestamp(), xid: try reader.readInteger(),
+                gid: try reader.readNullTerminatedString())
         }
 
         func encode(into writer: inout ByteWriter) {

@@ -65,8 +65,9 @@ extension PGOutputMessage {
             for _ in 0..<count {
                 columns.append(try RelationColumn.decode(from: &reader))
             }
-            return Self(xid: xid, oid: oid, namespace: namespace, name: name, replicaIdentity: replicaIdentity,
-                        columns: columns)
+            return Self(
+                xid: xid, oid: oid, namespace: namespace, name: name, replicaIdentity: replicaIdentity,
+                columns: columns)
         }
 
         func encode(into writer: inout ByteWriter) {
@@ -83,8 +84,9 @@ extension PGOutputMessage {
 
 extension RelationColumn {
     static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
-        Self(flags: try reader.readByte(), name: try reader.readNullTerminatedString(),
-             typeOID: try reader.readInteger(), typeModifier: try reader.readInteger())
+        Self(
+            flags: try reader.readByte(), name: try reader.readNullTerminatedString(),
+            typeOID: try reader.readInteger(), typeModifier: try reader.readInteger())
     }
 
     func encode(into writer: inout ByteWriter) {

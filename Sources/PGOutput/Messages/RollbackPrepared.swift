@@ -23,8 +23,10 @@ extension PGOutputMessage {
         /// The global transaction identifier.
         public var gid: String
 
-        public init(flags: UInt8 = 0, prepareEndLSN: LSN, rollbackEndLSN: LSN, prepareTime: PostgresTimestamp,
-                    rollbackTime: PostgresTimestamp, xid: UInt32, gid: String) {
+        public init(
+            flags: UInt8 = 0, prepareEndLSN: LSN, rollbackEndLSN: LSN, prepareTime: PostgresTimestamp,
+            rollbackTime: PostgresTimestamp, xid: UInt32, gid: String
+        ) {
             self.flags = flags
             self.prepareEndLSN = prepareEndLSN
             self.rollbackEndLSN = rollbackEndLSN
@@ -35,10 +37,11 @@ extension PGOutputMessage {
         }
 
         static func decode(from reader: inout MessageReader) throws(PGOutputDecodingError) -> Self {
-            Self(flags: try reader.readByte(), prepareEndLSN: try reader.readLSN(),
-                 rollbackEndLSN: try reader.readLSN(), prepareTime: try reader.readTimestamp(),
-                 rollbackTime: try reader.readTimestamp(), xid: try reader.readInteger(),
-                 gid: try reader.readNullTerminatedString())
+            Self(
+                flags: try reader.readByte(), prepareEndLSN: try reader.readLSN(),
+                rollbackEndLSN: try reader.readLSN(), prepareTime: try reader.readTimestamp(),
+                rollbackTime: try reader.readTimestamp(), xid: try reader.readInteger(),
+                gid: try reader.readNullTerminatedString())
         }
 
         func encode(into writer: inout ByteWriter) {

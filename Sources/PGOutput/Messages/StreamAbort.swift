@@ -29,7 +29,8 @@ extension PGOutputMessage {
 
         /// Decodes the message; the abort LSN and time are read only when `parallelFields` is set
         /// and bytes remain after the two xids.
-        static func decode(from reader: inout MessageReader, parallelFields: Bool) throws(PGOutputDecodingError) -> Self {
+        static func decode(from reader: inout MessageReader, parallelFields: Bool) throws(PGOutputDecodingError) -> Self
+        {
             var abort = Self(xid: try reader.readInteger(), subtransactionXID: try reader.readInteger())
             if parallelFields && reader.remaining > 0 {
                 abort.abortLSN = try reader.readLSN()

@@ -24,8 +24,9 @@ extension PGOutputMessage {
         }
 
         static func decode(from reader: inout MessageReader, streamXID: Bool) throws(PGOutputDecodingError) -> Self {
-            Self(xid: try reader.readStreamXID(present: streamXID), oid: try reader.readInteger(),
-                 namespace: try reader.readNullTerminatedString(), name: try reader.readNullTerminatedString())
+            Self(
+                xid: try reader.readStreamXID(present: streamXID), oid: try reader.readInteger(),
+                namespace: try reader.readNullTerminatedString(), name: try reader.readNullTerminatedString())
         }
 
         func encode(into writer: inout ByteWriter) {

@@ -40,7 +40,9 @@ extension PGOutputMessage {
         }
 
         @inline(__always)
-        static func decode(from reader: inout MessageReader, streamXID: Bool, pool: inout WireBytes.Pool)
+        static func decode(
+            from reader: inout MessageReader, streamXID: Bool, pool: inout WireBytes.Pool
+        )
             throws(PGOutputDecodingError) -> Self
         {
             let xid = try reader.readStreamXID(present: streamXID)
@@ -52,10 +54,12 @@ extension PGOutputMessage {
                 oldTuple = OldTuple(kind: kind, tuple: try TupleData.decode(from: &reader, pool: &pool, slot: 1))
                 try reader.readNewTupleMarker()
             } else if marker != TupleMarker.newTupleMarker {
-                throw reader.error(.unexpectedByte(expected: TupleMarker.updateTupleMarkers, found: marker), at: markerOffset)
+                throw reader.error(
+                    .unexpectedByte(expected: TupleMarker.updateTupleMarkers, found: marker), at: markerOffset)
             }
-            return Self(xid: xid, relationOID: relationOID, oldTuple: oldTuple,
-                        newTuple: try TupleData.decode(from: &reader, pool: &pool, slot: 0))
+            return Self(
+                xid: xid, relationOID: relationOID, oldTuple: oldTuple,
+                newTuple: try TupleData.decode(from: &reader, pool: &pool, slot: 0))
         }
 
         func encode(into writer: inout ByteWriter) {

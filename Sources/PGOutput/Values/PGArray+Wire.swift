@@ -8,7 +8,8 @@ extension PGArray {
     /// Text (`array_out`): an optional `[lower:upper]...=` bounds prefix, then nested braces whose
     /// elements are separated by `,`. Elements may be double-quoted (with `\` escapes); an unquoted
     /// `NULL` (any case) is a NULL element.
-    static func decodeText(_ reader: inout ValueReader, elementType: PGTypeOID) throws(PGValueDecodingError) -> PGArray {
+    static func decodeText(_ reader: inout ValueReader, elementType: PGTypeOID) throws(PGValueDecodingError) -> PGArray
+    {
         if let vector = decodeVector(reader, elementType: elementType) {
             reader.offset = reader.bytes.count
             return vector
@@ -35,14 +36,17 @@ extension PGArray {
             reader.offset &+= 1
             if separator == UInt8(ascii: "}") {
                 guard reader.isAtEnd else { return nil }
-                return PGArray(elementType: elementType, dimension: Dimension(count: elements.count), elements: elements)
+                return PGArray(
+                    elementType: elementType, dimension: Dimension(count: elements.count), elements: elements)
             }
             guard separator == UInt8(ascii: ",") else { return nil }
         }
     }
 
     /// Any text array, field by field.
-    private static func decodeAnyText(_ reader: inout ValueReader, elementType: PGTypeOID) throws(PGValueDecodingError)
+    private static func decodeAnyText(
+        _ reader: inout ValueReader, elementType: PGTypeOID
+    ) throws(PGValueDecodingError)
         -> PGArray
     {
         var bounds: [(lower: Int, upper: Int)] = []
@@ -98,7 +102,8 @@ extension PGArray {
                 let count = counts[depth]
                 if sizes[depth] >= 0 {
                     guard sizes[depth] == count else {
-                        throw reader.error("\(sizes[depth]) items, as in the other sub-arrays at this depth", at: reader.offset - 1)
+                        throw reader.error(
+                            "\(sizes[depth]) items, as in the other sub-arrays at this depth", at: reader.offset - 1)
                     }
                 } else {
                     sizes[depth] = count
@@ -111,8 +116,9 @@ extension PGArray {
         skipSpaces(&reader)
         try reader.expectEnd()
         if leafDepth == 1, bounds.isEmpty {
-            return PGArray(elementType: elementType, dimension: Dimension(count: max(sizes[0], 0), lowerBound: 1),
-                           elements: elements)
+            return PGArray(
+                elementType: elementType, dimension: Dimension(count: max(sizes[0], 0), lowerBound: 1),
+                elements: elements)
         }
         var dimensions: [Dimension] = []
         for depth in 0..<leafDepth {
@@ -141,7 +147,9 @@ extension PGArray {
             }
             set {
                 guard level >= 0, level < PGArray.maximumDimensions else { return }
-                withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: newValue, toByteOffset: level &* 8, as: Int.self) }
+                withUnsafeMutableBytes(of: &storage) {
+                    $0.storeBytes(of: newValue, toByteOffset: level &* 8, as: Int.self)
+                }
             }
         }
     }
@@ -173,7 +181,9 @@ extension PGArray {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: ",") || byte == UInt8(ascii: "}") { return index > start ? index : nil }
-            if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || isArraySpace(byte) {
+            if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+                || isArraySpace(byte)
+            {
                 return nil
             }
             index &+= 1
@@ -182,7 +192,9 @@ extension PGArray {
     }
 
     /// Reads one element (quoted or not) and decodes it with the element type's text decoder.
-    private static func readElement(_ reader: inout ValueReader, elementType: PGTypeOID) throws(PGValueDecodingError)
+    private static func readElement(
+        _ reader: inout ValueReader, elementType: PGTypeOID
+    ) throws(PGValueDecodingError)
         -> PGValue
     {
         let start = reader.offset
@@ -211,7 +223,8 @@ extension PGArray {
             reader.offset = end
             contentEnd = end
             if end &- start == 4, reader.bytes[start] | 0x20 == UInt8(ascii: "n"),
-                reader.bytes[start + 1] | 0x20 == UInt8(ascii: "u"), reader.bytes[start + 2] | 0x20 == UInt8(ascii: "l"),
+                reader.bytes[start + 1] | 0x20 == UInt8(ascii: "u"),
+                reader.bytes[start + 2] | 0x20 == UInt8(ascii: "l"),
                 reader.bytes[start + 3] | 0x20 == UInt8(ascii: "l")
             {
                 return .null
@@ -307,7 +320,8 @@ extension PGArray {
             guard length >= 0 else { throw reader.error("an element length of -1 or more", at: lengthStart) }
             let elementStart = reader.offset
             let bytes = try reader.readSlice(length: Int(length))
-            elements.append(try PGValue.decode(bytes, type: elementType, format: .binary, base: reader.base + elementStart))
+            elements.append(
+                try PGValue.decode(bytes, type: elementType, format: .binary, base: reader.base + elementStart))
         }
         try reader.expectEnd()
         if dimensionCount == 1 { return PGArray(elementType: elementType, dimension: first, elements: elements) }

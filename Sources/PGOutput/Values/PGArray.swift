@@ -87,8 +87,9 @@ public struct PGArray: Hashable, Sendable, CustomStringConvertible {
         let inner = Array(dimensions.dropFirst())
         let size = elements.count / first.count
         return (0..<first.count).map { index in
-            PGArray(elementType: elementType, dimensions: inner,
-                    elements: Array(elements[(index * size)..<((index + 1) * size)]))
+            PGArray(
+                elementType: elementType, dimensions: inner,
+                elements: Array(elements[(index * size)..<((index + 1) * size)]))
         }
     }
 
@@ -131,7 +132,8 @@ public struct PGArray: Hashable, Sendable, CustomStringConvertible {
     private static func quoteElement(_ value: PGValue) -> String {
         if value == .null { return "NULL" }
         let raw = value.description
-        let needsQuotes = raw.isEmpty || raw.caseInsensitiveEqualsNULL
+        let needsQuotes =
+            raw.isEmpty || raw.caseInsensitiveEqualsNULL
             || raw.utf8.contains { byte in
                 switch byte {
                 case UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: ","), UInt8(ascii: "\""),

@@ -130,7 +130,9 @@ public struct PGDate: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
     }
 
     /// Reads `YYYY-MM-DD` (the year may have more than four digits), validating month and day.
-    static func readYearMonthDay(_ reader: inout ValueReader) throws(PGValueDecodingError)
+    static func readYearMonthDay(
+        _ reader: inout ValueReader
+    ) throws(PGValueDecodingError)
         -> (year: Int, month: Int, day: Int)
     {
         let start = reader.offset

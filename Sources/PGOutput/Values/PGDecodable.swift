@@ -39,7 +39,8 @@ extension PGValue {
 /// Shared by the integer conformances: any PostgreSQL integer that fits exactly.
 private func convertInteger<T: FixedWidthInteger>(_ value: PGValue) throws(PGValueConversionError) -> T {
     guard let wide = value.integerValue else {
-        throw value == .null ? PGValueConversionError(T.self, value, "NULL for a non-optional type")
+        throw value == .null
+            ? PGValueConversionError(T.self, value, "NULL for a non-optional type")
             : PGValueConversionError(T.self, value)
     }
     guard let exact = T(exactly: wide) else { throw PGValueConversionError(T.self, value, "out of range") }

@@ -90,7 +90,8 @@ public struct PGInet: Hashable, Sendable, CustomStringConvertible {
         }
         let family: Family = sawColon ? .ipv6 : .ipv4
         var addressReader = ValueReader(
-            UnsafeRawBufferPointer(rebasing: reader.bytes[..<slash]), type: reader.type, format: .text, base: reader.base)
+            UnsafeRawBufferPointer(rebasing: reader.bytes[..<slash]), type: reader.type, format: .text,
+            base: reader.base)
         addressReader.offset = reader.offset
         let address = family == .ipv4 ? try readIPv4(&addressReader) : try readIPv6(&addressReader)
         try addressReader.expectEnd()
@@ -183,7 +184,9 @@ public struct PGInet: Hashable, Sendable, CustomStringConvertible {
         guard Int(length) == family.addressLength else {
             throw reader.error("an address length of \(family.addressLength)", at: 3)
         }
-        guard Int(bits) <= family.addressLength * 8 else { throw reader.error("a prefix length within the family", at: 1) }
+        guard Int(bits) <= family.addressLength * 8 else {
+            throw reader.error("a prefix length within the family", at: 1)
+        }
         let address = Array(try reader.readSlice(length: Int(length)))
         try reader.expectEnd()
         return PGInet(unchecked: family, address: address, prefixLength: bits, isCIDR: cidrFlag != 0)

@@ -59,7 +59,8 @@ public struct PGInterval: Hashable, Sendable, CustomStringConvertible {
                 let second = try reader.readFixedDigits(2)
                 let fraction = try reader.readMicrosecondFraction()
                 let (hourMicros, overflow1) = number.multipliedReportingOverflow(by: 3_600_000_000)
-                let (total, overflow2) = hourMicros.addingReportingOverflow((minute * 60 + second) * 1_000_000 + fraction)
+                let (total, overflow2) = hourMicros.addingReportingOverflow(
+                    (minute * 60 + second) * 1_000_000 + fraction)
                 guard !overflow1, !overflow2, minute < 60, second < 60 else {
                     throw reader.error("a time part within range", at: partStart)
                 }
@@ -80,7 +81,9 @@ public struct PGInterval: Hashable, Sendable, CustomStringConvertible {
             } else {
                 throw reader.error("a unit: year(s), mon(s) or day(s)")
             }
-            guard newStage > stage else { throw reader.error("units in the order years, mons, days, time", at: unitStart) }
+            guard newStage > stage else {
+                throw reader.error("units in the order years, mons, days, time", at: unitStart)
+            }
             stage = newStage
             let (scaled, overflow) = signed.multipliedReportingOverflow(by: multiplier)
             guard !overflow, let value = Int32(exactly: scaled) else {

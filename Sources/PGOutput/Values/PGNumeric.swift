@@ -124,8 +124,9 @@ public struct PGNumeric: Hashable, Sendable, CustomStringConvertible, LosslessSt
     public init(_ value: some BinaryInteger) {
         self.kind = .finite
         self.isNegative = value < 0
-        self.magnitude = Magnitude(validDigits: value.magnitude.description.utf8.map { $0 &- UInt8(ascii: "0") }
-            .drop(while: { $0 == 0 }))
+        self.magnitude = Magnitude(
+            validDigits: value.magnitude.description.utf8.map { $0 &- UInt8(ascii: "0") }
+                .drop(while: { $0 == 0 }))
         self.scale = 0
     }
 
@@ -255,7 +256,9 @@ public struct PGNumeric: Hashable, Sendable, CustomStringConvertible, LosslessSt
     }
 
     /// The digits of a number too long for a UInt64, from just after its sign.
-    private static func decodeTextDigits(_ reader: inout ValueReader, isNegative: Bool) throws(PGValueDecodingError)
+    private static func decodeTextDigits(
+        _ reader: inout ValueReader, isNegative: Bool
+    ) throws(PGValueDecodingError)
         -> PGNumeric
     {
         var digits: [UInt8] = []
@@ -287,7 +290,8 @@ public struct PGNumeric: Hashable, Sendable, CustomStringConvertible, LosslessSt
         guard groupCount >= 0 else { throw reader.error("a non-negative digit count", at: 0) }
         guard displayScale >= 0 else { throw reader.error("a non-negative display scale", at: signStart + 2) }
         guard reader.remaining == groupCount * 2 else {
-            throw reader.error("\(groupCount) base-10000 digits (\(groupCount * 2) bytes), found \(reader.remaining) bytes")
+            throw reader.error(
+                "\(groupCount) base-10000 digits (\(groupCount * 2) bytes), found \(reader.remaining) bytes")
         }
         let special: PGNumeric?
         switch sign {
@@ -304,8 +308,9 @@ public struct PGNumeric: Hashable, Sendable, CustomStringConvertible, LosslessSt
         }
         if let special { return special }
         let groups = UnsafeRawBufferPointer(rebasing: reader.bytes[groupsStart..<reader.offset])
-        if let compact = compactBinary(groups: groups, groupCount: groupCount, weight: weight,
-                                       displayScale: displayScale, isNegative: sign == 0x4000)
+        if let compact = compactBinary(
+            groups: groups, groupCount: groupCount, weight: weight,
+            displayScale: displayScale, isNegative: sign == 0x4000)
         {
             return compact
         }

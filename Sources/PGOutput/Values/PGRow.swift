@@ -28,7 +28,9 @@ public struct PGRow: Hashable, Sendable {
     }
 
     /// Decodes the values of a tuple's wire form, each straight from the borrowed bytes.
-    private static func decodeValues(columns: [RelationColumn], wire: UnsafeRawBufferPointer)
+    private static func decodeValues(
+        columns: [RelationColumn], wire: UnsafeRawBufferPointer
+    )
         throws(PGValueDecodingError) -> [PGValue]
     {
         var cursor = TupleData.ColumnCursor(wire)
@@ -49,7 +51,8 @@ public struct PGRow: Hashable, Sendable {
             case .text, .binary:
                 let type = PGTypeOID(columns[index].typeOID)
                 do {
-                    values.append(try PGValue.decode(bytes, type: type, format: kind == .text ? .text : .binary, base: 0))
+                    values.append(
+                        try PGValue.decode(bytes, type: type, format: kind == .text ? .text : .binary, base: 0))
                 } catch {
                     var named = error
                     named.column = columns[index].name

@@ -22,7 +22,9 @@ extension PGRow {
     ///
     /// - Throws: `DecodingError` (`keyNotFound`, `valueNotFound`, `typeMismatch` with the
     ///   ``PGValueConversionError`` as underlying error).
-    public func decode<T: Decodable>(_ type: T.Type, keyDecodingStrategy: KeyDecodingStrategy = .useDefaultKeys)
+    public func decode<T: Decodable>(
+        _ type: T.Type, keyDecodingStrategy: KeyDecodingStrategy = .useDefaultKeys
+    )
         throws -> T
     {
         try T(from: RowDecoder(row: self, strategy: keyDecodingStrategy))
@@ -57,7 +59,8 @@ private struct RowContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     var allKeys: [Key] {
         row.columns.compactMap { column in
-            Key(stringValue: column.name) ?? (strategy == .convertFromSnakeCase ? Key(stringValue: camelCase(column.name)) : nil)
+            Key(stringValue: column.name)
+                ?? (strategy == .convertFromSnakeCase ? Key(stringValue: camelCase(column.name)) : nil)
         }
     }
 
@@ -81,7 +84,9 @@ private struct RowContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         try decodeValue(T.self, from: value(key), codingPath: [key])
     }
 
-    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws
+    func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type, forKey key: Key
+    ) throws
         -> KeyedDecodingContainer<NestedKey>
     {
         try ValueDecoder(value: value(key), codingPath: [key]).container(keyedBy: type)
@@ -102,12 +107,15 @@ private func decodeValue<T: Decodable>(_ type: T.Type, from value: PGValue, codi
     }
     do {
         guard let result = try convertible.init(pgValue: value) as? T else {
-            throw DecodingError.typeMismatch(T.self, .init(codingPath: codingPath, debugDescription: "conversion failed"))
+            throw DecodingError.typeMismatch(
+                T.self, .init(codingPath: codingPath, debugDescription: "conversion failed"))
         }
         return result
     } catch let error as PGValueConversionError {
-        let context = DecodingError.Context(codingPath: codingPath, debugDescription: error.description, underlyingError: error)
-        throw value == .null ? DecodingError.valueNotFound(T.self, context) : DecodingError.typeMismatch(T.self, context)
+        let context = DecodingError.Context(
+            codingPath: codingPath, debugDescription: error.description, underlyingError: error)
+        throw value == .null
+            ? DecodingError.valueNotFound(T.self, context) : DecodingError.typeMismatch(T.self, context)
     }
 }
 
@@ -182,7 +190,9 @@ private struct ArrayContainer: UnkeyedDecodingContainer {
         return try decodeValue(T.self, from: value, codingPath: path)
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type
+    ) throws
         -> KeyedDecodingContainer<NestedKey>
     {
         let (value, path) = try next()

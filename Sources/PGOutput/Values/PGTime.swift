@@ -32,7 +32,8 @@ public struct PGTime: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
     static func renderClock(_ micros: Int64) -> String {
         let magnitude = micros.magnitude
         let seconds = magnitude / 1_000_000
-        var text = PGDate.pad(seconds / 3600, 2) + ":" + PGDate.pad(seconds / 60 % 60, 2) + ":"
+        var text =
+            PGDate.pad(seconds / 3600, 2) + ":" + PGDate.pad(seconds / 60 % 60, 2) + ":"
             + PGDate.pad(seconds % 60, 2)
         var fraction = magnitude % 1_000_000
         if fraction != 0 {

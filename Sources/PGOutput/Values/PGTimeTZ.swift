@@ -43,7 +43,9 @@ public struct PGTimeTZ: Hashable, Sendable, CustomStringConvertible {
             minutes = try reader.readFixedDigits(2)
             if reader.consume(UInt8(ascii: ":")) { seconds = try reader.readFixedDigits(2) }
         }
-        guard minutes < 60, seconds < 60, hours <= 15 else { throw reader.error("a UTC offset up to 15:59:59", at: start) }
+        guard minutes < 60, seconds < 60, hours <= 15 else {
+            throw reader.error("a UTC offset up to 15:59:59", at: start)
+        }
         let total = Int32(hours * 3600 + minutes * 60 + seconds)
         return negative ? -total : total
     }

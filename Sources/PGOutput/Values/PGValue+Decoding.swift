@@ -32,17 +32,23 @@ extension PGValue {
     }
 
     /// Decodes a whole value held in an array.
-    static func decode(_ bytes: [UInt8], type: PGTypeOID, format: PGValueFormat, base: Int = 0)
+    static func decode(
+        _ bytes: [UInt8], type: PGTypeOID, format: PGValueFormat, base: Int = 0
+    )
         throws(PGValueDecodingError) -> PGValue
     {
         let result = bytes.withUnsafeBytes { buffer in
-            Result { () throws(PGValueDecodingError) in try PGValue.decode(buffer, type: type, format: format, base: base) }
+            Result { () throws(PGValueDecodingError) in
+                try PGValue.decode(buffer, type: type, format: format, base: base)
+            }
         }
         return try result.get()
     }
 
     /// Decodes a value (or an array element, with `base` its offset in the column value).
-    static func decode(_ bytes: UnsafeRawBufferPointer, type: PGTypeOID, format: PGValueFormat, base: Int)
+    static func decode(
+        _ bytes: UnsafeRawBufferPointer, type: PGTypeOID, format: PGValueFormat, base: Int
+    )
         throws(PGValueDecodingError) -> PGValue
     {
         var reader = ValueReader(bytes, type: type, format: format, base: base)
@@ -95,7 +101,9 @@ extension PGValue {
     }
 
     /// `NaN`, `Infinity`, `-Infinity`, or a decimal number with an optional exponent.
-    private static func float<T: BinaryFloatingPoint>(_ reader: inout ValueReader, _ parse: (Substring) -> T?)
+    private static func float<T: BinaryFloatingPoint>(
+        _ reader: inout ValueReader, _ parse: (Substring) -> T?
+    )
         throws(PGValueDecodingError) -> T
     {
         if reader.isExactly("NaN") { return .nan }
@@ -196,7 +204,9 @@ extension PGValue {
     }
 
     private static func uuid(_ b: [UInt8]) -> UUID {
-        UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+        UUID(
+            uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
+        )
     }
 
     // MARK: - Binary
@@ -242,7 +252,9 @@ extension PGValue {
     }
 
     /// A big-endian integer that must be the whole value.
-    private static func fixed<T: FixedWidthInteger & BitwiseCopyable>(_ reader: inout ValueReader, as _: T.Type = T.self)
+    private static func fixed<T: FixedWidthInteger & BitwiseCopyable>(
+        _ reader: inout ValueReader, as _: T.Type = T.self
+    )
         throws(PGValueDecodingError) -> T
     {
         guard reader.bytes.count == MemoryLayout<T>.size else {

@@ -6,7 +6,9 @@
 extension PostgresTimestamp {
     /// Text: `infinity`, `-infinity` or `YYYY-MM-DD HH:MM:SS[.ffffff]`, followed for `timestamptz`
     /// by `±HH[:MM[:SS]]`, then ` BC` for years before 1.
-    static func decodeText(_ reader: inout ValueReader, withZone: Bool) throws(PGValueDecodingError)
+    static func decodeText(
+        _ reader: inout ValueReader, withZone: Bool
+    ) throws(PGValueDecodingError)
         -> PostgresTimestamp
     {
         if let value = decodeISO(reader.bytes, withZone: withZone) {

@@ -73,7 +73,8 @@ final class EventChannel: @unchecked Sendable {
         }
         startIfNeeded()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PGChangeEvent?, any Error>) in
+            try await withCheckedThrowingContinuation {
+                (continuation: CheckedContinuation<PGChangeEvent?, any Error>) in
                 lock.lock()
                 if head < buffer.count {
                     let event = buffer[head]

@@ -44,7 +44,7 @@ extension ChangeStream {
         /// Where to start on the first connection: a position you persisted; nil means the slot's.
         public var startLSN: LSN?
         /// When the stream creates the slot, first copy the published tables' rows as
-        /// ``PGChangeEvent/snapshot(_:)`` events from the slot's exported snapshot, then stream from
+        /// `PGChangeEvent/snapshot(_:)` events from the slot's exported snapshot, then stream from
         /// its consistent point: no gap, no duplicate.
         public var initialSnapshot = false
         /// Rows per snapshot batch.

@@ -20,7 +20,9 @@ extension ChangeStream {
                 firstConnection = false
                 if streamed { attempt = 0 }
                 if stopRequested { return }
-                logger.info("the server ended the replication stream; reconnecting", metadata: ["pgrepl.slot": "\(configuration.slot)"])
+                logger.info(
+                    "the server ended the replication stream; reconnecting",
+                    metadata: ["pgrepl.slot": "\(configuration.slot)"])
             } catch let failure as HandlerFailure {
                 throw failure.error
             } catch {
@@ -30,12 +32,15 @@ extension ChangeStream {
             }
             attempt += 1
             if let maxAttempts = configuration.reconnect.maxAttempts, attempt > maxAttempts {
-                throw ChangeStreamError(.reconnectFailed, "gave up reconnecting after \(maxAttempts) attempts", slot: configuration.slot)
+                throw ChangeStreamError(
+                    .reconnectFailed, "gave up reconnecting after \(maxAttempts) attempts", slot: configuration.slot)
             }
             let delay = configuration.reconnect.delay(attempt: attempt)
             logger.info(
                 "replication connection lost; reconnecting",
-                metadata: ["pgrepl.slot": "\(configuration.slot)", "pgrepl.attempt": "\(attempt)", "pgrepl.delay": "\(delay)"])
+                metadata: [
+                    "pgrepl.slot": "\(configuration.slot)", "pgrepl.attempt": "\(attempt)", "pgrepl.delay": "\(delay)",
+                ])
             state.withLock { $0.metrics.reconnects += 1 }
             wake.sleep(delay)
         }
@@ -56,7 +61,8 @@ extension ChangeStream {
         if firstConnection {
             try prepare(connection: connection, cursor: cursor, handler: handler)
         }
-        let version = configuration.protocolVersion ?? Self.highestProtocolVersion(serverVersion: connection.serverVersion)
+        let version =
+            configuration.protocolVersion ?? Self.highestProtocolVersion(serverVersion: connection.serverVersion)
         let startLSN = state.withLock { state in
             state.acknowledged > 0 ? state.acknowledged : (configuration.startLSN ?? 0)
         }
@@ -65,7 +71,8 @@ extension ChangeStream {
         cursor.promptFeedbackInterval = 0.01
         cursor.receiveTimeout = configuration.receiveTimeout
         try cursor.startReplication(
-            slotName: configuration.slot, startLSN: startLSN, options: try pluginOptions(version: version, cursor: cursor),
+            slotName: configuration.slot, startLSN: startLSN,
+            options: try pluginOptions(version: version, cursor: cursor),
             statusInterval: configuration.statusInterval)
         let feedback = try cursor.makeFeedbackHandle()
         let acknowledged = state.withLock { state in
@@ -88,7 +95,9 @@ extension ChangeStream {
         if stopRequested { return true }
         logger.debug(
             "change stream started",
-            metadata: ["pgrepl.slot": "\(configuration.slot)", "pgrepl.start_lsn": "\(startLSN)", "pgrepl.proto": "\(version)"])
+            metadata: [
+                "pgrepl.slot": "\(configuration.slot)", "pgrepl.start_lsn": "\(startLSN)", "pgrepl.proto": "\(version)",
+            ])
 
         var assembler = TransactionAssembler(
             decoder: PGOutputDecoder(
@@ -142,7 +151,9 @@ extension ChangeStream {
             throw PGError.programming("a change stream needs at least one publication")
         }
         let names = try configuration.publications.map { try cursor.quoteIdentifier($0, what: "a publication name") }
-        var options: ReplicationOptions = ["proto_version": .int(version), "publication_names": .string(names.joined(separator: ","))]
+        var options: ReplicationOptions = [
+            "proto_version": .int(version), "publication_names": .string(names.joined(separator: ",")),
+        ]
         if configuration.binary { options.set("binary", true) }
         if configuration.streaming, version >= 2 { options.set("streaming", true) }
         if configuration.messages { options.set("messages", true) }

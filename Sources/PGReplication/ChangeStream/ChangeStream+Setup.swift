@@ -10,12 +10,14 @@ extension ChangeStream {
         defer { sql.close() }
         if let scope = configuration.createPublication {
             for publication in configuration.publications {
-                let exists = try sql.execute("SELECT 1 FROM pg_publication WHERE pubname = \(try sql.quoteLiteral(publication))")
+                let exists = try sql.execute(
+                    "SELECT 1 FROM pg_publication WHERE pubname = \(try sql.quoteLiteral(publication))")
                 guard exists.rows.isEmpty else { continue }
                 let target: String
                 switch scope {
                 case .allTables: target = "ALL TABLES"
-                case .tables(let tables): target = "TABLE " + (try tables.map { try qualifiedIdentifier($0, sql) }).joined(separator: ", ")
+                case .tables(let tables):
+                    target = "TABLE " + (try tables.map { try qualifiedIdentifier($0, sql) }).joined(separator: ", ")
                 }
                 try sql.execute("CREATE PUBLICATION \(try sql.quoteIdentifier(publication)) FOR \(target)")
                 logger.debug("publication created", metadata: ["pgrepl.publication": "\(publication)"])
@@ -42,7 +44,8 @@ extension ChangeStream {
         named name: String, consistentPoint: LSN, sql: PGConnection, handler: (PGChangeEvent) throws -> Void
     ) throws {
         // Text output in the forms the value decoder reads, before the transaction starts.
-        try sql.execute("SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; SET TimeZone = 'UTC'")
+        try sql.execute(
+            "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; SET TimeZone = 'UTC'")
         try sql.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try sql.execute("SET TRANSACTION SNAPSHOT \(try sql.quoteLiteral(name))")
         let publications = try configuration.publications.map { try sql.quoteLiteral($0) }.joined(separator: ", ")
@@ -56,9 +59,11 @@ extension ChangeStream {
             ORDER BY n.nspname, c.relname
             """)
         for row in tables.rows {
-            guard row.count == 4, let oidText = row[0], let oid = UInt32(oidText), let schema = row[1], let table = row[2]
+            guard row.count == 4, let oidText = row[0], let oid = UInt32(oidText), let schema = row[1],
+                let table = row[2]
             else { continue }
-            let identity = row[3].flatMap { $0.utf8.first }.flatMap(PGOutputMessage.Relation.ReplicaIdentity.init(rawValue:))
+            let identity = row[3].flatMap { $0.utf8.first }.flatMap(
+                PGOutputMessage.Relation.ReplicaIdentity.init(rawValue:))
             let keys = Set(
                 try sql.execute(
                     """
@@ -71,11 +76,13 @@ extension ChangeStream {
             try sql.execute("DECLARE pgrepl_snapshot NO SCROLL CURSOR FOR SELECT * FROM ONLY \(qualified)")
             var columns: [RelationColumn]?
             while true {
-                let batch = try sql.execute("FETCH FORWARD \(max(1, configuration.snapshotBatchSize)) FROM pgrepl_snapshot")
+                let batch = try sql.execute(
+                    "FETCH FORWARD \(max(1, configuration.snapshotBatchSize)) FROM pgrepl_snapshot")
                 let described =
                     columns
                     ?? zip(batch.columns, zip(batch.columnTypes, batch.columnModifiers)).map { name, type in
-                        RelationColumn(flags: keys.contains(name) ? 1 : 0, name: name, typeOID: type.0, typeModifier: type.1)
+                        RelationColumn(
+                            flags: keys.contains(name) ? 1 : 0, name: name, typeOID: type.0, typeModifier: type.1)
                     }
                 columns = described
                 let changeTable = PGTable(

@@ -33,7 +33,7 @@ import PGSupport
 /// **Resume.** After connection loss, a server restart or a walsender termination, the stream
 /// reconnects with bounded exponential backoff and jitter and starts again from the last
 /// acknowledged position, with a fresh relation cache. To resume across process restarts, persist
-/// ``PGTransaction/endLSN`` after handling and pass it as ``Configuration/startLSN``. A dropped or
+/// `PGTransaction/endLSN` after handling and pass it as ``Configuration/startLSN``. A dropped or
 /// invalidated slot ends the stream with ``ChangeStreamError``.
 ///
 /// The class is `Sendable`: ``stop()``, ``acknowledge(_:)`` and ``metrics`` may be used from any

@@ -186,7 +186,9 @@ final class CopyBothEngine: @unchecked Sendable {
     /// With `readSocket: false` the socket is not read: `consumeStream` passes it once a wake-up's
     /// data is used up, and polls or pauses instead: a consumer that keeps up with the server
     /// would otherwise pay a `recv` that finds nothing (EAGAIN) before every `poll`.
-    func readBatchLocked(readSocket: Bool, limit: Int, markBusy: Bool, into frames: inout [Frame?]) throws
+    func readBatchLocked(
+        readSocket: Bool, limit: Int, markBusy: Bool, into frames: inout [Frame?]
+    ) throws
         -> BatchOutcome
     {
         busySince = nil

@@ -28,7 +28,9 @@ enum POSIX {
     /// ready.
     ///
     /// - Throws: `PGError` (`.operational`) when `poll` fails otherwise.
-    static func wait(socket fd: Int32, forWriting: Bool = false, wake: WakePipe? = nil, timeout: Double) throws
+    static func wait(
+        socket fd: Int32, forWriting: Bool = false, wake: WakePipe? = nil, timeout: Double
+    ) throws
         -> Readiness
     {
         let events = Int16(forWriting ? (POLLIN | POLLOUT) : POLLIN)

@@ -183,9 +183,11 @@ final class PQConnection {
     func escapeIdentifier(_ name: String) -> String? {
         guard let handle else { return nil }
         let utf8 = Array(name.utf8)
-        guard let escaped = utf8.withUnsafeBufferPointer({ buffer in
-            buffer.withMemoryRebound(to: CChar.self) { PQescapeIdentifier(handle, $0.baseAddress, $0.count) }
-        }) else { return nil }
+        guard
+            let escaped = utf8.withUnsafeBufferPointer({ buffer in
+                buffer.withMemoryRebound(to: CChar.self) { PQescapeIdentifier(handle, $0.baseAddress, $0.count) }
+            })
+        else { return nil }
         defer { PQfreemem(escaped) }
         return String(cString: escaped)
     }

@@ -97,7 +97,10 @@ public struct PGTransaction: Hashable, Sendable {
     public var streamed: Bool
     public var changes: [PGChange]
 
-    public init(kind: Kind, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp, origin: String?, streamed: Bool, changes: [PGChange]) {
+    public init(
+        kind: Kind, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp, origin: String?,
+        streamed: Bool, changes: [PGChange]
+    ) {
         self.kind = kind
         self.xid = xid
         self.commitLSN = commitLSN
@@ -109,7 +112,7 @@ public struct PGTransaction: Hashable, Sendable {
     }
 }
 
-/// What a ``ChangeStream`` delivers.
+/// What a `ChangeStream` delivers.
 public enum PGChangeEvent: Hashable, Sendable {
     /// A whole committed transaction (the default, assembled delivery).
     case transaction(PGTransaction)
@@ -125,7 +128,7 @@ public enum PGChangeEvent: Hashable, Sendable {
     case abort(PGTransactionAbort)
     /// A non-transactional logical decoding message.
     case message(PGLogicalDecodingMessage)
-    /// Rows of the initial snapshot copy of one table (``ChangeStream/Configuration/initialSnapshot``).
+    /// Rows of the initial snapshot copy of one table (`ChangeStream/Configuration/initialSnapshot`).
     case snapshot(PGSnapshotBatch)
     /// Two-phase: a prepared transaction was committed.
     case commitPrepared(gid: String, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp)

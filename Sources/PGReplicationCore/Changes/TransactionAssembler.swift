@@ -64,12 +64,18 @@ package struct TransactionAssembler {
         case .begin(let begin):
             current = Open(xid: begin.xid, streamed: false)
             if isChunked {
-                try emit(.begin(PGTransactionBegin(xid: begin.xid, finalLSN: begin.finalLSN, commitTime: begin.commitTime, streamed: false)))
+                try emit(
+                    .begin(
+                        PGTransactionBegin(
+                            xid: begin.xid, finalLSN: begin.finalLSN, commitTime: begin.commitTime, streamed: false)))
             }
         case .beginPrepare(let begin):
             current = Open(xid: begin.xid, gid: begin.gid, streamed: false)
             if isChunked {
-                try emit(.begin(PGTransactionBegin(xid: begin.xid, finalLSN: begin.endLSN, commitTime: begin.prepareTime, streamed: false)))
+                try emit(
+                    .begin(
+                        PGTransactionBegin(
+                            xid: begin.xid, finalLSN: begin.endLSN, commitTime: begin.prepareTime, streamed: false)))
             }
         case .origin(let origin):
             if let xid = streamXID {
@@ -93,7 +99,8 @@ package struct TransactionAssembler {
         case .delete(let delete):
             let table = try table(delete.relationOID)
             let old = try PGRow(columns: table.columns, tuple: delete.oldTuple.tuple)
-            try add(.delete(table: table, old: old, oldIsKey: delete.oldTuple.kind == .key), xid: delete.xid, emit: emit)
+            try add(
+                .delete(table: table, old: old, oldIsKey: delete.oldTuple.kind == .key), xid: delete.xid, emit: emit)
         case .truncate(let truncate):
             let tables = try truncate.relationOIDs.map { try table($0) }
             try add(
@@ -102,7 +109,8 @@ package struct TransactionAssembler {
                     restartIdentity: truncate.options.contains(.restartIdentity)), xid: truncate.xid, emit: emit)
         case .message(let message):
             let decoded = PGLogicalDecodingMessage(
-                transactional: message.isTransactional, lsn: message.lsn, prefix: message.prefix, content: message.content)
+                transactional: message.isTransactional, lsn: message.lsn, prefix: message.prefix,
+                content: message.content)
             if message.isTransactional {
                 try add(.message(decoded), xid: message.xid, emit: emit)
             } else {
@@ -115,11 +123,18 @@ package struct TransactionAssembler {
         case .prepare(let prepare):
             guard let open = current else { throw protocolViolation("Prepare without Begin Prepare") }
             current = nil
-            try finish(open, commitLSN: prepare.prepareLSN, endLSN: prepare.endLSN, time: prepare.prepareTime, emit: emit)
+            try finish(
+                open, commitLSN: prepare.prepareLSN, endLSN: prepare.endLSN, time: prepare.prepareTime, emit: emit)
         case .commitPrepared(let commit):
-            try emit(.commitPrepared(gid: commit.gid, xid: commit.xid, commitLSN: commit.commitLSN, endLSN: commit.endLSN, commitTime: commit.commitTime))
+            try emit(
+                .commitPrepared(
+                    gid: commit.gid, xid: commit.xid, commitLSN: commit.commitLSN, endLSN: commit.endLSN,
+                    commitTime: commit.commitTime))
         case .rollbackPrepared(let rollback):
-            try emit(.rollbackPrepared(gid: rollback.gid, xid: rollback.xid, endLSN: rollback.rollbackEndLSN, rollbackTime: rollback.rollbackTime))
+            try emit(
+                .rollbackPrepared(
+                    gid: rollback.gid, xid: rollback.xid, endLSN: rollback.rollbackEndLSN,
+                    rollbackTime: rollback.rollbackTime))
         case .streamStart(let start):
             streamXID = start.xid
             if streamed[start.xid] == nil {
@@ -141,7 +156,8 @@ package struct TransactionAssembler {
                 throw protocolViolation("Stream Prepare for transaction \(prepare.xid), which was never started")
             }
             open.gid = prepare.gid
-            try finish(open, commitLSN: prepare.prepareLSN, endLSN: prepare.endLSN, time: prepare.prepareTime, emit: emit)
+            try finish(
+                open, commitLSN: prepare.prepareLSN, endLSN: prepare.endLSN, time: prepare.prepareTime, emit: emit)
         case .streamAbort(let abort):
             if abort.abortsWholeTransaction {
                 streamed[abort.xid] = nil

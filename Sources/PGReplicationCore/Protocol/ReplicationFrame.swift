@@ -42,7 +42,8 @@ public enum ReplicationFrame: Hashable, Sendable {
                     replyRequested: bytes[17] != 0))
         default:
             let printable = (0x20..<0x7f).contains(type) ? "'\(Character(Unicode.Scalar(type)))' " : ""
-            throw PGError(.operational, "unrecognized replication message type \(printable)(0x\(String(type, radix: 16)))")
+            throw PGError(
+                .operational, "unrecognized replication message type \(printable)(0x\(String(type, radix: 16)))")
         }
     }
 }

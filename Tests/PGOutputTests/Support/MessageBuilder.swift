@@ -75,15 +75,16 @@ func expectRoundTrip(
     #expect(PGOutputEncoder().encode(expected) == bytes, sourceLocation: sourceLocation)
 }
 
-
 /// Expects decoding `bytes` to throw exactly `kind` at `offset`, naming the message's first byte.
 func expectDecodingError(
     _ bytes: [UInt8], _ kind: PGOutputDecodingError.Kind, offset: Int, decoder: PGOutputDecoder = PGOutputDecoder(),
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
     var decoder = decoder
-    #expect(throws: PGOutputDecodingError(kind: kind, messageType: bytes.first, offset: offset),
-            sourceLocation: sourceLocation) {
+    #expect(
+        throws: PGOutputDecodingError(kind: kind, messageType: bytes.first, offset: offset),
+        sourceLocation: sourceLocation
+    ) {
         try decoder.decode(bytes)
     }
 }

@@ -11,20 +11,24 @@ import Testing
 
     @Test func emptyArrays() throws {
         #expect(try decodeText("{}", .textArray) == .array(PGArray(elementType: .text, dimensions: [], elements: [])))
-        #expect(try decodeBinary(arrayBytes(element: .text, dimensions: [], elements: []), .textArray)
-            == decodeText("{}", .textArray))
+        #expect(
+            try decodeBinary(arrayBytes(element: .text, dimensions: [], elements: []), .textArray)
+                == decodeText("{}", .textArray))
         #expect(try [String](pgValue: decodeText("{}", .textArray)) == [])
     }
 
     @Test func quotingAndEscaping() throws {
-        let text = #"{"NULL",NULL,"","with,comma","with \"quote\"","back\\slash","{braces}"," leading space",日本, padded  }"#
+        let text =
+            #"{"NULL",NULL,"","with,comma","with \"quote\"","back\\slash","{braces}"," leading space",日本, padded  }"#
         let value = try decodeText(text, .textArray)
         let expected: [PGValue] = [
             .text("NULL"), .null, .text(""), .text("with,comma"), .text("with \"quote\""), .text("back\\slash"),
             .text("{braces}"), .text(" leading space"), .text("日本"), .text("padded"),
         ]
         #expect(value == .array(PGArray(elementType: .text, elements: expected)))
-        #expect(try decodeText(#"{a\,b,null,Null}"#, .textArray) == .array(PGArray(elementType: .text, elements: [.text("a,b"), .null, .null])))
+        #expect(
+            try decodeText(#"{a\,b,null,Null}"#, .textArray)
+                == .array(PGArray(elementType: .text, elements: [.text("a,b"), .null, .null])))
     }
 
     @Test func multiDimensionalAndBounds() throws {

@@ -24,7 +24,9 @@ import Testing
     }
 
     @Test func timesAndTimesWithZone() throws {
-        #expect(try decodeText("13:14:15.123456", .time) == .time(#require(PGTime(hour: 13, minute: 14, second: 15, microsecond: 123_456))))
+        #expect(
+            try decodeText("13:14:15.123456", .time)
+                == .time(#require(PGTime(hour: 13, minute: 14, second: 15, microsecond: 123_456))))
         #expect(try decodeText("24:00:00", .time) == .time(PGTime(rawValue: 86_400_000_000)))
         #expect(try decodeText("00:00:00.5", .time).description == "00:00:00.5")
         #expect(try decodeBinary(be(Int64(1_000_001)), .time).description == "00:00:01.000001")
@@ -43,7 +45,8 @@ import Testing
 
     @Test func timestampsWithAndWithoutZone() throws {
         #expect(try decodeText("2000-01-01 00:00:00", .timestamp) == .timestamp(PostgresTimestamp(rawValue: 0)))
-        #expect(try decodeText("2000-01-01 05:30:00+05:30", .timestamptz) == .timestamptz(PostgresTimestamp(rawValue: 0)))
+        #expect(
+            try decodeText("2000-01-01 05:30:00+05:30", .timestamptz) == .timestamptz(PostgresTimestamp(rawValue: 0)))
         #expect(try decodeText("1999-12-31 23:59:59.999999", .timestamp) == .timestamp(PostgresTimestamp(rawValue: -1)))
         #expect(try decodeText("infinity", .timestamptz) == .timestamptz(.infinity))
         #expect(try decodeText("-infinity", .timestamp) == .timestamp(.negativeInfinity))
@@ -51,7 +54,8 @@ import Testing
         #expect(bc.description == "0001-01-01 00:00:00 BC")
         let lmt = try decodeText("4713-01-01 05:53:28+05:53:28 BC", .timestamptz)
         #expect(lmt.description == "4713-01-01 00:00:00+00 BC")
-        #expect(try decodeText("294276-12-31 23:59:59.999999", .timestamp).description == "294276-12-31 23:59:59.999999")
+        #expect(
+            try decodeText("294276-12-31 23:59:59.999999", .timestamp).description == "294276-12-31 23:59:59.999999")
         #expect(try decodeBinary(be(Int64(1_500_000)), .timestamp).description == "2000-01-01 00:00:01.5")
         #expect(try Date(pgValue: decodeText("1970-01-01 00:00:00+00", .timestamptz)) == Date(timeIntervalSince1970: 0))
         #expect(throws: PGValueDecodingError.self) { try decodeText("2000-01-01T00:00:00", .timestamp) }

@@ -20,7 +20,8 @@ import Testing
             let type = PGTypeOID(column.typeOID)
             let fromText = try PGValue(column: row.textTuple.columns[position], typeOID: column.typeOID)
             let fromBinary = try PGValue(column: row.binaryTuple.columns[position], typeOID: column.typeOID)
-            let selected = try row.selected[position].map { try PGValue(column: .text($0), typeOID: column.typeOID) } ?? .null
+            let selected =
+                try row.selected[position].map { try PGValue(column: .text($0), typeOID: column.typeOID) } ?? .null
             let context = "row \(index + 1) column \(column.name)"
             #expect(fromText == selected, "\(context): text tuple")
             if case .raw(let raw) = fromBinary {

@@ -37,13 +37,16 @@ import Testing
         #expect(
             try decodeBinary(numericBytes(weight: 2, sign: 0, scale: 0, digits: [1]), .numeric)
                 == decodeText("100000000", .numeric))
-        #expect(try decodeBinary(numericBytes(weight: 0, sign: 0, scale: 2, digits: []), .numeric).description == "0.00")
+        #expect(
+            try decodeBinary(numericBytes(weight: 0, sign: 0, scale: 2, digits: []), .numeric).description == "0.00")
     }
 
     @Test func binarySpecialValues() throws {
-        #expect(try decodeBinary(numericBytes(weight: 0, sign: 0xC000, scale: 0, digits: []), .numeric) == .numeric(.nan))
         #expect(
-            try decodeBinary(numericBytes(weight: 0, sign: 0xD000, scale: 0, digits: []), .numeric) == .numeric(.infinity))
+            try decodeBinary(numericBytes(weight: 0, sign: 0xC000, scale: 0, digits: []), .numeric) == .numeric(.nan))
+        #expect(
+            try decodeBinary(numericBytes(weight: 0, sign: 0xD000, scale: 0, digits: []), .numeric)
+                == .numeric(.infinity))
         #expect(
             try decodeBinary(numericBytes(weight: 0, sign: 0xF000, scale: 0, digits: []), .numeric)
                 == .numeric(.negativeInfinity))
@@ -91,8 +94,10 @@ import Testing
 
 @Suite struct NumericDecimalChunkTests {
     @Test func decimalsAcrossChunkBoundaries() {
-        for text in ["123456789012345678", "1234567890123456789", "-12345678901234567890123456789.12345678",
-                     "0.000000000000000000000000000001"] {
+        for text in [
+            "123456789012345678", "1234567890123456789", "-12345678901234567890123456789.12345678",
+            "0.000000000000000000000000000001",
+        ] {
             #expect(PGNumeric(text)?.decimalValue == Decimal(string: text), "\(text)")
         }
     }
@@ -105,10 +110,12 @@ import Testing
         for _ in 0..<3000 {
             let integerCount = Int.random(in: 0...22, using: &generator)
             let fractionCount = Int.random(in: 0...(integerCount == 0 ? 22 : 20), using: &generator)
-            var integer = String((0..<integerCount).map { _ in Character(String(Int.random(in: 0...9, using: &generator))) })
+            var integer = String(
+                (0..<integerCount).map { _ in Character(String(Int.random(in: 0...9, using: &generator))) })
             integer = String(integer.drop(while: { $0 == "0" }))
             if integer.isEmpty { integer = "0" }
-            let fraction = String((0..<fractionCount).map { _ in Character(String(Int.random(in: 0...9, using: &generator))) })
+            let fraction = String(
+                (0..<fractionCount).map { _ in Character(String(Int.random(in: 0...9, using: &generator))) })
             let negative = Bool.random(using: &generator) && (integer + fraction).contains(where: { $0 != "0" })
             let text = (negative ? "-" : "") + integer + (fraction.isEmpty ? "" : "." + fraction)
             let fromText = try decodeText(text, .numeric)
@@ -130,7 +137,8 @@ import Testing
             }
             while let last = all.last, last == 0 { all.removeLast() }
             if all.isEmpty { weight = 0 }
-            let binary = numericBytes(weight: Int16(weight), sign: negative ? 0x4000 : 0, scale: Int16(fraction.count), digits: all)
+            let binary = numericBytes(
+                weight: Int16(weight), sign: negative ? 0x4000 : 0, scale: Int16(fraction.count), digits: all)
             #expect(try decodeBinary(binary, .numeric) == fromText, "\(text)")
             let digits = (integer + fraction).utf8.map { $0 - UInt8(ascii: "0") }
             let built = try #require(PGNumeric(isNegative: negative, significandDigits: digits, scale: fraction.count))

@@ -69,6 +69,8 @@ import Testing
         var price: Decimal
         var tags: [String]
         var mood: Mood
+        // swift-format-ignore: AlwaysUseLowerCamelCase
+        // The column is named so: Codable keys are the column names.
         var created_at: Date
         var extra: Int??
     }

@@ -10,14 +10,16 @@ struct ThroughputTests {
         (.bool, "active"), (.float8, "score"), (.uuid, "ref"),
     ].map { RelationColumn(flags: 0, name: $0.1, typeOID: $0.0.rawValue, typeModifier: -1) }
 
-    static let textTuple = TupleData(columns: [
-        "123456789", "42", "widget deluxe", "1234.56", "2024-02-29 13:14:15.123456+05:30", "t", "0.125",
-        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
-    ].map { .text(Array($0.utf8)) })
+    static let textTuple = TupleData(
+        columns: [
+            "123456789", "42", "widget deluxe", "1234.56", "2024-02-29 13:14:15.123456+05:30", "t", "0.125",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        ].map { .text(Array($0.utf8)) })
 
     static let binaryTuple = TupleData(columns: [
         .binary(be(Int64(123_456_789))), .binary(be(Int32(42))), .binary(Array("widget deluxe".utf8)),
-        .binary(numericBytes(weight: 0, sign: 0, scale: 2, digits: [1234, 5600])), .binary(be(Int64(762_000_000_000_000))),
+        .binary(numericBytes(weight: 0, sign: 0, scale: 2, digits: [1234, 5600])),
+        .binary(be(Int64(762_000_000_000_000))),
         .binary([1]), .binary(be((0.125).bitPattern)), .binary([UInt8](repeating: 0xA0, count: 16)),
     ])
 

@@ -17,9 +17,10 @@ struct CLIUnitTests {
         #expect(segments.segmentStart(try LSN("0/3ABCDEF")) == (try LSN("0/3000000")))
         #expect(segments.parse(fileName: "0000001A00000001000000FF")! == (0x1A, 0x1FF, false))
         #expect(segments.parse(fileName: "000000010000000000000003.partial")! == (1, 3, true))
-        for bad in ["00000001000000000000003", "0000000100000000000000a3", "000000010000000000000003.gz", "00000002.history",
-            "000000000000000000000003", "000000010000000000000100"]
-        {
+        for bad in [
+            "00000001000000000000003", "0000000100000000000000a3", "000000010000000000000003.gz", "00000002.history",
+            "000000000000000000000003", "000000010000000000000100",
+        ] {
             #expect(segments.parse(fileName: bad) == nil, "\(bad)")
         }
         let big = try #require(WALSegments(setting: "1GB"))
@@ -73,7 +74,9 @@ struct CLIUnitTests {
         #expect(throws: CLIError.self) {
             try payload.withUnsafeBytes { try writer.write($0, at: start) }
         }
-        try payload.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[1000...]), at: start.advanced(by: 1000)) }
+        try payload.withUnsafeBytes {
+            try writer.write(UnsafeRawBufferPointer(rebasing: $0[1000...]), at: start.advanced(by: 1000))
+        }
         #expect(writer.written == start.advanced(by: UInt64(payload.count)))
         #expect(writer.flushed == LSN(4 << 20))
         #expect(try folder.segmentFiles() == ["000000010000000000000003", "000000010000000000000004.partial"])
@@ -89,17 +92,28 @@ struct CLIUnitTests {
     @Test("error lines: one line, SQLSTATE, hint, passwords masked, statuses by kind")
     func errorLines() {
         let server = CLIError.wrapping(
-            PGError(.programming, "replication slot \"x\" does not exist", sqlState: .undefinedObject, hint: "create it first"),
+            PGError(
+                .programming, "replication slot \"x\" does not exist", sqlState: .undefinedObject,
+                hint: "create it first"),
             context: "dropping slot \"x\"")
         #expect(server.status == .server)
-        #expect(server.line == "pgrepl: dropping slot \"x\": replication slot \"x\" does not exist (SQLSTATE 42704); hint: create it first")
+        #expect(
+            server.line
+                == "pgrepl: dropping slot \"x\": replication slot \"x\" does not exist (SQLSTATE 42704); hint: create it first"
+        )
         let lost = CLIError.wrapping(
-            PGError(.operational, "connection to server failed:\n\tConnection refused\n", sqlState: .connectionFailure, connectionLost: true),
+            PGError(
+                .operational, "connection to server failed:\n\tConnection refused\n", sqlState: .connectionFailure,
+                connectionLost: true),
             context: "connecting")
         #expect(lost.status == .connection)
         #expect(lost.line == "pgrepl: connecting: connection to server failed: Connection refused (SQLSTATE 08006)")
-        #expect(CLIError.wrapping(PGError(.operational, "auth", sqlState: .invalidPassword), context: "x").status == .connection)
-        #expect(CLIError.wrapping(PGError(.programming, "invalid DSN: missing \"=\""), context: "connecting").status == .usage)
+        #expect(
+            CLIError.wrapping(PGError(.operational, "auth", sqlState: .invalidPassword), context: "x").status
+                == .connection)
+        #expect(
+            CLIError.wrapping(PGError(.programming, "invalid DSN: missing \"=\""), context: "connecting").status
+                == .usage)
         #expect(CLIError.wrapping(PGError(.notSupported, "needs PostgreSQL 15"), context: "x").status == .server)
         #expect(maskPasswords("host=a password=s3cret user=b") == "host=a password=xxx user=b")
         #expect(maskPasswords("host=a PASSWORD = 'it\\'s x' user=b") == "host=a PASSWORD = xxx user=b")

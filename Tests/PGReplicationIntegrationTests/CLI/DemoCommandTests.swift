@@ -4,11 +4,15 @@ import Testing
 
 @Suite("pgrepl demo", .serialized)
 struct DemoCommandTests {
-    @Test("runs end to end on its own cluster, never prints the rollback, leaves nothing behind", .timeLimit(.minutes(3)))
+    @Test(
+        "runs end to end on its own cluster, never prints the rollback, leaves nothing behind", .timeLimit(.minutes(3)))
     func throwawayCluster() throws {
         let result = try RunningProcess.pgrepl(["demo", "--duration", "6"]).finish(within: 120)
         #expect(result.status == 0, "\(result)")
-        for action in ["BEGIN", "INSERT public.orders", "INSERT public.customers", "UPDATE public.orders", "DELETE public.orders", "TRUNCATE public.orders", "COMMIT"] {
+        for action in [
+            "BEGIN", "INSERT public.orders", "INSERT public.customers", "UPDATE public.orders", "DELETE public.orders",
+            "TRUNCATE public.orders", "COMMIT",
+        ] {
             #expect(result.stdout.contains(action), "no \(action): \(result)")
         }
         #expect(result.stdout.contains("price=1234.50"), "\(result)")
@@ -53,15 +57,18 @@ struct DemoCommandTests {
         #expect(result.stdout.contains("INSERT pgrepl_demo_"), "\(result)")
         #expect(try db.sql("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pgrepl_demo_%'").scalar == "0")
         #expect(try db.sql("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgrepl_demo_%'").scalar == "0")
-        #expect(try db.sql("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgrepl_demo_%'").scalar == "0")
+        #expect(
+            try db.sql("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgrepl_demo_%'").scalar == "0")
     }
 
     /// The cluster folder the demo named on stderr is gone, and no process runs on it.
     private func expectClusterGone(_ stderr: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let folder = try #require(
-            stderr.firstMatch(of: #/(/[^\s,]*pglocalcluster\.[A-Za-z0-9]+)/#).map { String($0.output.1) }, "no cluster folder in: \(stderr)",
+            stderr.firstMatch(of: #/(/[^\s,]*pglocalcluster\.[A-Za-z0-9]+)/#).map { String($0.output.1) },
+            "no cluster folder in: \(stderr)",
             sourceLocation: sourceLocation)
-        #expect(!FileManager.default.fileExists(atPath: folder), "\(folder) is still there", sourceLocation: sourceLocation)
+        #expect(
+            !FileManager.default.fileExists(atPath: folder), "\(folder) is still there", sourceLocation: sourceLocation)
         let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         let survivors = processes.filter { pid in
             guard Int(pid) != nil, let line = readFile("/proc/\(pid)/cmdline") else { return false }

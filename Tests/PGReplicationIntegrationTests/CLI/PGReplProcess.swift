@@ -8,7 +8,8 @@ enum PGReplBinary {
         if let path = ProcessInfo.processInfo.environment["PGREPL_BINARY"], !path.isEmpty {
             return URL(fileURLWithPath: path)
         }
-        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
         // On macOS the runner sits inside the .xctest bundle.
         for _ in 0..<4 {
             let candidate = folder.appendingPathComponent("pgrepl")
@@ -74,7 +75,9 @@ final class RunningProcess {
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable.path, &actions, &attributes, argv, environ)
-        guard result == 0 else { throw CLITestError("cannot start \(executable.path): \(String(cString: strerror(result)))") }
+        guard result == 0 else {
+            throw CLITestError("cannot start \(executable.path): \(String(cString: strerror(result)))")
+        }
         self.pid = pid
     }
 

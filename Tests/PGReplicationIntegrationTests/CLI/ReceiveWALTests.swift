@@ -1,7 +1,8 @@
 import Foundation
 import PGReplication
-@testable import PGReplCLI
 import Testing
+
+@testable import PGReplCLI
 
 @Suite("pgrepl receivewal", .serialized)
 struct ReceiveWALTests {
@@ -14,12 +15,15 @@ struct ReceiveWALTests {
         expectFailure(
             try pgrepl("receivewal", "--dsn", dsn, "--dir", folder.path, "--endpos", "0/XYZ"), status: 1,
             containing: ["0/XYZ", "--endpos"])
-        expectFailure(try pgrepl("receivewal", "--dsn", dsn, "--dir", folder.path, "--create-slot"), status: 1, containing: ["--slot"])
+        expectFailure(
+            try pgrepl("receivewal", "--dsn", dsn, "--dir", folder.path, "--create-slot"), status: 1,
+            containing: ["--slot"])
 
         let file = folder.path + "/a-file"
         _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
         expectFailure(
-            try pgrepl("receivewal", "--dsn", dsn, "--dir", file + "/wal"), status: 4, containing: ["--dir \(file)/wal", "Not a directory"])
+            try pgrepl("receivewal", "--dsn", dsn, "--dir", file + "/wal"), status: 4,
+            containing: ["--dir \(file)/wal", "Not a directory"])
         expectFailure(
             try pgrepl("receivewal", "--dsn", dsn, "--dir", folder.path + "/missing"), status: 4,
             containing: ["No such file or directory"])
@@ -33,7 +37,8 @@ struct ReceiveWALTests {
 
     /// pgrepl and pg_receivewal archive the same range from two slots created together; pgrepl
     /// is stopped with SIGINT and restarted in between.
-    @Test("segments match pg_receivewal byte for byte, pg_waldump reads them, a restart resumes", .timeLimit(.minutes(4)))
+    @Test(
+        "segments match pg_receivewal byte for byte, pg_waldump reads them, a restart resumes", .timeLimit(.minutes(4)))
     func matchesPGReceiveWAL() throws {
         let dsn = try TestServer.dsn()
         let bin = try PostgresBinaries.directory()
@@ -48,7 +53,8 @@ struct ReceiveWALTests {
             theirs.remove()
         }
         try TestServer.sql(
-            "SELECT pg_create_physical_replication_slot('\(ourSlot)', true), pg_create_physical_replication_slot('\(theirSlot)', true)")
+            "SELECT pg_create_physical_replication_slot('\(ourSlot)', true), pg_create_physical_replication_slot('\(theirSlot)', true)"
+        )
 
         let reference = try RunningProcess(
             URL(fileURLWithPath: bin + "/pg_receivewal"),
@@ -67,7 +73,8 @@ struct ReceiveWALTests {
         let stopped = try receiver.finish()
         #expect(stopped.status == 130, "\(stopped)")
         #expect(stopped.stderr.contains("stopped by SIGINT"), "\(stopped)")
-        let partial = try #require(try ours.segmentFiles().first { $0.hasSuffix(".partial") }, "no .partial kept: \(stopped)")
+        let partial = try #require(
+            try ours.segmentFiles().first { $0.hasSuffix(".partial") }, "no .partial kept: \(stopped)")
         #expect(try ours.segmentFiles().filter { $0.hasSuffix(".partial") }.count == 1)
         #expect(first.count >= 3)
 
@@ -93,7 +100,8 @@ struct ReceiveWALTests {
 
         // pg_waldump reads every complete segment of ours.
         for segment in all {
-            let dump = try RunningProcess(URL(fileURLWithPath: bin + "/pg_waldump"), [ours.path + "/" + segment]).finish()
+            let dump = try RunningProcess(URL(fileURLWithPath: bin + "/pg_waldump"), [ours.path + "/" + segment])
+                .finish()
             #expect(dump.status == 0, "pg_waldump \(segment): \(dump)")
         }
 
@@ -120,14 +128,16 @@ struct ReceiveWALTests {
         try TestServer.sql("CHECKPOINT")
         let target = try LSN(try TestServer.sql("SELECT pg_current_wal_flush_lsn()").scalar ?? "")
         let result = try pgrepl(
-            "receivewal", "--dsn", dsn, "--dir", folder.path, "--slot", slot, "--create-slot", "--endpos", target.description,
+            "receivewal", "--dsn", dsn, "--dir", folder.path, "--slot", slot, "--create-slot", "--endpos",
+            target.description,
             "--no-sync")
         #expect(result.status == 0, "\(result)")
         let files = try folder.segmentFiles()
         let segments = try #require(WALSegments(size: 16 << 20))
         let expected = segments.fileName(timeline: 1, segment: segments.segment(of: target)) + ".partial"
         #expect(files.last == expected || files.last == String(expected.prefix(24)), "\(files)")
-        let restart = try LSN(try TestServer.sql("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = '\(slot)'").scalar ?? "")
+        let restart = try LSN(
+            try TestServer.sql("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = '\(slot)'").scalar ?? "")
         #expect(restart >= target)
     }
 }
@@ -135,13 +145,17 @@ struct ReceiveWALTests {
 /// Writes WAL and switches segments until `count` segments are complete in every folder; returns
 /// the complete segment names of the first folder. The WAL is checkpoint records, which no logical
 /// slot decodes: other tests stream from logical slots on the same server at the same time.
-private func produceSegments(_ count: Int, folders: [TemporaryFolder], while receiver: RunningProcess) throws
+private func produceSegments(
+    _ count: Int, folders: [TemporaryFolder], while receiver: RunningProcess
+) throws
     -> [String]
 {
     let deadline = Date().addingTimeInterval(90)
     while Date() < deadline {
         guard receiver.isRunning else { throw CLITestError("pgrepl receivewal ended: \(receiver.stderr)") }
-        if try folders.allSatisfy({ try $0.completeSegments().count >= count }) { return try folders[0].completeSegments() }
+        if try folders.allSatisfy({ try $0.completeSegments().count >= count }) {
+            return try folders[0].completeSegments()
+        }
         try TestServer.sql("CHECKPOINT")
         try TestServer.sql("SELECT pg_switch_wal()")
         Thread.sleep(forTimeInterval: 0.3)
@@ -172,7 +186,8 @@ struct TemporaryFolder {
 
     /// Segment files, complete and partial, sorted.
     func segmentFiles() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.count >= 24 && !$0.hasSuffix(".history") }.sorted()
+        try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.count >= 24 && !$0.hasSuffix(".history") }
+            .sorted()
     }
 
     /// Complete segment files, sorted.
@@ -186,7 +201,9 @@ enum PostgresBinaries {
         if let dir = ProcessInfo.processInfo.environment["PG_BINDIR"] { candidates.append(dir) }
         let installed = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         candidates += installed.sorted { (Int($0) ?? 0) > (Int($1) ?? 0) }.map { "/usr/lib/postgresql/\($0)/bin" }
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0 + "/pg_receivewal") }) else {
+        guard
+            let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0 + "/pg_receivewal") })
+        else {
             throw CLITestError("pg_receivewal not found (set PG_BINDIR or apt-get install postgresql)")
         }
         return found

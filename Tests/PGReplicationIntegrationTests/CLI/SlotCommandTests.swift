@@ -18,21 +18,29 @@ struct SlotCommandTests {
         let table = try pgrepl("slot", "list", "--dsn", dsn)
         #expect(table.status == 0, "\(table)")
         let header = table.stdout.split(separator: "\n").first.map { $0.split(separator: " ").map(String.init) }
-        #expect(header == ["name", "type", "plugin", "database", "active", "confirmed_flush_lsn", "restart_lsn", "wal_status"])
+        #expect(
+            header == [
+                "name", "type", "plugin", "database", "active", "confirmed_flush_lsn", "restart_lsn", "wal_status",
+            ])
         let row = table.stdout.split(separator: "\n").first { $0.hasPrefix(slot + " ") }
-        #expect(row.map { $0.split(separator: " ").prefix(5).map(String.init) } == [slot, "logical", "test_decoding", "postgres", "no"])
+        #expect(
+            row.map { $0.split(separator: " ").prefix(5).map(String.init) } == [
+                slot, "logical", "test_decoding", "postgres", "no",
+            ])
 
         let listed = try decodeJSON([[String: JSONValue]].self, try pgrepl("slot", "list", "--dsn", dsn, "--json"))
         #expect(listed.contains { $0["slot_name"] == .string(slot) })
 
         // WAL that no logical slot decodes (other tests' slots must not see it).
         try TestServer.sql("CHECKPOINT")
-        let status = try decodeJSON([String: JSONValue].self, try pgrepl("slot", "status", "--dsn", dsn, "--slot", slot, "--json"))
+        let status = try decodeJSON(
+            [String: JSONValue].self, try pgrepl("slot", "status", "--dsn", dsn, "--slot", slot, "--json"))
         #expect(status["slot_type"] == .string("logical"))
         #expect(status["active"] == .bool(false))
         #expect(status["active_pid"] == .null)
         #expect(status["wal_status"] == .string("reserved"))
-        guard case .string(let confirmed)? = status["confirmed_flush_lsn"], case .string(let current)? = status["current_lsn"],
+        guard case .string(let confirmed)? = status["confirmed_flush_lsn"],
+            case .string(let current)? = status["current_lsn"],
             case .number(let lag)? = status["lag_bytes"]
         else {
             Issue.record("status fields missing: \(status)")
@@ -60,7 +68,8 @@ struct SlotCommandTests {
         defer { TestServer.dropSlot(slot) }
         let created = try pgrepl("slot", "create", "--dsn", dsn, "--slot", slot, "--physical")
         #expect(created.status == 0, "\(created)")
-        let status = try decodeJSON([String: JSONValue].self, try pgrepl("slot", "status", "--dsn", dsn, "--slot", slot, "--json"))
+        let status = try decodeJSON(
+            [String: JSONValue].self, try pgrepl("slot", "status", "--dsn", dsn, "--slot", slot, "--json"))
         #expect(status["slot_type"] == .string("physical"))
         #expect(status["confirmed_flush_lsn"] == .null)
         guard case .string(let restart)? = status["restart_lsn"], case .string(let current)? = status["current_lsn"],
@@ -88,9 +97,12 @@ struct SlotCommandTests {
             containing: ["already exists", "(SQLSTATE 42710)"])
 
         expectFailure(
-            try pgrepl("slot", "create", "--dsn", dsn, "--slot", TestServer.uniqueName("cli_plugin"), "--plugin", "no_such_plugin"),
+            try pgrepl(
+                "slot", "create", "--dsn", dsn, "--slot", TestServer.uniqueName("cli_plugin"), "--plugin",
+                "no_such_plugin"),
             status: 3, containing: ["no_such_plugin", "SQLSTATE 58P01"])
-        expectFailure(try pgrepl("slot", "create", "--dsn", dsn), status: 1, containing: ["--slot", "pgrepl slot create --help"])
+        expectFailure(
+            try pgrepl("slot", "create", "--dsn", dsn), status: 1, containing: ["--slot", "pgrepl slot create --help"])
         expectFailure(
             try pgrepl("slot", "create", "--dsn", dsn, "--slot", "x", "--physical", "--two-phase"), status: 1,
             containing: ["--two-phase"])
@@ -99,10 +111,12 @@ struct SlotCommandTests {
     @Test("a server that is down: one line, status 2, no password")
     func serverDown() throws {
         let port = try unusedPort()
-        let result = try pgrepl("slot", "list", "--dsn", "host=127.0.0.1 port=\(port) user=postgres password=s3cret-pw connect_timeout=5")
+        let result = try pgrepl(
+            "slot", "list", "--dsn", "host=127.0.0.1 port=\(port) user=postgres password=s3cret-pw connect_timeout=5")
         expectFailure(result, status: 2, containing: ["connecting", "\(port)"])
         #expect(!result.stderr.contains("s3cret-pw"))
-        let uri = try pgrepl("slot", "drop", "--slot", "x", "--dsn", "postgresql://postgres:s3cret-pw@127.0.0.1:\(port)/postgres")
+        let uri = try pgrepl(
+            "slot", "drop", "--slot", "x", "--dsn", "postgresql://postgres:s3cret-pw@127.0.0.1:\(port)/postgres")
         expectFailure(uri, status: 2, containing: ["connecting for replication"])
         #expect(!uri.stderr.contains("s3cret-pw"))
     }
@@ -130,7 +144,9 @@ func unusedPort() throws -> Int {
     address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
     }
     guard bound else { throw CLITestError("bind() failed") }
     return Int(UInt16(bigEndian: address.sin_port))

@@ -9,7 +9,9 @@ import Testing
 /// tests' slots decode none of this WAL's changes, and ours none of theirs).
 @Suite("pgrepl stream", .serialized)
 struct StreamCommandTests {
-    @Test("--format json lists the same rows and values as a wal2json slot created at the same LSN", .timeLimit(.minutes(3)))
+    @Test(
+        "--format json lists the same rows and values as a wal2json slot created at the same LSN",
+        .timeLimit(.minutes(3)))
     func matchesWal2JSON() throws {
         let db = try StreamTestDatabase.shared()
         let (orders, tags) = (TestServer.uniqueName("cli_orders"), TestServer.uniqueName("cli_tags"))
@@ -22,7 +24,9 @@ struct StreamCommandTests {
             CREATE TABLE \(tags) (name text PRIMARY KEY, n numeric, ids int[]);
             CREATE PUBLICATION \(publication) FOR TABLE \(orders), \(tags);
             """)
-        let (text, binary, reference) = (TestServer.uniqueName("cli_json"), TestServer.uniqueName("cli_bin"), TestServer.uniqueName("cli_w2j"))
+        let (text, binary, reference) = (
+            TestServer.uniqueName("cli_json"), TestServer.uniqueName("cli_bin"), TestServer.uniqueName("cli_w2j")
+        )
         defer { for slot in [text, binary, reference] { TestServer.dropSlot(slot) } }
         // One slot, copied: all three start at the same position.
         try db.sql("SELECT pg_create_logical_replication_slot('\(text)', 'pgoutput')")
@@ -37,8 +41,12 @@ struct StreamCommandTests {
                'quote '' and "double" and \\ back', '1999-12-31 23:59:59', '1 year 2 mons -3 days 04:05:06', '10.1.2.3/8'),
               (2, NULL, 0, -0.001, 'NaN', '-Infinity', '-infinity', NULL, '{}', 'null', '', NULL, false, E'line\\nbreak ж 🐘', NULL, NULL, '::1');
             """)
-        try db.sql("INSERT INTO \(tags) VALUES ('x', 123456789012345678901234567890.123456789, '{{1,2},{3,4}}'), ('y', 'NaN', NULL)")
-        try db.sql("BEGIN; UPDATE \(orders) SET qty = qty + 10, note = 'updated' WHERE id = 1; DELETE FROM \(tags) WHERE name = 'y'; COMMIT")
+        try db.sql(
+            "INSERT INTO \(tags) VALUES ('x', 123456789012345678901234567890.123456789, '{{1,2},{3,4}}'), ('y', 'NaN', NULL)"
+        )
+        try db.sql(
+            "BEGIN; UPDATE \(orders) SET qty = qty + 10, note = 'updated' WHERE id = 1; DELETE FROM \(tags) WHERE name = 'y'; COMMIT"
+        )
         try db.sql("BEGIN; INSERT INTO \(orders) (qty) VALUES (999); ROLLBACK")
         try db.sql("UPDATE \(tags) SET name = 'z' WHERE name = 'x'")
         try db.sql("DELETE FROM \(orders) WHERE id = 2")
@@ -50,14 +58,18 @@ struct StreamCommandTests {
         let expected = try Wal2JSON.read(slot: reference, tables: [orders, tags], dsn: db.dsn)
         #expect(expected.count == 8, "\(expected.count) transactions from wal2json")
         for (slot, extra) in [(text, [String]()), (binary, ["--binary"])] {
-            let run = try pgrepl(["stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--end", end.description] + extra)
+            let run = try pgrepl(
+                ["stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--end", end.description]
+                    + extra)
             #expect(run.status == 0, "\(run)")
             let ours = try StreamJSON.transactions(run.stdout)
             #expect(ours.count == expected.count, "\(extra)")
             for (mine, theirs) in zip(ours, expected) {
                 // The documented differences: wal2json writes non-finite floats and numerics as
                 // null (we write "NaN", "Infinity" strings) and bytea as bare hex (we write \x…).
-                let (left, right) = (mine.mapValues(Wal2JSONDifferences.ours), theirs.mapValues(Wal2JSONDifferences.wal2json))
+                let (left, right) = (
+                    mine.mapValues(Wal2JSONDifferences.ours), theirs.mapValues(Wal2JSONDifferences.wal2json)
+                )
                 #expect(left == right, "\(extra): ours\n\(left.changes)\nwal2json\n\(right.changes)")
             }
             #expect(!run.stdout.contains("\"value\":999}"), "the rolled-back insert was printed")
@@ -67,12 +79,16 @@ struct StreamCommandTests {
     }
 
     /// SIGKILL, then SIGINT, then a run to --end, all appending to one file while a writer commits.
-    @Test("SIGKILL or SIGINT during --output: the slot never passes the file, a restart loses nothing", .timeLimit(.minutes(4)))
+    @Test(
+        "SIGKILL or SIGINT during --output: the slot never passes the file, a restart loses nothing",
+        .timeLimit(.minutes(4)))
     func killedAndResumed() throws {
         let db = try StreamTestDatabase.shared()
         let table = TestServer.uniqueName("cli_kill")
         let publication = TestServer.uniqueName("cli_kpub")
-        try db.sql("CREATE TABLE \(table) (id serial PRIMARY KEY, v int, note text); CREATE PUBLICATION \(publication) FOR TABLE \(table)")
+        try db.sql(
+            "CREATE TABLE \(table) (id serial PRIMARY KEY, v int, note text); CREATE PUBLICATION \(publication) FOR TABLE \(table)"
+        )
         let (slot, reference) = (TestServer.uniqueName("cli_kill"), TestServer.uniqueName("cli_kref"))
         defer { for name in [slot, reference] { TestServer.dropSlot(name) } }
         try db.sql("SELECT pg_create_logical_replication_slot('\(slot)', 'pgoutput')")
@@ -84,7 +100,10 @@ struct StreamCommandTests {
         let writer = BackgroundWriter(dsn: db.dsn, table: table)
         writer.start()
         defer { writer.stop() }
-        let arguments = ["stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--output", file, "--status-interval", "1"]
+        let arguments = [
+            "stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--output", file,
+            "--status-interval", "1",
+        ]
 
         var stops: [(signal: Int32, confirmed: LSN, fileEnd: LSN)] = []
         for signal in [SIGKILL, SIGINT] {
@@ -95,7 +114,8 @@ struct StreamCommandTests {
             // Kill it while it runs, after the slot moved (so that there is something to check).
             try waitFor("20 more transactions in the file and the slot moved") {
                 guard process.isRunning else { return true }
-                return try StreamJSON.commitCount(file) >= before + 20 && TestServer.confirmedFlush(slot) > confirmedBefore
+                return try StreamJSON.commitCount(file) >= before + 20
+                    && TestServer.confirmedFlush(slot) > confirmedBefore
             }
             process.signal(signal)
             let result = try process.finish()
@@ -106,7 +126,9 @@ struct StreamCommandTests {
                 #expect(result.status == 128 + SIGKILL, "\(result)")
             }
             // The walsender notices the lost connection and releases the slot.
-            try waitFor("the slot released") { try db.sql("SELECT active FROM pg_replication_slots WHERE slot_name = '\(slot)'").scalar == "f" }
+            try waitFor("the slot released") {
+                try db.sql("SELECT active FROM pg_replication_slots WHERE slot_name = '\(slot)'").scalar == "f"
+            }
             let confirmed = try TestServer.confirmedFlush(slot)
             let written = try StreamJSON.transactions(readTextFile(file))
             stops.append((signal, confirmed, written.map(\.endLSN).max() ?? 0))
@@ -119,7 +141,9 @@ struct StreamCommandTests {
         let expected = try Wal2JSON.read(slot: reference, tables: [table], dsn: db.dsn)
         let written = try StreamJSON.transactions(readTextFile(file))
         #expect(writer.committed >= 30)
-        #expect(expected.count == writer.committed, "wal2json saw \(expected.count), the writer committed \(writer.committed)")
+        #expect(
+            expected.count == writer.committed,
+            "wal2json saw \(expected.count), the writer committed \(writer.committed)")
 
         // Nothing lost: every committed transaction is in the file, with the same rows.
         let byXID = Dictionary(written.map { ($0.xid, $0) }, uniquingKeysWith: { first, _ in first })
@@ -130,7 +154,9 @@ struct StreamCommandTests {
         // confirmed position had been written before that stop.
         for stop in stops {
             for transaction in expected where transaction.endLSN <= stop.confirmed {
-                #expect(transaction.endLSN <= stop.fileEnd, "signal \(stop.signal): \(transaction.endLSN) acknowledged but not in the file")
+                #expect(
+                    transaction.endLSN <= stop.fileEnd,
+                    "signal \(stop.signal): \(transaction.endLSN) acknowledged but not in the file")
             }
         }
         // Duplicates only at a restart boundary: after the confirmed position of a stop, before its file end.
@@ -175,21 +201,29 @@ struct StreamCommandTests {
         let down = "host=127.0.0.1 port=\(port) user=postgres password=s3cret-pw connect_timeout=5"
         let regular = folder.path + "/regular"
         _ = FileManager.default.createFile(atPath: regular, contents: Data("x\n".utf8))
-        for (path, reason) in [(folder.path + "/missing/out.jsonl", "No such file or directory"), (regular + "/out.jsonl", "Not a directory"), (folder.path, "Is a directory")] {
-            let result = try pgrepl(["stream", "--dsn", down, "--slot", slot, "--publication", publication, "--output", path])
+        for (path, reason) in [
+            (folder.path + "/missing/out.jsonl", "No such file or directory"),
+            (regular + "/out.jsonl", "Not a directory"), (folder.path, "Is a directory"),
+        ] {
+            let result = try pgrepl([
+                "stream", "--dsn", down, "--slot", slot, "--publication", publication, "--output", path,
+            ])
             expectFailure(result, status: 4, containing: ["--output \(path)", reason])
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["regular"])
 
         // Server down: status 2, no password; the output file it opened first is not left behind.
         let unused = folder.path + "/never.jsonl"
-        let result = try pgrepl(["stream", "--dsn", down, "--slot", slot, "--publication", publication, "--output", unused])
+        let result = try pgrepl([
+            "stream", "--dsn", down, "--slot", slot, "--publication", publication, "--output", unused,
+        ])
         expectFailure(result, status: 2, containing: ["connecting", "\(port)"])
         #expect(!result.stderr.contains("s3cret-pw"))
         #expect(!FileManager.default.fileExists(atPath: unused))
 
         // Wrong password.
-        let cluster = try LocalCluster.start(.init(authentication: .scramPassword(user: "postgres", password: "right-pw")))
+        let cluster = try LocalCluster.start(
+            .init(authentication: .scramPassword(user: "postgres", password: "right-pw")))
         defer { cluster.destroy() }
         let wrong = cluster.dsn().replacingOccurrences(of: "password=right-pw", with: "password=wrong-pw")
         let denied = try pgrepl(["stream", "--dsn", wrong, "--slot", slot, "--publication", publication])
@@ -206,7 +240,8 @@ struct StreamCommandTests {
         let db = try StreamTestDatabase.shared()
         let publication = TestServer.uniqueName("cli_fpub")
         let table = TestServer.uniqueName("cli_ftab")
-        try db.sql("CREATE TABLE \(table) (id int PRIMARY KEY, v text); CREATE PUBLICATION \(publication) FOR TABLE \(table)")
+        try db.sql(
+            "CREATE TABLE \(table) (id int PRIMARY KEY, v text); CREATE PUBLICATION \(publication) FOR TABLE \(table)")
         let slot = TestServer.uniqueName("cli_fslot")
         defer { TestServer.dropSlot(slot) }
         try db.sql("SELECT pg_create_logical_replication_slot('\(slot)', 'pgoutput')")
@@ -219,7 +254,11 @@ struct StreamCommandTests {
         // not allowed, a 4 kB file-size limit (`ulimit -f`, writes fail with EFBIG) stands in.
         let mountPoint = folder.path + "/tiny"
         _ = mkdir(mountPoint, 0o755)
-        let mounted = ProcessInfo.processInfo.environment["PGREPL_TEST_NO_MOUNT"] == nil && (try? RunningProcess(URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=16k", "tmpfs", mountPoint]).finish().status) == 0
+        let mounted =
+            ProcessInfo.processInfo.environment["PGREPL_TEST_NO_MOUNT"] == nil
+            && (try? RunningProcess(
+                URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=16k", "tmpfs", mountPoint]
+            ).finish().status) == 0
         defer { if mounted { _ = try? RunningProcess(URL(fileURLWithPath: "/bin/umount"), [mountPoint]).finish() } }
         let output = mountPoint + "/out.jsonl"
         let arguments = [
@@ -234,7 +273,8 @@ struct StreamCommandTests {
             let script = "ulimit -f 4; trap '' XFSZ; exec \"$0\" \"$@\""
             result = try RunningProcess(URL(fileURLWithPath: "/bin/sh"), ["-c", script, binary] + arguments).finish()
         }
-        expectFailure(result, status: 4, containing: ["--output", mounted ? "No space left on device" : "File too large"])
+        expectFailure(
+            result, status: 4, containing: ["--output", mounted ? "No space left on device" : "File too large"])
         // Only whole transactions reached the file, and the slot never passed what is in it.
         let written = try StreamJSON.transactions(readTextFile(output))
         #expect(written.flatMap(\.changes).count < 400)
@@ -242,7 +282,9 @@ struct StreamCommandTests {
         let confirmed = try TestServer.confirmedFlush(slot)
         #expect(confirmed < end)
         // With room again, the same slot delivers the rest: nothing is lost.
-        let retry = try pgrepl(["stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--end", end.description])
+        let retry = try pgrepl([
+            "stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--end", end.description,
+        ])
         #expect(retry.status == 0, "\(retry)")
         let rest = try StreamJSON.transactions(retry.stdout).flatMap(\.changes).count
         #expect(rest + written.flatMap(\.changes).count >= 400)
@@ -253,36 +295,51 @@ struct StreamCommandTests {
         let db = try StreamTestDatabase.shared()
         let table = TestServer.uniqueName("cli_text")
         let publication = TestServer.uniqueName("cli_tpub")
-        try db.sql("CREATE TABLE \(table) (id int PRIMARY KEY, note text); CREATE PUBLICATION \(publication) FOR TABLE \(table)")
+        try db.sql(
+            "CREATE TABLE \(table) (id int PRIMARY KEY, note text); CREATE PUBLICATION \(publication) FOR TABLE \(table)"
+        )
         let (slot, raw) = (TestServer.uniqueName("cli_tslot"), TestServer.uniqueName("cli_raw"))
         defer { for name in [slot, raw] { TestServer.dropSlot(name) } }
 
         // --create-slot with an --end already passed: creates the slot, prints nothing, exits 0.
-        let created = try pgrepl(["stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--create-slot", "--end", "0/1"])
+        let created = try pgrepl([
+            "stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--create-slot", "--end", "0/1",
+        ])
         #expect(created.status == 0 && created.stdout.isEmpty, "\(created)")
         try db.sql("SELECT pg_copy_logical_replication_slot('\(slot)', '\(raw)')")
         try db.sql("INSERT INTO \(table) VALUES (1, 'two words'), (2, NULL)")
         try db.sql("UPDATE \(table) SET note = 'it''s' WHERE id = 2")
         let first = try db.currentLSN()
-        let text = try pgrepl(["stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--format", "text", "--end", first.description])
+        let text = try pgrepl([
+            "stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--format", "text", "--end",
+            first.description,
+        ])
         #expect(text.status == 0, "\(text)")
         let lines = text.stdout.split(separator: "\n")
         #expect(lines.count == 7, "\(text.stdout)")
         #expect(lines.contains { $0.hasSuffix("INSERT public.\(table) id=1 note='two words'") }, "\(text.stdout)")
         #expect(lines.contains { $0.hasSuffix("INSERT public.\(table) id=2 note=NULL") }, "\(text.stdout)")
         #expect(lines.contains { $0.hasSuffix("UPDATE public.\(table) id=2 note='it''s'") }, "\(text.stdout)")
-        #expect(lines.filter { $0.contains(" BEGIN") }.count == 2 && lines.filter { $0.contains(" COMMIT next ") }.count == 2)
+        #expect(
+            lines.filter { $0.contains(" BEGIN") }.count == 2
+                && lines.filter { $0.contains(" COMMIT next ") }.count == 2)
 
         // A second run continues after what the first acknowledged.
         try db.sql("DELETE FROM \(table) WHERE id = 1")
         let second = try db.currentLSN()
-        let resumed = try pgrepl(["stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--format", "text", "--end", second.description])
+        let resumed = try pgrepl([
+            "stream", "--dsn", db.dsn, "--slot", slot, "--publication", publication, "--format", "text", "--end",
+            second.description,
+        ])
         #expect(resumed.status == 0, "\(resumed)")
         #expect(resumed.stdout.split(separator: "\n").count == 3, "\(resumed.stdout)")
         #expect(resumed.stdout.contains("DELETE public.\(table) id=1"), "\(resumed.stdout)")
 
         // Raw: "LSN hex" lines that decode back to the same messages (B, R, I, I, C, B, U, C, B, D, C).
-        let rawRun = try pgrepl(["stream", "--dsn", db.dsn, "--slot", raw, "--publication", publication, "--format", "raw", "--end", second.description, "--protocol", "1"])
+        let rawRun = try pgrepl([
+            "stream", "--dsn", db.dsn, "--slot", raw, "--publication", publication, "--format", "raw", "--end",
+            second.description, "--protocol", "1",
+        ])
         #expect(rawRun.status == 0, "\(rawRun)")
         var decoder = PGOutputDecoder(protocolVersion: 1)
         var kinds = ""
@@ -366,7 +423,9 @@ enum StreamJSON {
         var transactions: [ComparableTransaction] = []
         var current: ComparableTransaction?
         for line in text.split(separator: "\n") {
-            guard case .object(let object) = try RawJSON.parse(String(line)), case .string(let action)? = object["action"] else {
+            guard case .object(let object) = try RawJSON.parse(String(line)),
+                case .string(let action)? = object["action"]
+            else {
                 throw CLITestError("not a JSON object with an action: \(line)")
             }
             switch action {
@@ -374,7 +433,9 @@ enum StreamJSON {
                 guard case .number(let xid)? = object["xid"] else { throw CLITestError("B without xid: \(line)") }
                 current = ComparableTransaction(xid: UInt32(xid) ?? 0, changes: [])
             case "C":
-                guard var done = current, case .string(let next)? = object["nextlsn"] else { throw CLITestError("C without B: \(line)") }
+                guard var done = current, case .string(let next)? = object["nextlsn"] else {
+                    throw CLITestError("C without B: \(line)")
+                }
                 done.endLSN = try LSN(next)
                 if !done.changes.isEmpty { transactions.append(done) }
                 current = nil
@@ -383,7 +444,8 @@ enum StreamJSON {
                 var values: [String: PGValue] = [:]
                 if case .array(let columns)? = action == "D" ? object["identity"] : object["columns"] {
                     for case .object(let column) in columns {
-                        guard case .string(let name)? = column["name"], case .number(let oid)? = column["typeoid"] else {
+                        guard case .string(let name)? = column["name"], case .number(let oid)? = column["typeoid"]
+                        else {
                             throw CLITestError("column without name or typeoid: \(line)")
                         }
                         values[name] = try Wal2JSON.value(column["value"], typeOID: UInt32(oid) ?? 0)
@@ -410,7 +472,9 @@ func hexBytes(_ text: some StringProtocol) -> [UInt8]? {
     guard digits.count % 2 == 0 else { return nil }
     var bytes: [UInt8] = []
     for index in stride(from: 0, to: digits.count, by: 2) {
-        guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
+        guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else {
+            return nil
+        }
         bytes.append(byte)
     }
     return bytes
@@ -440,9 +504,13 @@ final class BackgroundWriter: @unchecked Sendable {
                 let rollback = round % 7 == 3
                 do {
                     try connection.execute("BEGIN")
-                    try connection.execute("INSERT INTO \(table) (v, note) SELECT \(round), 'round ' || g FROM generate_series(1, \(1 + round % 3)) g")
+                    try connection.execute(
+                        "INSERT INTO \(table) (v, note) SELECT \(round), 'round ' || g FROM generate_series(1, \(1 + round % 3)) g"
+                    )
                     try connection.execute("UPDATE \(table) SET v = v + 1 WHERE id = (SELECT max(id) FROM \(table))")
-                    if round % 5 == 4 { try connection.execute("DELETE FROM \(table) WHERE id = (SELECT min(id) FROM \(table))") }
+                    if round % 5 == 4 {
+                        try connection.execute("DELETE FROM \(table) WHERE id = (SELECT min(id) FROM \(table))")
+                    }
                     try connection.execute(rollback ? "ROLLBACK" : "COMMIT")
                     if !rollback { state.withLock { $0.committed += 1 } }
                 } catch {

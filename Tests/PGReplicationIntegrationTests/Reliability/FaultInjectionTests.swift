@@ -117,8 +117,13 @@ import Glibc
         let recorder = try streamThroughFaults(rig, stream, faults: 4) { fault in
             let pid = try #require(
                 try eventually(seconds: 10) {
-                    !(try rig.cluster.psql("SELECT active_pid FROM pg_replication_slots WHERE slot_name = '\(rig.slot)' AND active").isEmpty)
-                } ? Int32(rig.cluster.psql("SELECT active_pid FROM pg_replication_slots WHERE slot_name = '\(rig.slot)'")) : nil)
+                    !(try rig.cluster.psql(
+                        "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '\(rig.slot)' AND active"
+                    ).isEmpty)
+                }
+                    ? Int32(
+                        rig.cluster.psql("SELECT active_pid FROM pg_replication_slots WHERE slot_name = '\(rig.slot)'"))
+                    : nil)
             // SIGTERM (pg_terminate_backend) and SIGKILL (the postmaster then restarts every backend).
             #expect(kill(pid, fault % 2 == 0 ? SIGTERM : SIGKILL) == 0)
         }
@@ -161,7 +166,8 @@ import Glibc
         // Terminate the walsender and drop the slot before the stream reconnects to it.
         let dropped = try eventually(seconds: 20) {
             _ = try rig.cluster.psql(
-                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '\(rig.slot)' AND active")
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '\(rig.slot)' AND active"
+            )
             return (try? rig.cluster.psql("SELECT pg_drop_replication_slot('\(rig.slot)')")) != nil
         }
         #expect(dropped)
@@ -176,7 +182,9 @@ import Glibc
     }
 
     @Test func aSlotInvalidatedByMaxSlotWALKeepSizeIsSlotInvalidated() throws {
-        let rig = try FaultRig(settings: ["max_slot_wal_keep_size": "32MB", "wal_keep_size": "0", "max_wal_size": "64MB"])
+        let rig = try FaultRig(settings: [
+            "max_slot_wal_keep_size": "32MB", "wal_keep_size": "0", "max_wal_size": "64MB",
+        ])
         try rig.cluster.psql("CREATE TABLE filler (id int, pad text)")
         let stream = ChangeStream(rig.configuration())
         // A consumer stalled in its handler from the 10th transaction on.
@@ -193,8 +201,10 @@ import Glibc
         // WAL the stalled slot cannot keep, then checkpoints until it is lost.
         let lost = try eventually(seconds: 120) {
             try rig.cluster.psql(
-                "INSERT INTO filler SELECT g, repeat(md5(g::text), 60) FROM generate_series(1, 4000) g; SELECT pg_switch_wal(); CHECKPOINT")
-            return try rig.cluster.psql("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '\(rig.slot)'") == "lost"
+                "INSERT INTO filler SELECT g, repeat(md5(g::text), 60) FROM generate_series(1, 4000) g; SELECT pg_switch_wal(); CHECKPOINT"
+            )
+            return try rig.cluster.psql("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '\(rig.slot)'")
+                == "lost"
         }
         #expect(lost, "the slot was not invalidated")
         release.signal()
@@ -229,7 +239,8 @@ import Glibc
         }
         let writer = Writer(dsn: rig.cluster.dsn(), pause: 0.02)
         #expect(firstRecorder.wait(seconds: 30), "the stream did not stop at the full disk")
-        let error = try #require(firstRecorder.error as? OutputFile.WriteError, "got \(String(describing: firstRecorder.error))")
+        let error = try #require(
+            firstRecorder.error as? OutputFile.WriteError, "got \(String(describing: firstRecorder.error))")
         #expect(error.code == ENOSPC)
         #expect(error.description.contains("No space left on device"))
         #expect(firstRecorder.delivered.count == 5)
@@ -281,7 +292,8 @@ final class OutputFile: Sendable {
     }
 
     private static func encode(_ change: ComparableChange) -> String {
-        "\(change.action)|\(change.table)|" + change.values.keys.sorted().map { "\($0)=\(change.values[$0]?.description ?? "")" }.joined(separator: ",")
+        "\(change.action)|\(change.table)|"
+            + change.values.keys.sorted().map { "\($0)=\(change.values[$0]?.description ?? "")" }.joined(separator: ",")
     }
 
     /// The file's transactions, as the changes they held (ids and texts, typed as the table's).
@@ -289,12 +301,15 @@ final class OutputFile: Sendable {
         try readTextFile(path).split(separator: "\n").map { line in
             try line.split(separator: ";").map { change in
                 let parts = change.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false)
-                guard parts.count == 3, let action = parts[0].first else { throw TestSetupError("bad output line \(line)") }
+                guard parts.count == 3, let action = parts[0].first else {
+                    throw TestSetupError("bad output line \(line)")
+                }
                 var values: [String: PGValue] = [:]
                 for pair in parts[2].split(separator: ",") {
                     let keyValue = pair.split(separator: "=", maxSplits: 1).map(String.init)
                     guard keyValue.count == 2 else { continue }
-                    values[keyValue[0]] = keyValue[0] == "id" ? Int32(keyValue[1]).map(PGValue.int32) ?? .null : .text(keyValue[1])
+                    values[keyValue[0]] =
+                        keyValue[0] == "id" ? Int32(keyValue[1]).map(PGValue.int32) ?? .null : .text(keyValue[1])
                 }
                 return ComparableChange(action: action, table: String(parts[1]), values: values)
             }

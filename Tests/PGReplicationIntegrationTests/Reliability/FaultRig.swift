@@ -2,9 +2,9 @@ import Foundation
 import PGLocalCluster
 import PGOutput
 import PGReplication
+import PGSupport
 import Synchronization
 import Testing
-import PGSupport
 
 /// A private cluster for one fault test: table `ev (id int PRIMARY KEY, v text)`, publication
 /// `ev_pub`, the pgoutput slot under test and a wal2json reference slot copied from it (so both
@@ -31,7 +31,11 @@ final class FaultRig: Sendable {
         configuration.authentication = authentication
         configuration.tls = tls
         cluster = try LocalCluster.start(configuration)
-        if case .scramPassword(let user, _) = authentication { dsn = cluster.dsn(user: user) } else { dsn = cluster.dsn() }
+        if case .scramPassword(let user, _) = authentication {
+            dsn = cluster.dsn(user: user)
+        } else {
+            dsn = cluster.dsn()
+        }
         try cluster.psql("CREATE TABLE ev (id int PRIMARY KEY, v text); CREATE PUBLICATION ev_pub FOR TABLE ev")
         try cluster.psql("SELECT pg_create_logical_replication_slot('\(slot)', 'pgoutput')")
         try cluster.psql("SELECT pg_copy_logical_replication_slot('\(slot)', '\(referenceSlot)', false, 'wal2json')")
@@ -102,13 +106,19 @@ final class FaultRig: Sendable {
             missing.isEmpty,
             "\(missing.count) acknowledged transactions were not delivered, first: \(missing.first.map { "\($0.endLSN) \($0.changes)" } ?? "")",
             sourceLocation: sourceLocation)
-        #expect(!acknowledgedReference.isEmpty, "nothing was acknowledged, so the check proves nothing", sourceLocation: sourceLocation)
+        #expect(
+            !acknowledgedReference.isEmpty, "nothing was acknowledged, so the check proves nothing",
+            sourceLocation: sourceLocation)
         if requireAll {
             let undelivered = reference.filter { !deliveredChanges.contains($0.changes) }
-            #expect(undelivered.isEmpty, "\(undelivered.count) committed transactions were never delivered", sourceLocation: sourceLocation)
+            #expect(
+                undelivered.isEmpty, "\(undelivered.count) committed transactions were never delivered",
+                sourceLocation: sourceLocation)
         }
         let invented = delivered.filter { !referenceChanges.contains($0.changes) && !$0.isMarker }
-        #expect(invented.isEmpty, "\(invented.count) delivered transactions are unknown to wal2json", sourceLocation: sourceLocation)
+        #expect(
+            invented.isEmpty, "\(invented.count) delivered transactions are unknown to wal2json",
+            sourceLocation: sourceLocation)
         return acknowledgedReference.count
     }
 }

@@ -43,7 +43,9 @@ import Testing
         let cursor = try logical.cursor()
         let physicalCursor = try physical.cursor()
 
-        expectRefused(name, "createReplicationSlot (name)") { try cursor.createReplicationSlot(name, outputPlugin: "test_decoding") }
+        expectRefused(name, "createReplicationSlot (name)") {
+            try cursor.createReplicationSlot(name, outputPlugin: "test_decoding")
+        }
         expectRefused(name, "createReplicationSlot (plugin)") {
             try cursor.createReplicationSlot(TestServer.uniqueName("never"), outputPlugin: name)
         }
@@ -115,7 +117,8 @@ import Testing
             TestServer.dropSlot(slot)
             _ = try? TestServer.sql("DROP PUBLICATION IF EXISTS \(quoted); DROP TABLE IF EXISTS \(table)")
         }
-        var configuration = ChangeStream.Configuration(dsn: try TestServer.dsn(), slot: slot, publications: [publication])
+        var configuration = ChangeStream.Configuration(
+            dsn: try TestServer.dsn(), slot: slot, publications: [publication])
         configuration.createSlot = true
         configuration.reconnect = .never
         let stream = ChangeStream(configuration)

@@ -3,8 +3,8 @@ import Logging
 import PGLocalCluster
 import PGOutput
 import PGReplication
-import Testing
 import PGSupport
+import Testing
 
 /// A private cluster with its own CA (server certificate for 127.0.0.1), `ssl=on` and SCRAM
 /// passwords, shared by the security tests of this process.
@@ -161,7 +161,8 @@ final class LogCapture: Sendable {
         for dsn in failing {
             for connect in [
                 { _ = try LogicalReplicationConnection(dsn, logger: logger) },
-                { _ = try PhysicalReplicationConnection(dsn, logger: logger) }, { _ = try PGConnection(dsn, logger: logger) },
+                { _ = try PhysicalReplicationConnection(dsn, logger: logger) },
+                { _ = try PGConnection(dsn, logger: logger) },
             ] as [() throws -> Void] {
                 do { try connect() } catch { record(error) }
             }

@@ -1,5 +1,4 @@
 import Foundation
-
 import PGSupport
 
 #if canImport(Glibc)
@@ -30,7 +29,8 @@ final class TCPProxy: Sendable {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                bind(listener, raw, length) == 0 && listen(listener, 64) == 0 && getsockname(listener, raw, &length) == 0
+                bind(listener, raw, length) == 0 && listen(listener, 64) == 0
+                    && getsockname(listener, raw, &length) == 0
             }
         }
         guard bound else {
@@ -156,7 +156,10 @@ final class TCPProxy: Sendable {
                 refill(rate: control.bytesPerSecond)
                 let canRead = control.bytesPerSecond == nil || tokens >= 1
 
-                var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+                var fds = [
+                    pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
+                    pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+                ]
                 var slots: [(pair: Pair, direction: Int, writing: Bool)] = []
                 for pair in pairs where !pair.closed && !pair.stalled {
                     for direction in 0..<2 {

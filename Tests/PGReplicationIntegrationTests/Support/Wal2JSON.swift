@@ -10,7 +10,8 @@ struct ComparableChange: Hashable, CustomStringConvertible {
     var values: [String: PGValue]
 
     var description: String {
-        "\(action) \(table) " + values.keys.sorted().map { "\($0)=\(values[$0]?.description ?? "?")" }.joined(separator: " ")
+        "\(action) \(table) "
+            + values.keys.sorted().map { "\($0)=\(values[$0]?.description ?? "?")" }.joined(separator: " ")
     }
 }
 
@@ -75,7 +76,8 @@ enum Wal2JSON {
     static func value(_ json: RawJSON?, typeOID: UInt32) throws -> PGValue {
         switch json {
         case .bool(let flag)?: return .bool(flag)
-        case .string(let text)?, .number(let text)?: return try PGValue(column: .text(Array(text.utf8)), typeOID: typeOID)
+        case .string(let text)?, .number(let text)?:
+            return try PGValue(column: .text(Array(text.utf8)), typeOID: typeOID)
         default: return .null
         }
     }
@@ -148,12 +150,17 @@ indirect enum RawJSON: Hashable {
                 index += 1
                 var object: [String: RawJSON] = [:]
                 skipSpace()
-                if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(object) }
+                if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                    index += 1
+                    return .object(object)
+                }
                 while true {
                     skipSpace()
                     guard case .string(let key) = try value() else { throw TestSetupError("JSON key expected") }
                     skipSpace()
-                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw TestSetupError("':' expected") }
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
+                        throw TestSetupError("':' expected")
+                    }
                     index += 1
                     object[key] = try value()
                     skipSpace()
@@ -165,7 +172,10 @@ indirect enum RawJSON: Hashable {
                 index += 1
                 var array: [RawJSON] = []
                 skipSpace()
-                if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(array) }
+                if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+                    index += 1
+                    return .array(array)
+                }
                 while true {
                     array.append(try value())
                     skipSpace()
@@ -189,8 +199,12 @@ indirect enum RawJSON: Hashable {
                             let hex = String(decoding: bytes[(index + 1)..<min(index + 5, bytes.count)], as: UTF8.self)
                             var scalar = UInt32(hex, radix: 16) ?? 0xFFFD
                             index += 4
-                            if (0xD800..<0xDC00).contains(scalar), index + 6 < bytes.count, bytes[index + 1] == UInt8(ascii: "\\") {
-                                let low = UInt32(String(decoding: bytes[(index + 3)..<(index + 7)], as: UTF8.self), radix: 16) ?? 0
+                            if (0xD800..<0xDC00).contains(scalar), index + 6 < bytes.count,
+                                bytes[index + 1] == UInt8(ascii: "\\")
+                            {
+                                let low =
+                                    UInt32(String(decoding: bytes[(index + 3)..<(index + 7)], as: UTF8.self), radix: 16)
+                                    ?? 0
                                 scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                                 index += 6
                             }

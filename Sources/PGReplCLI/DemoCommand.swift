@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PGLocalCluster
 import PGReplication
+import PGSupport
 
 /// `pgrepl demo`: a throwaway PostgreSQL, a small live workload, and its changes decoded as they happen.
 struct DemoCommand: ParsableCommand {
@@ -148,10 +149,9 @@ struct DemoCommand: ParsableCommand {
 }
 
 /// The xids of the transactions printed so far, shared with the watch timer.
-final class SeenTransactions: @unchecked Sendable {
-    private let lock = NSLock()
-    private var xids: Set<UInt32> = []
+final class SeenTransactions: Sendable {
+    private let xids = Locked<Set<UInt32>>([])
 
-    func insert(_ xid: UInt32) { lock.withLock { _ = xids.insert(xid) } }
-    func contains(_ xid: UInt32) -> Bool { lock.withLock { xids.contains(xid) } }
+    func insert(_ xid: UInt32) { xids.withLock { _ = $0.insert(xid) } }
+    func contains(_ xid: UInt32) -> Bool { xids.withLock { $0.contains(xid) } }
 }

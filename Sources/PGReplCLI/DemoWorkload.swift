@@ -1,5 +1,6 @@
 import Foundation
 import PGReplication
+import PGSupport
 
 /// The demo's names: `public` tables and fixed names in a throwaway cluster, a schema, a
 /// publication and a slot of their own (`pgrepl_demo_<hex>`) on a server given with `--dsn`.
@@ -49,28 +50,31 @@ struct DemoNames: Sendable {
 /// The demo's live workload, on a thread of its own: inserts, updates, a multi-row transaction,
 /// one that rolls back (and must not appear), a delete, a logical decoding message and a
 /// truncate, `pause` seconds apart. It starts once the slot has its consistent point.
-final class DemoWorkload: @unchecked Sendable {
+final class DemoWorkload: Sendable {
     /// The text the rolled-back transaction writes; it must never be printed.
     static let rolledBackMarker = "rolled-back"
 
     private let dsn: String
     private let names: DemoNames
-    private var pause: Double
-    private let lock = NSCondition()
-    private var stopped = false
-    private var finished = false
-    private var outcome: Result<UInt32, any Error>?
+    private let pause: Double
+    private struct State {
+        var stopped = false
+        var outcome: Result<UInt32, any Error>?
+    }
+
+    private let state = Locked(State())
 
     /// Steps about a second apart, or what fits them into 60 % of `duration`.
     init(dsn: String, names: DemoNames, duration: Double?) {
         self.dsn = dsn
         self.names = names
-        self.pause = 1.2
-        if let duration { pause = max(0.05, min(1.2, duration * 0.6 / Double(steps.count))) }
+        self.pause = duration.map { max(0.05, min(1.2, $0 * 0.6 / Double(Self.steps(names).count))) } ?? 1.2
     }
 
     /// The steps: each is one transaction's statements, and whether it rolls back.
-    private var steps: [(statements: [String], rollback: Bool)] {
+    private var steps: [(statements: [String], rollback: Bool)] { Self.steps(names) }
+
+    private static func steps(_ names: DemoNames) -> [(statements: [String], rollback: Bool)] {
         let customers = names.table("customers")
         let orders = names.table("orders")
         return [
@@ -112,11 +116,8 @@ final class DemoWorkload: @unchecked Sendable {
     func start() {
         let thread = Thread { [self] in
             let result = Result { try run() }
-            lock.lock()
-            outcome = result
-            finished = true
-            lock.broadcast()
-            lock.unlock()
+            state.withLock { $0.outcome = result }
+            state.broadcast()
         }
         thread.name = "pgrepl-demo-workload"
         thread.start()
@@ -124,33 +125,23 @@ final class DemoWorkload: @unchecked Sendable {
 
     /// Asks the thread to stop after the step in hand.
     func stop() {
-        lock.lock()
-        stopped = true
-        lock.broadcast()
-        lock.unlock()
+        state.withLock { $0.stopped = true }
+        state.broadcast()
     }
 
     /// Waits for the thread to end.
     func wait() {
-        lock.lock()
-        while !finished { lock.wait() }
-        lock.unlock()
+        state.withLock(when: { $0.outcome != nil }) { _, _ in }
     }
 
     /// The xid of the last transaction once the workload completed, or its error.
     var result: Result<UInt32, any Error>? {
-        lock.lock()
-        defer { lock.unlock() }
-        return outcome
+        state.withLock { $0.outcome }
     }
 
     /// Sleeps `seconds` unless stopped; returns whether to go on.
     private func sleep(_ seconds: Double) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        let deadline = Date().addingTimeInterval(seconds)
-        while !stopped, lock.wait(until: deadline) {}
-        return !stopped
+        state.withLock(when: { $0.stopped }, deadline: Date().addingTimeInterval(seconds)) { state, _ in !state.stopped }
     }
 
     private func run() throws -> UInt32 {

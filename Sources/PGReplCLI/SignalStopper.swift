@@ -1,15 +1,19 @@
 import Dispatch
 import Foundation
 import PGReplication
+import PGSupport
 
 /// Turns SIGINT and SIGTERM into a clean stop of a replication stream: while it exists, the
 /// signals no longer kill the process; they call the attached stop action (a
 /// ``ReplicationStopHandle``, or a `ChangeStream`'s `stop()`; the one attached later, when a
 /// signal came before any was).
 final class SignalStopper: @unchecked Sendable {
-    private let lock = NSLock()
-    private var action: (@Sendable () -> Void)?
-    private var received: Int32?
+    private struct State {
+        var action: (@Sendable () -> Void)?
+        var received: Int32?
+    }
+
+    private let state = Locked(State())
     private var sources: [any DispatchSourceSignal] = []
     private let signals: [Int32]
 
@@ -40,19 +44,15 @@ final class SignalStopper: @unchecked Sendable {
     deinit { cancel() }
 
     private func fire(_ number: Int32) {
-        lock.lock()
-        if received == nil { received = number }
-        let action = self.action
-        lock.unlock()
+        let action = state.withLock { state in
+            if state.received == nil { state.received = number }
+            return state.action
+        }
         action?()
     }
 
     /// The first signal received, if any.
-    var signalReceived: Int32? {
-        lock.lock()
-        defer { lock.unlock() }
-        return received
-    }
+    var signalReceived: Int32? { state.withLock { $0.received } }
 
     /// Stops through `handle` from now on, and at once when a signal already came. Attach it
     /// after START (a START forgets stop requests made before it).
@@ -62,10 +62,10 @@ final class SignalStopper: @unchecked Sendable {
 
     /// Calls `stop` on a signal from now on, and at once when a signal already came.
     func attach(_ stop: @escaping @Sendable () -> Void) {
-        lock.lock()
-        action = stop
-        let already = received != nil
-        lock.unlock()
+        let already = state.withLock { state in
+            state.action = stop
+            return state.received != nil
+        }
         if already { stop() }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PGSupport
 import PGReplication
 
 /// What the status line shows.
@@ -14,10 +15,15 @@ struct StreamProgress: Sendable {
 ///
 /// Output to the same terminal goes through ``withLineCleared(_:)`` so that lines never mix with it.
 final class StatusLine: @unchecked Sendable {
-    private let lock = NSLock()
+    /// Whether the thread draws, and whether a line is on the screen; the lock also keeps the
+    /// line's drawing apart from other output.
+    private struct State {
+        var running = false
+        var shown = false
+    }
+
+    private let state = Locked(State())
     private let progress: @Sendable () -> StreamProgress
-    private var running = false
-    private var shown = false
     private let done = DispatchSemaphore(value: 0)
     private let stdoutIsTerminal = isatty(STDOUT_FILENO) == 1
 
@@ -25,7 +31,7 @@ final class StatusLine: @unchecked Sendable {
     init(enabled: Bool = true, progress: @escaping @Sendable () -> StreamProgress) {
         self.progress = progress
         guard enabled, isatty(STDERR_FILENO) == 1 else { return }
-        running = true
+        state.withLock { $0.running = true }
         let thread = Thread { [self] in loop() }
         thread.name = "pgrepl-status"
         thread.start()
@@ -33,48 +39,49 @@ final class StatusLine: @unchecked Sendable {
 
     private func loop() {
         while true {
-            lock.lock()
-            guard running else {
-                lock.unlock()
+            let drawn = state.withLock { state -> Bool in
+                guard state.running else { return false }
+                draw(progress(), &state)
+                return true
+            }
+            guard drawn else {
                 done.signal()
                 return
             }
-            draw(progress())
-            lock.unlock()
             Thread.sleep(forTimeInterval: 0.25)
         }
     }
 
-    private func draw(_ progress: StreamProgress) {
+    private func draw(_ progress: StreamProgress, _ state: inout State) {
         let line =
             "\rreceived \(progress.received)  lag \(Self.bytes(progress.lagBytes))  "
             + "\(Int(progress.changesPerSecond.rounded())) changes/s  \(progress.transactions) transactions\u{1B}[K"
         try? Output.writeAll(Array(line.utf8), to: STDERR_FILENO, context: "writing to stderr")
-        shown = true
+        state.shown = true
     }
 
-    private func clearLocked() {
-        guard shown else { return }
+    private func clear(_ state: inout State) {
+        guard state.shown else { return }
         try? Output.writeAll(Array("\r\u{1B}[K".utf8), to: STDERR_FILENO, context: "writing to stderr")
-        shown = false
+        state.shown = false
     }
 
     /// Runs `body` (which writes to the terminal) with the status line erased; it comes back at the next tick.
     func withLineCleared<T>(_ body: () throws(CLIError) -> T) throws(CLIError) -> T {
         guard stdoutIsTerminal else { return try body() }
-        lock.lock()
-        defer { lock.unlock() }
-        clearLocked()
-        return try body()
+        return try state.withLock { state throws(CLIError) in
+            clear(&state)
+            return try body()
+        }
     }
 
     /// Erases the line and ends the thread.
     func stop() {
-        lock.lock()
-        let wasRunning = running
-        running = false
-        clearLocked()
-        lock.unlock()
+        let wasRunning = state.withLock { state in
+            defer { state.running = false }
+            clear(&state)
+            return state.running
+        }
         if wasRunning { done.wait() }
     }
 

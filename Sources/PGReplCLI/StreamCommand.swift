@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import PGOutput
 import PGReplication
+import PGSupport
 
 /// `pgrepl stream`: pg_recvlogical's job on a pgoutput slot, decoded.
 struct StreamCommand: ParsableCommand {
@@ -267,36 +268,40 @@ final class Periodic {
 
 /// The raw stream's progress for the status line: positions, transactions, changes per second
 /// over the last second.
-final class RawProgress: @unchecked Sendable {
-    private let lock = NSLock()
-    private var state = StreamProgress(received: 0, lagBytes: 0, changesPerSecond: 0, transactions: 0)
-    private var flushedLSN: LSN = 0
-    private var windowChanges = 0
-    private var windowStart = ContinuousClock.now
+final class RawProgress: Sendable {
+    private struct State {
+        var progress = StreamProgress(received: 0, lagBytes: 0, changesPerSecond: 0, transactions: 0)
+        var flushedLSN: LSN = 0
+        var windowChanges = 0
+        var windowStart = ContinuousClock.now
+    }
 
-    func received(_ lsn: LSN) { lock.withLock { state.received = max(state.received, lsn) } }
-    func flushed(_ lsn: LSN) { lock.withLock { flushedLSN = max(flushedLSN, lsn) } }
-    func transaction() { lock.withLock { state.transactions += 1 } }
+    private let state = Locked(State())
+
+    func received(_ lsn: LSN) { state.withLock { $0.progress.received = max($0.progress.received, lsn) } }
+    func flushed(_ lsn: LSN) { state.withLock { $0.flushedLSN = max($0.flushedLSN, lsn) } }
+    func transaction() { state.withLock { $0.progress.transactions += 1 } }
 
     func change() {
-        lock.withLock {
-            windowChanges += 1
-            let elapsed = ContinuousClock.now - windowStart
+        state.withLock { state in
+            state.windowChanges += 1
+            let elapsed = ContinuousClock.now - state.windowStart
             if elapsed >= .seconds(1) {
-                state.changesPerSecond = Double(windowChanges) / (Double(elapsed / .milliseconds(1)) / 1000)
-                windowChanges = 0
-                windowStart = ContinuousClock.now
+                state.progress.changesPerSecond =
+                    Double(state.windowChanges) / (Double(elapsed / .milliseconds(1)) / 1000)
+                state.windowChanges = 0
+                state.windowStart = ContinuousClock.now
             }
         }
     }
 
     var progress: StreamProgress {
-        lock.withLock {
-            var progress = state
-            progress.lagBytes = state.received.distance(from: flushedLSN)
+        state.withLock { state in
+            var progress = state.progress
+            progress.lagBytes = state.progress.received.distance(from: state.flushedLSN)
             return progress
         }
     }
 
-    var flushed: LSN { lock.withLock { flushedLSN } }
+    var flushed: LSN { state.withLock { $0.flushedLSN } }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PGOutput
+import PGSupport
 
 extension ChangeStream {
     /// The events as an `AsyncSequence`.
@@ -50,18 +51,31 @@ final class IteratorLifetime: Sendable {
 }
 
 /// The bounded buffer between the I/O thread and the async consumer.
-///
-/// `@unchecked Sendable`: all mutable state is guarded by `lock`.
-final class EventChannel: @unchecked Sendable {
+final class EventChannel: Sendable {
+    private struct State {
+        var buffer: [PGChangeEvent] = []
+        var head = 0
+        var finished: Result<Void, any Error>?
+        var waiter: CheckedContinuation<PGChangeEvent?, any Error>?
+        var cancelled = false
+        var started = false
+        var handedOut: LSN?
+
+        var count: Int { buffer.count - head }
+
+        mutating func takeFirst() -> PGChangeEvent {
+            let event = buffer[head]
+            head += 1
+            if head == buffer.count {
+                buffer.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            return event
+        }
+    }
+
     let stream: ChangeStream
-    private let lock = NSCondition()
-    private var buffer: [PGChangeEvent] = []
-    private var head = 0
-    private var finished: Result<Void, any Error>?
-    private var waiter: CheckedContinuation<PGChangeEvent?, any Error>?
-    private var cancelled = false
-    private var started = false
-    private var handedOut: LSN?
+    private let state = Locked(State())
 
     init(stream: ChangeStream) { self.stream = stream }
 
@@ -75,27 +89,21 @@ final class EventChannel: @unchecked Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation {
                 (continuation: CheckedContinuation<PGChangeEvent?, any Error>) in
-                lock.lock()
-                if head < buffer.count {
-                    let event = buffer[head]
-                    head += 1
-                    if head == buffer.count {
-                        buffer.removeAll(keepingCapacity: true)
-                        head = 0
+                let outcome = state.withLock { state -> Result<PGChangeEvent?, any Error>? in
+                    if state.count > 0 {
+                        let event = state.takeFirst()
+                        state.handedOut = event.acknowledgeLSN ?? state.handedOut
+                        return .success(event)
                     }
-                    handedOut = event.acknowledgeLSN ?? handedOut
-                    lock.broadcast()
-                    lock.unlock()
-                    continuation.resume(returning: event)
-                } else if let finished {
-                    lock.unlock()
-                    continuation.resume(with: finished.map { nil })
-                } else if cancelled || Task.isCancelled {
-                    lock.unlock()
-                    continuation.resume(throwing: CancellationError())
-                } else {
-                    waiter = continuation
-                    lock.unlock()
+                    if let finished = state.finished { return finished.map { nil } }
+                    if state.cancelled || Task.isCancelled { return .failure(CancellationError()) }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let outcome {
+                    // A slot in the buffer came free: the I/O thread may go on.
+                    state.broadcast()
+                    continuation.resume(with: outcome)
                 }
             }
         } onCancel: {
@@ -104,18 +112,17 @@ final class EventChannel: @unchecked Sendable {
     }
 
     private func takeHandedOut() -> LSN? {
-        lock.lock()
-        defer { lock.unlock() }
-        let lsn = handedOut
-        handedOut = nil
-        return lsn
+        state.withLock { state in
+            defer { state.handedOut = nil }
+            return state.handedOut
+        }
     }
 
     private func startIfNeeded() {
-        lock.lock()
-        let start = !started
-        started = true
-        lock.unlock()
+        let start = state.withLock { state in
+            defer { state.started = true }
+            return !state.started
+        }
         guard start else { return }
         let thread = Thread { [self] in
             let result = Result { try stream.runLoop(acknowledgeAfterHandler: false) { event in try push(event) } }
@@ -127,41 +134,38 @@ final class EventChannel: @unchecked Sendable {
 
     /// Called on the I/O thread; waits while the buffer is full.
     private func push(_ event: PGChangeEvent) throws {
-        lock.lock()
-        if let waiter {
-            self.waiter = nil
-            handedOut = event.acknowledgeLSN ?? handedOut
-            lock.unlock()
-            waiter.resume(returning: event)
-            return
+        let capacity = self.capacity
+        let waiter = try state.withLock(when: { $0.waiter != nil || $0.count < capacity || $0.cancelled }) {
+            state, _ throws(CancellationError) -> CheckedContinuation<PGChangeEvent?, any Error>? in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                state.handedOut = event.acknowledgeLSN ?? state.handedOut
+                return waiter
+            }
+            if state.cancelled { throw CancellationError() }
+            state.buffer.append(event)
+            return nil
         }
-        while buffer.count - head >= capacity, !cancelled { lock.wait() }
-        if cancelled {
-            lock.unlock()
-            throw CancellationError()
-        }
-        buffer.append(event)
-        lock.unlock()
+        waiter?.resume(returning: event)
     }
 
     private func finish(_ result: Result<Void, any Error>) {
-        lock.lock()
-        if finished == nil { finished = result }
-        let waiter = self.waiter
-        self.waiter = nil
-        let outcome = finished ?? result
-        lock.unlock()
+        let (waiter, outcome) = state.withLock { state in
+            if state.finished == nil { state.finished = result }
+            defer { state.waiter = nil }
+            return (state.waiter, state.finished ?? result)
+        }
         waiter?.resume(with: outcome.map { nil })
     }
 
     func cancel() {
         stream.stop()
-        lock.lock()
-        cancelled = true
-        lock.broadcast()
-        let waiter = self.waiter
-        self.waiter = nil
-        lock.unlock()
+        let waiter = state.withLock { state in
+            state.cancelled = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        state.broadcast()
         waiter?.resume(throwing: CancellationError())
     }
 }

@@ -16,34 +16,37 @@ extension CopyBothEngine {
 
     /// Stops the keeper thread and waits for it to finish.
     func stopKeeper() {
-        io.lock()
-        keeperRunning = false
+        withLock { keeperRunning = false }
         io.broadcast()
-        while !keeperExited { io.wait() }
-        io.unlock()
+        io.withLock(when: { _ in keeperExited }) { _, _ in }
     }
 
     /// The consumer came back from its callback.
     func consumerReturned() { withLock { busySince = nil } }
 
     private func keeperLoop() {
-        io.lock()
-        defer {
-            keeperExited = true
-            io.broadcast()
-            io.unlock()
-        }
-        while keeperRunning {
-            _ = io.wait(until: Date(timeIntervalSinceNow: Self.keeperTick))
-            guard keeperRunning, isStreaming, deferredError == nil, let since = busySince,
-                POSIX.monotonicNow() - since >= Self.keeperTick
-            else { continue }
-            do {
-                try serviceWhileBusyLocked()
-            } catch {
-                deferredError = error
+        var running = true
+        while running {
+            running = io.withLock(
+                when: { _ in !keeperRunning }, deadline: Date(timeIntervalSinceNow: Self.keeperTick)
+            ) { _, stopping in
+                guard !stopping else {
+                    keeperExited = true
+                    return false
+                }
+                if isStreaming, deferredError == nil, let since = busySince,
+                    POSIX.monotonicNow() - since >= Self.keeperTick
+                {
+                    do {
+                        try serviceWhileBusyLocked()
+                    } catch {
+                        deferredError = error
+                    }
+                }
+                return true
             }
         }
+        io.broadcast()
     }
 
     /// While the consumer is busy: read what has arrived (answering keepalives, stashing data up

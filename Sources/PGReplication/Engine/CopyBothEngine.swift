@@ -57,7 +57,9 @@ final class CopyBothEngine: @unchecked Sendable {
     static let stashLimit = 16 << 20
     static let keeperTick = 0.1
 
-    let io = NSCondition()
+    /// The I/O lock: it guards libpq and the engine's stored state, which lives outside the
+    /// locked value (the read path uses it field by field, unchecked for exclusivity).
+    let io = Locked(())
     let feedback: Locked<FeedbackState>
     let pq: PQConnection
     let logger: Logger
@@ -111,9 +113,7 @@ final class CopyBothEngine: @unchecked Sendable {
     }
 
     func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        io.lock()
-        defer { io.unlock() }
-        return try body()
+        try io.withLock { _ in try body() }
     }
 
     /// The feedback machine now (any thread).

@@ -141,7 +141,8 @@ final class DemoWorkload: Sendable {
 
     /// Sleeps `seconds` unless stopped; returns whether to go on.
     private func sleep(_ seconds: Double) -> Bool {
-        state.withLock(when: { $0.stopped }, deadline: Date().addingTimeInterval(seconds)) { state, _ in !state.stopped }
+        state.withLock(when: { $0.stopped }, deadline: Date().addingTimeInterval(seconds)) { state, _ in !state.stopped
+        }
     }
 
     private func run() throws -> UInt32 {

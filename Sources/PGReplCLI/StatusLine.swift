@@ -1,6 +1,6 @@
 import Foundation
-import PGSupport
 import PGReplication
+import PGSupport
 
 /// What the status line shows.
 struct StreamProgress: Sendable {

@@ -2,7 +2,7 @@ import Foundation
 import PGReplication
 import Testing
 
-/// psycopg2's argument checks (its notes §1.4), the same messages, as `.programming`.
+/// psycopg2's argument checks (`psycopg/replication_cursor_type.c`), worded with the Swift names, as `.programming`.
 @Suite struct ArgumentCheckTests {
     func expectProgramming(_ message: String, _ body: () throws -> Void) {
         do {

@@ -1,5 +1,5 @@
 extension PGError {
-    /// The error a failed result stands for (psycopg2's raise routine, §1.2 of its notes), with the
+    /// The error a failed result stands for (psycopg2's `pq_raise` in `psycopg/pqpath.c`), with the
     /// improvement that an empty result message falls back to the connection's message instead of
     /// "no message from the libpq".
     static func from(_ result: PQResult?, connection: PQConnection, command: String?) -> PGError {

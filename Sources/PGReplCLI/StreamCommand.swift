@@ -202,6 +202,9 @@ struct StreamCommand: ParsableCommand {
         var decoder = PGOutputDecoder(protocolVersion: version)
         var pending: [String] = []
         var reachedEnd = false
+        // The forwarding fence: between a Begin and its Commit, keepalives do not move the flush
+        // position past the transaction the lines are being gathered for.
+        let feedback = try attempt("starting replication") { try cursor.makeFeedbackHandle() }
         do {
             try cursor.consumeStream { message in
                 counter.received(message.walEnd)
@@ -212,10 +215,12 @@ struct StreamCommand: ParsableCommand {
                 let done: LSN?
                 switch decoded {
                 case .begin:
+                    feedback.holdForwarding(true)
                     return
                 case .commit(let commit):
                     done = commit.endLSN
                     counter.transaction()
+                    feedback.holdForwarding(false)
                 case .insert, .update, .delete, .truncate:
                     counter.change()
                     return

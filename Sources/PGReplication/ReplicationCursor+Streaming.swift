@@ -332,10 +332,13 @@ extension ReplicationCursor {
         guard let engine else {
             throw PGError.programming("sendFeedback(): not replicating; call startReplication() first")
         }
+        guard force || reply else {
+            // Recorded for the next status update: the feedback lock only, no clock reading.
+            engine.confirm(write: writeLSN, flush: flushLSN, apply: applyLSN)
+            return
+        }
         try engine.withLock {
-            if force || reply {
-                guard engine.isStreaming else { throw PGError.programming("sendFeedback(): the stream has ended") }
-            }
+            guard engine.isStreaming else { throw PGError.programming("sendFeedback(): the stream has ended") }
             try engine.feedbackLocked(
                 .confirmed(write: writeLSN, flush: flushLSN, apply: applyLSN, force: force, reply: reply))
         }

@@ -8,12 +8,15 @@ import Foundation
 ///
 /// `@unchecked Sendable`: the value is only reached with the lock held.
 package final class Locked<Value>: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var value: Value
+    @usableFromInline let condition = NSCondition()
+    /// Reached only with the lock held, so the dynamic exclusivity check is left out.
+    @exclusivity(unchecked) @usableFromInline var value: Value
 
     package init(_ value: Value) { self.value = value }
 
-    /// Runs `body` with the lock held and the value lent to it.
+    /// Runs `body` with the lock held and the value lent to it. Inlinable, so that hot paths
+    /// across modules pay for the lock, not for a generic call.
+    @inlinable
     package func withLock<Result, Failure: Error>(
         _ body: (inout Value) throws(Failure) -> Result
     ) throws(Failure)

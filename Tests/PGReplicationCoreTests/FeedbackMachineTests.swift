@@ -34,6 +34,9 @@ import Testing
                 ))
         }
 
+        /// The consumer is back for more: it handled every frame received.
+        mutating func handled() { apply(.handled) }
+
         mutating func keepalive(_ walEnd: LSN, reply: Bool = false) {
             apply(
                 .received(
@@ -109,6 +112,7 @@ import Testing
         var script = Script()
         script.data(0x100)
         script.confirm(flush: 0x100)
+        script.handled()
         script.keepalive(0x300)
         #expect(script.machine.flushLSN == 0x300)
         #expect(script.machine.confirmedFlushLSN == 0x100)
@@ -119,6 +123,7 @@ import Testing
         script.data(0x100)
         script.data(0x200)
         script.confirm(flush: 0x100)
+        script.handled()
         script.keepalive(0x300)
         #expect(script.machine.flushLSN == 0x100)
     }
@@ -127,6 +132,7 @@ import Testing
         var script = Script(.init(automaticFlush: false))
         script.data(0x100)
         script.confirm(flush: 0x100)
+        script.handled()
         script.keepalive(0x300)
         #expect(script.machine.flushLSN == 0x100)
     }
@@ -135,6 +141,7 @@ import Testing
         var script = Script()
         script.data(0x100)
         script.confirm(flush: 0x100)
+        script.handled()
         script.machine.forwardingHeld = true
         script.keepalive(0x300)
         #expect(script.machine.flushLSN == 0x100)
@@ -156,6 +163,54 @@ import Testing
         #expect(script.machine.flushLSN == 0x500)
     }
 
+    /// The keeper reads a keepalive while the consumer still has frames in hand: the forwarding
+    /// waits, and happens once the consumer handled them (and confirmed what they held).
+    @Test func keepaliveWhileFramesAreUnhandledForwardsOnlyOnceTheyAre() {
+        var script = Script()
+        script.data(0x100)
+        script.confirm(flush: 0x100)
+        script.handled()
+        script.data(0x80)  // T2's Begin, below what was confirmed, in the consumer's hands
+        #expect(script.machine.deliveryPending)
+        script.keepalive(0x300)
+        #expect(script.machine.flushLSN == 0x100)
+        #expect(script.machine.waitingForwardWALEnd == 0x300)
+        // A stop right now reports only what was confirmed.
+        script.apply(.stopping)
+        #expect(script.lastReport?.flush == 0x100)
+    }
+
+    @Test func aWaitingForwardHappensWhenTheConsumerIsBack() {
+        var script = Script()
+        script.data(0x100)
+        script.keepalive(0x300)
+        script.confirm(flush: 0x100)
+        #expect(script.machine.flushLSN == 0x100)
+        script.handled()
+        #expect(script.machine.flushLSN == 0x300)
+        #expect(script.machine.waitingForwardWALEnd == nil)
+    }
+
+    @Test func aWaitingForwardStillRespectsTheFence() {
+        var script = Script()
+        script.data(0x100)
+        script.keepalive(0x300)
+        script.confirm(flush: 0x100)
+        script.machine.forwardingHeld = true
+        script.handled()
+        #expect(script.machine.flushLSN == 0x100)
+    }
+
+    @Test func foldedDataFramesEqualFramesOneByOne() {
+        var oneByOne = Script()
+        oneByOne.data(0x300, walEnd: 0x300)
+        oneByOne.data(0x100, walEnd: 0x100)
+        oneByOne.data(0x200, walEnd: 0x200)
+        var folded = Script()
+        folded.apply(.receivedData(highestDataStart: 0x300, lastWALEnd: 0x200, highestWALEnd: 0x300))
+        #expect(folded.machine == oneByOne.machine)
+    }
+
     // MARK: - Rule 5 with non-monotonic dataStart
 
     /// T1 (short) commits while T2 (long, begun earlier) is open: T2's messages arrive after T1's
@@ -175,6 +230,7 @@ import Testing
         // A keepalive mid-T2: the consumer confirmed the highest dataStart, but T2 is open. The
         // psycopg2 rule alone (compare with the highest dataStart) would forward here; the fence
         // held by a consumer that knows a transaction is open prevents it.
+        script.handled()
         script.machine.forwardingHeld = true
         script.keepalive(0x3000)
         #expect(script.machine.flushLSN == 0x2000)
@@ -189,6 +245,7 @@ import Testing
         script.data(0x3000)  // received, not handled
         script.data(0x1800)  // a lower dataStart arrives last
         script.confirm(flush: 0x2000)
+        script.handled()
         script.keepalive(0x4000)
         #expect(script.machine.flushLSN == 0x2000)
         script.confirm(flush: 0x3000)
@@ -208,11 +265,13 @@ import Testing
         script.data(0x4000)
         script.data(0x4100)
         script.confirm(flush: 0x4100)
+        script.handled()
         script.keepalive(0x6000)
         #expect(script.machine.flushLSN == 0x4100)
         // T6 commits (Stream Commit, end 0x5200); the consumer confirms it.
         script.data(0x5200)
         script.confirm(flush: 0x5200)
+        script.handled()
         // T5 is still in progress, but its chunks were at or below 0x5100 < 0x5200. The
         // psycopg2 rule forwards: the changes of an in-progress streamed transaction are sent
         // again after a restart, since its commit lies beyond any WAL end reported now.
@@ -226,6 +285,7 @@ import Testing
         script.data(0x100)
         script.confirm(flush: 0x100)
         script.data(0, walEnd: 0x180)
+        script.handled()
         script.keepalive(0x200)
         #expect(script.machine.flushLSN == 0x200)
     }
@@ -236,6 +296,7 @@ import Testing
         var script = Script()
         script.data(0x100, walEnd: 0x900)
         script.confirm(flush: 0x100)
+        script.handled()
         script.keepalive(0x500)
         #expect(script.machine.flushLSN == 0x500)
         #expect(script.machine.flushLSN <= script.machine.highestWalEnd)
@@ -289,6 +350,7 @@ import Testing
         var script = Script()
         script.data(0x100)
         script.confirm(flush: 0x100)
+        script.handled()
         script.keepalive(0x200)
         script.machine.forwardingHeld = true
         script.apply(.started)

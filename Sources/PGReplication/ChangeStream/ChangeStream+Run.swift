@@ -112,8 +112,15 @@ extension ChangeStream {
             count(event)
             if acknowledgeAfterHandler, let lsn = event.acknowledgeLSN { acknowledge(lsn) }
         }
+        // The forwarding fence: while a transaction is open, keepalives do not move the flush
+        // position (see TransactionAssembler.hasOpenTransaction).
+        var holding = false
         try cursor.consumeStream { message in
             try message.withUnsafePayload { payload in try assembler.feed(payload, emit: emit) }
+            if assembler.hasOpenTransaction != holding {
+                holding.toggle()
+                feedback.holdForwarding(holding)
+            }
         }
         return true
     }

@@ -136,7 +136,8 @@ final class CopyBothEngine: @unchecked Sendable {
     /// sleeping owner is woken to send it). Safe from any thread.
     func confirm(write: LSN = 0, flush: LSN = 0, apply: LSN = 0) {
         let wake = feedback.withLock { state -> Bool in
-            _ = state.machine.handle(.confirmed(write: write, flush: flush, apply: apply), now: POSIX.monotonicNow())
+            // A confirmation without `force` or `reply` never reports, so the time is not read.
+            _ = state.machine.handle(.confirmed(write: write, flush: flush, apply: apply), now: 0)
             return state.ownerWaiting && state.machine.settings.promptInterval != nil
                 && state.machine.flushLSN > state.machine.reportedFlushLSN
         }
@@ -215,6 +216,8 @@ final class CopyBothEngine: @unchecked Sendable {
             return .nothing
         }
         let now = POSIX.monotonicNow()
+        // Everything received before was handled: the consumer is back for more.
+        try feedbackLocked(.handled, now: now)
         if let held = heldKeepalive {
             heldKeepalive = nil
             _ = try receiveLocked(held, now: now)
@@ -222,9 +225,13 @@ final class CopyBothEngine: @unchecked Sendable {
         try feedbackLocked(.tick(), now: now)
         var consumed = !readSocket
         var received = false
+        // The batch's data frames are booked with the feedback machine at once, when the batch
+        // ends (one lock round trip per batch, not per frame).
+        var data = DataFold()
         defer {
             if received { ioTimestamp = Date() }
             if markBusy, !frames.isEmpty { busySince = now }
+            if let event = data.event { _ = feedback.withLock { $0.machine.handle(event, now: now) } }
         }
         // Failures behind frames wait until the frames were delivered.
         func deferred(_ error: any Error) throws -> BatchOutcome {
@@ -237,12 +244,17 @@ final class CopyBothEngine: @unchecked Sendable {
             case .data(let buffer):
                 consumed = true
                 received = true
-                if !frames.isEmpty, buffer.count > 0, buffer.pointer.pointee == CChar(UInt8(ascii: "k")) {
+                let isKeepalive = buffer.count > 0 && buffer.pointer.pointee == CChar(UInt8(ascii: "k"))
+                if isKeepalive, !frames.isEmpty {
                     heldKeepalive = buffer
                     return .frames
                 }
                 do {
-                    if let header = try receiveLocked(buffer, now: now) {
+                    if isKeepalive {
+                        _ = try receiveLocked(buffer, now: now)
+                    } else {
+                        let header = try parseDataLocked(buffer)
+                        data.add(header)
                         frames.append(Frame(buffer: buffer, header: header))
                         if frames.count >= limit { return .frames }
                     }
@@ -265,6 +277,40 @@ final class CopyBothEngine: @unchecked Sendable {
             case .failed:
                 return try deferred(failLocked(PGError.connectionFailure(pq, while: "reading")))
             }
+        }
+    }
+
+    /// XLogData headers folded for one feedback event.
+    struct DataFold {
+        var highestDataStart: LSN = 0
+        var lastWALEnd: LSN = 0
+        var highestWALEnd: LSN = 0
+        var any = false
+
+        mutating func add(_ header: XLogDataHeader) {
+            highestDataStart = max(highestDataStart, header.dataStart)
+            lastWALEnd = header.walEnd
+            highestWALEnd = max(highestWALEnd, header.walEnd)
+            any = true
+        }
+
+        var event: FeedbackMachine.Event? {
+            any
+                ? .receivedData(
+                    highestDataStart: highestDataStart, lastWALEnd: lastWALEnd, highestWALEnd: highestWALEnd)
+                : nil
+        }
+    }
+
+    /// The header of a data frame, or a failure of the stream.
+    func parseDataLocked(_ buffer: CopyDataBuffer) throws -> XLogDataHeader {
+        do {
+            guard case .xLogData(let header) = try ReplicationFrame.parse(buffer.bytes) else {
+                throw PGError(.operational, "expected a data message")
+            }
+            return header
+        } catch {
+            throw failLocked(error)
         }
     }
 

@@ -1,16 +1,18 @@
 import PGOutput
 import PGSupport
+import Synchronization
 
 /// Stop requests for a cursor's streams, and the pipe that wakes its loop.
 ///
-/// `@unchecked Sendable`: the flag is behind a lock, and the pipe is safe from any thread.
-final class StopSignal: @unchecked Sendable {
-    private let requested = Locked(false)
+/// The loop checks the flag before every message, so it is an atomic (one load when no stop is
+/// asked for), not a lock.
+final class StopSignal: Sendable {
+    private let requested = Atomic<Bool>(false)
     let pipe = WakePipe()
 
     /// Asks the loop to stop, and wakes it.
     func request() {
-        requested.withLock { $0 = true }
+        requested.store(true, ordering: .releasing)
         pipe.signal()
     }
 
@@ -19,10 +21,8 @@ final class StopSignal: @unchecked Sendable {
 
     /// Returns whether a stop was requested, and clears the request.
     func take() -> Bool {
-        requested.withLock { requested in
-            defer { requested = false }
-            return requested
-        }
+        guard requested.load(ordering: .acquiring) else { return false }
+        return requested.exchange(false, ordering: .acquiringAndReleasing)
     }
 }
 
@@ -55,6 +55,15 @@ public struct ReplicationFeedbackHandle: Sendable {
     public func confirm(write: LSN, flush: LSN, apply: LSN) {
         engine.confirm(write: write, flush: flush, apply: apply)
     }
+
+    /// Holds back flush forwarding while `held` is true.
+    ///
+    /// With ``ReplicationCursor/automaticFlush``, a keepalive moves the flush position to the
+    /// server's WAL end once everything received was confirmed and handled. A consumer that keeps
+    /// data it has not finished with beyond its callback (the changes of a transaction it
+    /// assembles until the Commit) holds forwarding meanwhile: pgoutput's positions are not
+    /// monotonic, so what it keeps can lie below a position it already confirmed.
+    public func holdForwarding(_ held: Bool) { engine.feedback.withLock { $0.machine.forwardingHeld = held } }
 
     /// The stream's positions now.
     public var positions: ReplicationPositions { ReplicationPositions(engine.machine) }

@@ -53,6 +53,13 @@ package struct TransactionAssembler {
         (current?.changes.count ?? 0) + streamed.values.reduce(0) { $0 + $1.changes.count } + batch.count
     }
 
+    /// Whether a transaction that the server does not stream is between its Begin and its Commit
+    /// (or Prepare): its changes, delivered or not, lie below positions confirmed before, so the
+    /// stream holds flush forwarding meanwhile. A streamed transaction in progress does not count:
+    /// its commit lies beyond every WAL end the server reported, so after a restart the server
+    /// sends all of it again.
+    package var hasOpenTransaction: Bool { current != nil }
+
     package var isChunked: Bool {
         if case .chunked = delivery { return true }
         return false

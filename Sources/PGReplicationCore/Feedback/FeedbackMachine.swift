@@ -26,8 +26,10 @@ import PGOutput
 /// 4. **Replies.** A keepalive that asks for a reply is answered at once.
 /// 5. **Flush forwarding** (psycopg2's and pgjdbc's rule, with its `automaticFlush` switch): on a
 ///    keepalive, the flush position moves to the server's WAL end when the consumer confirmed at
-///    least the **highest** `dataStart` received, no fence holds it (``forwardingHeld``), and
-///    never beyond the highest WAL end the server reported.
+///    least the **highest** `dataStart` received, every frame received before the keepalive was
+///    handled by the consumer (``deliveryPending`` is false: psycopg2 reads one message at a time,
+///    so this holds there by construction), no fence of the consumer holds it
+///    (``forwardingHeld``), and never beyond the highest WAL end the server reported.
 /// 6. **Prompt reports.** With a `promptInterval`, a newly confirmed flush position is reported at
 ///    once, or that long after the previous update when one went out less than that ago.
 /// 7. **Forced reports.** A confirmation with `force` or `reply` is reported at once; `reply` asks
@@ -62,6 +64,12 @@ package struct FeedbackMachine: Sendable, Hashable {
         case started
         /// A CopyData frame arrived from the server.
         case received(ReplicationFrame)
+        /// Several XLogData frames arrived in a row, folded into their highest `dataStart`, the
+        /// last WAL end and the highest WAL end: the same as receiving each of them.
+        case receivedData(highestDataStart: LSN, lastWALEnd: LSN, highestWALEnd: LSN)
+        /// The consumer handled every frame received so far (the engine is reading again with
+        /// nothing kept for the consumer); a forwarding that waited for it happens now (rule 5).
+        case handled
         /// The consumer confirmed positions; zero leaves a position as it is (rules 1 and 7).
         case confirmed(write: LSN = 0, flush: LSN = 0, apply: LSN = 0, force: Bool = false, reply: Bool = false)
         /// Time passed. `heartbeat`: a shorter interval for this tick, while reading is held back
@@ -118,11 +126,21 @@ package struct FeedbackMachine: Sendable, Hashable {
     /// consumer that holds data it has not handled (an open transaction, a buffer) sets it.
     package var forwardingHeld = false
 
+    /// Whether XLogData frames were received that the consumer has not handled yet (kept for it,
+    /// or in its hands): set by every data frame, cleared by ``Event/handled``. Rule 5 waits
+    /// meanwhile, since pgoutput's `dataStart` is not monotonic and an unhandled frame can lie
+    /// below what was confirmed.
+    package private(set) var deliveryPending = false
+    /// The highest WAL end of keepalives whose forwarding waited for the consumer
+    /// (``deliveryPending``): the consumer may forward to it once it handled what came before.
+    package private(set) var waitingForwardWALEnd: LSN?
+
     package init(settings: Settings = Settings()) {
         self.settings = settings
     }
 
-    /// Applies an event that happened at `now` (monotonic seconds).
+    /// Applies an event that happened at `now` (monotonic seconds). A confirmation without
+    /// `force` or `reply` neither reports nor reads `now`.
     package mutating func handle(_ event: Event, now: Double) -> Action {
         var replyRequested = false
         var reportNow = false
@@ -136,6 +154,19 @@ package struct FeedbackMachine: Sendable, Hashable {
             walEnd = header.walEnd
             highestWalEnd = max(highestWalEnd, header.walEnd)
             highestDataStart = max(highestDataStart, header.dataStart)
+            deliveryPending = true
+        case .receivedData(let highestData, let lastWALEnd, let highestWAL):
+            lastReceiveTime = now
+            walEnd = lastWALEnd
+            highestWalEnd = max(highestWalEnd, highestWAL)
+            highestDataStart = max(highestDataStart, highestData)
+            deliveryPending = true
+        case .handled:
+            deliveryPending = false
+            if let waiting = waitingForwardWALEnd {
+                waitingForwardWALEnd = nil
+                forwardFlush(to: waiting)
+            }
         case .received(.keepalive(let keepalive)):
             lastReceiveTime = now
             walEnd = keepalive.walEnd
@@ -178,12 +209,23 @@ package struct FeedbackMachine: Sendable, Hashable {
     // MARK: - Rules
 
     /// Rule 5: flush forwarding. The consumer confirmed everything received (the highest
-    /// `dataStart`, not the last: the last can be below what is still unhandled), no fence holds,
-    /// and the server's WAL end is past both positions. The WAL end comes from the keepalive, so
+    /// `dataStart`, not the last: the last can be below what is still unhandled) and has handled
+    /// every frame received, no fence holds, and the server's WAL end is past both positions. The WAL end comes from the keepalive, so
     /// it never exceeds the highest one the server reported.
+    ///
+    /// A keepalive that comes while frames before it are unhandled leaves its WAL end waiting:
+    /// every transaction that commits at or before it was sent before it, and anything sent later
+    /// commits after it (a logical walsender sends a transaction when it decodes its commit), so
+    /// once the consumer handled the earlier frames the position is as safe as it would have been
+    /// at once.
     private mutating func forwardFlush(to serverWALEnd: LSN) {
-        guard settings.automaticFlush, !forwardingHeld, confirmedFlushLSN >= highestDataStart,
-            serverWALEnd > confirmedFlushLSN, serverWALEnd > flushLSN, serverWALEnd <= highestWalEnd
+        guard settings.automaticFlush, serverWALEnd <= highestWalEnd else { return }
+        if deliveryPending {
+            waitingForwardWALEnd = max(waitingForwardWALEnd ?? 0, serverWALEnd)
+            return
+        }
+        guard !forwardingHeld, confirmedFlushLSN >= highestDataStart, serverWALEnd > confirmedFlushLSN,
+            serverWALEnd > flushLSN
         else { return }
         flushLSN = serverWALEnd
     }

@@ -36,9 +36,12 @@ public struct PostgresTimestamp: RawRepresentable, Hashable, Comparable, Sendabl
         return Date(timeIntervalSince1970: seconds + Double(Self.postgresEpochOffsetSeconds))
     }
 
-    /// The PostgreSQL timestamp of a `Date`, rounded to the microsecond.
-    public init(_ date: Date) {
+    /// The PostgreSQL timestamp of a `Date`, rounded to the microsecond; dates beyond what
+    /// PostgreSQL can hold become `infinity` or `-infinity`. A date whose time interval is NaN
+    /// has no timestamp: the result is nil.
+    public init?(_ date: Date) {
         let micros = (date.timeIntervalSince1970 - Double(Self.postgresEpochOffsetSeconds)) * 1_000_000
+        guard !micros.isNaN else { return nil }
         if micros >= 9.2e18 {
             self.rawValue = .max
         } else if micros <= -9.2e18 {
@@ -49,7 +52,9 @@ public struct PostgresTimestamp: RawRepresentable, Hashable, Comparable, Sendabl
     }
 
     /// The current time.
-    public static func now() -> PostgresTimestamp { PostgresTimestamp(Date()) }
+    public static func now() -> PostgresTimestamp {
+        PostgresTimestamp(Date()) ?? PostgresTimestamp(rawValue: 0)
+    }
 
     public static func < (lhs: PostgresTimestamp, rhs: PostgresTimestamp) -> Bool { lhs.rawValue < rhs.rawValue }
 

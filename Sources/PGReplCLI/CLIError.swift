@@ -54,6 +54,8 @@ public struct CLIError: Error, Sendable, CustomStringConvertible {
             case .slotInvalidated:
                 return CLIError(.server, context, error.message, sqlState: error.underlying?.sqlState?.rawValue)
             case .reconnectFailed: return CLIError(.connection, context, error.message)
+            case .snapshotIncomplete:
+                return CLIError(.server, context, error.message, sqlState: error.underlying?.sqlState?.rawValue)
             }
         case let error as LSN.ParseError:
             return CLIError(.usage, context, error.description)

@@ -218,24 +218,32 @@ struct TextChangeLines {
         }.joined(separator: " ")
     }
 
-    /// The text as it is when it reads unambiguously, else in single quotes with quotes doubled
-    /// and newlines, carriage returns and tabs written `\n`, `\r`, `\t`.
+    /// The text as it is when it reads unambiguously, else in single quotes with quotes and
+    /// backslashes doubled, newlines, carriage returns and tabs written `\n`, `\r`, `\t`, and every other control
+    /// character (C0, DEL, C1, the Unicode line and paragraph separators) as `\u{…}`: a value
+    /// can neither break the line nor send a terminal escape sequence.
     static func quoted(_ text: String) -> String {
         let plain =
             !text.isEmpty && text != "NULL"
-            && !text.contains { $0.isWhitespace || $0 == "'" || $0.asciiValue.map { $0 < 0x20 } == true }
+            && !text.unicodeScalars.contains { $0 == "'" || $0.properties.isWhitespace || isControl($0) }
         guard !plain else { return text }
-        // Control characters are escaped so that a value never breaks the line.
         var out = "'"
-        for character in text {
-            switch character {
+        for scalar in text.unicodeScalars {
+            switch scalar {
             case "'": out += "''"
+            case "\\": out += "\\\\"
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            default: out.append(character)
+            case _ where isControl(scalar): out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            default: out.unicodeScalars.append(scalar)
             }
         }
         return out + "'"
+    }
+
+    /// C0 and C1 controls, DEL, and U+2028/U+2029 (which some terminals and viewers break lines at).
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
     }
 }

@@ -9,19 +9,41 @@ public struct ConnectionOptions: ParsableArguments {
             valueName: "dsn"))
     public var dsn: String = ""
 
+    @Option(
+        help: ArgumentHelp(
+            "TLS: disable, allow, prefer (libpq's default), require, verify-ca or verify-full; overrides an sslmode in --dsn and PGSSLMODE.",
+            valueName: "mode"))
+    public var sslmode: String?
+
     public init() {}
+
+    public func validate() throws {
+        let modes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+        if let sslmode, !modes.contains(sslmode) {
+            throw ValidationError("--sslmode must be one of \(modes.joined(separator: ", ")) (got \(sslmode))")
+        }
+    }
+
+    /// The connection string to use: `--dsn` with `--sslmode` added (last, so it wins).
+    public var conninfo: String {
+        guard let sslmode else { return dsn }
+        if dsn.hasPrefix("postgres://") || dsn.hasPrefix("postgresql://") {
+            return dsn + (dsn.contains("?") ? "&" : "?") + "sslmode=\(sslmode)"
+        }
+        return dsn.isEmpty ? "sslmode=\(sslmode)" : "\(dsn) sslmode=\(sslmode)"
+    }
 
     /// An ordinary SQL connection.
     public func sqlConnection() throws(CLIError) -> PGConnection {
-        try connecting("connecting") { try PGConnection(dsn) }
+        try connecting("connecting") { try PGConnection(conninfo) }
     }
 
     /// A replication connection of the given type.
     public func replicationConnection(_ type: ReplicationType) throws(CLIError) -> ReplicationConnection {
         try connecting("connecting for replication") {
             switch type {
-            case .logical: try LogicalReplicationConnection(dsn)
-            case .physical: try PhysicalReplicationConnection(dsn)
+            case .logical: try LogicalReplicationConnection(conninfo)
+            case .physical: try PhysicalReplicationConnection(conninfo)
             }
         }
     }

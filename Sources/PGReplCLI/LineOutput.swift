@@ -14,6 +14,8 @@ final class LineOutput {
     private let created: Bool
     private(set) var wroteSomething = false
     private let isRegularFile: Bool
+    /// Whether ``finish(discardIfUnused:)`` closed the file.
+    private var finished = false
 
     /// Stdout.
     init() {
@@ -38,18 +40,30 @@ final class LineOutput {
         guard fd >= 0 else { throw CLIError.io(context) }
         self.fd = fd
         self.created = created
+        self.isRegularFile = true
+        // From here on `self` is whole: when this initializer throws, `deinit` closes `fd`.
         var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let failure = CLIError.io(context)
-            close(fd)
-            throw failure
+        guard fstat(fd, &info) == 0 else { throw CLIError.io(context) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CLIError(.io, context, "not a regular file") }
+        if created {
+            // The new file's name is durable only once its folder is synced: without that, a power
+            // loss could drop the file, and with it lines already acknowledged to the server.
+            try Self.syncFolder(of: path, context: context)
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            close(fd)
-            throw CLIError(.io, context, "not a regular file")
-        }
-        isRegularFile = true
         try Self.cutToLastLine(fd, size: Int64(info.st_size), context: context)
+    }
+
+    deinit {
+        if path != nil, !finished { close(fd) }
+    }
+
+    /// fsync of the folder that holds `path`.
+    static func syncFolder(of path: String, context: String) throws(CLIError) {
+        let folder = path.contains("/") ? String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]) : "."
+        let fd = open(folder.isEmpty ? "/" : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw CLIError.io(context) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw CLIError.io(context) }
     }
 
     /// Writes the lines, each followed by a newline, in one batch.
@@ -77,7 +91,8 @@ final class LineOutput {
     /// Closes the file. With `discardIfUnused` (after a failure), a file this run created and
     /// never wrote to is removed.
     func finish(discardIfUnused: Bool = false) {
-        guard let path else { return }
+        guard let path, !finished else { return }
+        finished = true
         close(fd)
         if discardIfUnused, created, !wroteSomething { unlink(path) }
     }

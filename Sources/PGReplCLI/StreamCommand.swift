@@ -127,7 +127,7 @@ struct StreamCommand: ParsableCommand {
     }
 
     private func streamConfiguration(serverVersion: Int) -> ChangeStream.Configuration {
-        var configuration = ChangeStream.Configuration(dsn: connection.dsn, slot: slot, publications: publication)
+        var configuration = ChangeStream.Configuration(dsn: connection.conninfo, slot: slot, publications: publication)
         configuration.createSlot = createSlot
         configuration.binary = binary
         configuration.protocolVersion = protocolVersion

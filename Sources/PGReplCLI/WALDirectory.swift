@@ -106,27 +106,18 @@ final class SegmentFile {
         let path = directory.filePath(name + ".partial")
         let context = "opening \(path)"
         fd = open(path, O_RDWR | O_CREAT, 0o600)
+        // From here on `self` is whole: when this initializer throws, `deinit` closes `fd`.
         guard fd >= 0 else { throw CLIError.io(context) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let error = CLIError.io(context)
-            close(fd)
-            throw error
-        }
+        guard fstat(fd, &info) == 0 else { throw CLIError.io(context) }
         let size = directory.segments.size
         switch UInt64(info.st_size) {
         case size:
             return
         case 0:
-            do throws(CLIError) {
-                try preallocate(context: "preallocating \(path)")
-                try directory.syncFolder()
-            } catch {
-                close(fd)
-                throw error
-            }
+            try preallocate(context: "preallocating \(path)")
+            try directory.syncFolder()
         default:
-            close(fd)
             throw CLIError(.io, context, "the file has \(info.st_size) bytes; it should have 0 or \(size)")
         }
     }

@@ -48,7 +48,11 @@ struct WALSegments: Equatable, Sendable {
         guard let timeline = field(0), timeline > 0, let log = field(1), let low = field(2), low < perLog else {
             return nil
         }
-        return (UInt32(timeline), log * perLog + low, partial)
+        // The segment must start and end within the 64-bit LSN space: a crafted name could
+        // otherwise make `start(ofSegment:)` of it or of the next segment overflow.
+        let segment = log * perLog + low
+        guard segment < UInt64.max / size else { return nil }
+        return (UInt32(timeline), segment, partial)
     }
 
     /// A timeline history file name, `TTTTTTTT.history`.

@@ -56,9 +56,16 @@ public final class PGConnection {
         return quoted
     }
 
-    /// The text as a standard SQL string literal (`''` doubled; standard_conforming_strings on).
+    /// The text as an SQL string literal, correct whatever `standard_conforming_strings` says
+    /// (`PQescapeLiteral`: backslashes doubled in an `E'…'` literal when there are any).
+    ///
+    /// The corresponding libpq function is `PQescapeLiteral`.
     public func quoteLiteral(_ value: String) throws -> String {
-        try singleQuoted(value, what: "a literal")
+        guard !value.utf8.contains(0) else { throw PGError.programming("a literal must not contain NUL bytes") }
+        guard let quoted = pq.escapeLiteral(value) else {
+            throw PGError(.programming, "cannot quote a literal: \(pq.errorMessage)")
+        }
+        return quoted
     }
 
     /// The server version, e.g. 150018.

@@ -58,6 +58,11 @@ public class ReplicationConnection {
     /// `replication=database`, a physical one `replication=true` and `dbname=replication`.
     static func parameters(dsn: String, for type: ReplicationType) throws -> ConnectionParameters {
         var parameters = try ConnectionParameters(dsn: dsn)
+        // The forms values are sent in, pinned as PostgreSQL's own logical replication worker pins
+        // them (`libpqwalreceiver.c`): a role's or database's DateStyle, IntervalStyle or
+        // extra_float_digits must not change how values decode. Given last, they win over the
+        // same settings in the DSN's own `options`.
+        parameters.append(toOptions: "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3")
         switch type {
         case .logical:
             parameters.set("replication", "database")

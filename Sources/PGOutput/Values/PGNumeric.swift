@@ -41,6 +41,10 @@ public struct PGNumeric: Hashable, Sendable, CustomStringConvertible, LosslessSt
     /// The number of digits after the decimal point (PostgreSQL's display scale, `dscale`).
     public let scale: Int
 
+    /// The largest display scale a numeric can have: the 14 bits of `dscale` in PostgreSQL's
+    /// numeric header (`NUMERIC_DSCALE_MASK`, `src/backend/utils/adt/numeric.c`).
+    public static let maximumScale = 0x3FFF
+
     private enum Magnitude: Hashable, Sendable {
         /// At most ``PGNumeric/compactDigits`` digits.
         case compact(UInt64)
@@ -110,9 +114,10 @@ public struct PGNumeric: Hashable, Sendable, CustomStringConvertible, LosslessSt
 
     /// A finite value `±significandDigits × 10^-scale`. Leading zero digits are dropped.
     ///
-    /// Digits outside `0...9` or a negative scale return `nil`.
+    /// Digits outside `0...9`, a negative scale, or a scale above PostgreSQL's largest display
+    /// scale (``maximumScale``) return `nil`.
     public init?(isNegative: Bool, significandDigits: [UInt8], scale: Int) {
-        guard scale >= 0, significandDigits.allSatisfy({ $0 < 10 }) else { return nil }
+        guard (0...Self.maximumScale).contains(scale), significandDigits.allSatisfy({ $0 < 10 }) else { return nil }
         let digits = significandDigits.drop(while: { $0 == 0 })
         self.kind = .finite
         self.isNegative = isNegative && !digits.isEmpty

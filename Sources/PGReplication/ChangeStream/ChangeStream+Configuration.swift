@@ -107,3 +107,37 @@ extension ChangeStream {
         public var connected = false
     }
 }
+
+extension ChangeStream.Configuration {
+    /// Checks every value before anything connects.
+    ///
+    /// - Throws: `PGError` (`.programming`) naming the setting and the value.
+    func validate() throws {
+        func refuse(_ setting: String, _ value: Any, _ rule: String) -> PGError {
+            PGError.programming("ChangeStream.Configuration.\(setting) must be \(rule) (got \(value))")
+        }
+        guard !slot.isEmpty else { throw refuse("slot", "\"\"", "a slot name") }
+        guard !publications.isEmpty else { throw refuse("publications", "[]", "at least one publication") }
+        if let protocolVersion, !(1...4).contains(protocolVersion) {
+            throw refuse("protocolVersion", protocolVersion, "1, 2, 3 or 4")
+        }
+        if case .chunked(let size) = delivery, size < 1 { throw refuse("delivery", delivery, "batches of at least 1") }
+        guard statusInterval.isFinite, statusInterval >= 1 else {
+            throw refuse("statusInterval", statusInterval, "at least 1 second")
+        }
+        guard snapshotBatchSize >= 1 else { throw refuse("snapshotBatchSize", snapshotBatchSize, "at least 1") }
+        guard bufferSize >= 1 else { throw refuse("bufferSize", bufferSize, "at least 1") }
+        if let receiveTimeout, !(receiveTimeout.isFinite && receiveTimeout > 0) {
+            throw refuse("receiveTimeout", receiveTimeout, "a positive number of seconds, or nil")
+        }
+        if let maxAttempts = reconnect.maxAttempts, maxAttempts < 0 {
+            throw refuse("reconnect.maxAttempts", maxAttempts, "0 or more, or nil")
+        }
+        guard reconnect.initialDelay.isFinite, reconnect.initialDelay >= 0 else {
+            throw refuse("reconnect.initialDelay", reconnect.initialDelay, "0 or more seconds")
+        }
+        guard reconnect.maxDelay.isFinite, reconnect.maxDelay >= reconnect.initialDelay else {
+            throw refuse("reconnect.maxDelay", reconnect.maxDelay, "at least reconnect.initialDelay seconds")
+        }
+    }
+}

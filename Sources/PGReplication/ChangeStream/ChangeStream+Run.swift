@@ -11,14 +11,16 @@ extension ChangeStream {
             return !state.started
         }
         guard first else { throw PGError.programming("a ChangeStream runs once; make a new one to stream again") }
+        try configuration.validate()
         var attempt = 0
-        var firstConnection = true
+        // What the configuration asks to create (and the initial snapshot) is done on the first
+        // connection that gets that far, not merely the first attempt.
+        var prepared = false
         while !stopRequested {
+            var session = Session()
             do {
-                let streamed = try connectAndStream(
-                    firstConnection: firstConnection, acknowledgeAfterHandler: acknowledgeAfterHandler, handler)
-                firstConnection = false
-                if streamed { attempt = 0 }
+                try connectAndStream(
+                    prepare: !prepared, session: &session, acknowledgeAfterHandler: acknowledgeAfterHandler, handler)
                 if stopRequested { return }
                 logger.info(
                     "the server ended the replication stream; reconnecting",
@@ -28,8 +30,11 @@ extension ChangeStream {
             } catch {
                 if let typed = try diagnoseSlot(after: error) { throw typed }
                 guard isRetryable(error) else { throw error }
-                firstConnection = false
             }
+            prepared = prepared || session.prepared
+            // A session that made progress starts the attempt budget afresh: the budget is for
+            // consecutive failures, not for the blips of a stream's whole life.
+            if session.madeProgress { attempt = 0 }
             attempt += 1
             if let maxAttempts = configuration.reconnect.maxAttempts, attempt > maxAttempts {
                 throw ChangeStreamError(
@@ -46,21 +51,41 @@ extension ChangeStream {
         }
     }
 
+    /// What one connection's life achieved, known even when it ends in an error.
+    struct Session {
+        /// The configuration's slot, publications and initial snapshot are in place.
+        var prepared = false
+        /// When the stream started (monotonic seconds), once START succeeded.
+        var startedAt: Double?
+        /// Whether the handler got an event.
+        var delivered = false
+
+        /// A session made progress when it delivered an event or streamed for a while
+        /// (``progressInterval``): an idle stream that runs for hours between blips counts.
+        var madeProgress: Bool {
+            delivered || startedAt.map { POSIX.monotonicNow() - $0 >= ChangeStream.progressInterval } ?? false
+        }
+    }
+
+    /// How long a session must stream without events for its end to count as progress.
+    static let progressInterval = 10.0
+
     /// An error the handler threw, carried out of the cursor's loop unchanged.
     struct HandlerFailure: Error {
         var error: any Error
     }
 
-    /// One connection's life. Returns whether it got as far as streaming.
+    /// One connection's life.
     private func connectAndStream(
-        firstConnection: Bool, acknowledgeAfterHandler: Bool, _ handler: (PGChangeEvent) throws -> Void
-    ) throws -> Bool {
+        prepare: Bool, session: inout Session, acknowledgeAfterHandler: Bool, _ handler: (PGChangeEvent) throws -> Void
+    ) throws {
         let connection = try LogicalReplicationConnection(configuration.dsn, logger: logger)
         defer { connection.close() }
         let cursor = try connection.cursor()
-        if firstConnection {
-            try prepare(connection: connection, cursor: cursor, handler: handler)
+        if prepare {
+            try self.prepare(connection: connection, cursor: cursor, handler: handler)
         }
+        session.prepared = true
         let version =
             configuration.protocolVersion ?? Self.highestProtocolVersion(serverVersion: connection.serverVersion)
         let startLSN = state.withLock { state in
@@ -92,7 +117,8 @@ extension ChangeStream {
                 state.metrics.connected = false
             }
         }
-        if stopRequested { return true }
+        session.startedAt = POSIX.monotonicNow()
+        if stopRequested { return }
         logger.debug(
             "change stream started",
             metadata: [
@@ -103,26 +129,50 @@ extension ChangeStream {
             decoder: PGOutputDecoder(
                 protocolVersion: version, streaming: configuration.streaming && version >= 2 ? .on : .off),
             delivery: configuration.delivery)
+        var delivered = false
+        defer { session.delivered = delivered }
         func emit(_ event: PGChangeEvent) throws {
             do {
                 try handler(event)
             } catch {
                 throw HandlerFailure(error: error)
             }
+            delivered = true
             count(event)
             if acknowledgeAfterHandler, let lsn = event.acknowledgeLSN { acknowledge(lsn) }
         }
         // The forwarding fence: while a transaction is open, keepalives do not move the flush
         // position (see TransactionAssembler.hasOpenTransaction).
         var holding = false
-        try cursor.consumeStream { message in
-            try message.withUnsafePayload { payload in try assembler.feed(payload, emit: emit) }
-            if assembler.hasOpenTransaction != holding {
-                holding.toggle()
-                feedback.holdForwarding(holding)
+        do {
+            try cursor.consumeStream { message in
+                try message.withUnsafePayload { payload in try assembler.feed(payload, emit: emit) }
+                if assembler.hasOpenTransaction != holding {
+                    holding.toggle()
+                    feedback.holdForwarding(holding)
+                }
             }
+        } catch let failure as HandlerFailure {
+            throw failure
+        } catch {
+            try closePartialTransactions(assembler, emit: emit)
+            throw error
         }
-        return true
+        try closePartialTransactions(assembler, emit: emit)
+    }
+
+    /// Chunked delivery: the stream of this connection ends (lost, stopped, or ended by the
+    /// server) with transactions begun and not finished. The server sends them again from their
+    /// start on the next connection, so each is closed first with an abort of the whole
+    /// transaction (``PGTransactionAbort/Reason/interrupted``): a consumer drops what it got of
+    /// it, exactly as for a rollback, and then sees it again from its begin.
+    private func closePartialTransactions(_ assembler: TransactionAssembler, emit: (PGChangeEvent) throws -> Void)
+        throws
+    {
+        guard assembler.isChunked else { return }
+        for xid in assembler.openTransactionXIDs {
+            try emit(.abort(PGTransactionAbort(xid: xid, subtransactionXID: xid, reason: .interrupted)))
+        }
     }
 
     private func count(_ event: PGChangeEvent) {

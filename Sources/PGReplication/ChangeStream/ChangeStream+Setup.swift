@@ -32,7 +32,35 @@ extension ChangeStream {
             configuration.slot, outputPlugin: "pgoutput", temporary: configuration.temporarySlot,
             twoPhase: configuration.twoPhase, snapshot: snapshot ? .export : .nothing)
         guard snapshot, let name = slot.snapshotName else { return }
-        try copySnapshot(named: name, consistentPoint: slot.consistentPoint, sql: sql, handler: handler)
+        do {
+            try copySnapshot(named: name, consistentPoint: slot.consistentPoint, sql: sql, handler: handler)
+        } catch let failure as HandlerFailure {
+            throw failure
+        } catch {
+            throw abandonSnapshot(after: error)
+        }
+    }
+
+    /// The copy failed part way: the snapshot cannot be had again, and the slot's stream alone
+    /// would miss the rows not copied. Drops the slot this stream created (a temporary one goes
+    /// with its connection) so that the next run starts over, and says so.
+    private func abandonSnapshot(after error: any Error) -> ChangeStreamError {
+        var message = "the initial snapshot copy failed part way (\(error))"
+        if !configuration.temporarySlot {
+            do {
+                let sql = try PGConnection(configuration.dsn, logger: logger)
+                defer { sql.close() }
+                try sql.execute("SELECT pg_drop_replication_slot(\(try sql.quoteLiteral(configuration.slot)))")
+                message += "; the slot was dropped, so that a new run creates it and copies again"
+            } catch let dropError {
+                message +=
+                    "; dropping the slot failed too (\(dropError)): drop it before a new run, or it would stream"
+                    + " without the rows the copy missed"
+            }
+        }
+        logger.warning("initial snapshot abandoned", metadata: ["pgrepl.slot": "\(configuration.slot)"])
+        return ChangeStreamError(
+            .snapshotIncomplete, message, slot: configuration.slot, underlying: error as? PGError)
     }
 
     /// Copies the published tables as they were at the slot's consistent point, in batches.

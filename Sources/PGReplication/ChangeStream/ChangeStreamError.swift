@@ -7,6 +7,11 @@ public struct ChangeStreamError: Error, Sendable, Hashable, CustomStringConverti
         case slotInvalidated
         /// Reconnecting failed ``ChangeStream/ReconnectPolicy/maxAttempts`` times.
         case reconnectFailed
+        /// The initial snapshot copy failed part way. Its exported snapshot is gone with its
+        /// connection, so it cannot be resumed, and streaming without it would miss rows: the slot
+        /// the stream created for it was dropped (the message says if that failed), and a new run
+        /// creates it and copies again from the start.
+        case snapshotIncomplete
     }
 
     public var kind: Kind

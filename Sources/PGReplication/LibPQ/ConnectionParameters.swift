@@ -29,6 +29,12 @@ struct ConnectionParameters {
         if !pairs.contains(where: { $0.key == key }) { pairs.append((key, value)) }
     }
 
+    /// Adds command-line options for the server's session (the `options` keyword) after any given.
+    mutating func append(toOptions options: String) {
+        let given = pairs.last { $0.key == "options" }?.value ?? ""
+        set("options", given.isEmpty ? options : given + " " + options)
+    }
+
     /// Connects (`PQconnectdbParams`).
     ///
     /// - Throws: `PGError` (`.operational`, connection lost) with libpq's message when the

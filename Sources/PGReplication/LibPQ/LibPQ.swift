@@ -192,6 +192,19 @@ final class PQConnection {
         return String(cString: escaped)
     }
 
+    /// `PQescapeLiteral`: the text as an SQL literal for this connection's settings.
+    func escapeLiteral(_ text: String) -> String? {
+        guard let handle else { return nil }
+        let utf8 = Array(text.utf8)
+        guard
+            let escaped = utf8.withUnsafeBufferPointer({ buffer in
+                buffer.withMemoryRebound(to: CChar.self) { PQescapeLiteral(handle, $0.baseAddress, $0.count) }
+            })
+        else { return nil }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+
     /// A cancel handle for `PQcancel`, usable from another thread.
     func makeCanceller() -> PQCanceller? {
         guard let handle, let cancel = PQgetCancel(handle) else { return nil }

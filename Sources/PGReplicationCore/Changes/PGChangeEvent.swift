@@ -123,8 +123,9 @@ public enum PGChangeEvent: Hashable, Sendable {
     case changes(PGChangeBatch)
     /// Chunked delivery: the transaction committed (or prepared); its changes were delivered before.
     case commit(PGTransaction)
-    /// Chunked delivery: a streamed transaction, or one of its subtransactions, rolled back: drop
-    /// the changes delivered for it.
+    /// Chunked delivery: a streamed transaction, or one of its subtransactions, rolled back, or
+    /// the connection ended in the middle of a transaction (the server sends it again from its
+    /// begin): drop the changes delivered for it.
     case abort(PGTransactionAbort)
     /// A non-transactional logical decoding message.
     case message(PGLogicalDecodingMessage)
@@ -175,15 +176,27 @@ public struct PGChangeBatch: Hashable, Sendable {
     }
 }
 
-/// The rollback of a streamed transaction or of one of its subtransactions.
+/// The rollback of a streamed transaction or of one of its subtransactions, or, in chunked
+/// delivery, the end of a connection in the middle of a transaction (``Reason/interrupted``).
 public struct PGTransactionAbort: Hashable, Sendable {
+    /// Why the changes delivered for the transaction are void.
+    public enum Reason: Hashable, Sendable {
+        /// The server rolled the transaction (or the subtransaction) back.
+        case rolledBack
+        /// The stream's connection ended before the transaction did; the server sends the whole
+        /// transaction again from its begin.
+        case interrupted
+    }
+
     public var xid: UInt32
     public var subtransactionXID: UInt32
+    public var reason: Reason
     public var wholeTransaction: Bool { xid == subtransactionXID }
 
-    public init(xid: UInt32, subtransactionXID: UInt32) {
+    public init(xid: UInt32, subtransactionXID: UInt32, reason: Reason = .rolledBack) {
         self.xid = xid
         self.subtransactionXID = subtransactionXID
+        self.reason = reason
     }
 }
 

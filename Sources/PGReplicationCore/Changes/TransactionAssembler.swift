@@ -60,6 +60,10 @@ package struct TransactionAssembler {
     /// sends all of it again.
     package var hasOpenTransaction: Bool { current != nil }
 
+    /// The transactions begun and not finished (the one between Begin and Commit, and the
+    /// streamed ones in progress), in xid order.
+    package var openTransactionXIDs: [UInt32] { ((current.map { [$0.xid] } ?? []) + streamed.keys).sorted() }
+
     package var isChunked: Bool {
         if case .chunked = delivery { return true }
         return false

@@ -13,9 +13,18 @@ public struct ConnectionOptions: ParsableArguments {
         help: ArgumentHelp(
             "TLS: disable, allow, prefer (libpq's default), require, verify-ca or verify-full; overrides an sslmode in --dsn and PGSSLMODE.",
             valueName: "mode"))
-    public var sslmode: String?
+    public var sslmode: String? = nil
 
     public init() {}
+
+    /// The options for a DSN, as if given on the command line (every option read has a value).
+    static func forDSN(_ dsn: String) throws(CLIError) -> ConnectionOptions {
+        do {
+            return try ConnectionOptions.parse(["--dsn", dsn])
+        } catch {
+            throw CLIError(.usage, "using the DSN", String(describing: error))
+        }
+    }
 
     public func validate() throws {
         let modes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]

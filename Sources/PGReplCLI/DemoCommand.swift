@@ -73,8 +73,7 @@ struct DemoCommand: ParsableCommand {
     /// Creates the tables and the publication, runs `body`, and drops them again.
     private func withDemoObjects(_ names: DemoNames, dsn: String, _ body: () throws(CLIError) -> Void) throws(CLIError)
     {
-        var options = ConnectionOptions()
-        options.dsn = dsn
+        let options = try ConnectionOptions.forDSN(dsn)
         let sql = try options.sqlConnection()
         defer { sql.close() }
         try attempt("creating the demo tables and publication") { try names.create(sql) }

@@ -9,11 +9,20 @@ import PGSupport
 public final class PGConnection {
     let pq: PQConnection
     let logger: Logger
+    let interruption: Interruption
 
     /// Connects with a conninfo string or `postgresql://` URI, unchanged.
     public init(_ dsn: String, logger: Logger? = nil) throws {
         self.logger = logger ?? .disabled
+        self.interruption = .none
         pq = try ConnectionParameters(dsn: dsn).connect()
+    }
+
+    /// Connects with waits that `interruption` can cut short (a connect, and every statement).
+    init(_ dsn: String, logger: Logger?, interruption: Interruption) throws {
+        self.logger = logger ?? .disabled
+        self.interruption = interruption
+        pq = try ConnectionParameters(dsn: dsn).connect(interruption: interruption)
     }
 
     deinit { pq.finish() }
@@ -37,7 +46,9 @@ public final class PGConnection {
     public func execute(_ sql: String) throws -> QueryResult {
         guard !pq.isFinished else { throw PGError.interface("connection already closed") }
         guard !sql.utf8.contains(0) else { throw PGError.programming("the SQL must not contain NUL bytes") }
-        guard let result = pq.exec(sql) else { throw PGError.from(nil, connection: pq, command: sql) }
+        guard let result = try pq.execute(sql, interruption: interruption) else {
+            throw PGError.from(nil, connection: pq, command: sql)
+        }
         switch result.status {
         case .commandOK, .tuplesOK, .emptyQuery:
             return QueryResult(

@@ -34,14 +34,21 @@ public class ReplicationConnection {
     /// end-of-copy state for a second logical START on the same connection (PostgreSQL resets it
     /// for physical streams only), so such a START would end at once.
     var stoppedLogicalStream = false
+    /// The engine streaming on this connection, if any: ``close()`` goes through it, so that the
+    /// keeper thread never uses a freed connection.
+    weak var activeEngine: CopyBothEngine?
 
-    init(dsn: String, replicationType: ReplicationType, logger: Logger?) throws {
+    /// What may cut this connection's waits short (set by ``ChangeStream``).
+    let interruption: Interruption
+
+    init(dsn: String, replicationType: ReplicationType, logger: Logger?, interruption: Interruption = .none) throws {
         self.replicationType = replicationType
+        self.interruption = interruption
         self.logger = logger ?? .disabled
         let parameters = try Self.parameters(dsn: dsn, for: replicationType)
         self.dsn = parameters.redacted
         do {
-            self.pq = try parameters.connect()
+            self.pq = try parameters.connect(interruption: interruption)
         } catch {
             self.logger.debug("replication connection failed", metadata: ["pgrepl.error": "\(error)"])
             throw error
@@ -87,9 +94,17 @@ public class ReplicationConnection {
     }
 
     /// Closes the connection (`PQfinish`). Closing twice does nothing.
+    ///
+    /// Safe while a stream runs, from inside a consumer callback too: the engine's keeper thread
+    /// is kept away from the connection, and ``ReplicationCursor/consumeStream(keepaliveInterval:_:)``
+    /// ends with an error once the callback returns.
     public func close() {
-        if !pq.isFinished { logger.debug("replication connection closed") }
-        pq.finish()
+        if let engine = activeEngine {
+            engine.close()
+        } else {
+            if !pq.isFinished { logger.debug("replication connection closed") }
+            pq.finish()
+        }
     }
 
     /// The connection's socket, for `poll`/`select` in an event loop.
@@ -128,6 +143,11 @@ public final class LogicalReplicationConnection: ReplicationConnection {
     /// library logs (debug for connection events, trace per message); nothing by default.
     public init(_ dsn: String, logger: Logger? = nil) throws {
         try super.init(dsn: dsn, replicationType: .logical, logger: logger)
+    }
+
+    /// Connects with waits that `interruption` can cut short.
+    init(_ dsn: String, logger: Logger?, interruption: Interruption) throws {
+        try super.init(dsn: dsn, replicationType: .logical, logger: logger, interruption: interruption)
     }
 }
 

@@ -115,7 +115,9 @@ extension ReplicationCursor {
         }
         clearResult()
         let senderTimeout = readSenderTimeout()
-        guard let result = pq.exec(command) else { throw PGError.from(nil, connection: pq, command: command) }
+        guard let result = try pq.execute(command, interruption: connection.interruption) else {
+            throw PGError.from(nil, connection: pq, command: command)
+        }
         guard result.status == .copyBoth else {
             if result.status == .fatalError || result.status == .badResponse || result.status == .nonfatalError {
                 throw PGError.from(result, connection: pq, command: command)
@@ -129,7 +131,8 @@ extension ReplicationCursor {
 
     /// The server's `wal_sender_timeout` in seconds, when `SHOW` can read it.
     func readSenderTimeout() -> Double? {
-        guard let result = pq.exec("SHOW wal_sender_timeout"), result.status == .tuplesOK,
+        guard let result = try? pq.execute("SHOW wal_sender_timeout", interruption: connection.interruption),
+            result.status == .tuplesOK,
             let text = result.value(row: 0, column: 0)
         else { return nil }
         return parseDuration(text)
@@ -139,11 +142,13 @@ extension ReplicationCursor {
         command: String, type: ReplicationType, decode: Bool, statusInterval: Double, senderTimeout: Double?
     ) {
         pq.setNonblocking(true)
-        engine = CopyBothEngine(
+        let engine = CopyBothEngine(
             pq: pq, logger: logger, command: command, replicationType: type, decode: decode,
             settings: FeedbackMachine.Settings(
                 statusInterval: statusInterval, automaticFlush: automaticFlush, promptInterval: promptFeedbackInterval),
             senderTimeout: senderTimeout, receiveTimeout: receiveTimeout, signal: stopSignal)
+        self.engine = engine
+        connection.activeEngine = engine
         readAhead.removeAll()
         endReported = false
         _ = stopSignal.take()
@@ -236,6 +241,7 @@ extension ReplicationCursor {
         var readSocket = true
         var sinceRead = 0
         while true {
+            if engine.closed.load(ordering: .acquiring) { throw CopyBothEngine.closedError }
             if stopSignal.take() {
                 try stopReplication()
                 return

@@ -111,7 +111,7 @@ public final class ReplicationCursor {
         guard !command.utf8.contains(0) else { throw PGError.programming("the command must not contain NUL bytes") }
         try checkNotStreaming()
         clearResult()
-        guard let result = pq.exec(command) else {
+        guard let result = try pq.execute(command, interruption: connection.interruption) else {
             throw PGError.from(nil, connection: pq, command: command)
         }
         switch result.status {

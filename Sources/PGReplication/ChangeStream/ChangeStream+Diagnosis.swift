@@ -22,7 +22,9 @@ extension ChangeStream {
     func diagnoseSlot(after error: any Error) throws -> ChangeStreamError? {
         if let typed = error as? ChangeStreamError { return typed }
         guard let pgError = error as? PGError else { return nil }
-        guard let connection = try? PGConnection(configuration.dsn, logger: logger) else { return nil }
+        guard let connection = try? PGConnection(configuration.dsn, logger: logger, interruption: interruption) else {
+            return nil
+        }
         defer { connection.close() }
         let status: SlotStatus?
         do {

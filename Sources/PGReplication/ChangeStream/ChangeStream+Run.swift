@@ -79,7 +79,7 @@ extension ChangeStream {
     private func connectAndStream(
         prepare: Bool, session: inout Session, acknowledgeAfterHandler: Bool, _ handler: (PGChangeEvent) throws -> Void
     ) throws {
-        let connection = try LogicalReplicationConnection(configuration.dsn, logger: logger)
+        let connection = try LogicalReplicationConnection(configuration.dsn, logger: logger, interruption: interruption)
         defer { connection.close() }
         let cursor = try connection.cursor()
         if prepare {
@@ -166,7 +166,9 @@ extension ChangeStream {
     /// start on the next connection, so each is closed first with an abort of the whole
     /// transaction (``PGTransactionAbort/Reason/interrupted``): a consumer drops what it got of
     /// it, exactly as for a rollback, and then sees it again from its begin.
-    private func closePartialTransactions(_ assembler: TransactionAssembler, emit: (PGChangeEvent) throws -> Void)
+    private func closePartialTransactions(
+        _ assembler: TransactionAssembler, emit: (PGChangeEvent) throws -> Void
+    )
         throws
     {
         guard assembler.isChunked else { return }

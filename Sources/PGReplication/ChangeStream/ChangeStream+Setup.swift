@@ -6,7 +6,7 @@ extension ChangeStream {
     func prepare(
         connection: LogicalReplicationConnection, cursor: ReplicationCursor, handler: (PGChangeEvent) throws -> Void
     ) throws {
-        let sql = try PGConnection(configuration.dsn, logger: logger)
+        let sql = try PGConnection(configuration.dsn, logger: logger, interruption: interruption)
         defer { sql.close() }
         if let scope = configuration.createPublication {
             for publication in configuration.publications {
@@ -48,7 +48,9 @@ extension ChangeStream {
         var message = "the initial snapshot copy failed part way (\(error))"
         if !configuration.temporarySlot {
             do {
-                let sql = try PGConnection(configuration.dsn, logger: logger)
+                // Even after stop(): a slot left without its snapshot would stream with rows missing.
+                let bounded = Interruption(pipe: nil, isRequested: { false }, timeout: 30)
+                let sql = try PGConnection(configuration.dsn, logger: logger, interruption: bounded)
                 defer { sql.close() }
                 try sql.execute("SELECT pg_drop_replication_slot(\(try sql.quoteLiteral(configuration.slot)))")
                 message += "; the slot was dropped, so that a new run creates it and copies again"
@@ -86,7 +88,7 @@ extension ChangeStream {
             WHERE p.pubname IN (\(publications))
             ORDER BY n.nspname, c.relname
             """)
-        for row in tables.rows {
+        for (index, row) in tables.rows.enumerated() {
             guard row.count == 4, let oidText = row[0], let oid = UInt32(oidText), let schema = row[1],
                 let table = row[2]
             else { continue }
@@ -132,9 +134,11 @@ extension ChangeStream {
                 }
                 if last { break }
             }
-            try sql.execute("CLOSE pgrepl_snapshot")
+            // After the last table every row was delivered: ending the read-only transaction is
+            // tidying up, and a stop() from the handler must not make the copy count as failed.
+            if index < tables.rows.count - 1 { try sql.execute("CLOSE pgrepl_snapshot") }
         }
-        try sql.execute("COMMIT")
+        _ = try? sql.execute("COMMIT")
         logger.debug(
             "initial snapshot copied",
             metadata: ["pgrepl.slot": "\(configuration.slot)", "pgrepl.consistent_point": "\(consistentPoint)"])

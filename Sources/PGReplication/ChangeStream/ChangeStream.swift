@@ -96,6 +96,14 @@ public final class ChangeStream: Sendable {
 
     var stopRequested: Bool { state.withLock { $0.stopRequested } }
 
+    /// What cuts the waits of the stream's own connections short: ``stop()``, and the receive
+    /// timeout (a connect, a slot's creation, the initial snapshot's copy).
+    var interruption: Interruption {
+        Interruption(
+            pipe: wake, isRequested: { [weak self] in self?.stopRequested ?? true },
+            timeout: configuration.receiveTimeout)
+    }
+
     // MARK: - The blocking front end
 
     /// Streams until ``stop()`` is called, calling `handler` on this thread for each event.

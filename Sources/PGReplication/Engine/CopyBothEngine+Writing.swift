@@ -74,7 +74,9 @@ extension CopyBothEngine {
             case .data:
                 lastProgress = POSIX.monotonicNow()
             case .wouldBlock:
-                _ = try waitSliceLocked(forWriting: false, since: lastProgress, while: "stopping")
+                _ = try waitSliceLocked(
+                    forWriting: false, since: lastProgress, while: "stopping",
+                    timeout: receiveTimeout ?? Self.stopDrainTimeout)
                 guard pq.consumeInput() else { throw failLocked(PGError.connectionFailure(pq, while: "stopping")) }
             case .done: break drain
             case .failed: throw failLocked(PGError.connectionFailure(pq, while: "stopping"))

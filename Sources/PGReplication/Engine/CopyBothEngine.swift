@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PGOutput
 import PGSupport
+import Synchronization
 
 /// The one copy-both engine: it owns a connection while it streams.
 ///
@@ -53,6 +54,9 @@ final class CopyBothEngine: @unchecked Sendable {
 
     /// The longest a network wait holds `io` before deadlines are checked again.
     static let waitSlice = 0.1
+    /// How long a client stop waits for the server's end of the copy when no receive timeout is
+    /// set: a black-holed link must not hang a stop (or Ctrl-C) forever.
+    static let stopDrainTimeout = 10.0
     /// What the keeper stashes at most while the consumer is busy; past it, TCP holds the server.
     static let stashLimit = 16 << 20
     static let keeperTick = 0.1
@@ -71,6 +75,8 @@ final class CopyBothEngine: @unchecked Sendable {
     /// Stop requests and the wake-up pipe, shared with the cursor's stop handles.
     let signal: StopSignal
     let startTime: Double
+    /// Set once the connection was closed under the stream; checked before every delivery.
+    let closed = Atomic<Bool>(false)
 
     @exclusivity(unchecked) var phase: Phase = .streaming
     @exclusivity(unchecked) var receiveTimeout: Double?
@@ -128,6 +134,21 @@ final class CopyBothEngine: @unchecked Sendable {
         if case .ended(let end) = phase { return end }
         return nil
     }
+
+    /// Closes the connection under the stream: the stream ends, the keeper (which checks the
+    /// phase under the same lock) stays away from the freed connection, and a waiting owner wakes.
+    func close() {
+        withLock {
+            if isStreaming { phase = .ended(StreamEnd(reason: .stopped)) }
+            closed.store(true, ordering: .releasing)
+            pq.finish()
+        }
+        logger.debug("replication connection closed while streaming")
+        signal.wake()
+    }
+
+    /// The error for a stream whose connection was closed.
+    static let closedError = PGError.interface("the connection was closed while streaming")
 
     // MARK: - Feedback (any thread)
 
@@ -349,7 +370,19 @@ final class CopyBothEngine: @unchecked Sendable {
         var failure: PGError?
         var answeredCopyDone = copyDoneSent
         var completed = false
-        while let result = pq.getResult() {
+        // `PQgetResult` would block until a result is complete: wait in bounded slices instead.
+        var lastProgress = POSIX.monotonicNow()
+        func resultReady() throws -> Bool {
+            while pq.isBusy {
+                let ready = try waitSliceLocked(forWriting: false, since: lastProgress, while: "reading the results")
+                if ready.readable {
+                    guard pq.consumeInput() else { return true }
+                    lastProgress = POSIX.monotonicNow()
+                }
+            }
+            return true
+        }
+        while try resultReady(), let result = pq.getResult() {
             switch result.status {
             case .copyIn where !answeredCopyDone:
                 // The server sent CopyDone while we may still send: answer with ours.
@@ -419,12 +452,12 @@ final class CopyBothEngine: @unchecked Sendable {
 
     /// One bounded wait for the socket inside a write or drain loop (io lock held): at most
     /// ``waitSlice``, and a failure once nothing moved for the receive timeout.
-    func waitSliceLocked(forWriting: Bool, since start: Double, while action: String) throws -> POSIX.Readiness {
-        if let receiveTimeout, POSIX.monotonicNow() - start >= receiveTimeout {
+    func waitSliceLocked(
+        forWriting: Bool, since start: Double, while action: String, timeout: Double? = nil
+    ) throws -> POSIX.Readiness {
+        if let limit = timeout ?? receiveTimeout, POSIX.monotonicNow() - start >= limit {
             throw failLocked(
-                PGError(
-                    .operational, "\(action): no progress for \(receiveTimeout) s (receive timeout)",
-                    connectionLost: true))
+                PGError(.operational, "\(action): no progress for \(limit) s", connectionLost: true))
         }
         return try POSIX.wait(socket: pq.socket, forWriting: forWriting, timeout: Self.waitSlice)
     }

@@ -35,18 +35,44 @@ struct ConnectionParameters {
         set("options", given.isEmpty ? options : given + " " + options)
     }
 
-    /// Connects (`PQconnectdbParams`).
+    /// Connects without blocking the thread beyond one wait slice at a time
+    /// (`PQconnectStartParams` and `PQconnectPoll`), so that a stop request or the receive
+    /// timeout ends a connect to a server that does not answer. `connect_timeout`, which libpq
+    /// applies only when it waits itself, is applied here to the whole attempt.
     ///
     /// - Throws: `PGError` (`.operational`, connection lost) with libpq's message when the
-    ///   connection fails.
-    func connect() throws -> PQConnection {
-        let pq = PQConnection.connect(pairs)
-        guard pq.isOK else {
-            let error = PGError(.operational, pq.errorMessage, sqlState: .connectionFailure, connectionLost: true)
-            pq.finish()
-            throw error
+    ///   connection fails, or when it was stopped or timed out.
+    func connect(interruption: Interruption = .none) throws -> PQConnection {
+        let pq = PQConnection.connectStart(pairs)
+        let start = POSIX.monotonicNow()
+        var limit = interruption
+        if let seconds = pairs.last(where: { $0.key == "connect_timeout" }).flatMap({ Double($0.value) }), seconds > 0 {
+            // libpq's rule: at least 2 seconds.
+            limit.timeout = min(limit.timeout ?? .infinity, max(2, seconds))
         }
-        return pq
+        var step = PQConnection.ConnectPoll.writing
+        while true {
+            switch step {
+            case .ok:
+                return pq
+            case .failed:
+                let error = PGError(.operational, pq.errorMessage, sqlState: .connectionFailure, connectionLost: true)
+                pq.finish()
+                throw error
+            case .reading, .writing:
+                let ready: POSIX.Readiness
+                do {
+                    try limit.check(since: start, "connecting")
+                    ready = try limit.wait(on: pq, forWriting: step == .writing)
+                } catch let error as PGError {
+                    pq.finish()
+                    var lost = error
+                    lost.connectionLost = true
+                    throw lost
+                }
+                if ready.readable || ready.writable || pq.socket < 0 { step = pq.connectPoll() }
+            }
+        }
     }
 
     /// The parameters as a conninfo string, with every secret shown as `xxx` (as psycopg2 shows

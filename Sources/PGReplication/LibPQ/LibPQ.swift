@@ -16,11 +16,12 @@ final class PQConnection {
 
     private init(handle: OpaquePointer?) { self.handle = handle }
 
-    /// Connects with keyword/value pairs (`PQconnectdbParams`, `expand_dbname = 0`).
+    /// Starts connecting with keyword/value pairs without waiting (`PQconnectStartParams`,
+    /// `expand_dbname = 0`); ``connectPoll()`` drives the attempt to its end.
     ///
     /// libpq returns a connection object even when the connection failed; it must still be
     /// released with `PQfinish`, which `finish()` / `deinit` do.
-    static func connect(_ parameters: [(key: String, value: String)]) -> PQConnection {
+    static func connectStart(_ parameters: [(key: String, value: String)]) -> PQConnection {
         let keywords = parameters.map { strdup($0.key) }
         let values = parameters.map { strdup($0.value) }
         defer {
@@ -31,10 +32,27 @@ final class PQConnection {
         var valuePointers: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
         let handle = keywordPointers.withUnsafeMutableBufferPointer { k in
             valuePointers.withUnsafeMutableBufferPointer { v in
-                PQconnectdbParams(k.baseAddress, v.baseAddress, 0)
+                PQconnectStartParams(k.baseAddress, v.baseAddress, 0)
             }
         }
         return PQConnection(handle: handle)
+    }
+
+    /// What `PQconnectPoll` asks for next.
+    enum ConnectPoll {
+        case reading, writing, ok, failed
+    }
+
+    /// `PQconnectPoll`: one step of a connection attempt started with ``connectStart(_:)``.
+    func connectPoll() -> ConnectPoll {
+        guard let handle else { return .failed }
+        if PQstatus(handle) == CONNECTION_BAD { return .failed }
+        switch PQconnectPoll(handle) {
+        case PGRES_POLLING_READING: return .reading
+        case PGRES_POLLING_WRITING: return .writing
+        case PGRES_POLLING_OK: return .ok
+        default: return .failed
+        }
     }
 
     /// Parses a conninfo string or URI into its explicitly given keyword/value pairs.
@@ -111,6 +129,18 @@ final class PQConnection {
     func exec(_ command: String) -> PQResult? {
         guard let handle else { return nil }
         return PQexec(handle, command).map(PQResult.init)
+    }
+
+    /// `PQsendQuery`: sends a simple query without waiting for its result. False on failure.
+    func sendQuery(_ command: String) -> Bool {
+        guard let handle else { return false }
+        return PQsendQuery(handle, command) == 1
+    }
+
+    /// `PQisBusy`: whether `PQgetResult` would wait for more input.
+    var isBusy: Bool {
+        guard let handle else { return false }
+        return PQisBusy(handle) == 1
     }
 
     /// `PQgetResult`: the next result of the command in progress, nil when there are no more.

@@ -1,0 +1,122 @@
+import Foundation
+import PGOutput
+import PGReplication
+import Testing
+
+@testable import PGReplCLI
+
+/// The findings of the reliability read that need no server: each of these trapped, leaked,
+/// looped or let a value through on the first release.
+@Suite struct HardeningUnitTests {
+    // MARK: - Traps on crafted or extreme input
+
+    @Test func craftedSegmentNamesBeyondTheLSNSpaceAreNotSegments() throws {
+        let segments = try #require(WALSegments(setting: "16MB"))
+        // log FFFFFFFF, segment FF: the segment's start is 0xFFFFFFFF_FF000000, and the next
+        // segment's start overflows 64 bits.
+        #expect(segments.parse(fileName: "00000001FFFFFFFF000000FF") == nil)
+        #expect(segments.parse(fileName: "00000001FFFFFFFF000000FE")! == (1, 0xFF_FFFF_FFFE, false))
+        let small = try #require(WALSegments(setting: "1MB"))
+        #expect(small.parse(fileName: "00000001FFFFFFFF00000FFF") == nil)
+    }
+
+    @Test func aHugeNumericScaleIsRefusedNotATrap() {
+        #expect(PGNumeric(isNegative: false, significandDigits: [1], scale: Int.max) == nil)
+        #expect(PGNumeric(isNegative: false, significandDigits: [1], scale: PGNumeric.maximumScale + 1) == nil)
+        let largest = PGNumeric(isNegative: false, significandDigits: [1], scale: PGNumeric.maximumScale)
+        #expect(largest?.description.count == PGNumeric.maximumScale + 2)
+    }
+
+    @Test func aNaNDateHasNoTimestamp() {
+        #expect(PostgresTimestamp(Date(timeIntervalSince1970: .nan)) == nil)
+        #expect(PostgresTimestamp(Date(timeIntervalSince1970: .infinity))?.rawValue == .max)
+        #expect(PostgresTimestamp(Date(timeIntervalSince1970: -.infinity))?.rawValue == .min)
+        #expect(PostgresTimestamp(Date(timeIntervalSince1970: 946_684_800))?.rawValue == 0)
+    }
+
+    @Test func aFailedSegmentFileOpenClosesItsDescriptorOnce() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let segments = try #require(WALSegments(setting: "16MB"))
+        let directory = WALDirectory(path: folder, segments: segments, sync: false)
+        // A .partial of the wrong size makes the initializer throw after opening the file.
+        let name = segments.fileName(timeline: 1, segment: 1) + ".partial"
+        #expect(FileManager.default.createFile(atPath: folder + "/" + name, contents: Data([1, 2, 3])))
+        let before = openDescriptors()
+        for _ in 0..<20 {
+            // A descriptor opened by someone else right after must survive the failed open.
+            #expect(throws: CLIError.self) { _ = try SegmentFile(directory: directory, timeline: 1, segment: 1) }
+            let sentinel = open("/dev/null", O_RDONLY)
+            #expect(throws: CLIError.self) { _ = try SegmentFile(directory: directory, timeline: 1, segment: 1) }
+            #expect(fcntl(sentinel, F_GETFD) >= 0, "the failed open closed a descriptor it did not own")
+            close(sentinel)
+        }
+        #expect(openDescriptors() == before)
+    }
+
+    @Test func lineOutputsReleaseTheirDescriptors() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let before = openDescriptors()
+        for index in 0..<20 {
+            // Opened and dropped without finish(), as on an error path.
+            _ = try LineOutput(path: "\(folder)/out-\(index).jsonl")
+        }
+        // Not a regular file: the initializer throws after opening.
+        for _ in 0..<20 { #expect(throws: CLIError.self) { _ = try LineOutput(path: folder) } }
+        #expect(openDescriptors() == before)
+    }
+
+    @Test func aNewOutputFilesFolderIsSynced() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try LineOutput.syncFolder(of: "\(folder)/new.jsonl", context: "test")
+        #expect(throws: CLIError.self) { try LineOutput.syncFolder(of: "\(folder)/missing/new.jsonl", context: "test") }
+        let output = try LineOutput(path: "\(folder)/new.jsonl")
+        try output.write(["{}"])
+        try output.sync()
+        output.finish()
+        #expect(readTextFile("\(folder)/new.jsonl") == "{}\n")
+    }
+
+    // MARK: - The text format cannot forge lines or terminal escapes
+
+    @Test(arguments: [
+        ("a\nb", "'a\\nb'"), ("a\r\nb", "'a\\r\\nb'"), ("\u{1B}[2Jx", "'\\u{1B}[2Jx'"), ("bell\u{07}", "'bell\\u{7}'"),
+        ("del\u{7F}", "'del\\u{7F}'"), ("c1\u{9B}31m", "'c1\\u{9B}31m'"), ("ls\u{2028}x", "'ls\\u{2028}x'"),
+        ("it's", "'it''s'"), ("back\\slash x", "'back\\\\slash x'"), ("plain", "plain"), ("", "''"),
+        ("NULL", "'NULL'"),
+    ])
+    func textValuesEscapeEveryControlCharacter(value: String, shown: String) {
+        #expect(TextChangeLines.quoted(value) == shown)
+        #expect(!TextChangeLines.quoted(value).unicodeScalars.contains { TextChangeLines.isControl($0) })
+    }
+
+    // MARK: - Security of connection strings
+
+    @Test func sslmodeIsAddedLastSoItWins() throws {
+        var options = try ConnectionOptions.parse(["--dsn", "host=db sslmode=disable", "--sslmode", "verify-full"])
+        #expect(options.conninfo == "host=db sslmode=disable sslmode=verify-full")
+        options = try ConnectionOptions.parse(["--dsn", "postgresql://u@db/app", "--sslmode", "require"])
+        #expect(options.conninfo == "postgresql://u@db/app?sslmode=require")
+        options = try ConnectionOptions.parse([
+            "--dsn", "postgresql://u@db/app?connect_timeout=3", "--sslmode", "require",
+        ])
+        #expect(options.conninfo == "postgresql://u@db/app?connect_timeout=3&sslmode=require")
+        options = try ConnectionOptions.parse(["--sslmode", "prefer"])
+        #expect(options.conninfo == "sslmode=prefer")
+        #expect(throws: (any Error).self) { _ = try ConnectionOptions.parse(["--sslmode", "sometimes"]) }
+    }
+}
+
+/// The descriptors this process has open.
+func openDescriptors() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+}
+
+/// A new empty folder under the temporary folder.
+func temporaryFolder() throws -> String {
+    var template = Array((NSTemporaryDirectory() + "/pgrepl-test.XXXXXX").utf8CString)
+    guard let made = mkdtemp(&template) else { throw TestSetupError("mkdtemp failed") }
+    return String(cString: made)
+}

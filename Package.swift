@@ -59,6 +59,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(name: "pgrepl", dependencies: ["PGReplCLI"], swiftSettings: swiftSettings),
+        // A ChangeStream consumer the torture test kills and restarts (no product).
+        .executableTarget(
+            name: "pgrepl-torture-consumer",
+            dependencies: ["PGReplication"],
+            path: "Tests/Tools/TortureConsumer",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PGOutputTests",
             dependencies: ["PGOutput"],
@@ -78,7 +85,8 @@ let package = Package(
         .testTarget(
             name: "PGReplicationIntegrationTests",
             dependencies: [
-                "PGReplication", "PGOutput", "PGLocalCluster", "PGReplCLI", "pgrepl", "PGSupport",
+                "PGReplication", "PGOutput", "PGLocalCluster", "PGReplCLI", "pgrepl", "pgrepl-torture-consumer",
+                "PGSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

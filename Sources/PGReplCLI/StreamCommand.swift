@@ -37,6 +37,11 @@ struct StreamCommand: ParsableCommand {
     var format: ChangeFormat = .json
     @Flag(help: "Ask for binary column values (PostgreSQL 14+).") var binary = false
     @Option(
+        help: ArgumentHelp(
+            "off, or on: the server streams transactions larger than logical_decoding_work_mem before they commit (PostgreSQL 14+); they are written at their commit, as the others.",
+            valueName: "mode"))
+    var streaming: StreamingMode = .off
+    @Option(
         name: .customLong("protocol"),
         help: ArgumentHelp(
             "The pgoutput protocol version (1-4); default: the highest the server supports.", valueName: "n"))
@@ -130,6 +135,7 @@ struct StreamCommand: ParsableCommand {
         var configuration = ChangeStream.Configuration(dsn: connection.conninfo, slot: slot, publications: publication)
         configuration.createSlot = createSlot
         configuration.binary = binary
+        configuration.streaming = streaming == .on
         configuration.protocolVersion = protocolVersion
         configuration.startLSN = start
         configuration.messages = serverVersion >= 140000
@@ -199,7 +205,8 @@ struct StreamCommand: ParsableCommand {
         let status = StatusLine { counter.progress }
         defer { status.stop() }
         let writer = ChangeWriter(format: format, output: out, status: status)
-        var decoder = PGOutputDecoder(protocolVersion: version)
+        var decoder = PGOutputDecoder(
+            protocolVersion: version, streaming: configuration.streaming && version >= 2 ? .on : .off)
         var pending: [String] = []
         var reachedEnd = false
         // The forwarding fence: between a Begin and its Commit, keepalives do not move the flush
@@ -221,6 +228,9 @@ struct StreamCommand: ParsableCommand {
                     done = commit.endLSN
                     counter.transaction()
                     feedback.holdForwarding(false)
+                case .streamCommit(let commit):
+                    done = commit.endLSN
+                    counter.transaction()
                 case .insert, .update, .delete, .truncate:
                     counter.change()
                     return
@@ -309,4 +319,9 @@ final class RawProgress: Sendable {
     }
 
     var flushed: LSN { state.withLock { $0.flushedLSN } }
+}
+
+/// `--streaming`.
+enum StreamingMode: String, CaseIterable, ExpressibleByArgument, Sendable {
+    case off, on
 }

@@ -12,6 +12,8 @@ public final class PGConnection {
     let interruption: Interruption
 
     /// Connects with a conninfo string or `postgresql://` URI, unchanged.
+    ///
+    /// The corresponding libpq functions are `PQconnectStartParams` and `PQconnectPoll`.
     public init(_ dsn: String, logger: Logger? = nil) throws {
         self.logger = logger ?? .disabled
         self.interruption = .none
@@ -42,6 +44,8 @@ public final class PGConnection {
     }
 
     /// Runs SQL (one or more statements; the last result is returned).
+    ///
+    /// The corresponding libpq function is `PQexec`.
     @discardableResult
     public func execute(_ sql: String) throws -> QueryResult {
         guard !pq.isFinished else { throw PGError.interface("connection already closed") }
@@ -60,6 +64,8 @@ public final class PGConnection {
     }
 
     /// The text as a quoted identifier (`PQescapeIdentifier`).
+    ///
+    /// The corresponding libpq function is `PQescapeIdentifier`.
     public func quoteIdentifier(_ name: String) throws -> String {
         guard !name.utf8.contains(0), let quoted = pq.escapeIdentifier(name) else {
             throw PGError.programming("cannot quote identifier")
@@ -87,6 +93,8 @@ public final class PGConnection {
     public var closed: Bool { pq.isFinished }
 
     /// Closes the connection.
+    ///
+    /// The corresponding libpq function is `PQfinish`.
     public func close() { pq.finish() }
 }
 

@@ -98,6 +98,8 @@ public class ReplicationConnection {
     /// Safe while a stream runs, from inside a consumer callback too: the engine's keeper thread
     /// is kept away from the connection, and ``ReplicationCursor/consumeStream(keepaliveInterval:_:)``
     /// ends with an error once the callback returns.
+    ///
+    /// The corresponding libpq function is `PQfinish`.
     public func close() {
         if let engine = activeEngine {
             engine.close()
@@ -141,6 +143,9 @@ extension ReplicationConnection: Sendable {}
 public final class LogicalReplicationConnection: ReplicationConnection {
     /// Connects. - Parameters: dsn: a conninfo string or `postgresql://` URI; logger: where the
     /// library logs (debug for connection events, trace per message); nothing by default.
+    ///
+    /// The corresponding libpq functions are `PQconninfoParse` (the DSN), `PQconnectStartParams` and
+    /// `PQconnectPoll`.
     public init(_ dsn: String, logger: Logger? = nil) throws {
         try super.init(dsn: dsn, replicationType: .logical, logger: logger)
     }
@@ -155,6 +160,9 @@ public final class LogicalReplicationConnection: ReplicationConnection {
 public final class PhysicalReplicationConnection: ReplicationConnection {
     /// Connects. - Parameters: dsn: a conninfo string or `postgresql://` URI; logger: where the
     /// library logs; nothing by default.
+    ///
+    /// The corresponding libpq functions are `PQconninfoParse` (the DSN), `PQconnectStartParams` and
+    /// `PQconnectPoll`.
     public init(_ dsn: String, logger: Logger? = nil) throws {
         try super.init(dsn: dsn, replicationType: .physical, logger: logger)
     }

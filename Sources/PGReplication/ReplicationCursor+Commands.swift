@@ -48,6 +48,8 @@ extension ReplicationCursor {
     // MARK: - Typed commands
 
     /// `IDENTIFY_SYSTEM`: system identifier, timeline, current WAL position and database.
+    ///
+    /// The corresponding libpq functions are `PQsendQuery` and `PQgetResult` (`PQexec` without a stop signal).
     public func identifySystem() throws -> IdentifySystem {
         let (_, row) = try queryRow("IDENTIFY_SYSTEM")
         guard let row, row.count >= 4, let systemID = row[0], let timeline = row[1].flatMap({ UInt32($0) }),
@@ -96,6 +98,8 @@ extension ReplicationCursor {
     ///   - snapshot: what to do with the logical slot's snapshot; the server's default (export) when nil.
     /// - Throws: `PGError`: `.programming` for contradictory arguments (the checks and messages of
     ///   psycopg2), or the server's error (an existing slot: `.programming`, 42710).
+    ///
+    /// The corresponding libpq functions are `PQsendQuery` and `PQgetResult` (`PQexec` without a stop signal), and `PQescapeIdentifier` for the names.
     @discardableResult
     public func createReplicationSlot(
         _ slotName: String, slotType: ReplicationType? = nil, outputPlugin: String? = nil, temporary: Bool = false,
@@ -154,6 +158,8 @@ extension ReplicationCursor {
 
     /// `DROP_REPLICATION_SLOT`, optionally with `WAIT` (wait for an active slot to be released
     /// instead of failing).
+    ///
+    /// The corresponding libpq functions are `PQexec` and `PQescapeIdentifier`.
     public func dropReplicationSlot(_ slotName: String, wait: Bool = false) throws {
         try checkOpen()
         let command =

@@ -21,6 +21,8 @@ extension ReplicationCursor {
     /// - Throws: `PGError`: `.programming` for bad arguments (psycopg2's checks and messages), or the
     ///   server's error (missing slot: `.programming` 42704; unknown plugin option: `.data` 22023).
     ///   After an error the cursor can start again.
+    ///
+    /// The corresponding libpq functions are `PQexec` (the command), `PQescapeIdentifier` (the names) and `PQsetnonblocking`.
     public func startReplication(
         slotName: String? = nil, slotType: ReplicationType? = nil, startLSN: LSN = 0, timeline: UInt32 = 0,
         options: ReplicationOptions = [:], decode: Bool = false, statusInterval: Double = 10
@@ -67,6 +69,8 @@ extension ReplicationCursor {
     ///   - command: the whole command.
     ///   - decode: deliver payloads as text.
     ///   - statusInterval: seconds between timed status updates, at least 1.
+    ///
+    /// The corresponding libpq functions are `PQexec` and `PQsetnonblocking`.
     public func startReplicationExpert(_ command: String, decode: Bool = false, statusInterval: Double = 10) throws {
         try checkOpen()
         guard !command.isEmpty else { throw PGError.programming("can't execute an empty query") }
@@ -165,6 +169,8 @@ extension ReplicationCursor {
     ///
     /// When the server ends the stream, the call returns nil and ``streamEnd`` says how it ended
     /// (psycopg2 cannot tell this from "no data yet"); calls after that throw.
+    ///
+    /// The corresponding libpq functions are `PQconsumeInput` and `PQgetCopyData` (and `PQputCopyData` and `PQflush` for feedback).
     public func readMessage() throws -> ReplicationMessage? {
         try checkOpen()
         guard let engine else {
@@ -214,6 +220,8 @@ extension ReplicationCursor {
     /// - Parameters:
     ///   - keepaliveInterval: replaces the START's status interval (seconds, at least 1).
     ///   - consume: the consumer, called on the calling thread.
+    ///
+    /// The corresponding libpq functions are `PQconsumeInput`, `PQgetCopyData`, `PQputCopyData`, `PQflush` and `PQsocket` (for `poll`).
     public func consumeStream(
         keepaliveInterval: Double? = nil, _ consume: (ReplicationMessage) throws -> Void
     ) throws {
@@ -291,6 +299,8 @@ extension ReplicationCursor {
     ///
     /// May be called from inside a ``consumeStream(keepaliveInterval:_:)`` consumer; the loop then
     /// returns after the consumer does.
+    ///
+    /// The corresponding libpq functions are `PQputCopyEnd`, `PQflush`, `PQgetCopyData` and `PQgetResult`.
     @discardableResult
     public func stopReplication() throws -> StreamEnd {
         try checkOpen()
@@ -331,6 +341,8 @@ extension ReplicationCursor {
     /// keepalive, which refreshes ``walEnd``. Only `flushLSN` moves a logical slot's
     /// `confirmed_flush_lsn`: pass a position only once everything before it is safely processed.
     /// The write position reported is never below the flush position.
+    ///
+    /// The corresponding libpq functions are `PQputCopyData` and `PQflush` (with `force` or `reply`).
     public func sendFeedback(
         writeLSN: LSN = 0, flushLSN: LSN = 0, applyLSN: LSN = 0, reply: Bool = false, force: Bool = false
     ) throws {

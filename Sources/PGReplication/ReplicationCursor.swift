@@ -105,6 +105,8 @@ public final class ReplicationCursor {
     ///
     /// A command that starts streaming (START_REPLICATION) is handled as
     /// ``startReplicationExpert(_:decode:statusInterval:)`` with its defaults.
+    ///
+    /// The corresponding libpq functions are `PQsendQuery` and `PQgetResult` (`PQexec` without a stop signal).
     public func execute(_ command: String) throws {
         try checkOpen()
         guard !command.isEmpty else { throw PGError.programming("can't execute an empty query") }

@@ -1,4 +1,5 @@
 import Foundation
+import PGLocalCluster
 import PGReplication
 import Testing
 
@@ -16,7 +17,7 @@ import Testing
         }
     }
 
-    @Test func checksBeforeAnythingIsSent() throws {
+    @Test(.requires(.testDecoding)) func checksBeforeAnythingIsSent() throws {
         let logical = try LogicalReplicationConnection(TestServer.dsn())
         defer { logical.close() }
         let cursor = try logical.cursor()
@@ -88,13 +89,15 @@ import Testing
         try fixture.cursor.stopReplication()
     }
 
-    @Test(arguments: [
-        "x\" LOGICAL \"test_decoding\"; DROP_REPLICATION_SLOT \"VICTIM",
-        "a b; DROP_REPLICATION_SLOT VICTIM",
-        "x'); DROP_REPLICATION_SLOT \"VICTIM\" --",
-        "back\\slash\"\"",
-        "ünïcødé_ж",
-    ])
+    @Test(
+        .requires(.testDecoding),
+        arguments: [
+            "x\" LOGICAL \"test_decoding\"; DROP_REPLICATION_SLOT \"VICTIM",
+            "a b; DROP_REPLICATION_SLOT VICTIM",
+            "x'); DROP_REPLICATION_SLOT \"VICTIM\" --",
+            "back\\slash\"\"",
+            "ünïcødé_ж",
+        ])
     func slotNamesCannotInjectCommands(name: String) throws {
         let victim = TestServer.uniqueName("victim")
         defer { TestServer.dropSlot(victim) }

@@ -1,4 +1,5 @@
 import Foundation
+import PGLocalCluster
 import PGOutput
 import PGReplication
 import PGSupport
@@ -141,7 +142,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
 }
 
 @Suite(.serialized) struct ChangeStreamTests {
-    @Test func randomWorkloadMatchesWal2JSONInTextAndBinary() throws {
+    @Test(.requires(.wal2json)) func randomWorkloadMatchesWal2JSONInTextAndBinary() throws {
         let prefix = TestServer.uniqueName("cs")
         let (t1, t2, t3) = try Workload.makeTables(prefix: prefix)
         let markerTable = try TestServer.makeTable("marker")

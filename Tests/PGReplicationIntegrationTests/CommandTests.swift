@@ -1,4 +1,5 @@
 import Foundation
+import PGLocalCluster
 import PGReplication
 import Testing
 
@@ -55,7 +56,7 @@ import Testing
         #expect(try cursor.fetchone() == nil)
     }
 
-    @Test func createExistingSlotIsAProgrammingError() throws {
+    @Test(.requires(.testDecoding)) func createExistingSlotIsAProgrammingError() throws {
         let slot = TestServer.uniqueName("dup")
         defer { TestServer.dropSlot(slot) }
         let connection = try LogicalReplicationConnection(TestServer.dsn())
@@ -74,7 +75,7 @@ import Testing
         #expect(error.message.contains(slot))
     }
 
-    @Test func startOnMissingSlotFailsThenWorksOnceTheSlotExists() throws {
+    @Test(.requires(.testDecoding)) func startOnMissingSlotFailsThenWorksOnceTheSlotExists() throws {
         let slot = TestServer.uniqueName("missing")
         defer { TestServer.dropSlot(slot) }
         let connection = try LogicalReplicationConnection(TestServer.dsn())
@@ -91,7 +92,7 @@ import Testing
         try cursor.stopReplication()
     }
 
-    @Test func badPluginOptionIsADataErrorAndTheCursorStartsAfterwards() throws {
+    @Test(.requires(.testDecoding)) func badPluginOptionIsADataErrorAndTheCursorStartsAfterwards() throws {
         let slot = TestServer.uniqueName("badopt")
         defer { TestServer.dropSlot(slot) }
         let connection = try LogicalReplicationConnection(TestServer.dsn())

@@ -14,7 +14,7 @@ import Testing
         return try LocalCluster.start(configuration)
     }
 
-    @Test func fastShutdownIsACleanEndOfStream() throws {
+    @Test(.requires(.testDecoding)) func fastShutdownIsACleanEndOfStream() throws {
         let cluster = try privateCluster()
         defer { cluster.destroy() }
         try cluster.psql("CREATE TABLE t (id int)")

@@ -210,25 +210,21 @@ final class PQConnection {
     }
 
     /// `PQescapeIdentifier`: the name in double quotes with embedded quotes doubled.
-    func escapeIdentifier(_ name: String) -> String? {
-        guard let handle else { return nil }
-        let utf8 = Array(name.utf8)
-        guard
-            let escaped = utf8.withUnsafeBufferPointer({ buffer in
-                buffer.withMemoryRebound(to: CChar.self) { PQescapeIdentifier(handle, $0.baseAddress, $0.count) }
-            })
-        else { return nil }
-        defer { PQfreemem(escaped) }
-        return String(cString: escaped)
-    }
+    func escapeIdentifier(_ name: String) -> String? { escape(name, with: PQescapeIdentifier) }
 
     /// `PQescapeLiteral`: the text as an SQL literal for this connection's settings.
-    func escapeLiteral(_ text: String) -> String? {
+    func escapeLiteral(_ text: String) -> String? { escape(text, with: PQescapeLiteral) }
+
+    /// Runs one of libpq's escaping functions (which return memory to free with `PQfreemem`).
+    private func escape(
+        _ text: String,
+        with function: (OpaquePointer?, UnsafePointer<CChar>?, Int) -> UnsafeMutablePointer<CChar>?
+    ) -> String? {
         guard let handle else { return nil }
         let utf8 = Array(text.utf8)
         guard
             let escaped = utf8.withUnsafeBufferPointer({ buffer in
-                buffer.withMemoryRebound(to: CChar.self) { PQescapeLiteral(handle, $0.baseAddress, $0.count) }
+                buffer.withMemoryRebound(to: CChar.self) { function(handle, $0.baseAddress, $0.count) }
             })
         else { return nil }
         defer { PQfreemem(escaped) }

@@ -1,10 +1,11 @@
 import Foundation
+import PGLocalCluster
 import PGReplication
 import Testing
 
 @Suite("pgrepl slot")
 struct SlotCommandTests {
-    @Test("create, list, status and drop a logical slot")
+    @Test("create, list, status and drop a logical slot", .requires(.testDecoding))
     func logicalRoundTrip() throws {
         let dsn = try TestServer.dsn()
         let slot = TestServer.uniqueName("cli_slot")

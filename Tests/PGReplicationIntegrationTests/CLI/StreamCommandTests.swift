@@ -10,7 +10,7 @@ import Testing
 @Suite("pgrepl stream", .serialized)
 struct StreamCommandTests {
     @Test(
-        "--format json lists the same rows and values as a wal2json slot created at the same LSN",
+        "--format json lists the same rows and values as a wal2json slot created at the same LSN", .requires(.wal2json),
         .timeLimit(.minutes(3)))
     func matchesWal2JSON() throws {
         let db = try StreamTestDatabase.shared()
@@ -81,6 +81,7 @@ struct StreamCommandTests {
     /// SIGKILL, then SIGINT, then a run to --end, all appending to one file while a writer commits.
     @Test(
         "SIGKILL or SIGINT during --output: the slot never passes the file, a restart loses nothing",
+        .requires(.wal2json),
         .timeLimit(.minutes(4)))
     func killedAndResumed() throws {
         let db = try StreamTestDatabase.shared()
@@ -290,7 +291,9 @@ struct StreamCommandTests {
         #expect(rest + written.flatMap(\.changes).count >= 400)
     }
 
-    @Test("--format text and raw; --create-slot; a restart resumes from the slot", .timeLimit(.minutes(2)))
+    @Test(
+        "--format text and raw; --create-slot; a restart resumes from the slot", .requires(.wal2json),
+        .timeLimit(.minutes(2)))
     func textAndRaw() throws {
         let db = try StreamTestDatabase.shared()
         let table = TestServer.uniqueName("cli_text")

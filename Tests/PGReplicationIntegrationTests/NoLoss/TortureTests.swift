@@ -18,7 +18,7 @@ import Glibc
 @Suite(.serialized) struct TortureTests {
     static let kills = 20
 
-    @Test(.timeLimit(.minutes(8)))
+    @Test(.requires(.wal2json), .timeLimit(.minutes(8)))
     func twentyKillsUnderInterleavedLoadLoseNothing() throws {
         let cluster = try LocalCluster.start(
             LocalCluster.Configuration(settings: [

@@ -1,4 +1,5 @@
 import Foundation
+import PGLocalCluster
 import PGOutput
 import PGReplication
 import Testing
@@ -30,7 +31,7 @@ import Testing
         }
     }
 
-    @Test(arguments: hostile)
+    @Test(.requires(.testDecoding), arguments: hostile)
     func replicationCommandsCannotBeInjected(_ template: String) throws {
         let victim = TestServer.uniqueName("victim")
         defer { TestServer.dropSlot(victim) }

@@ -67,7 +67,7 @@ final class LogCapture: Sendable {
 }
 
 @Suite(.serialized) struct SecurityTests {
-    @Test func verifyFullWorksForLogicalPhysicalAndChangeStream() throws {
+    @Test(.requires(.ssl)) func verifyFullWorksForLogicalPhysicalAndChangeStream() throws {
         let setup = try SecureServer.setup()
         let dsn = SecureServer.dsn(setup)
         let logical = try LogicalReplicationConnection(dsn)
@@ -98,7 +98,7 @@ final class LogCapture: Sendable {
         try setup.rig.cluster.psql("DELETE FROM ev")
     }
 
-    @Test(arguments: ["wrong CA", "wrong host name"])
+    @Test(.requires(.ssl), arguments: ["wrong CA", "wrong host name"])
     func badCertificatesAreRejectedClearly(_ fault: String) throws {
         let setup = try SecureServer.setup()
         // libpq checks the name it was given (host) against the certificate, and connects to hostaddr.
@@ -137,7 +137,7 @@ final class LogCapture: Sendable {
 
     /// Every error text, every log line at trace level, and the connection's shown DSN, from
     /// failing and working connections alike: the password never appears.
-    @Test func thePasswordNeverLeaks() throws {
+    @Test(.requires(.ssl)) func thePasswordNeverLeaks() throws {
         let setup = try SecureServer.setup()
         let capture = LogCapture()
         let logger = capture.logger

@@ -128,12 +128,13 @@ import Testing
             #expect(error.sqlState == .invalidParameterValue)
             #expect(error.message.contains("\"\(value)\""))
         }
-        // An option name is an identifier: quotes in it cannot close the option list (the
-        // replication lexer refuses a doubled quote in an identifier with a syntax error).
+        // An option name is an identifier: quotes in it cannot close the option list. The
+        // replication lexer of PostgreSQL 15 refuses a doubled quote in an identifier (a syntax
+        // error); later ones read it as part of the name, which the plugin refuses as unknown.
         let error = try #require(throws: PGError.self) {
             try fixture.cursor.startReplication(slotName: fixture.slot, options: ["x\" '1'), (\"y": "1"])
         }
-        #expect(error.sqlState == .syntaxError)
+        #expect([.syntaxError, .invalidParameterValue].contains(error.sqlState), "\(error)")
         #expect(try TestServer.slotExists(fixture.slot))
     }
 

@@ -101,7 +101,11 @@ struct SlotCommandTests {
             try pgrepl(
                 "slot", "create", "--dsn", dsn, "--slot", TestServer.uniqueName("cli_plugin"), "--plugin",
                 "no_such_plugin"),
-            status: 3, containing: ["no_such_plugin", "SQLSTATE 58P01"])
+            status: 3,
+            // PostgreSQL 18 refuses a library outside output_plugin_libraries first (42501).
+            containing: [
+                "no_such_plugin", ServerFeatures.current.majorVersion >= 18 ? "SQLSTATE 42501" : "SQLSTATE 58P01",
+            ])
         expectFailure(
             try pgrepl("slot", "create", "--dsn", dsn), status: 1, containing: ["--slot", "pgrepl slot create --help"])
         expectFailure(

@@ -122,7 +122,7 @@ final class LogCapture: Sendable {
         #expect(error.kind == .reconnectFailed)
     }
 
-    @Test func scramRightAndWrongPasswords() throws {
+    @Test(.requires(.ssl)) func scramRightAndWrongPasswords() throws {
         let setup = try SecureServer.setup()
         let good = try LogicalReplicationConnection(SecureServer.dsn(setup))
         #expect(try good.cursor().identifySystem().timeline >= 1)

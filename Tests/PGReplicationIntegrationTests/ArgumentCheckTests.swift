@@ -71,7 +71,7 @@ import Testing
         #expect(throws: PGError.self) { try connection.cursor() }
     }
 
-    @Test func reentryIntoConsumeStreamIsRefused() throws {
+    @Test(.requires(.testDecoding)) func reentryIntoConsumeStreamIsRefused() throws {
         let fixture = try LogicalFixture()
         try fixture.cursor.startReplication(slotName: fixture.slot, decode: true)
         try fixture.insert(["r"])
@@ -118,7 +118,7 @@ import Testing
         #expect(try cursor.identifySystem().timeline == 1)
     }
 
-    @Test func optionValuesReachThePluginIntact() throws {
+    @Test(.requires(.testDecoding)) func optionValuesReachThePluginIntact() throws {
         let fixture = try LogicalFixture()
         for value in ["it's", "back\\slash", "ünïcødé ж 🐘", "a'); DROP_REPLICATION_SLOT x; --"] {
             let error = try #require(throws: PGError.self) {

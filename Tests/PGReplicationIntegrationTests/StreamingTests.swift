@@ -1,4 +1,5 @@
 import Foundation
+import PGLocalCluster
 import PGReplication
 import PGSupport
 import Testing
@@ -50,7 +51,7 @@ final class LogicalFixture {
 }
 
 @Suite struct StreamingTests {
-    @Test func testDecodingDeliversEveryChangeAndStopReplicationPropagates() throws {
+    @Test(.requires(.testDecoding)) func testDecodingDeliversEveryChangeAndStopReplicationPropagates() throws {
         let fixture = try LogicalFixture()
         try fixture.cursor.startReplication(slotName: fixture.slot, decode: true)
         try fixture.insert(["a", "b", "c"])
@@ -105,7 +106,7 @@ final class LogicalFixture {
         #expect(error.kind == .programming)
     }
 
-    @Test func keepaliveIntervalDrivesTimedStatusUpdates() throws {
+    @Test(.requires(.testDecoding)) func keepaliveIntervalDrivesTimedStatusUpdates() throws {
         for (interval, expectRecent) in [(1.0, true), (nil, false)] as [(Double?, Bool)] {
             let fixture = try LogicalFixture()
             try fixture.cursor.startReplication(slotName: fixture.slot, decode: true)
@@ -131,7 +132,7 @@ final class LogicalFixture {
         }
     }
 
-    @Test func readMessageLoopAndFeedbackMoveTheSlot() throws {
+    @Test(.requires(.testDecoding)) func readMessageLoopAndFeedbackMoveTheSlot() throws {
         let fixture = try LogicalFixture()
         fixture.cursor.automaticFlush = false
         try fixture.cursor.startReplication(slotName: fixture.slot, decode: true, statusInterval: 1)
@@ -210,7 +211,7 @@ final class LogicalFixture {
         #expect(try TestServer.confirmedFlush(fixture.slot) == held)
     }
 
-    @Test func aConsumerSlowerThanWalSenderTimeoutKeepsItsConnection() throws {
+    @Test(.requires(.testDecoding)) func aConsumerSlowerThanWalSenderTimeoutKeepsItsConnection() throws {
         let fixture = try LogicalFixture(dsnExtra: "options='-c wal_sender_timeout=2s'")
         try fixture.cursor.startReplication(slotName: fixture.slot, decode: true)
         #expect(fixture.cursor.serverSenderTimeout == 2)
@@ -236,7 +237,7 @@ final class LogicalFixture {
         try fixture.cursor.stopReplication()
     }
 
-    @Test func terminatedWalsenderIsAnOperationalAdminShutdown() throws {
+    @Test(.requires(.testDecoding)) func terminatedWalsenderIsAnOperationalAdminShutdown() throws {
         let fixture = try LogicalFixture()
         try fixture.cursor.startReplication(slotName: fixture.slot, decode: true)
         let pid = try #require(try TestServer.activePID(fixture.slot))
@@ -249,7 +250,7 @@ final class LogicalFixture {
         #expect(error.message.contains("terminating connection due to administrator command"))
     }
 
-    @Test func stopReplicationThenDropSlotOnTheSameConnection() throws {
+    @Test(.requires(.testDecoding)) func stopReplicationThenDropSlotOnTheSameConnection() throws {
         let fixture = try LogicalFixture()
         try fixture.cursor.startReplication(slotName: fixture.slot, decode: true)
         try fixture.insert(["a"])
@@ -263,7 +264,7 @@ final class LogicalFixture {
         #expect(try fixture.cursor.identifySystem().timeline == 1)
     }
 
-    @Test func stopReplicationFromInsideTheConsumerEndsTheLoop() throws {
+    @Test(.requires(.testDecoding)) func stopReplicationFromInsideTheConsumerEndsTheLoop() throws {
         let fixture = try LogicalFixture()
         try fixture.cursor.startReplication(slotName: fixture.slot, decode: true)
         try fixture.insert(["a", "b"])

@@ -138,7 +138,9 @@ import Testing
         let recorder = Recorder(stream) { transaction in
             if transaction.changes.count == 1 { stream.stop() }
         }
-        #expect(try eventually(seconds: 10) { try TestServer.slotExists(slot) })
+        // Streaming, so the slot has its consistent point (the slot is listed before it has one,
+        // while other sessions' transactions are still running).
+        #expect(eventually(seconds: 30) { stream.metrics.connected })
         try TestServer.sql("INSERT INTO \(table) (v) VALUES ('through')")
         #expect(recorder.wait(seconds: 30))
         if let error = recorder.error { throw error }

@@ -35,8 +35,10 @@ public class ReplicationConnection {
     /// for physical streams only), so such a START would end at once.
     var stoppedLogicalStream = false
     /// The engine streaming on this connection, if any: ``close()`` goes through it, so that the
-    /// keeper thread never uses a freed connection.
-    weak var activeEngine: CopyBothEngine?
+    /// keeper thread never uses a freed connection. A strong reference on purpose: a weak one
+    /// gives the engine a side table, and every retain and release on the read path then takes
+    /// the runtime's slow path (a tenth of a fast consumer's user time).
+    var activeEngine: CopyBothEngine?
 
     /// What may cut this connection's waits short (set by ``ChangeStream``).
     let interruption: Interruption

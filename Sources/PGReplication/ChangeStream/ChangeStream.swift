@@ -100,7 +100,10 @@ public final class ChangeStream: Sendable {
     /// timeout (a connect, a slot's creation, the initial snapshot's copy).
     var interruption: Interruption {
         Interruption(
-            pipe: wake, isRequested: { [weak self] in self?.stopRequested ?? true },
+            // Strong: a weak capture would give the stream a side table, and every retain and
+            // release of it on the read path would take the runtime's slow path. The
+            // interruption lives in the stream's own connections, which end before the stream.
+            pipe: wake, isRequested: { self.stopRequested },
             timeout: configuration.receiveTimeout)
     }
 

@@ -122,7 +122,8 @@ func descriptors(into folder: String) -> [String] {
 
 /// A new empty folder under the temporary folder.
 func temporaryFolder() throws -> String {
-    let base = NSTemporaryDirectory().hasSuffix("/") ? String(NSTemporaryDirectory().dropLast()) : NSTemporaryDirectory()
+    let base =
+        NSTemporaryDirectory().hasSuffix("/") ? String(NSTemporaryDirectory().dropLast()) : NSTemporaryDirectory()
     var template = Array((base + "/pgrepl-test.XXXXXX").utf8CString)
     guard let made = mkdtemp(&template) else { throw TestSetupError("mkdtemp failed") }
     return String(cString: made)

@@ -271,10 +271,10 @@ final class CopyBothEngine: @unchecked Sendable {
                     return .frames
                 }
                 do {
-                    if isKeepalive {
-                        _ = try receiveLocked(buffer, now: now)
-                    } else {
-                        let header = try parseDataLocked(buffer)
+                    switch try parseLocked(buffer) {
+                    case .keepalive(let keepalive):
+                        try feedbackLocked(.received(.keepalive(keepalive)), now: now)
+                    case .xLogData(let header):
                         data.add(header)
                         frames.append(Frame(buffer: buffer, header: header))
                         if frames.count >= limit { return .frames }
@@ -323,13 +323,10 @@ final class CopyBothEngine: @unchecked Sendable {
         }
     }
 
-    /// The header of a data frame, or a failure of the stream.
-    func parseDataLocked(_ buffer: CopyDataBuffer) throws -> XLogDataHeader {
+    /// One CopyData as a replication frame; a malformed one fails the stream.
+    func parseLocked(_ buffer: CopyDataBuffer) throws -> ReplicationFrame {
         do {
-            guard case .xLogData(let header) = try ReplicationFrame.parse(buffer.bytes) else {
-                throw PGError(.operational, "expected a data message")
-            }
-            return header
+            return try ReplicationFrame.parse(buffer.bytes)
         } catch {
             throw failLocked(error)
         }
@@ -338,12 +335,7 @@ final class CopyBothEngine: @unchecked Sendable {
     /// Books one received CopyData with the feedback machine; returns the header of a data
     /// message, nil for a keepalive (answered already when it asked).
     func receiveLocked(_ buffer: CopyDataBuffer, now: Double) throws -> XLogDataHeader? {
-        let frame: ReplicationFrame
-        do {
-            frame = try ReplicationFrame.parse(buffer.bytes)
-        } catch {
-            throw failLocked(error)
-        }
+        let frame = try parseLocked(buffer)
         try feedbackLocked(.received(frame), now: now)
         if case .xLogData(let header) = frame { return header }
         return nil
@@ -372,17 +364,19 @@ final class CopyBothEngine: @unchecked Sendable {
         var completed = false
         // `PQgetResult` would block until a result is complete: wait in bounded slices instead.
         var lastProgress = POSIX.monotonicNow()
-        func resultReady() throws -> Bool {
+        func waitForResult() throws {
             while pq.isBusy {
                 let ready = try waitSliceLocked(forWriting: false, since: lastProgress, while: "reading the results")
                 if ready.readable {
-                    guard pq.consumeInput() else { return true }
+                    // A failed read is left for `PQgetResult` to report.
+                    guard pq.consumeInput() else { return }
                     lastProgress = POSIX.monotonicNow()
                 }
             }
-            return true
         }
-        while try resultReady(), let result = pq.getResult() {
+        while true {
+            try waitForResult()
+            guard let result = pq.getResult() else { break }
             switch result.status {
             case .copyIn where !answeredCopyDone:
                 // The server sent CopyDone while we may still send: answer with ours.

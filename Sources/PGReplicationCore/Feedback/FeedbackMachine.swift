@@ -148,7 +148,6 @@ package struct FeedbackMachine: Sendable, Hashable {
         case .started:
             // Rule 8: a START begins from nothing.
             self = FeedbackMachine(settings: settings)
-            reportNow = false
         case .received(.xLogData(let header)):
             lastReceiveTime = now
             walEnd = header.walEnd

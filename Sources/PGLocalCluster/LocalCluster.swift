@@ -124,6 +124,59 @@ public final class LocalCluster: @unchecked Sendable {
         return cluster
     }
 
+    /// Makes a physical standby of this running cluster (`pg_basebackup` of its data directory,
+    /// `standby.signal`, and `primary_conninfo` to it over its Unix socket, with `dbname=postgres`
+    /// so that `sync_replication_slots` can work) in a new temporary folder, and starts it.
+    ///
+    /// - Parameters:
+    ///   - settings: extra settings of the standby (e.g. `["hot_standby_feedback": "on"]`).
+    ///   - physicalSlot: a physical slot on this cluster for the standby to stream through
+    ///     (`primary_slot_name`); it is created when it does not exist.
+    public func startStandby(
+        settings: [String: String] = [:], physicalSlot: String? = nil, logger: Logger = .disabled
+    ) throws -> LocalCluster {
+        if let physicalSlot {
+            try psql(
+                """
+                SELECT pg_create_physical_replication_slot(\(Self.quoteLiteral(physicalSlot)), true)
+                WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = \(Self.quoteLiteral(physicalSlot)))
+                """)
+        }
+        var standbySettings = configuration.settings.merging(settings) { $1 }
+        standbySettings["primary_conninfo"] =
+            "host=\(socketDirectory) port=\(port) user=postgres dbname=postgres application_name=standby"
+        if let physicalSlot { standbySettings["primary_slot_name"] = physicalSlot }
+        let standbyConfiguration = Configuration(
+            settings: standbySettings, port: nil, binDirectory: binDirectory,
+            authentication: configuration.authentication)
+        let root = try Self.makeClusterFolder(runner: runner)
+        let standby = LocalCluster(
+            root: root, binDirectory: binDirectory, serverVersion: serverVersion, configuration: standbyConfiguration,
+            runner: runner, logger: logger)
+        do {
+            try runner.check(
+                "pg_basebackup", binDirectory + "/pg_basebackup",
+                [
+                    "-D", standby.dataDirectory, "-h", socketDirectory, "-p", String(port), "-U", "postgres",
+                    "-X", "stream", "-c", "fast",
+                ],
+                asServer: true, directory: root)
+            try standby.write("", to: standby.dataDirectory + "/standby.signal")
+            try standby.state.withLock { try standby.launch(&$0, portRetries: 5) }
+        } catch {
+            standby.destroy()
+            throw error
+        }
+        return standby
+    }
+
+    /// Promotes a standby (`pg_ctl promote -w`): it leaves recovery and accepts writes.
+    public func promote() throws {
+        try runner.check(
+            "pg_ctl promote", binDirectory + "/pg_ctl", ["-D", dataDirectory, "-w", "-t", "60", "promote"],
+            asServer: true, directory: socketDirectory)
+    }
+
     private static func parseVersion(_ line: String) -> String {
         // "pg_ctl (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
         guard let range = line.range(of: "(PostgreSQL) ") else { return line.trimmingTrailingWhitespace() }

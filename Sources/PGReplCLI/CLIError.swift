@@ -56,6 +56,12 @@ public struct CLIError: Error, Sendable, CustomStringConvertible {
             case .reconnectFailed: return CLIError(.connection, context, error.message)
             case .snapshotIncomplete:
                 return CLIError(.server, context, error.message, sqlState: error.underlying?.sqlState?.rawValue)
+            case .differentSystem:
+                return CLIError(.connection, context, error.message, hint: "check the DSN's hosts")
+            case .slotMovedElsewhere:
+                return CLIError(
+                    .server, context, error.message,
+                    hint: "make sure one consumer uses the slot; pgrepl slot status shows its positions")
             }
         case let error as LSN.ParseError:
             return CLIError(.usage, context, error.description)

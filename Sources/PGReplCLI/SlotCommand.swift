@@ -6,7 +6,7 @@ struct SlotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slot",
         abstract: "Create, drop, list and inspect replication slots.",
-        subcommands: [Create.self, Drop.self, List.self, Status.self]
+        subcommands: [Create.self, Alter.self, Drop.self, List.self, Status.self]
     )
 
     struct Create: ParsableCommand {
@@ -22,9 +22,16 @@ struct SlotCommand: ParsableCommand {
         @Flag(help: "Create a physical slot (it reserves WAL at once).") var physical = false
         @Flag(help: "Drop the slot when this command's connection ends (useful for tests only).") var temporary = false
         @Flag(help: "Decode prepared transactions at PREPARE (logical slots, PostgreSQL 14+).") var twoPhase = false
+        @Flag(
+            help:
+                "Let standbys with sync_replication_slots keep a copy, so that a promoted standby continues the stream (logical slots, PostgreSQL 17+)."
+        )
+        var failover = false
 
         func validate() throws {
             if physical, twoPhase { throw ValidationError("--two-phase applies to logical slots only") }
+            if physical, failover { throw ValidationError("--failover applies to logical slots only") }
+            if temporary, failover { throw ValidationError("a --temporary slot cannot be a --failover slot") }
         }
 
         func run() throws(CLIError) {
@@ -34,14 +41,47 @@ struct SlotCommand: ParsableCommand {
             let created = try attempt("creating slot \"\(slot)\"") {
                 try connection.cursor().createReplicationSlot(
                     slot, slotType: type, outputPlugin: physical ? nil : plugin, temporary: temporary,
-                    twoPhase: twoPhase, reserveWAL: physical, snapshot: physical ? nil : .nothing)
+                    twoPhase: twoPhase, reserveWAL: physical, snapshot: physical ? nil : .nothing, failover: failover)
             }
             // A physical slot has no consistent point.
             try Output.print(
                 physical
                     ? "created physical slot \"\(created.slotName)\""
-                    : "created logical slot \"\(created.slotName)\" (\(plugin)) at \(created.consistentPoint)")
+                    : "created logical slot \"\(created.slotName)\" (\(plugin)) at \(created.consistentPoint)"
+                        + (failover ? ", failover" : ""))
         }
+    }
+
+    struct Alter: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "alter",
+            abstract: "Change a logical slot's failover (PostgreSQL 17+) or two-phase (18+) property.",
+            discussion: "The slot must not be in use. Prints the slot's properties afterwards.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "The slot name.") var slot: String
+        @Option(help: ArgumentHelp("on or off.", valueName: "on|off")) var failover: Switch?
+        @Option(help: ArgumentHelp("on or off (PostgreSQL 18+).", valueName: "on|off")) var twoPhase: Switch?
+
+        func validate() throws {
+            if failover == nil, twoPhase == nil { throw ValidationError("give --failover or --two-phase") }
+        }
+
+        func run() throws(CLIError) {
+            let connection = try connection.replicationConnection(.logical)
+            defer { connection.close() }
+            try attempt("altering slot \"\(slot)\"") {
+                try connection.cursor().alterReplicationSlot(
+                    slot, failover: failover.map { $0 == .on }, twoPhase: twoPhase.map { $0 == .on })
+            }
+            let changed = [failover.map { "failover \($0.rawValue)" }, twoPhase.map { "two_phase \($0.rawValue)" }]
+            try Output.print("altered slot \"\(slot)\": " + changed.compactMap { $0 }.joined(separator: ", "))
+        }
+    }
+
+    /// An on/off option value.
+    enum Switch: String, ExpressibleByArgument, CaseIterable {
+        case on, off
     }
 
     struct Drop: ParsableCommand {
@@ -73,19 +113,28 @@ struct SlotCommand: ParsableCommand {
                 try Output.print(renderJSON(slots))
                 return
             }
+            // Columns of later server versions only where the server has them.
+            let version = slots.first?.serverVersion ?? 0
+            var header = [
+                "name", "type", "plugin", "database", "active", "confirmed_flush_lsn", "restart_lsn", "wal_status",
+            ]
+            if version >= 160000 { header.append("conflicting") }
+            if version >= 170000 { header += ["failover", "synced", "inactive_since", "invalidation_reason"] }
             let rows = slots.map { slot in
-                [
+                var row = [
                     slot.name, slot.type, slot.plugin ?? "", slot.database ?? "", slot.active ? "yes" : "no",
                     slot.confirmedFlushLSN?.description ?? "", slot.restartLSN?.description ?? "", slot.walStatus ?? "",
                 ]
+                if version >= 160000 { row.append(yesNo(slot.conflicting)) }
+                if version >= 170000 {
+                    row += [
+                        yesNo(slot.failover), yesNo(slot.synced), slot.inactiveSince ?? "",
+                        slot.invalidationReason ?? "",
+                    ]
+                }
+                return row
             }
-            try Output.print(
-                renderTable(
-                    header: [
-                        "name", "type", "plugin", "database", "active", "confirmed_flush_lsn", "restart_lsn",
-                        "wal_status",
-                    ],
-                    rows: rows))
+            try Output.print(renderTable(header: header, rows: rows))
         }
     }
 
@@ -110,7 +159,7 @@ struct SlotCommand: ParsableCommand {
                 try Output.print(renderJSON(info))
                 return
             }
-            let fields: [(String, String)] = [
+            var fields: [(String, String)] = [
                 ("slot", info.name), ("type", info.type), ("plugin", info.plugin ?? "-"),
                 ("database", info.database ?? "-"),
                 ("confirmed_flush_lsn", info.confirmedFlushLSN?.description ?? "-"),
@@ -119,10 +168,23 @@ struct SlotCommand: ParsableCommand {
                 ("lag_bytes", info.lagBytes.map(String.init) ?? "-"), ("wal_status", info.walStatus ?? "-"),
                 ("active", info.active ? "yes" : "no"), ("active_pid", info.activePID.map(String.init) ?? "-"),
             ]
+            if info.serverVersion >= 160000 { fields.append(("conflicting", yesNo(info.conflicting, absent: "-"))) }
+            if info.serverVersion >= 170000 {
+                fields += [
+                    ("failover", yesNo(info.failover, absent: "-")), ("synced", yesNo(info.synced, absent: "-")),
+                    ("inactive_since", info.inactiveSince ?? "-"),
+                    ("invalidation_reason", info.invalidationReason ?? "-"),
+                ]
+            }
             let width = fields.map(\.0.count).max() ?? 0
             try Output.print(
                 fields.map { name, value in name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value }
                     .joined(separator: "\n"))
         }
     }
+}
+
+/// `yes`, `no`, or `absent` when the server has no value.
+private func yesNo(_ flag: Bool?, absent: String = "") -> String {
+    flag.map { $0 ? "yes" : "no" } ?? absent
 }

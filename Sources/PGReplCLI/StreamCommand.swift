@@ -38,7 +38,7 @@ struct StreamCommand: ParsableCommand {
     @Flag(help: "Ask for binary column values (PostgreSQL 14+).") var binary = false
     @Option(
         help: ArgumentHelp(
-            "off, or on: the server streams transactions larger than logical_decoding_work_mem before they commit (PostgreSQL 14+); they are written at their commit, as the others.",
+            "off, on (PostgreSQL 14+) or parallel (16+): the server streams transactions larger than logical_decoding_work_mem before they commit; they are written at their commit, as the others.",
             valueName: "mode"))
     var streaming: StreamingMode = .off
     @Option(
@@ -59,6 +59,12 @@ struct StreamCommand: ParsableCommand {
         if publication.isEmpty { throw ValidationError("Missing expected argument '--publication <name>'") }
         if let protocolVersion, !(1...4).contains(protocolVersion) {
             throw ValidationError("--protocol must be 1, 2, 3 or 4")
+        }
+        if let protocolVersion, streaming == .on, protocolVersion < 2 {
+            throw ValidationError("--streaming on needs --protocol 2 or later")
+        }
+        if let protocolVersion, streaming == .parallel, protocolVersion < 4 {
+            throw ValidationError("--streaming parallel needs --protocol 4 (PostgreSQL 16+)")
         }
         if let start, let end, end < start { throw ValidationError("--end \(end) is before --start \(start)") }
         guard statusInterval >= 1 else { throw ValidationError("--status-interval must be at least 1") }
@@ -135,7 +141,7 @@ struct StreamCommand: ParsableCommand {
         var configuration = ChangeStream.Configuration(dsn: connection.conninfo, slot: slot, publications: publication)
         configuration.createSlot = createSlot
         configuration.binary = binary
-        configuration.streaming = streaming == .on
+        configuration.streaming = streaming.mode
         configuration.protocolVersion = protocolVersion
         configuration.startLSN = start
         configuration.messages = serverVersion >= 140000
@@ -195,8 +201,9 @@ struct StreamCommand: ParsableCommand {
             }
         }
         let version = protocolVersion ?? ChangeStream.highestProtocolVersion(serverVersion: serverVersion)
+        let rawStream = ChangeStream(configuration)
         try attempt("starting replication") {
-            let options = try ChangeStream(configuration).pluginOptions(version: version, cursor: cursor)
+            let options = try rawStream.pluginOptions(version: version, cursor: cursor)
             try cursor.startReplication(
                 slotName: slot, startLSN: start ?? 0, options: options, statusInterval: configuration.statusInterval)
         }
@@ -206,7 +213,8 @@ struct StreamCommand: ParsableCommand {
         defer { status.stop() }
         let writer = ChangeWriter(format: format, output: out, status: status)
         var decoder = PGOutputDecoder(
-            protocolVersion: version, streaming: configuration.streaming && version >= 2 ? .on : .off)
+            protocolVersion: version,
+            streaming: try attempt("starting replication") { try rawStream.streamingMode(version: version) })
         var pending: [String] = []
         var reachedEnd = false
         // The forwarding fence: between a Begin and its Commit, keepalives do not move the flush
@@ -323,5 +331,13 @@ final class RawProgress: Sendable {
 
 /// `--streaming`.
 enum StreamingMode: String, CaseIterable, ExpressibleByArgument, Sendable {
-    case off, on
+    case off, on, parallel
+
+    var mode: PGOutputDecoder.StreamingMode {
+        switch self {
+        case .off: .off
+        case .on: .on
+        case .parallel: .parallel
+        }
+    }
 }

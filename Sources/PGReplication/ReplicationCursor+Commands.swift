@@ -96,6 +96,8 @@ extension ReplicationCursor {
     ///   - twoPhase: decode prepared transactions at PREPARE (logical, PostgreSQL 14+).
     ///   - reserveWAL: reserve WAL at once (physical).
     ///   - snapshot: what to do with the logical slot's snapshot; the server's default (export) when nil.
+    ///   - failover: let standbys with `sync_replication_slots` keep a copy of the slot, so that a
+    ///     promoted standby can continue the stream (logical, not temporary, PostgreSQL 17+).
     /// - Throws: `PGError`: `.programming` for contradictory arguments (the checks and messages of
     ///   psycopg2), or the server's error (an existing slot: `.programming`, 42710).
     ///
@@ -103,7 +105,7 @@ extension ReplicationCursor {
     @discardableResult
     public func createReplicationSlot(
         _ slotName: String, slotType: ReplicationType? = nil, outputPlugin: String? = nil, temporary: Bool = false,
-        twoPhase: Bool = false, reserveWAL: Bool = false, snapshot: SnapshotAction? = nil
+        twoPhase: Bool = false, reserveWAL: Bool = false, snapshot: SnapshotAction? = nil, failover: Bool = false
     ) throws -> ReplicationSlot {
         try checkOpen()
         var command = "CREATE_REPLICATION_SLOT \(try quoteIdentifier(slotName, what: "the slot name"))"
@@ -123,6 +125,13 @@ extension ReplicationCursor {
                 try requireServer(140000, for: "a two-phase slot")
                 options.append(modern ? "TWO_PHASE true" : "TWO_PHASE")
             }
+            if failover {
+                guard !temporary else {
+                    throw PGError.programming("a temporary replication slot cannot be a failover slot")
+                }
+                try requireServer(170000, for: "a failover slot")
+                options.append("FAILOVER true")
+            }
             if let snapshot {
                 if modern {
                     options.append("SNAPSHOT '\(snapshot.rawValue)'")
@@ -136,6 +145,7 @@ extension ReplicationCursor {
                 throw PGError.programming("cannot specify output plugin name when creating physical replication slot")
             }
             guard !twoPhase else { throw PGError.programming("twoPhase applies to logical replication slots only") }
+            guard !failover else { throw PGError.programming("failover applies to logical replication slots only") }
             guard snapshot == nil else {
                 throw PGError.programming("a snapshot action applies to logical replication slots only")
             }
@@ -154,6 +164,32 @@ extension ReplicationCursor {
         return ReplicationSlot(
             slotName: row[0] ?? slotName, consistentPoint: try row[1].map(lsn) ?? 0, snapshotName: row[2],
             outputPlugin: row[3])
+    }
+
+    /// `ALTER_REPLICATION_SLOT`: changes a logical slot's failover (PostgreSQL 17+) or two-phase
+    /// (18+) property. An argument left nil stays as it is.
+    ///
+    /// - Throws: `PGError`: `.programming` when nothing is to change, `.notSupported` on a server
+    ///   without the property, or the server's error (an active slot: 55006; a missing one: 42704).
+    ///
+    /// The corresponding libpq functions are `PQexec` and `PQescapeIdentifier`.
+    public func alterReplicationSlot(_ slotName: String, failover: Bool? = nil, twoPhase: Bool? = nil) throws {
+        try checkOpen()
+        var options: [String] = []
+        if let failover {
+            try requireServer(170000, for: "ALTER_REPLICATION_SLOT … FAILOVER")
+            options.append("FAILOVER \(failover)")
+        }
+        if let twoPhase {
+            try requireServer(180000, for: "ALTER_REPLICATION_SLOT … TWO_PHASE")
+            options.append("TWO_PHASE \(twoPhase)")
+        }
+        guard !options.isEmpty else {
+            throw PGError.programming("alterReplicationSlot needs failover or twoPhase")
+        }
+        let name = try quoteIdentifier(slotName, what: "the slot name")
+        try execute("ALTER_REPLICATION_SLOT \(name) (\(options.joined(separator: ", ")))")
+        logger.debug("replication slot altered", metadata: ["pgrepl.slot": "\(slotName)"])
     }
 
     /// `DROP_REPLICATION_SLOT`, optionally with `WAIT` (wait for an active slot to be released

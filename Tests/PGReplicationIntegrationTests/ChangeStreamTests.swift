@@ -175,7 +175,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
                 dsn: try TestServer.dsn("options='-c logical_decoding_work_mem=64kB'"), slot: slot,
                 publications: [publication])
             configuration.binary = binary
-            configuration.streaming = true
+            configuration.streaming = .on
             configuration.reconnect = .never
             let stream = ChangeStream(configuration)
             let transactions = try collect(stream, until: isMarker(markerTable))
@@ -346,7 +346,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         let fixture = try StreamFixture()
         var configuration = fixture.configuration(dsnExtra: "options='-c logical_decoding_work_mem=64kB'")
         configuration.delivery = .chunked(batchSize: 100)
-        configuration.streaming = true
+        configuration.streaming = .on
         configuration.reconnect = .never
         let stream = ChangeStream(configuration)
         try fixture.insert(5000)

@@ -174,7 +174,7 @@ func changeStream(_ options: Arguments, protocolVersion: Int?, streaming: Bool) 
         dsn: options.string("dsn"), slot: options.string("slot"),
         publications: [options.string("publication", default: "bench")])
     configuration.protocolVersion = protocolVersion
-    configuration.streaming = streaming
+    configuration.streaming = streaming ? .on : .off
     configuration.delivery = .chunked(batchSize: options.int("batch", default: 1000))
     configuration.reconnect = .never
     return ChangeStream(configuration)

@@ -25,15 +25,35 @@ extension ChangeStream {
         /// Create the slot as TEMPORARY (it goes with the connection; a reconnect then fails with
         /// ``ChangeStreamError/Kind/slotMissing``).
         public var temporarySlot = false
+        /// Create the slot as a failover slot (PostgreSQL 17+): standbys with
+        /// `sync_replication_slots = on` keep a synchronized copy, so that after a promotion the
+        /// stream continues on the new primary (list both hosts in the DSN).
+        public var failoverSlot = false
         /// Create the publications that do not exist, with this scope.
         public var createPublication: PublicationScope?
+        /// Publications the stream creates also publish stored generated columns
+        /// (`publish_generated_columns = stored`, PostgreSQL 18+).
+        public var publishGeneratedColumns = false
         /// The pgoutput protocol version; nil means the highest the server supports (1–4).
         public var protocolVersion: Int?
         /// Binary column values (PostgreSQL 14+).
         public var binary = false
-        /// Let the server stream transactions larger than `logical_decoding_work_mem` before they
-        /// commit (protocol 2+).
-        public var streaming = false
+        /// Whether the server streams transactions larger than `logical_decoding_work_mem` before
+        /// they commit, instead of spilling them to its own disk until they do.
+        ///
+        /// - `.off` (the default): every transaction arrives after its commit. With
+        ///   ``PGChangeDelivery/assembled`` delivery this costs nothing in memory here, since a
+        ///   streamed transaction would be assembled anyway.
+        /// - `.on` (PostgreSQL 14+, protocol 2+): chunks of large transactions arrive interleaved
+        ///   with others; they become whole transactions at Stream Commit (assembled delivery) or
+        ///   `PGChangeEvent/begin(_:)`, batches and `PGChangeEvent/abort(_:)` (chunked delivery).
+        /// - `.parallel` (PostgreSQL 16+, protocol 4): what PostgreSQL's own subscribers ask for;
+        ///   a Stream Abort then also carries the abort's LSN and time
+        ///   (`PGTransactionAbort/abortLSN`, `PGTransactionAbort/abortTime`).
+        ///
+        /// A server or protocol version without the mode is an error at start, not a silent
+        /// fallback.
+        public var streaming: PGOutputDecoder.StreamingMode = .off
         public var delivery: PGChangeDelivery = .assembled
         /// Deliver logical decoding messages (`pg_logical_emit_message`, PostgreSQL 14+).
         public var messages = false
@@ -42,7 +62,10 @@ extension ChangeStream {
         /// Seconds between timed status updates.
         public var statusInterval: Double = 10
         /// Where to start on the first connection: a position you persisted; nil means the slot's.
+        /// See ``slotAhead`` for a slot that confirmed more than this.
         public var startLSN: LSN?
+        /// What to do when the slot's confirmed position is past ``startLSN`` at the first start.
+        public var slotAhead: SlotAheadPolicy = .warn
         /// When the stream creates the slot, first copy the published tables' rows as
         /// `PGChangeEvent/snapshot(_:)` events from the slot's exported snapshot, then stream from
         /// its consistent point: no gap, no duplicate.
@@ -61,6 +84,30 @@ extension ChangeStream {
             self.slot = slot
             self.publications = publications
         }
+    }
+
+    /// What a stream does when its slot confirmed more than the stream knows was handled.
+    ///
+    /// At every start the stream reads the slot's `confirmed_flush_lsn` (C) and compares it with
+    /// its own position (P): what it acknowledged in this process, else ``Configuration/startLSN``.
+    ///
+    /// - C = P, or the stream has no position: it starts at the slot's position.
+    /// - C < P (the slot is behind; an acknowledgement did not reach the server before a crash,
+    ///   or a failover slot on a promoted standby was synchronized before it): it starts at P, and
+    ///   the server skips the transactions that end at or before P, which were handled.
+    /// - C > P within one process, up to the flush position this stream reported: keepalives moved
+    ///   the slot over WAL with nothing for it. Nothing was skipped.
+    /// - C > P within one process, past what this stream reported: something else moved the slot
+    ///   (another consumer, `pg_replication_slot_advance`). The server would start at C, so what
+    ///   lies between was never delivered: always ``ChangeStreamError/Kind/slotMovedElsewhere``.
+    /// - C > P for a ``Configuration/startLSN`` of an earlier process: the earlier process may
+    ///   have let keepalives move the slot (harmless), or something else moved it. This policy
+    ///   decides.
+    public enum SlotAheadPolicy: Hashable, Sendable {
+        /// Log a warning naming both positions and start at the slot's.
+        case warn
+        /// Fail with ``ChangeStreamError/Kind/slotMovedElsewhere``.
+        case fail
     }
 
     /// Bounded exponential backoff with full jitter.
@@ -121,6 +168,17 @@ extension ChangeStream.Configuration {
         if let protocolVersion, !(1...4).contains(protocolVersion) {
             throw refuse("protocolVersion", protocolVersion, "1, 2, 3 or 4")
         }
+        if failoverSlot, temporarySlot {
+            throw refuse("failoverSlot", true, "false for a temporary slot (temporarySlot is true)")
+        }
+        if publishGeneratedColumns, createPublication == nil {
+            throw refuse("publishGeneratedColumns", true, "used with createPublication")
+        }
+        if let protocolVersion, let needed = Self.protocolNeeded(for: streaming), protocolVersion < needed {
+            throw refuse(
+                "streaming", ".\(streaming)",
+                "used with protocolVersion \(needed) or later (protocolVersion is \(protocolVersion))")
+        }
         if case .chunked(let size) = delivery, size < 1 { throw refuse("delivery", delivery, "batches of at least 1") }
         guard statusInterval.isFinite, statusInterval >= 1 else {
             throw refuse("statusInterval", statusInterval, "at least 1 second")
@@ -138,6 +196,15 @@ extension ChangeStream.Configuration {
         }
         guard reconnect.maxDelay.isFinite, reconnect.maxDelay >= reconnect.initialDelay else {
             throw refuse("reconnect.maxDelay", reconnect.maxDelay, "at least reconnect.initialDelay seconds")
+        }
+    }
+
+    /// The lowest pgoutput protocol of a streaming mode, nil for `.off`.
+    static func protocolNeeded(for streaming: PGOutputDecoder.StreamingMode) -> Int? {
+        switch streaming {
+        case .off: nil
+        case .on: 2
+        case .parallel: 4
         }
     }
 }

@@ -88,9 +88,7 @@ extension ChangeStream {
         session.prepared = true
         let version =
             configuration.protocolVersion ?? Self.highestProtocolVersion(serverVersion: connection.serverVersion)
-        let startLSN = state.withLock { state in
-            state.acknowledged > 0 ? state.acknowledged : (configuration.startLSN ?? 0)
-        }
+        let startLSN = try landing(cursor: cursor)
         // Acknowledged positions reach the server within 10 ms, not on the next timed status
         // update (up to `statusInterval` later): the slot follows the consumer closely.
         cursor.promptFeedbackInterval = 0.01
@@ -126,8 +124,7 @@ extension ChangeStream {
             ])
 
         var assembler = TransactionAssembler(
-            decoder: PGOutputDecoder(
-                protocolVersion: version, streaming: configuration.streaming && version >= 2 ? .on : .off),
+            decoder: PGOutputDecoder(protocolVersion: version, streaming: try streamingMode(version: version)),
             delivery: configuration.delivery)
         var delivered = false
         defer { session.delivered = delivered }
@@ -159,6 +156,66 @@ extension ChangeStream {
             throw error
         }
         try closePartialTransactions(assembler, emit: emit)
+    }
+
+    /// Where this connection landed: the same database system as before, and a slot whose
+    /// confirmed position agrees with what the stream handled (``SlotAheadPolicy``). Returns the
+    /// position to start from.
+    private func landing(cursor: ReplicationCursor) throws -> LSN {
+        let system = try cursor.identifySystem()
+        let (first, acknowledged, reported) = state.withLock { state in
+            let first = state.systemID
+            if first == nil { state.systemID = system.systemID }
+            return (first, state.acknowledged, state.metrics.flushedLSN)
+        }
+        if let first, first != system.systemID {
+            throw ChangeStreamError(
+                .differentSystem,
+                "the server reached on reconnect is a different database system (system identifier \(system.systemID),"
+                    + " first \(first)); the stream does not continue a slot of another system",
+                slot: configuration.slot)
+        }
+        let (_, row) = try cursor.queryRow(
+            "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = "
+                + (try cursor.quoteLiteral(configuration.slot, what: "the slot name")))
+        // A missing slot fails START with the server's error, which the diagnosis names.
+        guard let confirmedText = row?.first ?? nil, let confirmed = try? LSN(confirmedText) else {
+            return acknowledged > 0 ? acknowledged : (configuration.startLSN ?? 0)
+        }
+        let metadata: Logger.Metadata = [
+            "pgrepl.slot": "\(configuration.slot)", "pgrepl.confirmed_flush_lsn": "\(confirmed)",
+            "pgrepl.timeline": "\(system.timeline)",
+        ]
+        if acknowledged > 0 {
+            if confirmed > max(acknowledged, reported) {
+                throw ChangeStreamError(
+                    .slotMovedElsewhere,
+                    "the slot confirmed \(confirmed), past what this stream handled (\(acknowledged)) and reported"
+                        + " (\(reported)): something else moved it, and the changes between were never delivered",
+                    slot: configuration.slot)
+            }
+            if confirmed < acknowledged {
+                logger.info(
+                    "the slot is behind what the stream handled; starting at the stream's position",
+                    metadata: metadata.merging(["pgrepl.start_lsn": "\(acknowledged)"]) { $1 })
+            }
+            return acknowledged
+        }
+        guard let start = configuration.startLSN, start > 0 else { return 0 }
+        if confirmed > start {
+            let message =
+                "the slot confirmed \(confirmed), past startLSN \(start): transactions between them, if any, are not"
+                + " sent again (keepalives of the previous run may have moved the slot, or something else did)"
+            switch configuration.slotAhead {
+            case .fail: throw ChangeStreamError(.slotMovedElsewhere, message, slot: configuration.slot)
+            case .warn: logger.warning("\(message)", metadata: metadata)
+            }
+        } else if confirmed < start {
+            logger.info(
+                "the slot is behind startLSN; starting there (the server skips what ends before it)",
+                metadata: metadata.merging(["pgrepl.start_lsn": "\(start)"]) { $1 })
+        }
+        return start
     }
 
     /// Chunked delivery: the stream of this connection ends (lost, stopped, or ended by the
@@ -214,10 +271,29 @@ extension ChangeStream {
             "proto_version": .int(version), "publication_names": .string(names.joined(separator: ",")),
         ]
         if configuration.binary { options.set("binary", true) }
-        if configuration.streaming, version >= 2 { options.set("streaming", true) }
+        switch try streamingMode(version: version) {
+        case .off: break
+        case .on: options.set("streaming", true)
+        case .parallel: options.set("streaming", "parallel")
+        }
         if configuration.messages { options.set("messages", true) }
         if configuration.twoPhase, version >= 3 { options.set("two_phase", true) }
         return options
+    }
+
+    /// The configured streaming mode, checked against the protocol version the stream uses.
+    ///
+    /// - Throws: `PGError` (`.notSupported`) when the protocol (and so the server) is too old for it.
+    public func streamingMode(version: Int) throws -> PGOutputDecoder.StreamingMode {
+        let mode = configuration.streaming
+        if let needed = Configuration.protocolNeeded(for: mode), version < needed {
+            let server = needed == 4 ? "PostgreSQL 16" : "PostgreSQL 14"
+            throw PGError(
+                .notSupported,
+                "streaming = .\(mode) needs pgoutput protocol \(needed) (\(server) or later); this stream uses protocol \(version)"
+                    + (mode == .parallel && version >= 2 ? "; .on works with it" : ""))
+        }
+        return mode
     }
 
     /// pgoutput's highest protocol for a server version: 4 from 16, 3 from 15, 2 from 14, else 1.

@@ -19,7 +19,16 @@ extension ChangeStream {
                 case .tables(let tables):
                     target = "TABLE " + (try tables.map { try qualifiedIdentifier($0, sql) }).joined(separator: ", ")
                 }
-                try sql.execute("CREATE PUBLICATION \(try sql.quoteIdentifier(publication)) FOR \(target)")
+                var command = "CREATE PUBLICATION \(try sql.quoteIdentifier(publication)) FOR \(target)"
+                if configuration.publishGeneratedColumns {
+                    guard sql.serverVersion >= 180000 else {
+                        throw PGError(
+                            .notSupported,
+                            "publishGeneratedColumns needs PostgreSQL 18 or later; the server is \(sql.serverVersion)")
+                    }
+                    command += " WITH (publish_generated_columns = stored)"
+                }
+                try sql.execute(command)
                 logger.debug("publication created", metadata: ["pgrepl.publication": "\(publication)"])
             }
         }
@@ -30,7 +39,8 @@ extension ChangeStream {
         let snapshot = configuration.initialSnapshot
         let slot = try cursor.createReplicationSlot(
             configuration.slot, outputPlugin: "pgoutput", temporary: configuration.temporarySlot,
-            twoPhase: configuration.twoPhase, snapshot: snapshot ? .export : .nothing)
+            twoPhase: configuration.twoPhase, snapshot: snapshot ? .export : .nothing,
+            failover: configuration.failoverSlot)
         guard snapshot, let name = slot.snapshotName else { return }
         do {
             try copySnapshot(named: name, consistentPoint: slot.consistentPoint, sql: sql, handler: handler)

@@ -48,6 +48,8 @@ public final class ChangeStream: Sendable {
         var windowStart = POSIX.monotonicNow()
         var windowChanges = 0
         var started = false
+        /// The system identifier of the first server the stream reached.
+        var systemID: String?
     }
 
     public let configuration: Configuration

@@ -5,6 +5,14 @@ public struct ChangeStreamError: Error, Sendable, Hashable, CustomStringConverti
         case slotMissing
         /// The slot was invalidated (`wal_status = lost`, e.g. by `max_slot_wal_keep_size`).
         case slotInvalidated
+        /// A reconnect reached a different database system (IDENTIFY_SYSTEM's system identifier
+        /// differs from the first server's): a DSN pointing elsewhere, or a server restored from a
+        /// different cluster. A promoted physical standby keeps its primary's identifier.
+        case differentSystem
+        /// The slot's confirmed position is past what this stream handled, moved by something
+        /// else: the server would not send what lies between (see
+        /// ``ChangeStream/SlotAheadPolicy``).
+        case slotMovedElsewhere
         /// Reconnecting failed ``ChangeStream/ReconnectPolicy/maxAttempts`` times.
         case reconnectFailed
         /// The initial snapshot copy failed part way. Its exported snapshot is gone with its

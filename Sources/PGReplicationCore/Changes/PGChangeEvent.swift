@@ -133,7 +133,10 @@ public enum PGChangeEvent: Hashable, Sendable {
     case snapshot(PGSnapshotBatch)
     /// Two-phase: a prepared transaction was committed.
     case commitPrepared(gid: String, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp)
-    /// Two-phase: a prepared transaction was rolled back.
+    /// Two-phase: a prepared transaction was rolled back. Drop what was delivered for it at
+    /// PREPARE: when the rollback happened while the server was still decoding the transaction,
+    /// that delivery was incomplete (PostgreSQL 15–17 stop at the concurrent abort) or had no
+    /// changes at all (18 does not decode what it knows was rolled back).
     case rollbackPrepared(gid: String, xid: UInt32, endLSN: LSN, rollbackTime: PostgresTimestamp)
 
     /// The position to acknowledge once the event is handled, when it completes something.
@@ -191,12 +194,21 @@ public struct PGTransactionAbort: Hashable, Sendable {
     public var xid: UInt32
     public var subtransactionXID: UInt32
     public var reason: Reason
+    /// The LSN of the abort record: sent with `streaming = .parallel` (protocol 4) only.
+    public var abortLSN: LSN?
+    /// When the (sub)transaction aborted: sent with `streaming = .parallel` (protocol 4) only.
+    public var abortTime: PostgresTimestamp?
     public var wholeTransaction: Bool { xid == subtransactionXID }
 
-    public init(xid: UInt32, subtransactionXID: UInt32, reason: Reason = .rolledBack) {
+    public init(
+        xid: UInt32, subtransactionXID: UInt32, reason: Reason = .rolledBack, abortLSN: LSN? = nil,
+        abortTime: PostgresTimestamp? = nil
+    ) {
         self.xid = xid
         self.subtransactionXID = subtransactionXID
         self.reason = reason
+        self.abortLSN = abortLSN
+        self.abortTime = abortTime
     }
 }
 

@@ -176,7 +176,11 @@ package struct TransactionAssembler {
                 streamed[abort.xid]?.changes.removeAll { $0.subxid == abort.subtransactionXID }
             }
             if isChunked {
-                try emit(.abort(PGTransactionAbort(xid: abort.xid, subtransactionXID: abort.subtransactionXID)))
+                try emit(
+                    .abort(
+                        PGTransactionAbort(
+                            xid: abort.xid, subtransactionXID: abort.subtransactionXID, abortLSN: abort.abortLSN,
+                            abortTime: abort.abortTime)))
             }
         }
     }

@@ -31,7 +31,7 @@ nonisolated func consume() -> Int32 {
     }
 
     var configuration = ChangeStream.Configuration(dsn: arguments[1], slot: arguments[2], publications: [arguments[3]])
-    configuration.streaming = settings["streaming"] == "on"
+    configuration.streaming = settings["streaming"] == "on" ? .on : .off
     configuration.acknowledgement = .manual
     configuration.statusInterval = 1
     configuration.reconnect = .init(initialDelay: 0.05, maxDelay: 0.5)

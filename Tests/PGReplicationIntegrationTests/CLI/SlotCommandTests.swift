@@ -19,10 +19,13 @@ struct SlotCommandTests {
         let table = try pgrepl("slot", "list", "--dsn", dsn)
         #expect(table.status == 0, "\(table)")
         let header = table.stdout.split(separator: "\n").first.map { $0.split(separator: " ").map(String.init) }
+        let major = ServerFeatures.current.majorVersion
         #expect(
-            header == [
-                "name", "type", "plugin", "database", "active", "confirmed_flush_lsn", "restart_lsn", "wal_status",
-            ])
+            header
+                == [
+                    "name", "type", "plugin", "database", "active", "confirmed_flush_lsn", "restart_lsn", "wal_status",
+                ] + (major >= 16 ? ["conflicting"] : [])
+                + (major >= 17 ? ["failover", "synced", "inactive_since", "invalidation_reason"] : []))
         let row = table.stdout.split(separator: "\n").first { $0.hasPrefix(slot + " ") }
         #expect(
             row.map { $0.split(separator: " ").prefix(5).map(String.init) } == [

@@ -1,0 +1,154 @@
+import Foundation
+import PGLocalCluster
+import PGOutput
+import PGReplication
+import PGSupport
+import Testing
+
+/// Logical decoding on a physical standby (PostgreSQL 16+) and failover slots (17+), on a
+/// throwaway primary and its standby.
+@Suite(.serialized) struct StandbyTests {
+    /// Waits until `condition` holds, or `seconds` pass; whether it held.
+    private func eventually(seconds: Double = 60, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return false
+    }
+
+    /// The ids the stream delivered, in order.
+    private func ids(_ events: [PGChangeEvent]) -> [Int] {
+        events.flatMap { event -> [Int] in
+            guard case .transaction(let transaction) = event else { return [] }
+            return transaction.changes.compactMap { change in
+                if case .insert(_, let row) = change { return try? row["id", as: Int.self] }
+                return nil
+            }
+        }
+    }
+
+    /// A logical slot made on a standby streams what the primary writes.
+    ///
+    /// Creating the slot waits for a consistent point, which on a standby needs a running-xacts
+    /// record from the primary. The primary's background writer logs one every 15 seconds;
+    /// `pg_log_standby_snapshot()` on the primary logs one at once.
+    @Test(.requires(postgres: 16))
+    func aLogicalSlotOnAStandbyStreamsThePrimarysChanges() throws {
+        let primary = try LocalCluster.start(testClusterConfiguration)
+        defer { primary.destroy() }
+        try primary.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
+        let standby = try primary.startStandby(settings: ["hot_standby_feedback": "on"], physicalSlot: "standby1")
+        defer { standby.destroy() }
+        #expect(try standby.psql("SELECT pg_is_in_recovery()") == "t")
+        #expect(try eventually { try standby.psql("SELECT count(*) FROM pg_publication WHERE pubname = 'p'") == "1" })
+
+        var configuration = ChangeStream.Configuration(dsn: standby.dsn(), slot: "on_standby", publications: ["p"])
+        configuration.createSlot = true
+        configuration.reconnect = .never
+        let running = RunningStream(configuration)
+        defer { running.stop() }
+        #expect(
+            try eventually(seconds: 30) {
+                try primary.psql("SELECT pg_log_standby_snapshot()")
+                return running.stream.metrics.connected
+            }, "the slot on the standby found no consistent point: \(String(describing: running.error))")
+        for id in 1...20 { try primary.psql("INSERT INTO t VALUES (\(id), 'from the primary')") }
+        #expect(running.wait { ids($0).count == 20 }, "\(ids(running.received))")
+        #expect(ids(running.received) == Array(1...20))
+        // The acknowledgement moves the standby's slot.
+        let last = try #require(
+            running.stream.metrics.acknowledgedLSN > 0 ? running.stream.metrics.acknowledgedLSN : nil)
+        #expect(
+            try eventually {
+                let text = try standby.psql(
+                    "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'on_standby'")
+                return try LSN(text) >= last
+            })
+        running.stop()
+        #expect(running.error == nil, "\(String(describing: running.error))")
+    }
+
+    /// A failover slot on the primary, synchronized to a standby (`sync_replication_slots`);
+    /// the primary fails, the standby is promoted, and the stream, given both hosts, continues
+    /// on it: every transaction once, none lost.
+    @Test(.requires(postgres: 17))
+    func aFailoverSlotContinuesOnThePromotedStandby() throws {
+        var configuration = testClusterConfiguration
+        // Logical walsenders send nothing the standby has not received: after a promotion the
+        // consumer has seen nothing the new primary lacks.
+        configuration.settings["synchronized_standby_slots"] = "standby1"
+        let primary = try LocalCluster.start(configuration)
+        defer { primary.destroy() }
+        try primary.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
+        // The promoted standby has no standby of its own: were it to keep the primary's
+        // synchronized_standby_slots, its logical walsenders would wait for a slot that is not
+        // there, and send nothing, without an error.
+        let standby = try primary.startStandby(
+            settings: ["hot_standby_feedback": "on", "sync_replication_slots": "on", "synchronized_standby_slots": ""],
+            physicalSlot: "standby1")
+        defer { standby.destroy() }
+        let connection = try LogicalReplicationConnection(primary.dsn())
+        try connection.cursor().createReplicationSlot(
+            "fs", outputPlugin: "pgoutput", snapshot: .nothing, failover: true)
+        connection.close()
+
+        let dsn =
+            "host=127.0.0.1,127.0.0.1 port=\(primary.port),\(standby.port) dbname=postgres user=postgres"
+            + " target_session_attrs=primary connect_timeout=5"
+        var stream = ChangeStream.Configuration(dsn: dsn, slot: "fs", publications: ["p"])
+        stream.reconnect = .init(maxAttempts: 200, initialDelay: 0.1, maxDelay: 0.5)
+        let running = RunningStream(stream)
+        defer { running.stop() }
+        #expect(running.waitConnected())
+        for id in 1...100 { try primary.psql("INSERT INTO t VALUES (\(id), 'before')") }
+        #expect(running.wait { ids($0).count >= 100 })
+        let acknowledged = running.stream.metrics.acknowledgedLSN
+        // The standby's copy of the slot is synchronized (and persistent) up to what was handled.
+        #expect(
+            try eventually {
+                let row = try standby.psql(
+                    "SELECT synced, temporary, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'fs'")
+                let fields = row.split(separator: "|").map(String.init)
+                guard fields.count == 3, fields[0] == "t", fields[1] == "f" else { return false }
+                return try LSN(fields[2]) >= acknowledged
+            }, "the standby never synchronized slot fs")
+
+        try primary.stop(mode: .immediate)
+        try standby.promote()
+        for id in 101...150 { try standby.psql("INSERT INTO t VALUES (\(id), 'after')") }
+        #expect(running.wait(seconds: 60) { ids($0).count >= 150 }, "\(running.error.map { "\($0)" } ?? "")")
+        running.stop()
+        #expect(running.error == nil, "\(String(describing: running.error))")
+        #expect(ids(running.received) == Array(1...150))
+        #expect(running.stream.metrics.reconnects >= 1)
+    }
+
+    /// A reconnect that reaches a different database system fails, instead of streaming a slot
+    /// of the same name there.
+    @Test func aReconnectToAnotherSystemIsAnError() throws {
+        let first = try LocalCluster.start(testClusterConfiguration)
+        defer { first.destroy() }
+        let second = try LocalCluster.start(testClusterConfiguration)
+        defer { second.destroy() }
+        for cluster in [first, second] {
+            try cluster.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
+            try cluster.psql("SELECT pg_create_logical_replication_slot('s', 'pgoutput')")
+        }
+        // Both hosts, the first preferred: when it goes, libpq reaches the second.
+        let dsn = "host=127.0.0.1,127.0.0.1 port=\(first.port),\(second.port) dbname=postgres user=postgres"
+        var configuration = ChangeStream.Configuration(dsn: dsn, slot: "s", publications: ["p"])
+        configuration.reconnect = .init(maxAttempts: 50, initialDelay: 0.05, maxDelay: 0.2)
+        let running = RunningStream(configuration)
+        defer { running.stop() }
+        #expect(running.waitConnected())
+        try first.psql("INSERT INTO t VALUES (1, 'first')")
+        #expect(running.wait { ids($0) == [1] })
+        try first.stop(mode: .immediate)
+        #expect(running.waitEnded(seconds: 30))
+        let error = try #require(running.error as? ChangeStreamError, "\(String(describing: running.error))")
+        #expect(error.kind == .differentSystem)
+        #expect(error.message.contains("system identifier"))
+    }
+}

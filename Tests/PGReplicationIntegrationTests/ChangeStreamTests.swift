@@ -195,6 +195,50 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         }
     }
 
+    /// The same workload on every server version, with the oracle every version has: the stream,
+    /// replayed into a mirror keyed by primary key, equals the tables read with `SELECT`.
+    @Test func randomWorkloadReplayedIntoAMirrorEqualsTheTablesInTextAndBinary() throws {
+        let prefix = TestServer.uniqueName("mir")
+        let (t1, t2, t3) = try Workload.makeTables(prefix: prefix)
+        let markerTable = try TestServer.makeTable("marker")
+        let publication = "\(prefix)_pub"
+        try TestServer.sql("CREATE PUBLICATION \(publication) FOR TABLE \(t1), \(t2), \(t3), \(markerTable)")
+        let slots = ["\(prefix)_text", "\(prefix)_bin"]
+        defer {
+            slots.forEach(TestServer.dropSlot)
+            _ = try? TestServer.sql("DROP PUBLICATION \(publication); DROP TABLE \(t1), \(t2), \(t3), \(markerTable)")
+        }
+        for slot in slots { try TestServer.sql("SELECT pg_create_logical_replication_slot('\(slot)', 'pgoutput')") }
+        var workload = Workload(random: SeededRandom(state: 7), tables: (t1, t2, t3))
+        let writer = try PGConnection(TestServer.dsn())
+        defer { writer.close() }
+        var nextT3 = 0
+        for batch in 0..<60 {
+            try writer.execute(workload.transactions(100, nextT3: &nextT3))
+            if batch % 30 == 15 { try writer.execute(workload.giant(rows: 3000)) }
+        }
+        try writer.execute("INSERT INTO \(markerTable) (v) VALUES ('end')")
+        let tables = [t1, t2, t3]
+        let keys = Dictionary(uniqueKeysWithValues: tables.map { ($0, ["id"]) })
+        let expected = try Mirror.select(tables, keys: keys, dsn: TestServer.dsn())
+        #expect((expected.tables[t1]?.count ?? 0) > 100)
+        for (slot, binary) in [(slots[0], false), (slots[1], true)] {
+            var configuration = ChangeStream.Configuration(
+                dsn: try TestServer.dsn("options='-c logical_decoding_work_mem=64kB'"), slot: slot,
+                publications: [publication])
+            configuration.binary = binary
+            configuration.streaming = ServerFeatures.current.majorVersion >= 16 ? .parallel : .on
+            configuration.reconnect = .never
+            let transactions = try collect(ChangeStream(configuration), until: isMarker(markerTable))
+            #expect(transactions.contains { $0.streamed }, "no transaction was streamed")
+            var mirror = Mirror()
+            for transaction in transactions { mirror.apply(ComparableTransaction(transaction), keys: keys) }
+            mirror.tables[markerTable] = nil
+            let difference = mirror.difference(from: expected)
+            #expect(difference == nil, "binary \(binary): \(difference ?? "")")
+        }
+    }
+
     @Test func aHandlerSleepingTwiceTheSenderTimeoutKeepsItsConnection() throws {
         let fixture = try StreamFixture()
         var configuration = fixture.configuration(dsnExtra: "options='-c wal_sender_timeout=2s'")

@@ -7,8 +7,9 @@ import Synchronization
 import Testing
 
 /// A private cluster for one fault test: table `ev (id int PRIMARY KEY, v text)`, publication
-/// `ev_pub`, the pgoutput slot under test and a wal2json reference slot copied from it (so both
-/// start at the same position), a background writer and a recording consumer.
+/// `ev_pub`, the pgoutput slot under test and a reference slot copied from it (so both start at
+/// the same position; its plugin is the best the build has, see ``Reference``), a background
+/// writer and a recording consumer.
 ///
 /// The check that matters, ``expectNothingAcknowledgedMissing(delivered:acknowledged:requireAll:reference:)``:
 /// every transaction the reference slot decoded that ends at or before the acknowledged position
@@ -16,7 +17,7 @@ import Testing
 final class FaultRig: Sendable {
     let cluster: LocalCluster
     let slot = "ev_slot"
-    let referenceSlot = "ev_w2j"
+    let referenceSlot = "ev_ref"
     /// A DSN over TCP as the superuser (the SCRAM user when passwords are on).
     let dsn: String
     /// What the reference slot has returned so far (reading consumes it).
@@ -38,12 +39,9 @@ final class FaultRig: Sendable {
         }
         try cluster.psql("CREATE TABLE ev (id int PRIMARY KEY, v text); CREATE PUBLICATION ev_pub FOR TABLE ev")
         try cluster.psql("SELECT pg_create_logical_replication_slot('\(slot)', 'pgoutput')")
-        // The wal2json reference, where the build has wal2json; tests that compare with it say so
-        // with `.requires(.wal2json)`.
-        if ServerFeatures.current.runs(.wal2json) {
-            try cluster.psql(
-                "SELECT pg_copy_logical_replication_slot('\(slot)', '\(referenceSlot)', false, 'wal2json')")
-        }
+        // The reference: a copy of the slot under test, decoded by another plugin where the build
+        // has one (see Reference).
+        try cluster.psql(Reference.copySlot(slot, to: referenceSlot))
     }
 
     deinit { cluster.destroy() }
@@ -81,7 +79,7 @@ final class FaultRig: Sendable {
     /// Reads what the reference slot has decoded since the last read and returns everything so far.
     @discardableResult
     func readReference() throws -> [ComparableTransaction] {
-        let more = try Wal2JSON.read(slot: referenceSlot, tables: ["ev"], dsn: dsn)
+        let more = try Reference.read(slot: referenceSlot, tables: ["ev"], publication: "ev_pub", dsn: dsn)
         return reference.withLock { all in
             all += more
             return all
@@ -122,8 +120,18 @@ final class FaultRig: Sendable {
         }
         let invented = delivered.filter { !referenceChanges.contains($0.changes) && !$0.isMarker }
         #expect(
-            invented.isEmpty, "\(invented.count) delivered transactions are unknown to wal2json",
+            invented.isEmpty, "\(invented.count) delivered transactions are unknown to the reference",
             sourceLocation: sourceLocation)
+        if requireAll {
+            // The second oracle, the same on every version: what was delivered, replayed, is the table.
+            var mirror = Mirror()
+            for transaction in delivered { mirror.apply(transaction, keys: ["ev": ["id"]]) }
+            let table = try Mirror.select(["ev"], keys: ["ev": ["id"]], dsn: dsn)
+            let difference = mirror.difference(from: table)
+            #expect(
+                difference == nil, "the replayed stream differs from SELECT: \(difference ?? "")",
+                sourceLocation: sourceLocation)
+        }
         return acknowledgedReference.count
     }
 }

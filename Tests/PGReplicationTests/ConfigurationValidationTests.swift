@@ -26,6 +26,28 @@ import Testing
         ("delivery", { $0.delivery = .chunked(batchSize: 0) }),
         ("publications", { $0.publications = [] }),
         ("slot", { $0.slot = "" }),
+        (
+            "streaming",
+            {
+                $0.streaming = .parallel
+                $0.protocolVersion = 3
+            }
+        ),
+        (
+            "streaming",
+            {
+                $0.streaming = .on
+                $0.protocolVersion = 1
+            }
+        ),
+        (
+            "failoverSlot",
+            {
+                $0.failoverSlot = true
+                $0.temporarySlot = true
+            }
+        ),
+        ("publishGeneratedColumns", { $0.publishGeneratedColumns = true }),
     ]
 
     @Test(arguments: 0..<bad.count)

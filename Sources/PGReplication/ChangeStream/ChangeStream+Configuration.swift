@@ -42,7 +42,7 @@ extension ChangeStream {
         /// they commit, instead of spilling them to its own disk until they do.
         ///
         /// - `.off` (the default): every transaction arrives after its commit. With
-        ///   ``PGChangeDelivery/assembled`` delivery this costs nothing in memory here, since a
+        ///   `PGChangeDelivery.assembled` delivery this costs nothing in memory here, since a
         ///   streamed transaction would be assembled anyway.
         /// - `.on` (PostgreSQL 14+, protocol 2+): chunks of large transactions arrive interleaved
         ///   with others; they become whole transactions at Stream Commit (assembled delivery) or

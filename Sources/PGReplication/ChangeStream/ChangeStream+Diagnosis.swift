@@ -22,6 +22,9 @@ extension ChangeStream {
     func diagnoseSlot(after error: any Error) throws -> ChangeStreamError? {
         if let typed = error as? ChangeStreamError { return typed }
         guard let pgError = error as? PGError else { return nil }
+        // What this library refused itself (a setting the server lacks, a bad argument) is not
+        // about the slot.
+        if pgError.sqlState == nil, [.programming, .notSupported].contains(pgError.kind) { return nil }
         guard let connection = try? PGConnection(configuration.dsn, logger: logger, interruption: interruption) else {
             return nil
         }

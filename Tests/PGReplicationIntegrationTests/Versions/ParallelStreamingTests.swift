@@ -224,8 +224,27 @@ struct ParallelStreamingTests {
     }
 }
 
-/// The mode a server or protocol lacks is an error, never a silent fallback.
+/// The default, and the mode a server or protocol lacks: an error, never a silent fallback.
 @Suite struct StreamingModeTests {
+    /// Streaming is off by default: a transaction far larger than `logical_decoding_work_mem`
+    /// arrives after its commit, not streamed.
+    @Test func theDefaultIsOff() throws {
+        let fixture = try StreamFixture()
+        var configuration = fixture.configuration(dsnExtra: "options='-c logical_decoding_work_mem=64kB'")
+        #expect(configuration.streaming == .off)
+        configuration.reconnect = .never
+        try fixture.insert(3000)
+        let running = RunningStream(configuration)
+        defer { running.stop() }
+        #expect(running.wait { $0.contains { if case .transaction = $0 { true } else { false } } })
+        guard case .transaction(let transaction)? = running.received.first else {
+            Issue.record("no transaction: \(running.received)")
+            return
+        }
+        #expect(transaction.changes.count == 3000)
+        #expect(!transaction.streamed)
+    }
+
     @Test func parallelStreamingWithAnOlderProtocolIsRefusedBeforeConnecting() throws {
         var configuration = ChangeStream.Configuration(dsn: "host=/nonexistent", slot: "s", publications: ["p"])
         configuration.streaming = .parallel

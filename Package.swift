@@ -16,6 +16,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -40,6 +42,8 @@ let package = Package(
             dependencies: [
                 "CLibPQ", "PGOutput", "PGReplicationCore", "PGSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -62,7 +66,10 @@ let package = Package(
         // A ChangeStream consumer the torture test kills and restarts (no product).
         .executableTarget(
             name: "pgrepl-torture-consumer",
-            dependencies: ["PGReplication"],
+            dependencies: [
+                "PGReplication", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/Tools/TortureConsumer",
             swiftSettings: swiftSettings
         ),
@@ -88,6 +95,9 @@ let package = Package(
                 "PGReplication", "PGOutput", "PGLocalCluster", "PGReplCLI", "pgrepl", "pgrepl-torture-consumer",
                 "PGSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

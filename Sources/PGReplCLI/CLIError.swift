@@ -54,6 +54,7 @@ public struct CLIError: Error, Sendable, CustomStringConvertible {
             case .slotInvalidated:
                 return CLIError(.server, context, error.message, sqlState: error.underlying?.sqlState?.rawValue)
             case .reconnectFailed: return CLIError(.connection, context, error.message)
+            case .stalled: return CLIError(.connection, context, error.message)
             case .snapshotIncomplete:
                 return CLIError(.server, context, error.message, sqlState: error.underlying?.sqlState?.rawValue)
             case .differentSystem:

@@ -21,6 +21,25 @@ enum ChangeFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
         }
     }
 
+    /// The line of a schema change (`--schema-changes`): `{"action":"S",…}` in JSON.
+    func line(for change: PGSchemaChange) -> String {
+        switch self {
+        case .json: return JSONChangeLines.schemaChange(change)
+        case .text, .raw:
+            var parts: [String] = []
+            if !change.added.isEmpty { parts.append("added " + change.added.joined(separator: ", ")) }
+            if !change.dropped.isEmpty { parts.append("dropped " + change.dropped.joined(separator: ", ")) }
+            if !change.retyped.isEmpty { parts.append("retyped " + change.retyped.joined(separator: ", ")) }
+            if !change.renamed.isEmpty {
+                parts.append("renamed " + change.renamed.map { "\($0.from) to \($0.to)" }.joined(separator: ", "))
+            }
+            if parts.isEmpty { parts.append("changed") }
+            let columns = change.new.columns.map { "\($0.name) \(PGTypeOID($0.typeOID))" }.joined(separator: ", ")
+            return
+                "\(TextChangeLines.clock(nil)) SCHEMA \(change.new.qualifiedName): \(parts.joined(separator: "; ")) (\(columns))"
+        }
+    }
+
     /// The line of a non-transactional logical decoding message.
     func line(for message: PGLogicalDecodingMessage) -> String {
         switch self {
@@ -72,6 +91,19 @@ struct JSONChangeLines {
         return "{\"action\":\"M\"" + (xid.map { ",\"xid\":\($0)" } ?? "")
             + ",\"transactional\":\(message.transactional),\"lsn\":\(jsonString(message.lsn.description))"
             + ",\"prefix\":\(jsonString(message.prefix)),\(content)}"
+    }
+
+    /// `{"action":"S","schema":…,"table":…,"columns":[{"name":…,"type":…,"typeoid":…}],"added":[…],
+    /// "dropped":[…],"retyped":[…],"renamed":[{"from":…,"to":…}]}`.
+    static func schemaChange(_ change: PGSchemaChange) -> String {
+        func names(_ list: [String]) -> String { "[" + list.map(jsonString).joined(separator: ",") + "]" }
+        let columns = change.new.columns.map { column in
+            "{\"name\":\(jsonString(column.name)),\"type\":\(jsonString(PGTypeOID(column.typeOID).description)),\"typeoid\":\(column.typeOID)}"
+        }
+        let renamed = change.renamed.map { "{\"from\":\(jsonString($0.from)),\"to\":\(jsonString($0.to))}" }
+        return "{\"action\":\"S\",\(tableFields(change.new)),\"columns\":[\(columns.joined(separator: ","))]"
+            + ",\"added\":\(names(change.added)),\"dropped\":\(names(change.dropped)),\"retyped\":\(names(change.retyped))"
+            + ",\"renamed\":[\(renamed.joined(separator: ","))]}"
     }
 
     private static func tableFields(_ table: PGTable) -> String {

@@ -7,6 +7,8 @@ final class ChangeWriter {
     let format: ChangeFormat
     let output: LineOutput
     let status: StatusLine?
+    /// Whether schema changes are written as lines (`--schema-changes`).
+    var schemaChanges = false
     private(set) var transactions = 0
     private(set) var changes = 0
     /// The end LSN of the last transaction written.
@@ -32,6 +34,16 @@ final class ChangeWriter {
             }
         case .message(let message):
             try write([format.line(for: message)])
+        case .schemaChange(let change):
+            if schemaChanges { try write([format.line(for: change)]) }
+        case .stalled(let stall):
+            // A warning on stderr, never in the output.
+            let warning = "pgrepl: warning: the stream is stalled: \(stall.explanation)"
+            if let status {
+                try status.withLineCleared { () throws(CLIError) in Output.printError(warning) }
+            } else {
+                Output.printError(warning)
+            }
         case .begin, .changes, .commit, .abort, .snapshot, .commitPrepared, .rollbackPrepared:
             // Not produced by the assembled, one-phase streams these commands run.
             break

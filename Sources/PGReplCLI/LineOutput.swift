@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Where `pgrepl stream` writes: stdout, or a file opened for appending before anything connects.
 ///
@@ -6,12 +7,19 @@ import Foundation
 /// when a write to a file fails half-way, the file is cut back to where the batch started, so it
 /// only ever holds whole lines. ``sync()`` makes what was written durable (fsync of a file, or of
 /// stdout when it is a regular file) before the caller acknowledges it to the server.
+///
+/// On SIGHUP (``reopen``), a file is closed and opened again by its path before the next write,
+/// so that log rotation (`mv` the file, then SIGHUP) loses nothing: what was written before is
+/// synced in the old file, and what comes after is written, synced and only then acknowledged in
+/// the new one, as pg_recvlogical does.
 final class LineOutput {
     /// The file's path; nil for stdout.
     let path: String?
-    private let fd: Int32
+    private var fd: Int32
     /// Whether this run created the file (it is removed again when nothing was written).
-    private let created: Bool
+    private var created: Bool
+    /// Set by a signal handler: close and open the file again before the next write.
+    let reopen = ReopenRequest()
     private(set) var wroteSomething = false
     private let isRegularFile: Bool
     /// Whether ``finish(discardIfUnused:)`` closed the file.
@@ -30,18 +38,27 @@ final class LineOutput {
     /// of a line (a run killed during a write) is cut back to its last complete line.
     init(path: String) throws(CLIError) {
         self.path = path
-        let context = "opening --output \(path)"
+        (fd, created) = try Self.openFile(path)
+        self.isRegularFile = true
+        // From here on `self` is whole: when this initializer throws, `deinit` closes `fd`.
+        try Self.prepare(fd, path: path, created: created)
+    }
+
+    /// Opens `path` for appending, creating it when it does not exist.
+    private static func openFile(_ path: String) throws(CLIError) -> (fd: Int32, created: Bool) {
         var fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC)
         var created = false
         if fd < 0, errno == ENOENT {
             fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             created = fd >= 0
         }
-        guard fd >= 0 else { throw CLIError.io(context) }
-        self.fd = fd
-        self.created = created
-        self.isRegularFile = true
-        // From here on `self` is whole: when this initializer throws, `deinit` closes `fd`.
+        guard fd >= 0 else { throw CLIError.io("opening --output \(path)") }
+        return (fd, created)
+    }
+
+    /// Checks an opened file, syncs the folder of a new one, and cuts a torn last line.
+    private static func prepare(_ fd: Int32, path: String, created: Bool) throws(CLIError) {
+        let context = "opening --output \(path)"
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw CLIError.io(context) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw CLIError(.io, context, "not a regular file") }
@@ -51,6 +68,24 @@ final class LineOutput {
             try Self.syncFolder(of: path, context: context)
         }
         try Self.cutToLastLine(fd, size: Int64(info.st_size), context: context)
+    }
+
+    /// Log rotation: the old file is synced and closed, the path opened again (created when it
+    /// was moved away).
+    private func reopenFile() throws(CLIError) {
+        guard let path else { return }
+        try sync()
+        let (newFD, newlyCreated) = try Self.openFile(path)
+        do {
+            try Self.prepare(newFD, path: path, created: newlyCreated)
+        } catch {
+            close(newFD)
+            throw error
+        }
+        close(fd)
+        fd = newFD
+        created = newlyCreated
+        wroteSomething = false
     }
 
     deinit {
@@ -69,6 +104,7 @@ final class LineOutput {
     /// Writes the lines, each followed by a newline, in one batch.
     func write(_ lines: [String]) throws(CLIError) {
         guard !lines.isEmpty else { return }
+        if reopen.take() { try reopenFile() }
         let bytes = Array(lines.map { $0 + "\n" }.joined().utf8)
         let context = path.map { "writing --output \($0)" } ?? "writing to stdout"
         let start = isRegularFile ? lseek(fd, 0, SEEK_END) : -1
@@ -119,4 +155,14 @@ final class LineOutput {
         guard ftruncate(fd, 0) == 0 else { throw CLIError.io(context) }
         Output.printError("pgrepl: warning: \(context): removed an incomplete last line")
     }
+}
+
+/// A request to reopen the output, made from a signal handler's queue.
+final class ReopenRequest: Sendable {
+    private let requested = Atomic<Bool>(false)
+
+    func request() { requested.store(true, ordering: .releasing) }
+
+    /// Whether a reopen was requested since the last call.
+    func take() -> Bool { requested.exchange(false, ordering: .acquiringAndReleasing) }
 }

@@ -17,7 +17,9 @@ public struct PGRepl: ParsableCommand {
             Errors are one line on stderr: "pgrepl: <what failed>: <message> (SQLSTATE …); hint: …".
             """,
         version: version,
-        subcommands: [DemoCommand.self, StreamCommand.self, SlotCommand.self, ReceiveWALCommand.self]
+        subcommands: [
+            DemoCommand.self, StreamCommand.self, SlotCommand.self, CheckCommand.self, ReceiveWALCommand.self,
+        ]
     )
 
     public init() {}

@@ -69,3 +69,27 @@ final class SignalStopper: @unchecked Sendable {
         if already { stop() }
     }
 }
+
+/// Runs an action on a signal (on a dispatch queue) instead of its default effect, until
+/// cancelled.
+final class SignalAction {
+    private let source: any DispatchSourceSignal
+    private let number: Int32
+
+    init(_ number: Int32, _ action: @escaping @Sendable () -> Void) {
+        self.number = number
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, number)
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+        signal(number, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler(handler: action)
+        source.resume()
+    }
+
+    func cancel() {
+        source.cancel()
+        signal(number, SIG_DFL)
+    }
+}

@@ -54,6 +54,16 @@ struct StreamCommand: ParsableCommand {
             "Seconds between status updates to the server (what was acknowledged reaches the slot then).",
             valueName: "seconds"))
     var statusInterval: Int = 10
+    @Option(
+        help: ArgumentHelp(
+            "Write a heartbeat message every N seconds and warn on stderr when one is not back within 3 N (at least 5) seconds: the stream is connected but stalled.",
+            valueName: "seconds"))
+    var heartbeat: Double?
+    @Flag(
+        help:
+            "Write a line when a table's columns change, before its first change of the new shape ({\"action\":\"S\",…}; off by default, since wal2json has no such line)."
+    )
+    var schemaChanges = false
 
     func validate() throws {
         if publication.isEmpty { throw ValidationError("Missing expected argument '--publication <name>'") }
@@ -68,6 +78,11 @@ struct StreamCommand: ParsableCommand {
         }
         if let start, let end, end < start { throw ValidationError("--end \(end) is before --start \(start)") }
         guard statusInterval >= 1 else { throw ValidationError("--status-interval must be at least 1") }
+        if let heartbeat, !(heartbeat > 0 && heartbeat.isFinite) {
+            throw ValidationError("--heartbeat must be a positive number of seconds")
+        }
+        if heartbeat != nil, format == .raw { throw ValidationError("--heartbeat needs --format json or text") }
+        if schemaChanges, format == .raw { throw ValidationError("--schema-changes needs --format json or text") }
     }
 
     func run() throws(CLIError) {
@@ -78,6 +93,9 @@ struct StreamCommand: ParsableCommand {
         let serverVersion = try preflight()
         let stopper = SignalStopper()
         defer { stopper.cancel() }
+        // Log rotation: SIGHUP reopens --output before the next write.
+        let hangup = output.map { _ in SignalAction(SIGHUP) { [reopen = out.reopen] in reopen.request() } }
+        defer { hangup?.cancel() }
         let summary =
             format == .raw
             ? try streamRaw(to: out, serverVersion: serverVersion, stopper: stopper)
@@ -148,6 +166,7 @@ struct StreamCommand: ParsableCommand {
         configuration.acknowledgement = .manual
         configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 5)
         configuration.statusInterval = Double(statusInterval)
+        configuration.heartbeat = heartbeat.map { ChangeStream.Heartbeat(interval: $0) }
         return configuration
     }
 
@@ -165,6 +184,7 @@ struct StreamCommand: ParsableCommand {
         }
         defer { status.stop() }
         let writer = ChangeWriter(format: format, output: out, status: status)
+        writer.schemaChanges = schemaChanges
         // An idle server: stop once the slot's flush position (moved by keepalives only when
         // everything received was acknowledged) passes --end.
         let watch = end.map { end in

@@ -98,7 +98,7 @@ public class ReplicationConnection {
     /// Closes the connection (`PQfinish`). Closing twice does nothing.
     ///
     /// Safe while a stream runs, from inside a consumer callback too: the engine's keeper thread
-    /// is kept away from the connection, and ``ReplicationCursor/consumeStream(keepaliveInterval:_:)``
+    /// is kept away from the connection, and ``ReplicationCursor/consumeStream(keepaliveInterval:idleInterval:onIdle:_:)``
     /// ends with an error once the callback returns.
     ///
     /// The corresponding libpq function is `PQfinish`.

@@ -219,15 +219,24 @@ extension ReplicationCursor {
     ///
     /// - Parameters:
     ///   - keepaliveInterval: replaces the START's status interval (seconds, at least 1).
+    ///   - idleInterval: how long no message may arrive before `onIdle` is called (seconds, more
+    ///     than 0); it is called again after each further interval without one. Nil: never.
+    ///   - onIdle: called on the calling thread while the stream is idle (psycopg2 users write this
+    ///     loop themselves around `read_message` and `select`); errors it throws propagate as the
+    ///     consumer's do.
     ///   - consume: the consumer, called on the calling thread.
     ///
     /// The corresponding libpq functions are `PQconsumeInput`, `PQgetCopyData`, `PQputCopyData`, `PQflush` and `PQsocket` (for `poll`).
     public func consumeStream(
-        keepaliveInterval: Double? = nil, _ consume: (ReplicationMessage) throws -> Void
+        keepaliveInterval: Double? = nil, idleInterval: Double? = nil, onIdle: () throws -> Void = {},
+        _ consume: (ReplicationMessage) throws -> Void
     ) throws {
         try checkOpen()
         if let keepaliveInterval, !(keepaliveInterval >= 1) {
             throw PGError.programming("keepaliveInterval must be >= 1 (sec)")
+        }
+        if let idleInterval, !(idleInterval > 0 && idleInterval.isFinite) {
+            throw PGError.programming("idleInterval must be > 0 (sec)")
         }
         guard !consuming else {
             throw PGError.programming("consumeStream() cannot be called from inside its own consumer")
@@ -248,6 +257,7 @@ extension ReplicationCursor {
         // (or pause, then read). `sinceRead`: frames the last socket read brought.
         var readSocket = true
         var sinceRead = 0
+        var lastActivity = POSIX.monotonicNow()
         while true {
             if engine.closed.load(ordering: .acquiring) { throw CopyBothEngine.closedError }
             if stopSignal.take() {
@@ -256,6 +266,7 @@ extension ReplicationCursor {
             }
             if let frame = readAhead.next() {
                 try consume(try makeMessage(frame, engine))
+                if idleInterval != nil { lastActivity = POSIX.monotonicNow() }
                 continue
             }
             let before = readAhead.frames.count
@@ -268,14 +279,21 @@ extension ReplicationCursor {
                 sinceRead = readSocket ? readAhead.frames.count - before : sinceRead + readAhead.frames.count - before
                 readSocket = false
             case .nothing:
+                if let interval = idleInterval {
+                    let now = POSIX.monotonicNow()
+                    if now - lastActivity >= interval {
+                        try onIdle()
+                        lastActivity = now
+                    }
+                }
                 if readSocket {
-                    try engine.waitForInput()
+                    try engine.waitForInput(atMost: idleInterval)
                 } else if let coalescing, sinceRead < Self.coalescingLimit {
                     // A wake-up's messages are used up while the stream is busy: let the next
                     // batch gather, then read it without a poll (a read that finds nothing polls).
                     POSIX.pause(coalescing)
                 } else if coalescing == nil {
-                    try engine.waitForInput()
+                    try engine.waitForInput(atMost: idleInterval)
                 }
                 // Otherwise the last read brought many messages: the server sends faster than a
                 // pause would let the socket hold, so read again at once.
@@ -297,7 +315,7 @@ extension ReplicationCursor {
     /// commands (psycopg2 has no way out of a stream but closing the connection). Calling it when
     /// the stream already ended returns how it ended.
     ///
-    /// May be called from inside a ``consumeStream(keepaliveInterval:_:)`` consumer; the loop then
+    /// May be called from inside a ``consumeStream(keepaliveInterval:idleInterval:onIdle:_:)`` consumer; the loop then
     /// returns after the consumer does.
     ///
     /// The corresponding libpq functions are `PQputCopyEnd`, `PQflush`, `PQgetCopyData` and `PQgetResult`.
@@ -315,7 +333,7 @@ extension ReplicationCursor {
         return end
     }
 
-    /// A handle that stops ``consumeStream(keepaliveInterval:_:)`` from another thread.
+    /// A handle that stops ``consumeStream(keepaliveInterval:idleInterval:onIdle:_:)`` from another thread.
     public func makeStopHandle() -> ReplicationStopHandle {
         ReplicationStopHandle(signal: stopSignal)
     }

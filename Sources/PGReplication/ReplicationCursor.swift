@@ -55,7 +55,7 @@ public final class ReplicationCursor {
         didSet { engine?.withLock { [receiveTimeout] in engine?.receiveTimeout = receiveTimeout } }
     }
 
-    /// How long ``consumeStream(keepaliveInterval:_:)`` pauses, in seconds, after the data of a
+    /// How long ``consumeStream(keepaliveInterval:idleInterval:onIdle:_:)`` pauses, in seconds, after the data of a
     /// wake-up is used up before it reads the socket again; nil or 0 polls at once, as psycopg2.
     ///
     /// The server sends each message on its own, so a consumer that keeps up with it otherwise

@@ -1,4 +1,4 @@
-/// Thrown by a ``ReplicationCursor/consumeStream(keepaliveInterval:_:)`` consumer to leave the loop.
+/// Thrown by a ``ReplicationCursor/consumeStream(keepaliveInterval:idleInterval:onIdle:_:)`` consumer to leave the loop.
 ///
 /// Like every error the consumer throws, it propagates out of `consumeStream` unchanged; it is not
 /// a `PGError` because stopping is not a failure. The stream is still open afterwards: call

@@ -1,6 +1,7 @@
 import Foundation
 import PGOutput
 import PGSupport
+import ServiceLifecycle
 
 extension ChangeStream {
     /// The events as an `AsyncSequence`.
@@ -19,6 +20,9 @@ extension ChangeStream {
     ///     if case .transaction(let transaction) = event { try await store(transaction) }
     /// }
     /// ```
+    ///
+    /// With the stream running as a `Service` (``run()``), the same events come out here: run
+    /// the stream in a `ServiceGroup` and iterate `events()` in another task.
     public func events() -> Events { Events(stream: self) }
 
     /// The async sequence of a ``ChangeStream``; iterate it once.
@@ -27,14 +31,14 @@ extension ChangeStream {
         let stream: ChangeStream
 
         public func makeAsyncIterator() -> Iterator {
-            Iterator(lifetime: IteratorLifetime(channel: EventChannel(stream: stream)))
+            Iterator(lifetime: IteratorLifetime(stream: stream))
         }
 
         public struct Iterator: AsyncIteratorProtocol {
             let lifetime: IteratorLifetime
 
             public mutating func next() async throws -> PGChangeEvent? {
-                try await lifetime.channel.next()
+                try await lifetime.stream.channel.next(lifetime.stream)
             }
         }
     }
@@ -45,12 +49,12 @@ extension ChangeStream.Events.Iterator: Sendable {}
 
 /// Stops the stream when the iterator goes away (the loop was left).
 final class IteratorLifetime: Sendable {
-    let channel: EventChannel
-    init(channel: EventChannel) { self.channel = channel }
-    deinit { channel.cancel() }
+    let stream: ChangeStream
+    init(stream: ChangeStream) { self.stream = stream }
+    deinit { stream.channel.cancel(stream) }
 }
 
-/// The bounded buffer between the I/O thread and the async consumer.
+/// The bounded buffer between the I/O thread and the async consumer; one per stream.
 final class EventChannel: Sendable {
     private struct State {
         var buffer: [PGChangeEvent] = []
@@ -60,6 +64,13 @@ final class EventChannel: Sendable {
         var cancelled = false
         var started = false
         var handedOut: LSN?
+        /// The consumer has an event and has not asked for the next one yet.
+        var holding = false
+        /// Graceful shutdown: the consumer gets no new event; the stream stops once it is done
+        /// with the one it holds.
+        var draining = false
+        /// Waiting for the stream to end (``ChangeStream/run()``).
+        var finishWaiters: [CheckedContinuation<Void, any Error>] = []
 
         var count: Int { buffer.count - head }
 
@@ -74,25 +85,34 @@ final class EventChannel: Sendable {
         }
     }
 
-    let stream: ChangeStream
     private let state = Locked(State())
 
-    init(stream: ChangeStream) { self.stream = stream }
-
-    private var capacity: Int { max(1, stream.configuration.bufferSize) }
-
-    func next() async throws -> PGChangeEvent? {
+    /// The stream it belongs to is passed in: a stored one would be a reference cycle.
+    func next(_ stream: ChangeStream) async throws -> PGChangeEvent? {
         if stream.configuration.acknowledgement == .automatic, let lsn = takeHandedOut() {
             stream.acknowledge(lsn)
         }
-        startIfNeeded()
+        let draining = state.withLock { state in
+            state.holding = false
+            return state.draining
+        }
+        if draining {
+            // What the consumer handled is acknowledged: the stream's stop reports it, then ends
+            // the stream with CopyDone.
+            stopForShutdown(stream)
+            return nil
+        }
+        startIfNeeded(stream)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation {
                 (continuation: CheckedContinuation<PGChangeEvent?, any Error>) in
                 let outcome = state.withLock { state -> Result<PGChangeEvent?, any Error>? in
+                    // A graceful shutdown that began meanwhile hands out nothing more.
+                    if state.draining { return .success(nil) }
                     if state.count > 0 {
                         let event = state.takeFirst()
                         state.handedOut = event.acknowledgeLSN ?? state.handedOut
+                        state.holding = true
                         return .success(event)
                     }
                     if let finished = state.finished { return finished.map { nil } }
@@ -107,7 +127,7 @@ final class EventChannel: Sendable {
                 }
             }
         } onCancel: {
-            cancel()
+            cancel(stream)
         }
     }
 
@@ -118,14 +138,17 @@ final class EventChannel: Sendable {
         }
     }
 
-    private func startIfNeeded() {
+    func startIfNeeded(_ stream: ChangeStream) {
         let start = state.withLock { state in
             defer { state.started = true }
             return !state.started
         }
         guard start else { return }
         let thread = Thread { [self] in
-            let result = Result { try stream.runLoop(acknowledgeAfterHandler: false) { event in try push(event) } }
+            let capacity = max(1, stream.configuration.bufferSize)
+            let result = Result {
+                try stream.runLoop(acknowledgeAfterHandler: false) { event in try push(event, capacity: capacity) }
+            }
             finish(result)
         }
         thread.name = "pgrepl-changestream"
@@ -133,16 +156,20 @@ final class EventChannel: Sendable {
     }
 
     /// Called on the I/O thread; waits while the buffer is full.
-    private func push(_ event: PGChangeEvent) throws {
-        let capacity = self.capacity
-        let waiter = try state.withLock(when: { $0.waiter != nil || $0.count < capacity || $0.cancelled }) {
+    private func push(_ event: PGChangeEvent, capacity: Int) throws {
+        let waiter = try state.withLock(
+            when: { $0.waiter != nil || $0.count < capacity || $0.cancelled || $0.draining }
+        ) {
             state, _ throws(CancellationError) -> CheckedContinuation<PGChangeEvent?, any Error>? in
+            if state.cancelled { throw CancellationError() }
+            // Shutting down: what was not handed out is not acknowledged, and comes again.
+            if state.draining { return nil }
             if let waiter = state.waiter {
                 state.waiter = nil
                 state.handedOut = event.acknowledgeLSN ?? state.handedOut
+                state.holding = true
                 return waiter
             }
-            if state.cancelled { throw CancellationError() }
             state.buffer.append(event)
             return nil
         }
@@ -150,15 +177,51 @@ final class EventChannel: Sendable {
     }
 
     private func finish(_ result: Result<Void, any Error>) {
-        let (waiter, outcome) = state.withLock { state in
+        let (waiter, outcome, finishWaiters) = state.withLock { state in
             if state.finished == nil { state.finished = result }
-            defer { state.waiter = nil }
-            return (state.waiter, state.finished ?? result)
+            defer {
+                state.waiter = nil
+                state.finishWaiters = []
+            }
+            return (state.waiter, state.finished ?? result, state.finishWaiters)
         }
         waiter?.resume(with: outcome.map { nil })
+        for finishWaiter in finishWaiters { finishWaiter.resume(with: outcome) }
     }
 
-    func cancel() {
+    /// Starts the stream when nothing did yet and waits for it to end.
+    func runUntilFinished(_ stream: ChangeStream) async throws {
+        startIfNeeded(stream)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let finished = state.withLock { state -> Result<Void, any Error>? in
+                if let finished = state.finished { return finished }
+                state.finishWaiters.append(continuation)
+                return nil
+            }
+            if let finished { continuation.resume(with: finished) }
+        }
+    }
+
+    /// Graceful shutdown: no new event is handed out; the stream stops at once when the consumer
+    /// holds none, else when it asks for the next one (after acknowledging the one it held).
+    func drain(_ stream: ChangeStream) {
+        let (stopNow, waiter) = state.withLock { state -> (Bool, CheckedContinuation<PGChangeEvent?, any Error>?) in
+            state.draining = true
+            guard !state.holding else { return (false, nil) }
+            defer { state.waiter = nil }
+            return (true, state.waiter)
+        }
+        state.broadcast()
+        if stopNow { stopForShutdown(stream) }
+        waiter?.resume(returning: nil)
+    }
+
+    private func stopForShutdown(_ stream: ChangeStream) {
+        stream.stop()
+        state.broadcast()
+    }
+
+    func cancel(_ stream: ChangeStream) {
         stream.stop()
         let waiter = state.withLock { state in
             state.cancelled = true
@@ -167,5 +230,41 @@ final class EventChannel: Sendable {
         }
         state.broadcast()
         waiter?.resume(throwing: CancellationError())
+    }
+}
+
+// MARK: - Service
+
+extension ChangeStream: Service {
+    /// Runs the stream as a swift-service-lifecycle `Service`, until it fails, the task is
+    /// cancelled, or graceful shutdown; its events come out of ``events()``.
+    ///
+    /// On graceful shutdown (SIGTERM in a `ServiceGroup` set up for it) the stream stops reading
+    /// and hands out no new event. When the consumer asks for the next event, after handling the
+    /// one it holds, the sequence ends; the stream then sends the last acknowledgement and
+    /// CopyDone, and `run()` returns. Events read but not handed out are not acknowledged: the
+    /// server sends them again to the next run.
+    ///
+    /// ```swift
+    /// let stream = ChangeStream(configuration, logger: logger)
+    /// let group = ServiceGroup(
+    ///     configuration: .init(services: [.init(service: stream)], gracefulShutdownSignals: [.sigterm], logger: logger))
+    /// try await withThrowingTaskGroup(of: Void.self) { tasks in
+    ///     tasks.addTask { try await group.run() }
+    ///     for try await event in stream.events() { try await apply(event) }
+    /// }
+    /// ```
+    ///
+    /// Cancelling the task stops the stream at once, without waiting for the consumer.
+    public func run() async throws {
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await channel.runUntilFinished(self)
+            } onGracefulShutdown: {
+                self.channel.drain(self)
+            }
+        } onCancel: {
+            self.channel.cancel(self)
+        }
     }
 }

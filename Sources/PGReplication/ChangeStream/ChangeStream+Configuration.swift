@@ -78,6 +78,9 @@ extension ChangeStream {
         public var bufferSize = 256
         /// Fail (and reconnect) when nothing arrives from the server for this many seconds.
         public var receiveTimeout: Double?
+        /// Periodic heartbeats the stream expects back, to notice a connected stream that no
+        /// longer progresses (off by default; see ``ChangeStream/Heartbeat``).
+        public var heartbeat: Heartbeat?
 
         public init(dsn: String, slot: String, publications: [String]) {
             self.dsn = dsn
@@ -187,6 +190,14 @@ extension ChangeStream.Configuration {
         guard bufferSize >= 1 else { throw refuse("bufferSize", bufferSize, "at least 1") }
         if let receiveTimeout, !(receiveTimeout.isFinite && receiveTimeout > 0) {
             throw refuse("receiveTimeout", receiveTimeout, "a positive number of seconds, or nil")
+        }
+        if let heartbeat {
+            guard heartbeat.interval.isFinite, heartbeat.interval > 0 else {
+                throw refuse("heartbeat.interval", heartbeat.interval, "a positive number of seconds")
+            }
+            guard heartbeat.deadline.isFinite, heartbeat.deadline > 0 else {
+                throw refuse("heartbeat.deadline", heartbeat.deadline, "a positive number of seconds")
+            }
         }
         if let maxAttempts = reconnect.maxAttempts, maxAttempts < 0 {
             throw refuse("reconnect.maxAttempts", maxAttempts, "0 or more, or nil")

@@ -12,6 +12,9 @@ extension ChangeStream {
         }
         guard first else { throw PGError.programming("a ChangeStream runs once; make a new one to stream again") }
         try configuration.validate()
+        let monitor = configuration.heartbeat.map { HeartbeatMonitor($0, slot: configuration.slot) }
+        monitor?.start(self)
+        defer { monitor?.stop() }
         var attempt = 0
         // What the configuration asks to create (and the initial snapshot) is done on the first
         // connection that gets that far, not merely the first attempt.
@@ -20,7 +23,9 @@ extension ChangeStream {
             var session = Session()
             do {
                 try connectAndStream(
-                    prepare: !prepared, session: &session, acknowledgeAfterHandler: acknowledgeAfterHandler, handler)
+                    prepare: !prepared, session: &session, monitor: monitor,
+                    acknowledgeAfterHandler: acknowledgeAfterHandler, handler)
+                if let failure = state.withLock({ $0.failure }) { throw failure }
                 if stopRequested { return }
                 logger.info(
                     "the server ended the replication stream; reconnecting",
@@ -28,6 +33,7 @@ extension ChangeStream {
             } catch let failure as HandlerFailure {
                 throw failure.error
             } catch {
+                if let failure = state.withLock({ $0.failure }) { throw failure }
                 if let typed = try diagnoseSlot(after: error) { throw typed }
                 guard isRetryable(error) else { throw error }
             }
@@ -47,6 +53,7 @@ extension ChangeStream {
                     "pgrepl.slot": "\(configuration.slot)", "pgrepl.attempt": "\(attempt)", "pgrepl.delay": "\(delay)",
                 ])
             state.withLock { $0.metrics.reconnects += 1 }
+            instruments.reconnects.increment()
             wake.sleep(delay)
         }
     }
@@ -77,7 +84,8 @@ extension ChangeStream {
 
     /// One connection's life.
     private func connectAndStream(
-        prepare: Bool, session: inout Session, acknowledgeAfterHandler: Bool, _ handler: (PGChangeEvent) throws -> Void
+        prepare: Bool, session: inout Session, monitor: HeartbeatMonitor?, acknowledgeAfterHandler: Bool,
+        _ handler: (PGChangeEvent) throws -> Void
     ) throws {
         let connection = try LogicalReplicationConnection(configuration.dsn, logger: logger, interruption: interruption)
         defer { connection.close() }
@@ -126,9 +134,32 @@ extension ChangeStream {
         var assembler = TransactionAssembler(
             decoder: PGOutputDecoder(protocolVersion: version, streaming: try streamingMode(version: version)),
             delivery: configuration.delivery)
+        assembler.knownTables = state.withLock { $0.knownTables }
+        defer {
+            let known = assembler.knownTables
+            state.withLock { $0.knownTables = known }
+        }
+        monitor?.reset()
         var delivered = false
         defer { session.delivered = delivered }
+        var receivedBytes = 0
+        defer { instruments.receivedBytes.increment(by: receivedBytes) }
         func emit(_ event: PGChangeEvent) throws {
+            if case .message(let message) = event {
+                // Heartbeats are the stream's own; other messages only when asked for.
+                if monitor?.received(message, stream: self) == true || !configuration.messages {
+                    // Confirmed when everything delivered before it was acknowledged: an idle
+                    // stream's slot then moves, and flush forwarding (which waits for the highest
+                    // position received to be confirmed) goes on.
+                    let caughtUp = state.withLock { $0.acknowledged >= $0.lastDelivered }
+                    if caughtUp { acknowledge(message.lsn) }
+                    return
+                }
+            }
+            if receivedBytes > 0 {
+                instruments.receivedBytes.increment(by: receivedBytes)
+                receivedBytes = 0
+            }
             do {
                 try handler(event)
             } catch {
@@ -136,13 +167,21 @@ extension ChangeStream {
             }
             delivered = true
             count(event)
-            if acknowledgeAfterHandler, let lsn = event.acknowledgeLSN { acknowledge(lsn) }
+            if let lsn = event.acknowledgeLSN {
+                state.withLock { $0.lastDelivered = max($0.lastDelivered, lsn) }
+                if acknowledgeAfterHandler { acknowledge(lsn) }
+            }
         }
         // The forwarding fence: while a transaction is open, keepalives do not move the flush
         // position (see TransactionAssembler.hasOpenTransaction).
         var holding = false
+        // With a heartbeat, an idle stream wakes twice a second to deliver a stall as an event.
         do {
-            try cursor.consumeStream { message in
+            try cursor.consumeStream(
+                idleInterval: monitor == nil ? nil : 0.5,
+                onIdle: { if let stall = monitor?.takePendingStall() { try emit(.stalled(stall)) } }
+            ) { message in
+                receivedBytes &+= message.dataSize
                 try message.withUnsafePayload { payload in try assembler.feed(payload, emit: emit) }
                 if assembler.hasOpenTransaction != holding {
                     holding.toggle()
@@ -242,13 +281,16 @@ extension ChangeStream {
                 state.metrics.transactions += 1
                 state.metrics.lastCommitTime = transaction.commitTime
                 added = transaction.changes.count
+                instruments.transactions.increment()
             case .commit(let transaction):
                 state.metrics.transactions += 1
                 state.metrics.lastCommitTime = transaction.commitTime
+                instruments.transactions.increment()
             case .changes(let batch): added = batch.changes.count
             case .snapshot(let batch): added = batch.rows.count
             default: break
             }
+            if added > 0 { instruments.changes.increment(by: added) }
             state.metrics.changes += added
             state.windowChanges += added
             let now = POSIX.monotonicNow()
@@ -276,7 +318,7 @@ extension ChangeStream {
         case .on: options.set("streaming", true)
         case .parallel: options.set("streaming", "parallel")
         }
-        if configuration.messages { options.set("messages", true) }
+        if configuration.messages || configuration.heartbeat != nil { options.set("messages", true) }
         if configuration.twoPhase, version >= 3 { options.set("two_phase", true) }
         return options
     }

@@ -142,6 +142,8 @@ extension ChangeStream {
                 state.withLock { state in
                     state.metrics.changes += rows.count
                 }
+                instruments.snapshotRows.increment(by: rows.count)
+                instruments.changes.increment(by: rows.count)
                 if last { break }
             }
             // After the last table every row was delivered: ending the read-only transaction is

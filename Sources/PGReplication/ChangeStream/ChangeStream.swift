@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PGOutput
 import PGSupport
 
@@ -50,6 +51,13 @@ public final class ChangeStream: Sendable {
         var started = false
         /// The system identifier of the first server the stream reached.
         var systemID: String?
+        /// A failure that ends the stream though nothing failed on its connection (a stall with
+        /// `Heartbeat.StallAction.fail`).
+        var failure: ChangeStreamError?
+        /// The tables described so far, across connections (schema changes).
+        var knownTables: [UInt32: PGTable] = [:]
+        /// The acknowledgement position of the last event the handler returned for.
+        var lastDelivered: LSN = 0
     }
 
     public let configuration: Configuration
@@ -57,10 +65,30 @@ public final class ChangeStream: Sendable {
     let state = Locked(State())
     /// Wakes the reconnect loop's sleep when the stream is stopped.
     let wake = WakePipe()
+    /// The buffer between the I/O thread and ``events()`` (and ``run()``).
+    let channel = EventChannel()
+    let instruments: Instruments
 
-    public init(_ configuration: Configuration, logger: Logger? = nil) {
+    /// - Parameters:
+    ///   - configuration: what to stream and how.
+    ///   - logger: where the stream logs (nothing by default); it never logs a password or a
+    ///     whole connection string.
+    ///   - metricsFactory: where the stream's swift-metrics instruments go; by default the
+    ///     bootstrapped `MetricsSystem`. The labels: `ChangeStream/Instruments`.
+    public init(_ configuration: Configuration, logger: Logger? = nil, metricsFactory: (any MetricsFactory)? = nil) {
         self.configuration = configuration
         self.logger = logger ?? .disabled
+        instruments = Instruments(slot: configuration.slot, factory: metricsFactory)
+    }
+
+    /// Ends the stream with `error`: its connection is stopped cleanly, and ``run(_:)`` throws it.
+    func fail(_ error: ChangeStreamError) {
+        let handle = state.withLock { state in
+            if state.failure == nil { state.failure = error }
+            return state.stopHandle
+        }
+        handle?.stop()
+        wake.signal()
     }
 
     // MARK: - Control from any thread
@@ -78,12 +106,19 @@ public final class ChangeStream: Sendable {
     /// Acknowledges everything up to `lsn` as handled (with ``Configuration/Acknowledgement/manual``;
     /// automatic acknowledgement calls it for you). Positions never move back.
     public func acknowledge(_ lsn: LSN) {
-        let feedback = state.withLock { state -> ReplicationFeedbackHandle? in
+        let (feedback, commitTime) = state.withLock { state -> (ReplicationFeedbackHandle?, PostgresTimestamp?) in
             state.acknowledged = max(state.acknowledged, lsn)
             state.metrics.acknowledgedLSN = state.acknowledged
-            return state.feedback
+            return (state.feedback, state.metrics.lastCommitTime)
         }
         feedback?.confirm(flush: lsn)
+        if let commitTime {
+            let latency = Date().timeIntervalSince(commitTime.date)
+            if latency >= 0, latency.isFinite { instruments.acknowledgeLatency.recordNanoseconds(Int64(latency * 1e9)) }
+        }
+        if let positions = feedback?.positions {
+            instruments.lag.record(positions.highestWalEnd.distance(from: max(positions.flushLSN, lsn)))
+        }
     }
 
     /// Progress and lag now.

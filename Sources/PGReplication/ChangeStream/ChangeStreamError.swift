@@ -13,6 +13,9 @@ public struct ChangeStreamError: Error, Sendable, Hashable, CustomStringConverti
         /// else: the server would not send what lies between (see
         /// ``ChangeStream/SlotAheadPolicy``).
         case slotMovedElsewhere
+        /// The heartbeat did not come back in time and ``ChangeStream/Heartbeat/onStall`` is
+        /// ``ChangeStream/Heartbeat/StallAction/fail``.
+        case stalled
         /// Reconnecting failed ``ChangeStream/ReconnectPolicy/maxAttempts`` times.
         case reconnectFailed
         /// The initial snapshot copy failed part way. Its exported snapshot is gone with its

@@ -416,10 +416,10 @@ final class CopyBothEngine: @unchecked Sendable {
     // MARK: - Waiting (io lock not held)
 
     /// Waits until the socket has data, the feedback machine's deadline comes, or the wake-up
-    /// pipe is written (a stop request, or a confirmation due promptly).
+    /// pipe is written (a stop request, or a confirmation due promptly), or `limit` seconds pass.
     ///
     /// - Throws: `PGError` (connection lost) when nothing arrived for ``receiveTimeout``.
-    func waitForInput() throws {
+    func waitForInput(atMost limit: Double? = nil) throws {
         let (deadline, lastReceive) = feedback.withLock { state in
             state.ownerWaiting = true
             return (state.machine.deadline, state.machine.lastReceiveTime)
@@ -440,6 +440,7 @@ final class CopyBothEngine: @unchecked Sendable {
             }
             wait = min(wait, receiveDeadline - now)
         }
+        if let limit { wait = min(wait, limit) }
         guard wait > 0 else { return }
         _ = try POSIX.wait(socket: socket, wake: signal.pipe, timeout: wait)
     }

@@ -26,7 +26,7 @@ final class StopSignal: Sendable {
     }
 }
 
-/// Stops a cursor's ``ReplicationCursor/consumeStream(keepaliveInterval:_:)`` from any thread: the
+/// Stops a cursor's ``ReplicationCursor/consumeStream(keepaliveInterval:idleInterval:onIdle:_:)`` from any thread: the
 /// loop ends the stream cleanly (CopyDone and drain, as ``ReplicationCursor/stopReplication()``)
 /// and returns.
 public struct ReplicationStopHandle: Sendable {

@@ -131,6 +131,11 @@ public enum PGChangeEvent: Hashable, Sendable {
     case message(PGLogicalDecodingMessage)
     /// Rows of the initial snapshot copy of one table (`ChangeStream/Configuration/initialSnapshot`).
     case snapshot(PGSnapshotBatch)
+    /// A published table's columns changed: delivered before the first change with the new shape.
+    case schemaChange(PGSchemaChange)
+    /// The heartbeat (`ChangeStream.Configuration.heartbeat`) is overdue: the stream is connected
+    /// but the server sends nothing. Delivered once per stall, while it lasts.
+    case stalled(PGStreamStall)
     /// Two-phase: a prepared transaction was committed.
     case commitPrepared(gid: String, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp)
     /// Two-phase: a prepared transaction was rolled back. Drop what was delivered for it at
@@ -145,7 +150,7 @@ public enum PGChangeEvent: Hashable, Sendable {
         case .transaction(let transaction), .commit(let transaction): return transaction.endLSN
         case .message(let message): return message.lsn
         case .commitPrepared(_, _, _, let endLSN, _), .rollbackPrepared(_, _, let endLSN, _): return endLSN
-        case .begin, .changes, .abort, .snapshot: return nil
+        case .begin, .changes, .abort, .snapshot, .schemaChange, .stalled: return nil
         }
     }
 }

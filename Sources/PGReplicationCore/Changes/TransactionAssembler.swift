@@ -27,6 +27,10 @@ package struct TransactionAssembler {
     /// The table of the last change, until the next Relation message: consecutive changes mostly
     /// touch one table, and this spares a lookup and a `PGTable` copy per change.
     private var lastTable: PGTable?
+    /// The last description of each table seen, kept across ``reset()`` and handed from one
+    /// connection's assembler to the next, so that a reconnect's Relation messages are no schema
+    /// change.
+    package var knownTables: [UInt32: PGTable] = [:]
 
     package init(decoder: PGOutputDecoder, delivery: PGChangeDelivery) {
         self.decoder = decoder
@@ -94,7 +98,13 @@ package struct TransactionAssembler {
             } else {
                 current?.origin = origin.name
             }
-        case .relation, .type:
+        case .relation(let relation):
+            lastTable = nil
+            let table = PGTable(relation)
+            if let old = knownTables.updateValue(table, forKey: relation.oid), PGSchemaChange.differs(old, table) {
+                try emit(.schemaChange(PGSchemaChange(old: old, new: table)))
+            }
+        case .type:
             lastTable = nil
         case .insert(let insert):
             let table = try table(insert.relationOID)

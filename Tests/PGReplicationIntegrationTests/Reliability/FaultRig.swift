@@ -224,7 +224,7 @@ final class Recorder: Sendable {
 }
 
 /// Waits until `condition` holds; false on timeout.
-func eventually(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+func eventually(seconds: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if try condition() { return true }

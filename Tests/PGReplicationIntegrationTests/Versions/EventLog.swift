@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import PGReplication
 import PGSupport
 
@@ -9,8 +10,11 @@ final class RunningStream: Sendable {
     private let failure = Locked<(any Error)?>(nil)
     private let done = DispatchSemaphore(value: 0)
 
-    init(_ configuration: ChangeStream.Configuration, handler: @escaping @Sendable (PGChangeEvent) -> Void = { _ in }) {
-        stream = ChangeStream(configuration)
+    init(
+        _ configuration: ChangeStream.Configuration, metricsFactory: (any MetricsFactory)? = nil,
+        handler: @escaping @Sendable (PGChangeEvent) -> Void = { _ in }
+    ) {
+        stream = ChangeStream(configuration, metricsFactory: metricsFactory)
         let (stream, events, failure, done) = (stream, events, failure, done)
         Thread {
             do {

@@ -8,16 +8,6 @@ import Testing
 /// Logical decoding on a physical standby (PostgreSQL 16+) and failover slots (17+), on a
 /// throwaway primary and its standby.
 @Suite(.serialized) struct StandbyTests {
-    /// Waits until `condition` holds, or `seconds` pass; whether it held.
-    private func eventually(seconds: Double = 60, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        return false
-    }
-
     /// The ids the stream delivered, in order.
     private func ids(_ events: [PGChangeEvent]) -> [Int] {
         events.flatMap { event -> [Int] in
@@ -42,7 +32,10 @@ import Testing
         let standby = try primary.startStandby(settings: ["hot_standby_feedback": "on"], physicalSlot: "standby1")
         defer { standby.destroy() }
         #expect(try standby.psql("SELECT pg_is_in_recovery()") == "t")
-        #expect(try eventually { try standby.psql("SELECT count(*) FROM pg_publication WHERE pubname = 'p'") == "1" })
+        #expect(
+            try eventually(seconds: 60) {
+                try standby.psql("SELECT count(*) FROM pg_publication WHERE pubname = 'p'") == "1"
+            })
 
         var configuration = ChangeStream.Configuration(dsn: standby.dsn(), slot: "on_standby", publications: ["p"])
         configuration.createSlot = true
@@ -61,7 +54,7 @@ import Testing
         let last = try #require(
             running.stream.metrics.acknowledgedLSN > 0 ? running.stream.metrics.acknowledgedLSN : nil)
         #expect(
-            try eventually {
+            try eventually(seconds: 60) {
                 let text = try standby.psql(
                     "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'on_standby'")
                 return try LSN(text) >= last
@@ -107,7 +100,7 @@ import Testing
         let acknowledged = running.stream.metrics.acknowledgedLSN
         // The standby's copy of the slot is synchronized (and persistent) up to what was handled.
         #expect(
-            try eventually {
+            try eventually(seconds: 60) {
                 let row = try standby.psql(
                     "SELECT synced, temporary, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'fs'")
                 let fields = row.split(separator: "|").map(String.init)

@@ -4,13 +4,19 @@
 // crash the test is about. Not a product: the integration tests run it as a subprocess.
 //
 //   pgrepl-torture-consumer DSN SLOT PUBLICATION OUTPUT [streaming=on|off] [slow-every=N]
-//       [slow-seconds=S] [end=LSN]
+//       [slow-seconds=S] [end=LSN] [mode=service]
+//
+// mode=service runs the stream as a swift-service-lifecycle Service in a ServiceGroup that turns
+// SIGTERM into a graceful shutdown, and consumes `events()` (acknowledged when the loop asks for
+// the next event).
 //
 // A line: {"xid":725,"end":"0/1A2B3C","ops":["I17","U17","D17"]} (action and the row's id).
 
 import Dispatch
 import Foundation
+import Logging
 import PGReplication
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -51,38 +57,13 @@ nonisolated func consume() -> Int32 {
     terminate.setEventHandler { [stream] in stream.stop() }
     terminate.resume()
 
-    func id(_ row: PGRow?) -> String {
-        guard let row, let value = try? row["id", as: Int64.self] else { return "?" }
-        return String(value)
-    }
-
     var handled = 0
     do {
         try stream.run { event in
             guard case .transaction(let transaction) = event else { return }
             handled += 1
             if slowEvery > 0, handled % slowEvery == 0 { Thread.sleep(forTimeInterval: slowSeconds) }
-            let ops = transaction.changes.map { change -> String in
-                switch change {
-                case .insert(_, let new): return "\"I\(id(new))\""
-                case .update(_, let old, _, let new): return "\"U\(id(old ?? new))\""
-                case .delete(_, let old, _): return "\"D\(id(old))\""
-                case .truncate: return "\"T\""
-                case .message: return "\"M\""
-                }
-            }
-            if !ops.isEmpty {
-                let line = Array(
-                    "{\"xid\":\(transaction.xid),\"end\":\"\(transaction.endLSN)\",\"ops\":[\(ops.joined(separator: ","))]}\n"
-                        .utf8)
-                var written = 0
-                while written < line.count {
-                    let count = line[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                    guard count > 0 else { throw POSIXError(.EIO) }
-                    written += count
-                }
-                guard fsync(fd) == 0 else { throw POSIXError(.EIO) }
-            }
+            try writeLine(transaction, to: fd)
             stream.acknowledge(transaction.endLSN)
             if let end, transaction.endLSN >= end { stream.stop() }
         }
@@ -93,4 +74,63 @@ nonisolated func consume() -> Int32 {
     exit(0)
 }
 
+/// One transaction as a line, written and fsync'd.
+nonisolated func writeLine(_ transaction: PGTransaction, to fd: Int32) throws {
+    func id(_ row: PGRow?) -> String {
+        guard let row, let value = try? row["id", as: Int64.self] else { return "?" }
+        return String(value)
+    }
+    let ops = transaction.changes.map { change -> String in
+        switch change {
+        case .insert(_, let new): return "\"I\(id(new))\""
+        case .update(_, let old, _, let new): return "\"U\(id(old ?? new))\""
+        case .delete(_, let old, _): return "\"D\(id(old))\""
+        case .truncate: return "\"T\""
+        case .message: return "\"M\""
+        }
+    }
+    guard !ops.isEmpty else { return }
+    let line = Array(
+        "{\"xid\":\(transaction.xid),\"end\":\"\(transaction.endLSN)\",\"ops\":[\(ops.joined(separator: ","))]}\n".utf8)
+    var written = 0
+    while written < line.count {
+        let count = line[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { throw POSIXError(.EIO) }
+        written += count
+    }
+    guard fsync(fd) == 0 else { throw POSIXError(.EIO) }
+}
+
+/// mode=service: a ServiceGroup with graceful shutdown on SIGTERM.
+nonisolated func serve() async -> Int32 {
+    let arguments = CommandLine.arguments
+    var configuration = ChangeStream.Configuration(dsn: arguments[1], slot: arguments[2], publications: [arguments[3]])
+    configuration.statusInterval = 1
+    configuration.reconnect = .init(initialDelay: 0.05, maxDelay: 0.5)
+    let fd = open(arguments[4], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { return 1 }
+    var logger = Logger(label: "pgrepl-torture-consumer")
+    logger.logLevel = .warning
+    let stream = ChangeStream(configuration, logger: logger)
+    let group = ServiceGroup(
+        configuration: .init(
+            services: [.init(service: stream)], gracefulShutdownSignals: [.sigterm], logger: logger))
+    do {
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            for try await event in stream.events() {
+                if case .transaction(let transaction) = event { try writeLine(transaction, to: fd) }
+            }
+            try await tasks.waitForAll()
+        }
+    } catch {
+        FileHandle.standardError.write(Data("pgrepl-torture-consumer: \(error)\n".utf8))
+        return 1
+    }
+    return 0
+}
+
+if CommandLine.arguments.contains("mode=service") {
+    exit(await serve())
+}
 exit(consume())

@@ -1,0 +1,406 @@
+import ArgumentParser
+import PGReplication
+
+/// `pgrepl check`: what would break replication, before it breaks.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check a server, its publications and a slot for what would stop logical replication.",
+        discussion: """
+            One line per finding: its level (ok, info, warning, error), the check, what was found and what to do. \
+            The exit status is \(ExitStatus.findings.rawValue) when a finding would stop replication (an error), \
+            0 otherwise. --json prints an array of {"level","check","message","fix"} objects instead.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: ArgumentHelp("A publication to check; repeat the option for several.", valueName: "name"))
+    var publication: [String] = []
+    @Option(help: ArgumentHelp("A replication slot to check.", valueName: "name")) var slot: String?
+    @Flag(help: "Print a JSON array instead of lines.") var json = false
+
+    func run() throws(CLIError) {
+        let sql = try connection.sqlConnection()
+        defer { sql.close() }
+        let findings = try attempt("checking the server") {
+            try Preflight(sql: sql, publications: publication, slot: slot).run()
+        }
+        if json {
+            try Output.print(try renderJSON(findings))
+        } else {
+            try Output.print(findings.map(\.line).joined(separator: "\n"))
+        }
+        if findings.contains(where: { $0.level == .error }) {
+            throw CLIError(
+                .findings, "checking the server",
+                "\(findings.filter { $0.level == .error }.count) finding(s) would stop replication")
+        }
+    }
+}
+
+/// One finding of `pgrepl check`.
+struct Finding: Encodable, Equatable {
+    enum Level: String, Encodable, Comparable {
+        case ok, info, warning, error
+
+        static func < (lhs: Level, rhs: Level) -> Bool {
+            let order: [Level] = [.ok, .info, .warning, .error]
+            return order.firstIndex(of: lhs)! < order.firstIndex(of: rhs)!
+        }
+    }
+
+    var level: Level
+    /// Which check: `wal_level`, `slots`, `senders`, `role`, `privileges`, `replica_identity`,
+    /// `row_filter`, `column_list`, `output_plugin_libraries`, `publication`, `slot`, `version`.
+    var check: String
+    var message: String
+    /// What to do; nil when there is nothing to do.
+    var fix: String?
+
+    var line: String {
+        level.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0) + "\(check): \(message)"
+            + (fix.map { " — \($0)" } ?? "")
+    }
+}
+
+/// The checks, on an ordinary connection.
+struct Preflight {
+    let sql: PGConnection
+    let publications: [String]
+    let slot: String?
+
+    func run() throws -> [Finding] {
+        var findings: [Finding] = []
+        findings += try version()
+        findings += try walLevel()
+        findings += try headroom()
+        findings += try role()
+        findings += try pluginLibraries()
+        for publication in publications { findings += try check(publication: publication) }
+        if let slot { findings += try check(slot: slot) }
+        return findings
+    }
+
+    private func value(_ query: String) throws -> String? { try sql.execute(query).scalar }
+
+    private func literal(_ text: String) throws -> String { try sql.quoteLiteral(text) }
+
+    private func version() throws -> [Finding] {
+        let version = sql.serverVersion
+        let major = version / 10000
+        var has = ["logical streams", "binary values", "streaming on"]
+        var lacks: [String] = []
+        func feature(_ name: String, _ since: Int) {
+            if major >= since { has.append(name) } else { lacks.append("\(name) (\(since)+)") }
+        }
+        feature("two-phase decoding, row filters and column lists", 15)
+        feature("parallel streaming and decoding on a standby", 16)
+        feature("failover slots", 17)
+        feature("published generated columns and idle_timeout", 18)
+        guard major >= 14 else {
+            return [
+                Finding(
+                    level: .error, check: "version", message: "PostgreSQL \(major) has no pgoutput protocol 2",
+                    fix: "ChangeStream and pgrepl stream need PostgreSQL 14 or later")
+            ]
+        }
+        return [
+            Finding(
+                level: .info, check: "version",
+                message: "PostgreSQL \(major): " + has.joined(separator: ", ")
+                    + (lacks.isEmpty ? "" : "; not before a later version: " + lacks.joined(separator: ", ")))
+        ]
+    }
+
+    private func walLevel() throws -> [Finding] {
+        let level = try value("SHOW wal_level") ?? "?"
+        guard level == "logical" else {
+            return [
+                Finding(
+                    level: .error, check: "wal_level", message: "wal_level is \(level); logical decoding needs logical",
+                    fix: "ALTER SYSTEM SET wal_level = logical, then restart the server")
+            ]
+        }
+        return [Finding(level: .ok, check: "wal_level", message: "wal_level is logical")]
+    }
+
+    private func headroom() throws -> [Finding] {
+        var findings: [Finding] = []
+        let maxSlots = Int(try value("SHOW max_replication_slots") ?? "") ?? 0
+        let slots = Int(try value("SELECT count(*) FROM pg_replication_slots") ?? "") ?? 0
+        let slotExists =
+            try slot.map {
+                try value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = \(try literal($0))") == "1"
+            } ?? false
+        if slots >= maxSlots && !slotExists {
+            findings.append(
+                Finding(
+                    level: .error, check: "slots",
+                    message: "all \(maxSlots) replication slots (max_replication_slots) are used",
+                    fix: "drop unused slots (pgrepl slot list) or raise max_replication_slots and restart"))
+        } else {
+            findings.append(
+                Finding(
+                    level: maxSlots - slots <= 1 && !slotExists ? .warning : .ok, check: "slots",
+                    message: "\(slots) of \(maxSlots) replication slots used"))
+        }
+        let maxSenders = Int(try value("SHOW max_wal_senders") ?? "") ?? 0
+        let senders = Int(try value("SELECT count(*) FROM pg_stat_replication") ?? "") ?? 0
+        if senders >= maxSenders {
+            findings.append(
+                Finding(
+                    level: .error, check: "senders",
+                    message: "all \(maxSenders) WAL senders (max_wal_senders) are busy",
+                    fix: "raise max_wal_senders and restart, or stop a consumer"))
+        } else {
+            findings.append(
+                Finding(
+                    level: maxSenders - senders <= 1 ? .warning : .ok, check: "senders",
+                    message: "\(senders) of \(maxSenders) WAL senders in use"))
+        }
+        return findings
+    }
+
+    private func role() throws -> [Finding] {
+        let row = try sql.execute(
+            "SELECT current_user, rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).rows.first
+        let name = row?.first.flatMap { $0 } ?? "?"
+        guard row?.count == 2, row?[1] == "t" else {
+            return [
+                Finding(
+                    level: .error, check: "role", message: "role \(name) has no REPLICATION attribute",
+                    fix: "ALTER ROLE \(name) REPLICATION")
+            ]
+        }
+        return [Finding(level: .ok, check: "role", message: "role \(name) may open replication connections")]
+    }
+
+    private func pluginLibraries() throws -> [Finding] {
+        let exists = try value("SELECT count(*) FROM pg_settings WHERE name = 'output_plugin_libraries'") == "1"
+        guard exists else { return [] }
+        let libraries = try value("SHOW output_plugin_libraries") ?? ""
+        let names = libraries.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let superuser = try value("SELECT rolsuper FROM pg_roles WHERE rolname = current_user") == "t"
+        guard names.contains("pgoutput") || superuser else {
+            return [
+                Finding(
+                    level: .error, check: "output_plugin_libraries",
+                    message:
+                        "output_plugin_libraries (\(libraries.isEmpty ? "empty" : libraries)) does not list pgoutput",
+                    fix: "add pgoutput to output_plugin_libraries and reload the configuration")
+            ]
+        }
+        return [
+            Finding(level: .ok, check: "output_plugin_libraries", message: "pgoutput may be loaded (\(libraries))")
+        ]
+    }
+
+    private struct PublishedTable {
+        var oid: String
+        var name: String
+        var identity: String
+        var hasKey: Bool
+        var identityColumns: [String]
+        var allColumns: [String]
+        var selectable: Bool
+        var rowFilter: String?
+        var columnList: [String]?
+    }
+
+    private func check(publication: String) throws -> [Finding] {
+        let row = try sql.execute(
+            "SELECT pubupdate, pubdelete FROM pg_publication WHERE pubname = \(try literal(publication))"
+        ).rows.first
+        guard let row, row.count == 2 else {
+            return [
+                Finding(
+                    level: .error, check: "publication", message: "publication \"\(publication)\" does not exist",
+                    fix: "CREATE PUBLICATION \(publication) FOR TABLE …")
+            ]
+        }
+        let updatesOrDeletes = row[0] == "t" || row[1] == "t"
+        let modern = sql.serverVersion >= 150000
+        let result = try sql.execute(
+            """
+            SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relreplident,
+                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
+                   (SELECT string_agg(a.attname, ',' ORDER BY a.attnum) FROM pg_index i
+                      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                      WHERE i.indrelid = c.oid
+                        AND (CASE c.relreplident WHEN 'i' THEN i.indisreplident ELSE i.indisprimary END)),
+                   (SELECT string_agg(a.attname, ',' ORDER BY a.attnum) FROM pg_attribute a
+                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+                   has_table_privilege(c.oid, 'SELECT'),
+                   \(modern ? "p.rowfilter, array_to_string(p.attnames, ',')" : "NULL, NULL")
+            FROM pg_publication_tables p
+            JOIN pg_namespace n ON n.nspname = p.schemaname
+            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
+            WHERE p.pubname = \(try literal(publication))
+            ORDER BY 2
+            """)
+        let tables = result.rows.map { row -> PublishedTable in
+            func text(_ index: Int) -> String? { index < row.count ? row[index] : nil }
+            let list = { (value: String?) in value.map { $0.split(separator: ",").map(String.init) } ?? [] }
+            return PublishedTable(
+                oid: text(0) ?? "", name: text(1) ?? "?", identity: text(2) ?? "d", hasKey: text(3) == "t",
+                identityColumns: list(text(4)), allColumns: list(text(5)), selectable: text(6) == "t",
+                rowFilter: text(7), columnList: text(8).map { $0.split(separator: ",").map(String.init) })
+        }
+        var findings = [
+            Finding(
+                level: tables.isEmpty ? .warning : .ok, check: "publication",
+                message: "publication \"\(publication)\" publishes \(tables.count) table(s)"
+                    + (updatesOrDeletes ? ", with updates or deletes" : ""),
+                fix: tables.isEmpty ? "ALTER PUBLICATION \(publication) ADD TABLE …" : nil)
+        ]
+        for table in tables {
+            if !table.selectable {
+                findings.append(
+                    Finding(
+                        level: .warning, check: "privileges",
+                        message: "no SELECT on \(table.name): an initial snapshot or a backfill cannot copy it",
+                        fix: "GRANT SELECT ON \(table.name) TO current_user"))
+            }
+            guard updatesOrDeletes else { continue }
+            if table.identity == "n" || (table.identity == "d" && !table.hasKey) {
+                let why =
+                    table.identity == "n" ? "REPLICA IDENTITY NOTHING" : "no primary key and REPLICA IDENTITY DEFAULT"
+                findings.append(
+                    Finding(
+                        level: .error, check: "replica_identity",
+                        message:
+                            "\(table.name) has \(why): the server refuses its UPDATEs and DELETEs while it is published",
+                        fix: "add a primary key, or ALTER TABLE \(table.name) REPLICA IDENTITY FULL (or USING INDEX)"))
+                continue
+            }
+            let identity = table.identity == "f" ? table.allColumns : table.identityColumns
+            if let columns = table.columnList, !Set(identity).isSubset(of: Set(columns)) {
+                let missing = identity.filter { !columns.contains($0) }
+                findings.append(
+                    Finding(
+                        level: .error, check: "column_list",
+                        message: "the column list of \(table.name) leaves out replica identity column(s) "
+                            + missing.joined(separator: ", ") + ": the server refuses its UPDATEs and DELETEs",
+                        fix: "add them to the publication's column list"))
+            }
+            if let filter = table.rowFilter, table.identity != "f" {
+                let used = table.allColumns.filter { column in Self.mentions(filter, column) }
+                let outside = used.filter { !identity.contains($0) }
+                if !outside.isEmpty {
+                    findings.append(
+                        Finding(
+                            level: .error, check: "row_filter",
+                            message: "the row filter of \(table.name) (\(filter)) uses "
+                                + outside.joined(separator: ", ")
+                                + ", outside the replica identity: the server refuses its UPDATEs and DELETEs",
+                            fix: "filter on replica identity columns only, or REPLICA IDENTITY FULL"))
+                }
+            }
+        }
+        return findings
+    }
+
+    /// Whether `filter` (the server's deparsed expression) names `column` outside quotes.
+    static func mentions(_ filter: String, _ column: String) -> Bool {
+        var words: [String] = []
+        var word = ""
+        var inString = false
+        var inIdentifier = false
+        for character in filter {
+            if inString {
+                if character == "'" { inString = false }
+                continue
+            }
+            if inIdentifier {
+                if character == "\"" {
+                    inIdentifier = false
+                    words.append(word)
+                    word = ""
+                } else {
+                    word.append(character)
+                }
+                continue
+            }
+            if character == "'" {
+                inString = true
+            } else if character == "\"" {
+                inIdentifier = true
+            } else if character.isLetter || character.isNumber || character == "_" {
+                word.append(character)
+                continue
+            }
+            if !word.isEmpty {
+                words.append(word)
+                word = ""
+            }
+        }
+        if !word.isEmpty { words.append(word) }
+        return words.contains(column)
+    }
+
+    private func check(slot: String) throws -> [Finding] {
+        let version = sql.serverVersion
+        let reason = version >= 170000 ? "invalidation_reason" : "NULL::text"
+        let conflicting = version >= 160000 ? "conflicting" : "NULL::bool"
+        let row = try sql.execute(
+            """
+            SELECT slot_type, coalesce(plugin, ''), wal_status, active, active_pid, \(reason), \(conflicting),
+                   (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END
+                      - coalesce(confirmed_flush_lsn, restart_lsn))::bigint,
+                   current_setting('max_slot_wal_keep_size')
+            FROM pg_replication_slots WHERE slot_name = \(try literal(slot))
+            """
+        ).rows.first
+        guard let row, row.count == 9 else {
+            return [
+                Finding(
+                    level: .warning, check: "slot", message: "slot \"\(slot)\" does not exist",
+                    fix: "pgrepl slot create --slot \(slot), or --create-slot when streaming")
+            ]
+        }
+        var findings: [Finding] = []
+        if row[0] != "logical" || row[1] != "pgoutput" {
+            findings.append(
+                Finding(
+                    level: .error, check: "slot",
+                    message:
+                        "slot \"\(slot)\" is a \(row[0] ?? "?") slot\(row[1].map { $0.isEmpty ? "" : " of \($0)" } ?? "")",
+                    fix: "ChangeStream and pgrepl stream need a logical pgoutput slot"))
+        }
+        if let invalidated = row[5] ?? (row[2] == "lost" ? "wal_removed" : nil)
+            ?? (row[6] == "t" ? "rows_removed" : nil)
+        {
+            findings.append(
+                Finding(
+                    level: .error, check: "slot", message: "slot \"\(slot)\" was invalidated (\(invalidated))",
+                    fix: "drop it and create it again; what it held is gone (take a new initial snapshot)"))
+            return findings
+        }
+        let lag = Int64(row[7] ?? "") ?? 0
+        switch row[2] {
+        case "unreserved":
+            findings.append(
+                Finding(
+                    level: .warning, check: "slot",
+                    message: "slot \"\(slot)\" is about to lose WAL (wal_status unreserved, \(lag) bytes behind)",
+                    fix: "let its consumer catch up now, or raise max_slot_wal_keep_size"))
+        case "extended":
+            findings.append(
+                Finding(
+                    level: .warning, check: "slot",
+                    message: "slot \"\(slot)\" holds more WAL than max_wal_size (\(lag) bytes behind)",
+                    fix: "check that its consumer runs and keeps up"))
+        default:
+            findings.append(
+                Finding(level: .ok, check: "slot", message: "slot \"\(slot)\" is \(row[2] ?? "?"), \(lag) bytes behind")
+            )
+        }
+        if row[3] == "t" {
+            findings.append(
+                Finding(
+                    level: .info, check: "slot", message: "slot \"\(slot)\" is in use by PID \(row[4] ?? "?")",
+                    fix: "a second consumer of the slot waits until that one ends"))
+        }
+        return findings
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import Logging
+import PGOutput
+import PGSupport
+
+extension ChangeStream {
+    /// A periodic logical decoding message the stream expects back (``Configuration/heartbeat``).
+    ///
+    /// Every ``interval`` seconds an ordinary connection to the slot's database runs
+    /// `pg_logical_emit_message(false, 'pgrepl.heartbeat', …)`: a non-transactional message that
+    /// the walsender decodes at once. The stream takes its own heartbeats out of the events (they
+    /// never reach the handler) and notes their arrival. When one is not back within
+    /// ``deadline`` while the stream is connected, the stream is **stalled**: connected, but the
+    /// server sends nothing. It reports that as a `PGChangeEvent/stalled(_:)` event, the
+    /// `pgrepl_stalled` gauge and a warning log, or, with ``StallAction/fail``, ends with
+    /// ``ChangeStreamError/Kind/stalled``.
+    ///
+    /// The heartbeats also give an idle database's slot WAL to move over, so its
+    /// `confirmed_flush_lsn` follows the server.
+    public struct Heartbeat: Hashable, Sendable {
+        /// What a stall does.
+        public enum StallAction: Hashable, Sendable {
+            /// An event, the gauge and a warning; the stream goes on waiting.
+            case warn
+            /// The stream ends with ``ChangeStreamError/Kind/stalled``.
+            case fail
+        }
+
+        /// The prefix of the heartbeat messages.
+        public static let prefix = "pgrepl.heartbeat"
+
+        /// Seconds between heartbeats.
+        public var interval: Double
+        /// Seconds a heartbeat may take to come back before the stream counts as stalled.
+        public var deadline: Double
+        public var onStall: StallAction
+
+        /// - Parameters:
+        ///   - interval: seconds between heartbeats (more than 0).
+        ///   - deadline: seconds a heartbeat may take to come back; by default three intervals,
+        ///     at least 5 seconds.
+        ///   - onStall: what a stall does.
+        public init(interval: Double = 10, deadline: Double? = nil, onStall: StallAction = .warn) {
+            self.interval = interval
+            self.deadline = deadline ?? max(3 * interval, 5)
+            self.onStall = onStall
+        }
+    }
+}
+
+/// Emits a stream's heartbeats on its own thread and watches for their return.
+final class HeartbeatMonitor: Sendable {
+    private struct State {
+        var running = true
+        var sequence: UInt64 = 0
+        /// Emitted and not back yet: sequence → (monotonic time, wall time, LSN).
+        var outstanding: [UInt64: (sent: Double, date: Date, lsn: String)] = [:]
+        var stalled = false
+        var pendingStall: PGStreamStall?
+    }
+
+    let settings: ChangeStream.Heartbeat
+    /// Unique per monitor: other streams' heartbeats in the same database are not ours.
+    let tag: String
+    private let state = Locked(State())
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ settings: ChangeStream.Heartbeat, slot: String) {
+        self.settings = settings
+        tag = "\(slot) \(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    /// Starts the thread; it runs until ``stop()``.
+    func start(_ stream: ChangeStream) {
+        let thread = Thread { [self] in
+            defer { done.signal() }
+            var connection: PGConnection?
+            while state.withLock({ $0.running }) {
+                do {
+                    if connection == nil {
+                        connection = try PGConnection(
+                            stream.configuration.dsn, logger: stream.logger,
+                            interruption: Interruption(pipe: nil, isRequested: { [self] in !isRunning }, timeout: 30))
+                    }
+                    try emit(on: connection!)
+                } catch {
+                    connection?.close()
+                    connection = nil
+                    stream.logger.debug(
+                        "heartbeat not written",
+                        metadata: ["pgrepl.slot": "\(stream.configuration.slot)", "error": "\(error)"])
+                }
+                check(stream)
+                state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(settings.interval)) { _, _ in
+                }
+            }
+            connection?.close()
+        }
+        thread.name = "pgrepl-heartbeat"
+        thread.start()
+    }
+
+    private var isRunning: Bool { state.withLock { $0.running } }
+
+    func stop() {
+        state.withLock { $0.running = false }
+        state.broadcast()
+        done.wait()
+    }
+
+    private func emit(on connection: PGConnection) throws {
+        let sequence = state.withLock { state in
+            state.sequence += 1
+            return state.sequence
+        }
+        let content = try connection.quoteLiteral("\(tag) \(sequence)")
+        let lsn =
+            try connection.execute(
+                "SELECT pg_logical_emit_message(false, '\(ChangeStream.Heartbeat.prefix)', \(content))"
+            ).scalar ?? "?"
+        state.withLock { state in state.outstanding[sequence] = (POSIX.monotonicNow(), Date(), lsn) }
+    }
+
+    /// Whether `message` is one of this monitor's heartbeats; notes its arrival when it is.
+    func received(_ message: PGLogicalDecodingMessage, stream: ChangeStream) -> Bool {
+        guard message.prefix == ChangeStream.Heartbeat.prefix else { return false }
+        let text = String(decoding: message.content, as: UTF8.self)
+        guard text.hasPrefix(tag + " "), let sequence = UInt64(text.dropFirst(tag.count + 1)) else {
+            // Another stream's heartbeat: not ours to report, never the handler's.
+            return true
+        }
+        let (roundTrip, recovered) = state.withLock { state -> (Double?, Bool) in
+            let sent = state.outstanding[sequence]?.sent
+            state.outstanding = state.outstanding.filter { $0.key > sequence }
+            let recovered = state.stalled
+            state.stalled = false
+            state.pendingStall = nil
+            return (sent.map { POSIX.monotonicNow() - $0 }, recovered)
+        }
+        if let roundTrip { stream.instruments.heartbeatRoundTrip.recordNanoseconds(Int64(roundTrip * 1e9)) }
+        if recovered {
+            stream.instruments.stalled.record(0)
+            stream.logger.info(
+                "the change stream progresses again: a heartbeat came back",
+                metadata: ["pgrepl.slot": "\(stream.configuration.slot)"])
+        }
+        return true
+    }
+
+    /// Forgets what was emitted (a new connection starts; the server sends its messages again
+    /// from the restart point, or never, if they lie before it).
+    func reset() {
+        state.withLock { state in
+            state.outstanding = [:]
+            state.pendingStall = nil
+        }
+    }
+
+    /// The stall not delivered as an event yet.
+    func takePendingStall() -> PGStreamStall? {
+        state.withLock { state in
+            defer { state.pendingStall = nil }
+            return state.pendingStall
+        }
+    }
+
+    private func check(_ stream: ChangeStream) {
+        guard stream.metrics.connected else { return }
+        let now = POSIX.monotonicNow()
+        let stall = state.withLock { state -> PGStreamStall? in
+            guard !state.stalled,
+                let oldest = state.outstanding.values.min(by: { $0.sent < $1.sent }),
+                now - oldest.sent > settings.deadline
+            else { return nil }
+            state.stalled = true
+            let overdue = now - oldest.sent
+            let stall = PGStreamStall(
+                since: oldest.date, overdue: overdue,
+                explanation:
+                    "the heartbeat written at \(oldest.lsn) has not come back for \(Int(overdue)) s although the stream is"
+                    + " connected; likely causes: synchronized_standby_slots names a standby that is down or behind"
+                    + " (PostgreSQL 17+: logical walsenders then wait without an error), a walsender that is stopped or"
+                    + " blocked, a server too busy to decode, or a network path that delivers nothing")
+            state.pendingStall = stall
+            return stall
+        }
+        guard let stall else { return }
+        stream.instruments.stalled.record(1)
+        stream.instruments.stalls.increment()
+        let metadata: Logger.Metadata = ["pgrepl.slot": "\(stream.configuration.slot)"]
+        switch settings.onStall {
+        case .warn:
+            stream.logger.warning("the change stream is stalled: \(stall.explanation)", metadata: metadata)
+        case .fail:
+            stream.logger.error("the change stream is stalled: \(stall.explanation)", metadata: metadata)
+            stream.fail(
+                ChangeStreamError(
+                    .stalled, "the stream is stalled: \(stall.explanation)", slot: stream.configuration.slot))
+        }
+    }
+}

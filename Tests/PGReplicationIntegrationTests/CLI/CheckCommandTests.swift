@@ -1,0 +1,168 @@
+import Foundation
+import PGLocalCluster
+import PGReplication
+import Testing
+
+/// `pgrepl check`: one test per finding, and a sound setup that exits 0.
+@Suite("pgrepl check")
+struct CheckCommandTests {
+    /// The findings of a run, by check, as JSON objects.
+    private func findings(_ arguments: [String]) throws -> (status: Int32, findings: [[String: JSONValue]]) {
+        let result = try RunningProcess.pgrepl(["check"] + arguments + ["--json"]).finish()
+        let parsed = try JSONDecoder().decode([[String: JSONValue]].self, from: Data(result.stdout.utf8))
+        return (result.status, parsed)
+    }
+
+    private func levels(_ findings: [[String: JSONValue]], check: String) -> [String] {
+        findings.filter { $0["check"] == .string(check) }.compactMap {
+            if case .string(let level)? = $0["level"] { return level }
+            return nil
+        }
+    }
+
+    private func message(_ findings: [[String: JSONValue]], check: String, level: String = "error") -> String {
+        findings.first { $0["check"] == .string(check) && $0["level"] == .string(level) }.flatMap {
+            if case .string(let message)? = $0["message"] { return message }
+            return nil
+        } ?? ""
+    }
+
+    @Test("a sound setup: every check ok, exit 0")
+    func sound() throws {
+        let table = try TestServer.makeTable("chk")
+        try TestServer.sql("CREATE PUBLICATION \(table)_pub FOR TABLE \(table)")
+        try TestServer.sql("SELECT pg_create_logical_replication_slot('\(table)_slot', 'pgoutput')")
+        defer {
+            TestServer.dropSlot("\(table)_slot")
+            _ = try? TestServer.sql("DROP PUBLICATION \(table)_pub; DROP TABLE \(table)")
+        }
+        let (status, found) = try findings([
+            "--dsn", try TestServer.dsn(), "--publication", "\(table)_pub", "--slot", "\(table)_slot",
+        ])
+        #expect(status == 0, "\(found)")
+        #expect(!found.contains { $0["level"] == .string("error") })
+        for check in ["wal_level", "slots", "senders", "role", "publication", "slot"] {
+            #expect(levels(found, check: check).contains("ok"), "\(check): \(found)")
+        }
+        let lines = try pgrepl("check", "--dsn", try TestServer.dsn(), "--publication", "\(table)_pub")
+        #expect(lines.status == 0)
+        #expect(lines.stdout.contains("ok      wal_level: wal_level is logical"), "\(lines.stdout)")
+    }
+
+    @Test("wal_level = replica is an error")
+    func walLevel() throws {
+        var configuration = testClusterConfiguration
+        configuration.settings["wal_level"] = "replica"
+        let cluster = try LocalCluster.start(configuration)
+        defer { cluster.destroy() }
+        let (status, found) = try findings(["--dsn", cluster.dsn()])
+        #expect(status == 5)
+        #expect(message(found, check: "wal_level").contains("wal_level is replica"))
+        let lines = try RunningProcess.pgrepl(["check", "--dsn", cluster.dsn()]).finish()
+        #expect(lines.status == 5)
+        #expect(lines.stdout.contains("error   wal_level:"))
+        #expect(lines.stderr.contains("would stop replication"))
+    }
+
+    @Test("a published table that cannot replicate UPDATE and DELETE is an error", arguments: ["no key", "nothing"])
+    func replicaIdentity(kind: String) throws {
+        let table = TestServer.uniqueName("chk_ri")
+        try TestServer.sql(
+            kind == "no key"
+                ? "CREATE TABLE \(table) (id int, v text)"
+                : "CREATE TABLE \(table) (id int PRIMARY KEY, v text); ALTER TABLE \(table) REPLICA IDENTITY NOTHING")
+        try TestServer.sql("CREATE PUBLICATION \(table)_pub FOR TABLE \(table)")
+        defer { _ = try? TestServer.sql("DROP PUBLICATION \(table)_pub; DROP TABLE \(table)") }
+        let (status, found) = try findings(["--dsn", try TestServer.dsn(), "--publication", "\(table)_pub"])
+        #expect(status == 5)
+        #expect(message(found, check: "replica_identity").contains(table), "\(found)")
+        // Inserts only: nothing to replicate for updates and deletes, so no finding.
+        try TestServer.sql("ALTER PUBLICATION \(table)_pub SET (publish = 'insert')")
+        let (insertsOnly, _) = try findings(["--dsn", try TestServer.dsn(), "--publication", "\(table)_pub"])
+        #expect(insertsOnly == 0)
+    }
+
+    @Test("a row filter outside the replica identity is an error")
+    func rowFilter() throws {
+        let table = TestServer.uniqueName("chk_rf")
+        try TestServer.sql("CREATE TABLE \(table) (id int PRIMARY KEY, region text, v text)")
+        try TestServer.sql("CREATE PUBLICATION \(table)_pub FOR TABLE \(table) WHERE (region = 'eu')")
+        try TestServer.sql("CREATE PUBLICATION \(table)_ok FOR TABLE \(table) WHERE (id > 10)")
+        defer { _ = try? TestServer.sql("DROP PUBLICATION \(table)_pub, \(table)_ok; DROP TABLE \(table)") }
+        let (status, found) = try findings(["--dsn", try TestServer.dsn(), "--publication", "\(table)_pub"])
+        #expect(status == 5)
+        #expect(message(found, check: "row_filter").contains("region"), "\(found)")
+        let (okStatus, _) = try findings(["--dsn", try TestServer.dsn(), "--publication", "\(table)_ok"])
+        #expect(okStatus == 0)
+    }
+
+    @Test("a column list without the replica identity is an error")
+    func columnList() throws {
+        let table = TestServer.uniqueName("chk_cl")
+        try TestServer.sql("CREATE TABLE \(table) (id int PRIMARY KEY, v text, secret text)")
+        try TestServer.sql("CREATE PUBLICATION \(table)_pub FOR TABLE \(table) (v)")
+        defer { _ = try? TestServer.sql("DROP PUBLICATION \(table)_pub; DROP TABLE \(table)") }
+        let (status, found) = try findings(["--dsn", try TestServer.dsn(), "--publication", "\(table)_pub"])
+        #expect(status == 5)
+        #expect(message(found, check: "column_list").contains("id"), "\(found)")
+    }
+
+    @Test("a role without REPLICATION, and a missing SELECT privilege")
+    func role() throws {
+        let role = TestServer.uniqueName("chk_role")
+        let table = TestServer.uniqueName("chk_priv")
+        try TestServer.sql("CREATE ROLE \(role) LOGIN")
+        try TestServer.sql(
+            "CREATE TABLE \(table) (id int PRIMARY KEY); CREATE PUBLICATION \(table)_pub FOR TABLE \(table)")
+        defer { _ = try? TestServer.sql("DROP PUBLICATION \(table)_pub; DROP TABLE \(table); DROP ROLE \(role)") }
+        let (status, found) = try findings([
+            "--dsn", try TestServer.dsn("user=\(role)"), "--publication", "\(table)_pub",
+        ])
+        #expect(status == 5)
+        #expect(message(found, check: "role").contains(role))
+        #expect(levels(found, check: "privileges") == ["warning"], "\(found)")
+    }
+
+    @Test("no free replication slot is an error")
+    func slots() throws {
+        var configuration = testClusterConfiguration
+        configuration.settings["max_replication_slots"] = "1"
+        let cluster = try LocalCluster.start(configuration)
+        defer { cluster.destroy() }
+        try cluster.psql("SELECT pg_create_logical_replication_slot('only', 'pgoutput')")
+        let (status, found) = try findings(["--dsn", cluster.dsn()])
+        #expect(status == 5)
+        #expect(message(found, check: "slots").contains("all 1 replication slots"))
+        // The slot to use exists: no slot is needed.
+        let (withSlot, _) = try findings(["--dsn", cluster.dsn(), "--slot", "only"])
+        #expect(withSlot == 0)
+    }
+
+    @Test("a missing publication is an error; a missing or invalidated slot is reported")
+    func publicationAndSlot() throws {
+        let (status, found) = try findings([
+            "--dsn", try TestServer.dsn(), "--publication", "no_such_pub", "--slot", "no_such_slot",
+        ])
+        #expect(status == 5)
+        #expect(message(found, check: "publication").contains("no_such_pub"))
+        #expect(levels(found, check: "slot") == ["warning"])
+        let physical = TestServer.uniqueName("chk_phys")
+        try TestServer.sql("SELECT pg_create_physical_replication_slot('\(physical)')")
+        defer { TestServer.dropSlot(physical) }
+        let (physicalStatus, physicalFound) = try findings(["--dsn", try TestServer.dsn(), "--slot", physical])
+        #expect(physicalStatus == 5)
+        #expect(message(physicalFound, check: "slot").contains("physical"))
+    }
+
+    @Test("output_plugin_libraries without pgoutput is an error", .requires(postgres: 18))
+    func pluginLibraries() throws {
+        var configuration = testClusterConfiguration
+        configuration.settings["output_plugin_libraries"] = "test_decoding"
+        let cluster = try LocalCluster.start(configuration)
+        defer { cluster.destroy() }
+        try cluster.psql("CREATE ROLE repl LOGIN REPLICATION")
+        let (status, found) = try findings(["--dsn", cluster.dsn(user: "repl")])
+        #expect(status == 5)
+        #expect(message(found, check: "output_plugin_libraries").contains("test_decoding"), "\(found)")
+    }
+}

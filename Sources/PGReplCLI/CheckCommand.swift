@@ -175,13 +175,24 @@ struct Preflight {
         return [Finding(level: .ok, check: "role", message: "role \(name) may open replication connections")]
     }
 
+    /// PostgreSQL 18.x: replication connections may load only the plugins listed (superusers too).
     private func pluginLibraries() throws -> [Finding] {
-        let exists = try value("SELECT count(*) FROM pg_settings WHERE name = 'output_plugin_libraries'") == "1"
-        guard exists else { return [] }
-        let libraries = try value("SHOW output_plugin_libraries") ?? ""
+        let libraries: String?
+        do {
+            libraries = try value("SELECT current_setting('output_plugin_libraries', true)")
+        } catch let error as PGError where error.sqlState == .insufficientPrivilege {
+            return [
+                Finding(
+                    level: .warning, check: "output_plugin_libraries",
+                    message:
+                        "this role may not read output_plugin_libraries; if it does not list pgoutput, streaming fails with SQLSTATE 42501",
+                    fix: "GRANT pg_read_all_settings to the role to check, or look at the setting as a superuser")
+            ]
+        }
+        // Servers without the setting load any plugin.
+        guard let libraries else { return [] }
         let names = libraries.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        let superuser = try value("SELECT rolsuper FROM pg_roles WHERE rolname = current_user") == "t"
-        guard names.contains("pgoutput") || superuser else {
+        guard names.contains("pgoutput") else {
             return [
                 Finding(
                     level: .error, check: "output_plugin_libraries",

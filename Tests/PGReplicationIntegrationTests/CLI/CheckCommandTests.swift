@@ -160,9 +160,13 @@ struct CheckCommandTests {
         configuration.settings["output_plugin_libraries"] = "test_decoding"
         let cluster = try LocalCluster.start(configuration)
         defer { cluster.destroy() }
-        try cluster.psql("CREATE ROLE repl LOGIN REPLICATION")
-        let (status, found) = try findings(["--dsn", cluster.dsn(user: "repl")])
+        let (status, found) = try findings(["--dsn", cluster.dsn()])
         #expect(status == 5)
         #expect(message(found, check: "output_plugin_libraries").contains("test_decoding"), "\(found)")
+        // A role that may not read the setting is told so.
+        try cluster.psql("CREATE ROLE repl LOGIN REPLICATION")
+        let (replStatus, replFound) = try findings(["--dsn", cluster.dsn(user: "repl")])
+        #expect(replStatus == 0)
+        #expect(levels(replFound, check: "output_plugin_libraries") == ["warning"], "\(replFound)")
     }
 }

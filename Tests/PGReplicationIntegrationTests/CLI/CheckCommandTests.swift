@@ -44,6 +44,10 @@ struct CheckCommandTests {
         for check in ["wal_level", "slots", "senders", "role", "publication", "slot"] {
             #expect(levels(found, check: check).contains("ok"), "\(check): \(found)")
         }
+        #expect(levels(found, check: "version") == ["info"])
+        #expect(
+            message(found, check: "version", level: "info").contains(
+                "PostgreSQL \(ServerFeatures.current.majorVersion)"))
         let lines = try pgrepl("check", "--dsn", try TestServer.dsn(), "--publication", "\(table)_pub")
         #expect(lines.status == 0)
         #expect(lines.stdout.contains("ok      wal_level: wal_level is logical"), "\(lines.stdout)")
@@ -168,5 +172,45 @@ struct CheckCommandTests {
         let (replStatus, replFound) = try findings(["--dsn", cluster.dsn(user: "repl")])
         #expect(replStatus == 0)
         #expect(levels(replFound, check: "output_plugin_libraries") == ["warning"], "\(replFound)")
+    }
+
+    @Test("no free WAL sender is an error")
+    func senders() throws {
+        var configuration = testClusterConfiguration
+        configuration.settings["max_wal_senders"] = "1"
+        let cluster = try LocalCluster.start(configuration)
+        defer { cluster.destroy() }
+        try cluster.psql("CREATE TABLE t (id int PRIMARY KEY); CREATE PUBLICATION p FOR TABLE t")
+        try cluster.psql("SELECT pg_create_logical_replication_slot('s', 'pgoutput')")
+        var stream = ChangeStream.Configuration(dsn: cluster.dsn(), slot: "s", publications: ["p"])
+        stream.reconnect = .never
+        let running = RunningStream(stream)
+        defer { running.stop() }
+        #expect(running.waitConnected())
+        let (status, found) = try findings(["--dsn", cluster.dsn()])
+        #expect(status == 5)
+        #expect(message(found, check: "senders").contains("all 1 WAL senders"), "\(found)")
+    }
+
+    @Test("an invalidated slot is an error")
+    func invalidatedSlot() throws {
+        var configuration = testClusterConfiguration
+        configuration.settings.merge(["max_slot_wal_keep_size": "32MB", "wal_keep_size": "0", "max_wal_size": "64MB"]) {
+            $1
+        }
+        let cluster = try LocalCluster.start(configuration)
+        defer { cluster.destroy() }
+        try cluster.psql("CREATE TABLE filler (id int, pad text)")
+        try cluster.psql("SELECT pg_create_logical_replication_slot('old', 'pgoutput')")
+        let lost = try eventually(seconds: 120) {
+            try cluster.psql(
+                "INSERT INTO filler SELECT g, repeat(md5(g::text), 60) FROM generate_series(1, 4000) g; SELECT pg_switch_wal(); CHECKPOINT"
+            )
+            return try cluster.psql("SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'old'") == "lost"
+        }
+        #expect(lost)
+        let (status, found) = try findings(["--dsn", cluster.dsn(), "--slot", "old"])
+        #expect(status == 5)
+        #expect(message(found, check: "slot").contains("invalidated"), "\(found)")
     }
 }

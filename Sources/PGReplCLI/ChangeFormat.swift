@@ -21,6 +21,18 @@ enum ChangeFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
         }
     }
 
+    /// The lines of a batch of initial snapshot rows: `{"action":"R",…}` shaped like the `I` lines
+    /// (without an xid: the rows belong to no transaction), or `SNAPSHOT` text lines.
+    func lines(for batch: PGSnapshotBatch) -> [String] {
+        switch self {
+        case .json: return batch.rows.map { JSONChangeLines.snapshotRow($0, batch.table) }
+        case .text, .raw:
+            return batch.rows.map {
+                "\(TextChangeLines.clock(nil)) SNAPSHOT \(batch.table.qualifiedName) \(TextChangeLines.fields($0))"
+            }
+        }
+    }
+
     /// The line of a schema change (`--schema-changes`): `{"action":"S",…}` in JSON.
     func line(for change: PGSchemaChange) -> String {
         switch self {
@@ -93,6 +105,10 @@ struct JSONChangeLines {
             + ",\"prefix\":\(jsonString(message.prefix)),\(content)}"
     }
 
+    static func snapshotRow(_ row: PGRow, _ table: PGTable) -> String {
+        "{\"action\":\"R\",\(tableFields(table)),\"columns\":" + columns(row) + "}"
+    }
+
     /// `{"action":"S","schema":…,"table":…,"columns":[{"name":…,"type":…,"typeoid":…}],"added":[…],
     /// "dropped":[…],"retyped":[…],"renamed":[{"from":…,"to":…}]}`.
     static func schemaChange(_ change: PGSchemaChange) -> String {
@@ -127,7 +143,7 @@ struct JSONChangeLines {
     }
 
     /// `[{"name":…,"type":…,"typeoid":…,"value":…}, …]`; unchanged TOASTed values are left out.
-    private static func columns(_ row: PGRow) -> String {
+    static func columns(_ row: PGRow) -> String {
         let items = zip(row.columns, row.values).compactMap { column, value -> String? in
             if case .unchangedToast = value { return nil }
             return "{\"name\":\(jsonString(column.name)),\"type\":\(jsonString(PGTypeOID(column.typeOID).description))"

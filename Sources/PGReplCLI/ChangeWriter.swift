@@ -44,7 +44,10 @@ final class ChangeWriter {
             } else {
                 Output.printError(warning)
             }
-        case .begin, .changes, .commit, .abort, .snapshot, .commitPrepared, .rollbackPrepared:
+        case .snapshot(let batch):
+            try write(format.lines(for: batch))
+            changes += batch.rows.count
+        case .begin, .changes, .commit, .abort, .commitPrepared, .rollbackPrepared:
             // Not produced by the assembled, one-phase streams these commands run.
             break
         }

@@ -8,6 +8,8 @@ struct StreamProgress: Sendable {
     var lagBytes: UInt64
     var changesPerSecond: Double
     var transactions: Int
+    /// The initial snapshot's table and rows so far, while it copies.
+    var snapshot: (table: String, rows: Int)? = nil
 }
 
 /// A status line on stderr, redrawn in place (`\r`, erase to the end of the line) four times a
@@ -54,7 +56,8 @@ final class StatusLine: @unchecked Sendable {
 
     private func draw(_ progress: StreamProgress, _ state: inout State) {
         let line =
-            "\rreceived \(progress.received)  lag \(Self.bytes(progress.lagBytes))  "
+            progress.snapshot.map { "\rinitial snapshot: \($0.table), \($0.rows) rows copied\u{1B}[K" }
+            ?? "\rreceived \(progress.received)  lag \(Self.bytes(progress.lagBytes))  "
             + "\(Int(progress.changesPerSecond.rounded())) changes/s  \(progress.transactions) transactions\u{1B}[K"
         try? Output.writeAll(Array(line.utf8), to: STDERR_FILENO, context: "writing to stderr")
         state.shown = true

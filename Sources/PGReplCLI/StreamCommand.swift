@@ -24,6 +24,11 @@ struct StreamCommand: ParsableCommand {
         help: ArgumentHelp("A publication to stream; repeat the option for several.", valueName: "name"))
     var publication: [String] = []
     @Flag(help: "Create the slot (pgoutput) when it does not exist.") var createSlot = false
+    @Flag(
+        help:
+            "With --create-slot, when the slot is new: first write the published rows as they were at the slot's consistent point ({\"action\":\"R\",…} lines), then stream from there: no gap, no duplicate."
+    )
+    var initialSnapshot = false
     @Option(
         help: ArgumentHelp("Start here instead of the slot's position.", valueName: "lsn"), transform: parseLSNArgument)
     var start: LSN?
@@ -81,6 +86,8 @@ struct StreamCommand: ParsableCommand {
         if let heartbeat, !(heartbeat > 0 && heartbeat.isFinite) {
             throw ValidationError("--heartbeat must be a positive number of seconds")
         }
+        if initialSnapshot, !createSlot { throw ValidationError("--initial-snapshot needs --create-slot") }
+        if initialSnapshot, format == .raw { throw ValidationError("--initial-snapshot needs --format json or text") }
         if heartbeat != nil, format == .raw { throw ValidationError("--heartbeat needs --format json or text") }
         if schemaChanges, format == .raw { throw ValidationError("--schema-changes needs --format json or text") }
     }
@@ -158,6 +165,7 @@ struct StreamCommand: ParsableCommand {
     private func streamConfiguration(serverVersion: Int) -> ChangeStream.Configuration {
         var configuration = ChangeStream.Configuration(dsn: connection.conninfo, slot: slot, publications: publication)
         configuration.createSlot = createSlot
+        configuration.initialSnapshot = initialSnapshot
         configuration.binary = binary
         configuration.streaming = streaming.mode
         configuration.protocolVersion = protocolVersion
@@ -180,7 +188,7 @@ struct StreamCommand: ParsableCommand {
             let metrics = stream.metrics
             return StreamProgress(
                 received: metrics.serverWALEnd, lagBytes: metrics.lagBytes, changesPerSecond: metrics.changesPerSecond,
-                transactions: metrics.transactions)
+                transactions: metrics.transactions, snapshot: metrics.snapshotTable.map { ($0, metrics.snapshotRows) })
         }
         defer { status.stop() }
         let writer = ChangeWriter(format: format, output: out, status: status)

@@ -155,6 +155,10 @@ extension ChangeStream {
         public var reconnects = 0
         /// Whether a replication connection is streaming now.
         public var connected = false
+        /// Rows of the initial snapshot delivered so far.
+        public var snapshotRows = 0
+        /// The table the initial snapshot copies now (`schema.name`), nil when none.
+        public var snapshotTable: String?
     }
 }
 

@@ -88,32 +88,10 @@ extension ChangeStream {
             "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; SET TimeZone = 'UTC'")
         try sql.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try sql.execute("SET TRANSACTION SNAPSHOT \(try sql.quoteLiteral(name))")
-        let publications = try configuration.publications.map { try sql.quoteLiteral($0) }.joined(separator: ", ")
-        let tables = try sql.execute(
-            """
-            SELECT DISTINCT c.oid, n.nspname, c.relname, c.relreplident
-            FROM pg_publication_tables p
-            JOIN pg_namespace n ON n.nspname = p.schemaname
-            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
-            WHERE p.pubname IN (\(publications))
-            ORDER BY n.nspname, c.relname
-            """)
-        for (index, row) in tables.rows.enumerated() {
-            guard row.count == 4, let oidText = row[0], let oid = UInt32(oidText), let schema = row[1],
-                let table = row[2]
-            else { continue }
-            let identity = row[3].flatMap { $0.utf8.first }.flatMap(
-                PGOutputMessage.Relation.ReplicaIdentity.init(rawValue:))
-            let keys = Set(
-                try sql.execute(
-                    """
-                    SELECT a.attname FROM pg_index i
-                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-                    WHERE i.indrelid = \(oid) AND (i.indisreplident OR i.indisprimary)
-                    """
-                ).rows.compactMap { $0.first ?? nil })
-            let qualified = "\(try sql.quoteIdentifier(schema)).\(try sql.quoteIdentifier(table))"
-            try sql.execute("DECLARE pgrepl_snapshot NO SCROLL CURSOR FOR SELECT * FROM ONLY \(qualified)")
+        let tables = try PublishedTable.list(configuration.publications, sql: sql)
+        for (index, table) in tables.enumerated() {
+            try sql.execute("DECLARE pgrepl_snapshot NO SCROLL CURSOR FOR \(table.selectStatement)")
+            state.withLock { $0.metrics.snapshotTable = "\(table.schema).\(table.name)" }
             var columns: [RelationColumn]?
             while true {
                 let batch = try sql.execute(
@@ -122,11 +100,13 @@ extension ChangeStream {
                     columns
                     ?? zip(batch.columns, zip(batch.columnTypes, batch.columnModifiers)).map { name, type in
                         RelationColumn(
-                            flags: keys.contains(name) ? 1 : 0, name: name, typeOID: type.0, typeModifier: type.1)
+                            flags: table.keyColumns.contains(name) ? 1 : 0, name: name, typeOID: type.0,
+                            typeModifier: type.1)
                     }
                 columns = described
                 let changeTable = PGTable(
-                    oid: oid, schema: schema, name: table, replicaIdentity: identity ?? .default, columns: described)
+                    oid: table.oid, schema: table.schema, name: table.name, replicaIdentity: table.replicaIdentity,
+                    columns: described)
                 let rows = try batch.rows.map { values in
                     try PGRow(
                         columns: described,
@@ -141,6 +121,7 @@ extension ChangeStream {
                 }
                 state.withLock { state in
                     state.metrics.changes += rows.count
+                    state.metrics.snapshotRows += rows.count
                 }
                 instruments.snapshotRows.increment(by: rows.count)
                 instruments.changes.increment(by: rows.count)
@@ -148,8 +129,9 @@ extension ChangeStream {
             }
             // After the last table every row was delivered: ending the read-only transaction is
             // tidying up, and a stop() from the handler must not make the copy count as failed.
-            if index < tables.rows.count - 1 { try sql.execute("CLOSE pgrepl_snapshot") }
+            if index < tables.count - 1 { try sql.execute("CLOSE pgrepl_snapshot") }
         }
+        state.withLock { $0.metrics.snapshotTable = nil }
         _ = try? sql.execute("COMMIT")
         logger.debug(
             "initial snapshot copied",
@@ -160,5 +142,93 @@ extension ChangeStream {
     private func qualifiedIdentifier(_ name: String, _ sql: PGConnection) throws -> String {
         let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
         return try parts.map { try sql.quoteIdentifier($0) }.joined(separator: ".")
+    }
+}
+
+/// A table as a publication publishes it, for the initial snapshot: the rows and columns the
+/// stream would send for it.
+///
+/// - Which tables: `pg_publication_tables`, which covers FOR ALL TABLES, FOR TABLES IN SCHEMA and
+///   table lists, and lists a partitioned table under its root's name with
+///   `publish_via_partition_root`, or its leaf partitions without it.
+/// - Which rows: a root is read with its partitions (`SELECT … FROM root`); other tables without
+///   their inheritance children (`FROM ONLY`), which the view lists on their own. Row filters
+///   (PostgreSQL 15+) apply; a table in several publications is copied once, with their filters
+///   OR-ed, and with none when one publication has none (the server's rule).
+/// - Which columns, in column order: the column list (15+) when there is one; else every column
+///   but generated ones, which 18 publishes when `publish_generated_columns = stored` (its
+///   `pg_publication_tables` already says so) and earlier versions never do.
+struct PublishedTable: Hashable {
+    private static func columnNames(of oid: UInt32, sql: PGConnection) throws -> [String] {
+        try sql.execute("SELECT attname FROM pg_attribute WHERE attrelid = \(oid) AND attnum > 0 AND NOT attisdropped")
+            .rows.compactMap { $0.first ?? nil }
+    }
+
+    var oid: UInt32
+    var schema: String
+    var name: String
+    var replicaIdentity: PGOutputMessage.Relation.ReplicaIdentity
+    var keyColumns: Set<String>
+    var selectStatement: String
+
+    static func list(_ publications: [String], sql: PGConnection) throws -> [PublishedTable] {
+        let version = sql.serverVersion
+        let names = try publications.map { try sql.quoteLiteral($0) }.joined(separator: ", ")
+        let filter = version >= 150000 ? "p.rowfilter" : "NULL::text"
+        let attnames = version >= 150000 ? "p.attnames" : "NULL::name[]"
+        let rows = try sql.execute(
+            """
+            SELECT c.oid, p.schemaname, p.tablename, c.relreplident, c.relkind, \(filter),
+                   array_to_string(ARRAY(
+                     SELECT quote_ident(a.attname) FROM pg_attribute a
+                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                       AND (\(attnames) IS NULL OR a.attname = ANY (\(attnames)))
+                       AND (a.attgenerated = '' OR \(version >= 180000 ? "a.attname = ANY (\(attnames))" : "false"))
+                     ORDER BY a.attnum), ','),
+                   array_to_string(ARRAY(
+                     SELECT a.attname FROM pg_index i
+                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                     WHERE i.indrelid = c.oid
+                       AND (CASE c.relreplident WHEN 'i' THEN i.indisreplident ELSE i.indisprimary END)), ',')
+            FROM pg_publication_tables p
+            JOIN pg_namespace n ON n.nspname = p.schemaname
+            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
+            WHERE p.pubname IN (\(names))
+            ORDER BY p.schemaname, p.tablename
+            """)
+        var order: [UInt32] = []
+        var byOID: [UInt32: (row: [String?], filters: [String?])] = [:]
+        for row in rows.rows {
+            guard row.count == 8, let oid = row[0].flatMap({ UInt32($0) }) else { continue }
+            if byOID[oid] == nil {
+                order.append(oid)
+                byOID[oid] = (row, [])
+            }
+            byOID[oid]?.filters.append(row[5])
+        }
+        return try order.compactMap { oid -> PublishedTable? in
+            guard let (row, filters) = byOID[oid], let schema = row[1], let name = row[2] else { return nil }
+            let qualified = "\(try sql.quoteIdentifier(schema)).\(try sql.quoteIdentifier(name))"
+            let partitioned = row[4] == "p"
+            let columns = (row[6] ?? "").isEmpty ? "*" : row[6]!
+            var statement = "SELECT \(columns) FROM \(partitioned ? "" : "ONLY ")\(qualified)"
+            // No filter in one publication: every row (the server ORs them).
+            if !filters.contains(where: { $0 == nil }) {
+                statement += " WHERE " + filters.compactMap { $0 }.map { "(\($0))" }.joined(separator: " OR ")
+            }
+            let identity =
+                row[3].flatMap { $0.utf8.first }.flatMap(PGOutputMessage.Relation.ReplicaIdentity.init(rawValue:))
+                ?? .default
+            // The columns pgoutput flags as key: all with REPLICA IDENTITY FULL, none with NOTHING.
+            let keys: Set<String>
+            switch identity {
+            case .full: keys = Set(try columnNames(of: oid, sql: sql))
+            case .nothing: keys = []
+            default: keys = Set((row[7] ?? "").split(separator: ",").map(String.init))
+            }
+            return PublishedTable(
+                oid: oid, schema: schema, name: name, replicaIdentity: identity, keyColumns: keys,
+                selectStatement: statement)
+        }
     }
 }

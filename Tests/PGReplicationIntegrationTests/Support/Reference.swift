@@ -188,15 +188,63 @@ struct Mirror: Equatable {
         }
     }
 
+    /// Replays one change as the stream delivered it (an update whose key changed removes the
+    /// row under its old key first), or a snapshot row as an insert.
+    mutating func apply(_ change: PGChange, keys: [String: [String]]) {
+        func key(_ table: String, _ values: [String: PGValue]) -> String {
+            (keys[table] ?? ["id"]).map { values[$0]?.description ?? "?" }.joined(separator: ",")
+        }
+        switch change {
+        case .insert(let table, let new):
+            let values = ComparableTransaction.values(new, skipNull: false)
+            tables[table.name, default: [:]][key(table.name, values)] = values
+        case .update(let table, let old, _, let new):
+            let values = ComparableTransaction.values(new, skipNull: false)
+            if let old {
+                let oldKey = key(table.name, ComparableTransaction.values(old, skipNull: false))
+                let previous = tables[table.name]?[oldKey] ?? [:]
+                tables[table.name]?[oldKey] = nil
+                tables[table.name, default: [:]][key(table.name, values)] = previous.merging(values) { $1 }
+            } else {
+                tables[table.name, default: [:]][key(table.name, values), default: [:]].merge(values) { $1 }
+            }
+        case .delete(let table, let old, _):
+            tables[table.name]?[key(table.name, ComparableTransaction.values(old, skipNull: false))] = nil
+        case .truncate(let truncated, _, _):
+            for table in truncated { tables[table.name] = [:] }
+        case .message:
+            break
+        }
+    }
+
+    /// Replays a stream's events: snapshot rows, whole transactions.
+    mutating func apply(_ events: [PGChangeEvent], keys: [String: [String]]) {
+        for event in events {
+            switch event {
+            case .snapshot(let batch):
+                for row in batch.rows { apply(.insert(table: batch.table, new: row), keys: keys) }
+            case .transaction(let transaction):
+                for change in transaction.changes { apply(change, keys: keys) }
+            default: break
+            }
+        }
+    }
+
     /// The image of `tables` now, read with the same value decoder.
     static func select(_ tables: [String], keys: [String: [String]], dsn: String) throws -> Mirror {
+        try select(
+            queries: Dictionary(uniqueKeysWithValues: tables.map { ($0, "SELECT * FROM \($0)") }), keys: keys, dsn: dsn)
+    }
+
+    /// The image of each table as its query reads it (a publication's columns and row filter).
+    static func select(queries: [String: String], keys: [String: [String]], dsn: String) throws -> Mirror {
         let connection = try PGConnection(dsn)
         defer { connection.close() }
         // Text in the forms the replication connection pins (datestyle, intervalstyle, float digits).
         try connection.execute("SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3")
         var mirror = Mirror()
-        for table in tables {
-            let result = try connection.execute("SELECT * FROM \(table)")
+        for (table, query) in queries {
+            let result = try connection.execute(query)
             var rows: [String: [String: PGValue]] = [:]
             for row in result.rows {
                 var values: [String: PGValue] = [:]

@@ -144,7 +144,9 @@ public struct PGDate: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
         try reader.expect(UInt8(ascii: "-"))
         let day = Int(try reader.readFixedDigits(2))
         guard month >= 1, month <= 12 else { throw reader.error("a month from 01 to 12", at: monthStart) }
-        guard day >= 1, day <= daysInMonth(year: Int(year), month: month) else {
+        // February 29 is checked by the caller, which knows the year: ` BC` after the date makes
+        // 4713 (not a leap year) the astronomical year -4712 (a leap year).
+        guard day >= 1, day <= daysInMonth(year: 2000, month: month) else {
             throw reader.error("a day that exists in the month", at: monthStart + 3)
         }
         return (Int(year), month, day)

@@ -23,6 +23,20 @@ import Testing
         #expect(PGDate(rawValue: 31).components?.month == 2)
     }
 
+    /// BC leap years are those of the astronomical year: 4713 BC is -4712, a leap year; 4 BC is -3,
+    /// not one. The fuzzer found the first release rejecting `4713-02-29 … BC`, which it printed
+    /// itself.
+    @Test func februaryTwentyNinthOfBCLeapYears() throws {
+        #expect(try decodeText("4713-02-29 BC", .date).description == "4713-02-29 BC")
+        #expect(try decodeText("0005-02-29 BC", .date) == .date(#require(PGDate(year: -4, month: 2, day: 29))))
+        #expect(throws: PGValueDecodingError.self) { try decodeText("0004-02-29 BC", .date) }
+        let timestamp = try decodeText("4713-02-29 20:00:00+00 BC", .timestamptz)
+        #expect(timestamp.description == "4713-02-29 20:00:00+00 BC")
+        #expect(try decodeText("4713-03-01 01:53:28+05:53:28 BC", .timestamptz) == timestamp)
+        #expect(try decodeText("4713-02-29 20:00:00 BC", .timestamp).description == "4713-02-29 20:00:00 BC")
+        #expect(throws: PGValueDecodingError.self) { try decodeText("0004-02-29 12:00:00 BC", .timestamp) }
+    }
+
     @Test func timesAndTimesWithZone() throws {
         #expect(
             try decodeText("13:14:15.123456", .time)

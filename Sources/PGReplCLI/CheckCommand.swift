@@ -39,13 +39,8 @@ struct CheckCommand: ParsableCommand {
 
 /// One finding of `pgrepl check`.
 struct Finding: Encodable, Equatable {
-    enum Level: String, Encodable, Comparable {
+    enum Level: String, Encodable {
         case ok, info, warning, error
-
-        static func < (lhs: Level, rhs: Level) -> Bool {
-            let order: [Level] = [.ok, .info, .warning, .error]
-            return order.firstIndex(of: lhs)! < order.firstIndex(of: rhs)!
-        }
     }
 
     var level: Level
@@ -124,40 +119,35 @@ struct Preflight {
     }
 
     private func headroom() throws -> [Finding] {
-        var findings: [Finding] = []
         let maxSlots = Int(try value("SHOW max_replication_slots") ?? "") ?? 0
         let slots = Int(try value("SELECT count(*) FROM pg_replication_slots") ?? "") ?? 0
         let slotExists =
             try slot.map {
                 try value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = \(try literal($0))") == "1"
             } ?? false
-        if slots >= maxSlots && !slotExists {
-            findings.append(
-                Finding(
-                    level: .error, check: "slots",
-                    message: "all \(maxSlots) replication slots (max_replication_slots) are used",
-                    fix: "drop unused slots (pgrepl slot list) or raise max_replication_slots and restart"))
-        } else {
-            findings.append(
-                Finding(
-                    level: maxSlots - slots <= 1 && !slotExists ? .warning : .ok, check: "slots",
-                    message: "\(slots) of \(maxSlots) replication slots used"))
-        }
         let maxSenders = Int(try value("SHOW max_wal_senders") ?? "") ?? 0
         let senders = Int(try value("SELECT count(*) FROM pg_stat_replication") ?? "") ?? 0
-        if senders >= maxSenders {
-            findings.append(
-                Finding(
-                    level: .error, check: "senders",
-                    message: "all \(maxSenders) WAL senders (max_wal_senders) are busy",
-                    fix: "raise max_wal_senders and restart, or stop a consumer"))
-        } else {
-            findings.append(
-                Finding(
-                    level: maxSenders - senders <= 1 ? .warning : .ok, check: "senders",
-                    message: "\(senders) of \(maxSenders) WAL senders in use"))
-        }
-        return findings
+        return [
+            Self.capacity(
+                "slots", used: slots, limit: maxSlots, needed: !slotExists,
+                full: "all \(maxSlots) replication slots (max_replication_slots) are used",
+                fix: "drop unused slots (pgrepl slot list) or raise max_replication_slots and restart",
+                usage: "\(slots) of \(maxSlots) replication slots used"),
+            Self.capacity(
+                "senders", used: senders, limit: maxSenders, needed: true,
+                full: "all \(maxSenders) WAL senders (max_wal_senders) are busy",
+                fix: "raise max_wal_senders and restart, or stop a consumer",
+                usage: "\(senders) of \(maxSenders) WAL senders in use"),
+        ]
+    }
+
+    /// A server limit: an error when one more is needed and none is free, a warning when one is
+    /// left, else ok.
+    private static func capacity(
+        _ check: String, used: Int, limit: Int, needed: Bool, full: String, fix: String, usage: String
+    ) -> Finding {
+        if needed, used >= limit { return Finding(level: .error, check: check, message: full, fix: fix) }
+        return Finding(level: needed && limit - used <= 1 ? .warning : .ok, check: check, message: usage)
     }
 
     private func role() throws -> [Finding] {
@@ -207,7 +197,6 @@ struct Preflight {
     }
 
     private struct PublishedTable {
-        var oid: String
         var name: String
         var identity: String
         var hasKey: Bool
@@ -233,7 +222,7 @@ struct Preflight {
         let modern = sql.serverVersion >= 150000
         let result = try sql.execute(
             """
-            SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relreplident,
+            SELECT format('%I.%I', n.nspname, c.relname), c.relreplident,
                    EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
                    (SELECT string_agg(a.attname, ',' ORDER BY a.attnum) FROM pg_index i
                       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
@@ -247,15 +236,15 @@ struct Preflight {
             JOIN pg_namespace n ON n.nspname = p.schemaname
             JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
             WHERE p.pubname = \(try literal(publication))
-            ORDER BY 2
+            ORDER BY 1
             """)
         let tables = result.rows.map { row -> PublishedTable in
             func text(_ index: Int) -> String? { index < row.count ? row[index] : nil }
             let list = { (value: String?) in value.map { $0.split(separator: ",").map(String.init) } ?? [] }
             return PublishedTable(
-                oid: text(0) ?? "", name: text(1) ?? "?", identity: text(2) ?? "d", hasKey: text(3) == "t",
-                identityColumns: list(text(4)), allColumns: list(text(5)), selectable: text(6) == "t",
-                rowFilter: text(7), columnList: text(8).map { $0.split(separator: ",").map(String.init) })
+                name: text(0) ?? "?", identity: text(1) ?? "d", hasKey: text(2) == "t",
+                identityColumns: list(text(3)), allColumns: list(text(4)), selectable: text(5) == "t",
+                rowFilter: text(6), columnList: text(7).map { $0.split(separator: ",").map(String.init) })
         }
         var findings = [
             Finding(

@@ -14,31 +14,16 @@ final class SignalStopper: @unchecked Sendable {
     }
 
     private let state = Locked(State())
-    private var sources: [any DispatchSourceSignal] = []
-    private let signals: [Int32]
+    private var actions: [SignalAction] = []
 
     init(signals: [Int32] = [SIGINT, SIGTERM]) {
-        self.signals = signals
-        // A parent may have started us with the signals blocked (threads of dispatch-based
-        // runtimes block them, and a child inherits the mask): unblock them on this thread.
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        for number in signals { sigaddset(&mask, number) }
-        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
-        for number in signals {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [weak self] in self?.fire(number) }
-            source.resume()
-            sources.append(source)
-        }
+        actions = signals.map { number in SignalAction(number) { [weak self] in self?.fire(number) } }
     }
 
     /// Restores the signals' default action.
     func cancel() {
-        for source in sources { source.cancel() }
-        sources.removeAll()
-        for number in signals { signal(number, SIG_DFL) }
+        for action in actions { action.cancel() }
+        actions.removeAll()
     }
 
     deinit { cancel() }
@@ -78,6 +63,8 @@ final class SignalAction {
 
     init(_ number: Int32, _ action: @escaping @Sendable () -> Void) {
         self.number = number
+        // A parent may have started us with the signal blocked (threads of dispatch-based
+        // runtimes block signals, and a child inherits the mask): unblock it on this thread.
         var mask = sigset_t()
         sigemptyset(&mask)
         sigaddset(&mask, number)

@@ -56,7 +56,7 @@ struct SlotCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "alter",
             abstract: "Change a logical slot's failover (PostgreSQL 17+) or two-phase (18+) property.",
-            discussion: "The slot must not be in use. Prints the slot's properties afterwards.")
+            discussion: "The slot must not be in use. Prints what was changed.")
 
         @OptionGroup var connection: ConnectionOptions
         @Option(help: "The slot name.") var slot: String

@@ -11,6 +11,19 @@ struct Workload {
     var random: SeededRandom
     let tables: (t1: String, t2: String, t3: String)
 
+    /// `batches` batches of 100 transactions, with a transaction of 3000 rows in the middle of
+    /// every `giantEvery` batches, then the row `end` in `markerTable`.
+    mutating func write(batches: Int, giantEvery: Int, markerTable: String) throws {
+        let writer = try PGConnection(TestServer.dsn())
+        defer { writer.close() }
+        var nextT3 = 0
+        for batch in 0..<batches {
+            try writer.execute(transactions(100, nextT3: &nextT3))
+            if batch % giantEvery == giantEvery / 2 { try writer.execute(giant(rows: 3000)) }
+        }
+        try writer.execute("INSERT INTO \(markerTable) (v) VALUES ('end')")
+    }
+
     static func makeTables(prefix: String) throws -> (String, String, String) {
         let t1 = "\(prefix)_a"
         let t2 = "\(prefix)_b"
@@ -158,14 +171,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         try TestServer.sql("SELECT pg_create_logical_replication_slot('\(slots[2])', 'pgoutput')")
 
         var workload = Workload(random: SeededRandom(state: 42), tables: (t1, t2, t3))
-        let writer = try PGConnection(TestServer.dsn())
-        defer { writer.close() }
-        var nextT3 = 0
-        for batch in 0..<100 {
-            try writer.execute(workload.transactions(100, nextT3: &nextT3))
-            if batch % 40 == 20 { try writer.execute(workload.giant(rows: 3000)) }
-        }
-        try writer.execute("INSERT INTO \(markerTable) (v) VALUES ('end')")
+        try workload.write(batches: 100, giantEvery: 40, markerTable: markerTable)
 
         let expected = try Wal2JSON.read(slot: slots[0], tables: [t1, t2, t3, markerTable], dsn: TestServer.dsn())
         #expect(expected.count > 9000)
@@ -210,14 +216,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         }
         for slot in slots { try TestServer.sql("SELECT pg_create_logical_replication_slot('\(slot)', 'pgoutput')") }
         var workload = Workload(random: SeededRandom(state: 7), tables: (t1, t2, t3))
-        let writer = try PGConnection(TestServer.dsn())
-        defer { writer.close() }
-        var nextT3 = 0
-        for batch in 0..<60 {
-            try writer.execute(workload.transactions(100, nextT3: &nextT3))
-            if batch % 30 == 15 { try writer.execute(workload.giant(rows: 3000)) }
-        }
-        try writer.execute("INSERT INTO \(markerTable) (v) VALUES ('end')")
+        try workload.write(batches: 60, giantEvery: 30, markerTable: markerTable)
         let tables = [t1, t2, t3]
         let keys = Dictionary(uniqueKeysWithValues: tables.map { ($0, ["id"]) })
         let expected = try Mirror.select(tables, keys: keys, dsn: TestServer.dsn())

@@ -138,7 +138,7 @@ final class EventChannel: Sendable {
         }
     }
 
-    func startIfNeeded(_ stream: ChangeStream) {
+    private func startIfNeeded(_ stream: ChangeStream) {
         let start = state.withLock { state in
             defer { state.started = true }
             return !state.started

@@ -75,14 +75,15 @@ final class HeartbeatMonitor: Sendable {
         let thread = Thread { [self] in
             defer { done.signal() }
             var connection: PGConnection?
-            while state.withLock({ $0.running }) {
+            while isRunning {
                 do {
-                    if connection == nil {
-                        connection = try PGConnection(
+                    let current =
+                        try connection
+                        ?? PGConnection(
                             stream.configuration.dsn, logger: stream.logger,
                             interruption: Interruption(pipe: nil, isRequested: { [self] in !isRunning }, timeout: 30))
-                    }
-                    try emit(on: connection!)
+                    connection = current
+                    try emit(on: current)
                 } catch {
                     connection?.close()
                     connection = nil

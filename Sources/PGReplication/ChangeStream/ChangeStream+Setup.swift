@@ -100,7 +100,7 @@ extension ChangeStream {
                     columns
                     ?? zip(batch.columns, zip(batch.columnTypes, batch.columnModifiers)).map { name, type in
                         RelationColumn(
-                            flags: table.keyColumns.contains(name) ? 1 : 0, name: name, typeOID: type.0,
+                            flags: table.isKey(name) ? 1 : 0, name: name, typeOID: type.0,
                             typeModifier: type.1)
                     }
                 columns = described
@@ -159,17 +159,19 @@ extension ChangeStream {
 ///   but generated ones, which 18 publishes when `publish_generated_columns = stored` (its
 ///   `pg_publication_tables` already says so) and earlier versions never do.
 struct PublishedTable: Hashable {
-    private static func columnNames(of oid: UInt32, sql: PGConnection) throws -> [String] {
-        try sql.execute("SELECT attname FROM pg_attribute WHERE attrelid = \(oid) AND attnum > 0 AND NOT attisdropped")
-            .rows.compactMap { $0.first ?? nil }
-    }
-
     var oid: UInt32
     var schema: String
     var name: String
     var replicaIdentity: PGOutputMessage.Relation.ReplicaIdentity
+    /// The replica identity's index columns (none with NOTHING; unused with FULL).
     var keyColumns: Set<String>
     var selectStatement: String
+
+    /// Whether pgoutput flags `column` as part of the key: every column with REPLICA IDENTITY
+    /// FULL, the identity index's columns otherwise.
+    func isKey(_ column: String) -> Bool {
+        replicaIdentity == .full || keyColumns.contains(column)
+    }
 
     static func list(_ publications: [String], sql: PGConnection) throws -> [PublishedTable] {
         let version = sql.serverVersion
@@ -210,7 +212,7 @@ struct PublishedTable: Hashable {
             guard let (row, filters) = byOID[oid], let schema = row[1], let name = row[2] else { return nil }
             let qualified = "\(try sql.quoteIdentifier(schema)).\(try sql.quoteIdentifier(name))"
             let partitioned = row[4] == "p"
-            let columns = (row[6] ?? "").isEmpty ? "*" : row[6]!
+            let columns = row[6].flatMap { $0.isEmpty ? nil : $0 } ?? "*"
             var statement = "SELECT \(columns) FROM \(partitioned ? "" : "ONLY ")\(qualified)"
             // No filter in one publication: every row (the server ORs them).
             if !filters.contains(where: { $0 == nil }) {
@@ -219,13 +221,7 @@ struct PublishedTable: Hashable {
             let identity =
                 row[3].flatMap { $0.utf8.first }.flatMap(PGOutputMessage.Relation.ReplicaIdentity.init(rawValue:))
                 ?? .default
-            // The columns pgoutput flags as key: all with REPLICA IDENTITY FULL, none with NOTHING.
-            let keys: Set<String>
-            switch identity {
-            case .full: keys = Set(try columnNames(of: oid, sql: sql))
-            case .nothing: keys = []
-            default: keys = Set((row[7] ?? "").split(separator: ",").map(String.init))
-            }
+            let keys = identity == .nothing ? [] : Set((row[7] ?? "").split(separator: ",").map(String.init))
             return PublishedTable(
                 oid: oid, schema: schema, name: name, replicaIdentity: identity, keyColumns: keys,
                 selectStatement: statement)

@@ -59,6 +59,29 @@ import Testing
         #expect(events.first?.acknowledgeLSN == 120)
     }
 
+    /// A table described again with other columns in the middle of a transaction: in chunked
+    /// delivery the changes of the old shape come out before the schema change.
+    @Test func aSchemaChangeFollowsTheBatchOfTheOldShape() throws {
+        var widened = relation
+        widened.columns.append(RelationColumn(flags: 0, name: "n", typeOID: 23, typeModifier: -1))
+        let events = try run(
+            [
+                .begin(.init(finalLSN: 100, commitTime: .init(rawValue: 1), xid: 7)), .relation(relation), insert(1),
+                .relation(widened),
+                .commit(.init(commitLSN: 100, endLSN: 120, commitTime: .init(rawValue: 1))),
+            ], delivery: .chunked(batchSize: 10))
+        let kinds = events.map { event -> String in
+            switch event {
+            case .begin: "begin"
+            case .changes: "changes"
+            case .schemaChange(let change): "schema+\(change.added)"
+            case .commit: "commit"
+            default: "other"
+            }
+        }
+        #expect(kinds == ["begin", "changes", "schema+[\"n\"]", "commit"])
+    }
+
     @Test func streamedTransactionDropsAbortedSubtransactions() throws {
         let events = try run([
             .streamStart(.init(xid: 50, isFirstSegment: true)),

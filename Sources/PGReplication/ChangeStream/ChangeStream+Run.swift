@@ -152,7 +152,7 @@ extension ChangeStream {
                     // stream's slot then moves, and flush forwarding (which waits for the highest
                     // position received to be confirmed) goes on.
                     let caughtUp = state.withLock { $0.acknowledged >= $0.lastDelivered }
-                    if caughtUp { acknowledge(message.lsn) }
+                    if caughtUp { confirm(message.lsn, measuringLatency: false) }
                     return
                 }
             }

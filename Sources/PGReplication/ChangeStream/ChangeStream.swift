@@ -105,14 +105,18 @@ public final class ChangeStream: Sendable {
 
     /// Acknowledges everything up to `lsn` as handled (with ``Configuration/Acknowledgement/manual``;
     /// automatic acknowledgement calls it for you). Positions never move back.
-    public func acknowledge(_ lsn: LSN) {
+    public func acknowledge(_ lsn: LSN) { confirm(lsn, measuringLatency: true) }
+
+    /// Acknowledges `lsn`; with `measuringLatency`, records the time since the last delivered
+    /// transaction's commit (not for the stream's own heartbeats, which follow no commit).
+    func confirm(_ lsn: LSN, measuringLatency: Bool) {
         let (feedback, commitTime) = state.withLock { state -> (ReplicationFeedbackHandle?, PostgresTimestamp?) in
             state.acknowledged = max(state.acknowledged, lsn)
             state.metrics.acknowledgedLSN = state.acknowledged
             return (state.feedback, state.metrics.lastCommitTime)
         }
         feedback?.confirm(flush: lsn)
-        if let commitTime {
+        if measuringLatency, let commitTime {
             let latency = Date().timeIntervalSince(commitTime.date)
             if latency >= 0, latency.isFinite { instruments.acknowledgeLatency.recordNanoseconds(Int64(latency * 1e9)) }
         }

@@ -102,6 +102,8 @@ package struct TransactionAssembler {
             lastTable = nil
             let table = PGTable(relation)
             if let old = knownTables.updateValue(table, forKey: relation.oid), PGSchemaChange.differs(old, table) {
+                // Changes of the old shape gathered for a chunked batch go out first.
+                try flushBatch(emit: emit)
                 try emit(.schemaChange(PGSchemaChange(old: old, new: table)))
             }
         case .type:

@@ -55,7 +55,7 @@ public struct CLIError: Error, Sendable, CustomStringConvertible {
                 return CLIError(.server, context, error.message, sqlState: error.underlying?.sqlState?.rawValue)
             case .reconnectFailed: return CLIError(.connection, context, error.message)
             case .stalled: return CLIError(.connection, context, error.message)
-            case .snapshotIncomplete:
+            case .snapshotIncomplete, .backfillFailed:
                 return CLIError(.server, context, error.message, sqlState: error.underlying?.sqlState?.rawValue)
             case .differentSystem:
                 return CLIError(.connection, context, error.message, hint: "check the DSN's hosts")

@@ -10,6 +10,8 @@ struct StreamProgress: Sendable {
     var transactions: Int
     /// The initial snapshot's table and rows so far, while it copies.
     var snapshot: (table: String, rows: Int)? = nil
+    /// The table a backfill copies now, and the backfill's rows so far.
+    var backfill: (table: String, rows: Int)? = nil
 }
 
 /// A status line on stderr, redrawn in place (`\r`, erase to the end of the line) four times a
@@ -58,7 +60,8 @@ final class StatusLine: @unchecked Sendable {
         let line =
             progress.snapshot.map { "\rinitial snapshot: \($0.table), \($0.rows) rows copied\u{1B}[K" }
             ?? "\rreceived \(progress.received)  lag \(Self.bytes(progress.lagBytes))  "
-            + "\(Int(progress.changesPerSecond.rounded())) changes/s  \(progress.transactions) transactions\u{1B}[K"
+            + "\(Int(progress.changesPerSecond.rounded())) changes/s  \(progress.transactions) transactions"
+            + (progress.backfill.map { "  backfill \($0.table): \($0.rows) rows" } ?? "") + "\u{1B}[K"
         try? Output.writeAll(Array(line.utf8), to: STDERR_FILENO, context: "writing to stderr")
         state.shown = true
     }

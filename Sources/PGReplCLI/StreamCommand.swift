@@ -69,6 +69,17 @@ struct StreamCommand: ParsableCommand {
             "Write a line when a table's columns change, before its first change of the new shape ({\"action\":\"S\",…}; off by default, since wal2json has no such line)."
     )
     var schemaChanges = false
+    @Option(
+        help: ArgumentHelp(
+            "Copy the published rows of this table while streaming, in key order, in chunks between watermarks ({\"action\":\"R\",…} lines); repeat the option for several tables. Needs --backfill-state.",
+            valueName: "table"))
+    var backfill: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "Where the backfill's progress is kept, updated after each chunk is written: a restart resumes after it. Alone, resumes the unfinished backfill in FILE.",
+            valueName: "file"))
+    var backfillState: String?
+    @Option(help: ArgumentHelp("Rows per backfill chunk.", valueName: "n")) var backfillChunk = 1000
 
     func validate() throws {
         if publication.isEmpty { throw ValidationError("Missing expected argument '--publication <name>'") }
@@ -90,6 +101,12 @@ struct StreamCommand: ParsableCommand {
         if initialSnapshot, format == .raw { throw ValidationError("--initial-snapshot needs --format json or text") }
         if heartbeat != nil, format == .raw { throw ValidationError("--heartbeat needs --format json or text") }
         if schemaChanges, format == .raw { throw ValidationError("--schema-changes needs --format json or text") }
+        if !backfill.isEmpty, backfillState == nil {
+            throw ValidationError(
+                "--backfill needs --backfill-state FILE: where its progress is kept, so that a restart resumes it")
+        }
+        if backfillState != nil, format == .raw { throw ValidationError("--backfill needs --format json or text") }
+        guard backfillChunk >= 1 else { throw ValidationError("--backfill-chunk must be at least 1") }
     }
 
     func run() throws(CLIError) {
@@ -182,13 +199,27 @@ struct StreamCommand: ParsableCommand {
     private func streamDecoded(
         to out: LineOutput, serverVersion: Int, stopper: SignalStopper
     ) throws(CLIError) -> String {
-        let stream = ChangeStream(streamConfiguration(serverVersion: serverVersion))
+        var configuration = streamConfiguration(serverVersion: serverVersion)
+        var progressFile = try backfillState.flatMap { path throws(CLIError) in
+            try BackfillStateFile.plan(requested: backfill, slot: slot, path: path)
+        }
+        if let state = progressFile, let path = backfillState {
+            if state.checkpoint.isComplete {
+                Output.printError(
+                    "pgrepl: the backfill of \(state.requested.joined(separator: ", ")) in \(path) is complete; remove the file to copy again"
+                )
+            } else {
+                configuration.backfill = ChangeStream.Backfill(resuming: state.checkpoint, chunkSize: backfillChunk)
+            }
+        }
+        let stream = ChangeStream(configuration)
         stopper.attach { stream.stop() }
         let status = StatusLine {
             let metrics = stream.metrics
             return StreamProgress(
                 received: metrics.serverWALEnd, lagBytes: metrics.lagBytes, changesPerSecond: metrics.changesPerSecond,
-                transactions: metrics.transactions, snapshot: metrics.snapshotTable.map { ($0, metrics.snapshotRows) })
+                transactions: metrics.transactions, snapshot: metrics.snapshotTable.map { ($0, metrics.snapshotRows) },
+                backfill: metrics.backfillTable.map { ($0, metrics.backfillRows) })
         }
         defer { status.stop() }
         let writer = ChangeWriter(format: format, output: out, status: status)
@@ -201,7 +232,16 @@ struct StreamCommand: ParsableCommand {
         defer { watch?.cancel() }
         do {
             try stream.run { event in
-                if let lsn = try writer.write(event) {
+                let acknowledgeable = try writer.write(event)
+                // A chunk's lines are written and synced: its progress is kept before it is acknowledged.
+                if case .snapshot(let batch) = event, let progress = batch.backfill, let path = backfillState,
+                    var state = progressFile
+                {
+                    state.checkpoint = progress.checkpoint
+                    try state.write(to: path)
+                    progressFile = state
+                }
+                if let lsn = acknowledgeable {
                     stream.acknowledge(lsn)
                     if let end, lsn >= end { stream.stop() }
                 }

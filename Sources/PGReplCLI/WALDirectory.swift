@@ -56,23 +56,9 @@ struct WALDirectory {
     /// Whether a file exists in the folder.
     func contains(_ name: String) -> Bool { access(filePath(name), F_OK) == 0 }
 
-    /// Writes a whole small file (a timeline history) durably: a `.tmp` file, fsync, rename, fsync
-    /// of the folder.
+    /// Writes a whole small file (a timeline history) durably (``writeDurably(_:contents:sync:)``).
     func writeFile(_ name: String, contents: String) throws(CLIError) {
-        let context = "writing \(filePath(name))"
-        let temporary = filePath(name + ".tmp")
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw CLIError.io(context) }
-        do throws(CLIError) {
-            try Output.writeAll(Array(contents.utf8), to: fd, context: context)
-            if sync, fsync(fd) != 0 { throw CLIError.io(context) }
-        } catch {
-            close(fd)
-            throw error
-        }
-        close(fd)
-        guard rename(temporary, filePath(name)) == 0 else { throw CLIError.io(context) }
-        try syncFolder()
+        try writeDurably(filePath(name), contents: contents, sync: sync)
     }
 
     /// fsyncs the folder, so that created and renamed files survive a crash.
@@ -191,4 +177,27 @@ final class SegmentFile {
         }
         try flush()
     }
+}
+
+/// Replaces a small file durably: a `.tmp` file beside it, fsync, rename over it, fsync of the
+/// folder (without `sync`, the same steps without the fsyncs).
+func writeDurably(_ path: String, contents: String, sync: Bool) throws(CLIError) {
+    let context = "writing \(path)"
+    let temporary = path + ".tmp"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    guard fd >= 0 else { throw CLIError.io(context) }
+    do throws(CLIError) {
+        try Output.writeAll(Array(contents.utf8), to: fd, context: context)
+        if sync, fsync(fd) != 0 { throw CLIError.io(context) }
+    } catch {
+        close(fd)
+        throw error
+    }
+    close(fd)
+    guard rename(temporary, path) == 0 else { throw CLIError.io(context) }
+    guard sync else { return }
+    let folder = open(URL(fileURLWithPath: path).deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
+    guard folder >= 0 else { throw CLIError.io("syncing the folder of \(path)") }
+    defer { close(folder) }
+    guard fsync(folder) == 0 else { throw CLIError.io("syncing the folder of \(path)") }
 }

@@ -72,6 +72,9 @@ extension ChangeStream {
         public var initialSnapshot = false
         /// Rows per snapshot batch.
         public var snapshotBatchSize = 10_000
+        /// A backfill to run once the stream streams (``ChangeStream/Backfill``); more can be
+        /// started on a running stream with ``ChangeStream/backfill(_:)``.
+        public var backfill: Backfill?
         public var acknowledgement: Acknowledgement = .automatic
         public var reconnect = ReconnectPolicy()
         /// Events buffered between the I/O thread and an async consumer.
@@ -159,6 +162,10 @@ extension ChangeStream {
         public var snapshotRows = 0
         /// The table the initial snapshot copies now (`schema.name`), nil when none.
         public var snapshotTable: String?
+        /// Rows of backfill chunks delivered so far.
+        public var backfillRows = 0
+        /// The table a backfill copies now (`schema.name`), nil when none.
+        public var backfillTable: String?
     }
 }
 
@@ -191,6 +198,7 @@ extension ChangeStream.Configuration {
             throw refuse("statusInterval", statusInterval, "at least 1 second")
         }
         guard snapshotBatchSize >= 1 else { throw refuse("snapshotBatchSize", snapshotBatchSize, "at least 1") }
+        if let backfill, backfill.chunkSize < 1 { throw refuse("backfill.chunkSize", backfill.chunkSize, "at least 1") }
         guard bufferSize >= 1 else { throw refuse("bufferSize", bufferSize, "at least 1") }
         if let receiveTimeout, !(receiveTimeout.isFinite && receiveTimeout > 0) {
             throw refuse("receiveTimeout", receiveTimeout, "a positive number of seconds, or nil")

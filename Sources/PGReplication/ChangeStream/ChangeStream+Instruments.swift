@@ -11,6 +11,7 @@ extension ChangeStream {
     /// | `pgrepl_transactions_total` | counter | transactions delivered |
     /// | `pgrepl_changes_total` | counter | changes delivered (snapshot rows included) |
     /// | `pgrepl_snapshot_rows_total` | counter | rows of the initial snapshot |
+    /// | `pgrepl_backfill_rows_total` | counter | rows of backfill chunks |
     /// | `pgrepl_received_bytes_total` | counter | pgoutput payload bytes received |
     /// | `pgrepl_reconnects_total` | counter | reconnections |
     /// | `pgrepl_lag_bytes` | gauge | the server's WAL end minus the flush position reported |
@@ -22,6 +23,7 @@ extension ChangeStream {
         let transactions: Counter
         let changes: Counter
         let snapshotRows: Counter
+        let backfillRows: Counter
         let receivedBytes: Counter
         let reconnects: Counter
         let lag: Gauge
@@ -41,6 +43,7 @@ extension ChangeStream {
             transactions = counter("pgrepl_transactions_total")
             changes = counter("pgrepl_changes_total")
             snapshotRows = counter("pgrepl_snapshot_rows_total")
+            backfillRows = counter("pgrepl_backfill_rows_total")
             receivedBytes = counter("pgrepl_received_bytes_total")
             reconnects = counter("pgrepl_reconnects_total")
             lag = gauge("pgrepl_lag_bytes")

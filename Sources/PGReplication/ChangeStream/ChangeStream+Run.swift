@@ -15,6 +15,9 @@ extension ChangeStream {
         let monitor = configuration.heartbeat.map { HeartbeatMonitor($0, slot: configuration.slot) }
         monitor?.start(self)
         defer { monitor?.stop() }
+        if let backfill = configuration.backfill, !backfill.tables.isEmpty { backfills.enqueue(backfill, stream: self) }
+        backfills.begin(self)
+        defer { backfills.end() }
         var attempt = 0
         // What the configuration asks to create (and the initial snapshot) is done on the first
         // connection that gets that far, not merely the first attempt.
@@ -135,6 +138,7 @@ extension ChangeStream {
             decoder: PGOutputDecoder(protocolVersion: version, streaming: try streamingMode(version: version)),
             delivery: configuration.delivery)
         assembler.knownTables = state.withLock { $0.knownTables }
+        assembler.transactionalMessages = configuration.messages
         defer {
             let known = assembler.knownTables
             state.withLock { $0.knownTables = known }
@@ -146,8 +150,16 @@ extension ChangeStream {
         defer { instruments.receivedBytes.increment(by: receivedBytes) }
         func emit(_ event: PGChangeEvent) throws {
             if case .message(let message) = event {
-                // Heartbeats are the stream's own; other messages only when asked for.
-                if monitor?.received(message, stream: self) == true || !configuration.messages {
+                // A backfill chunk is delivered where the stream reaches its high watermark.
+                if message.prefix == Backfill.prefix, let chunk = backfills.chunkEvent(at: message) {
+                    try deliver(.snapshot(chunk))
+                    backfills.delivered(chunk)
+                    return
+                }
+                // Heartbeats and watermarks are the stream's own; other messages only when asked for.
+                if message.prefix == Backfill.prefix || monitor?.received(message, stream: self) == true
+                    || !configuration.messages
+                {
                     // Confirmed when everything delivered before it was acknowledged: an idle
                     // stream's slot then moves, and flush forwarding (which waits for the highest
                     // position received to be confirmed) goes on.
@@ -156,6 +168,10 @@ extension ChangeStream {
                     return
                 }
             }
+            backfills.observe(event)
+            try deliver(event)
+        }
+        func deliver(_ event: PGChangeEvent) throws {
             if receivedBytes > 0 {
                 instruments.receivedBytes.increment(by: receivedBytes)
                 receivedBytes = 0
@@ -287,7 +303,13 @@ extension ChangeStream {
                 state.metrics.lastCommitTime = transaction.commitTime
                 instruments.transactions.increment()
             case .changes(let batch): added = batch.changes.count
-            case .snapshot(let batch): added = batch.rows.count
+            case .snapshot(let batch):
+                added = batch.rows.count
+                if let progress = batch.backfill {
+                    state.metrics.backfillRows += added
+                    state.metrics.backfillTable = progress.checkpoint.tables.first
+                    instruments.backfillRows.increment(by: added)
+                }
             default: break
             }
             if added > 0 { instruments.changes.increment(by: added) }
@@ -318,7 +340,11 @@ extension ChangeStream {
         case .on: options.set("streaming", true)
         case .parallel: options.set("streaming", "parallel")
         }
-        if configuration.messages || configuration.heartbeat != nil { options.set("messages", true) }
+        // Messages carry the stream's own heartbeats and backfill watermarks (which any stream may
+        // start); transactional ones reach the handler only with `messages`.
+        if configuration.messages || configuration.heartbeat != nil || cursor.connection.serverVersion >= 140000 {
+            options.set("messages", true)
+        }
         if configuration.twoPhase, version >= 3 { options.set("two_phase", true) }
         return options
     }

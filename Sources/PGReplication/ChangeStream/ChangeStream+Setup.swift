@@ -1,3 +1,4 @@
+import Foundation
 import PGOutput
 
 extension ChangeStream {
@@ -83,35 +84,18 @@ extension ChangeStream {
     private func copySnapshot(
         named name: String, consistentPoint: LSN, sql: PGConnection, handler: (PGChangeEvent) throws -> Void
     ) throws {
-        // Text output in the forms the value decoder reads, before the transaction starts.
-        try sql.execute(
-            "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; SET TimeZone = 'UTC'")
+        try PublishedTable.prepareSession(sql)
         try sql.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try sql.execute("SET TRANSACTION SNAPSHOT \(try sql.quoteLiteral(name))")
         let tables = try PublishedTable.list(configuration.publications, sql: sql)
         for (index, table) in tables.enumerated() {
             try sql.execute("DECLARE pgrepl_snapshot NO SCROLL CURSOR FOR \(table.selectStatement)")
-            state.withLock { $0.metrics.snapshotTable = "\(table.schema).\(table.name)" }
+            state.withLock { $0.metrics.snapshotTable = table.qualifiedName }
             var columns: [RelationColumn]?
             while true {
                 let batch = try sql.execute(
                     "FETCH FORWARD \(max(1, configuration.snapshotBatchSize)) FROM pgrepl_snapshot")
-                let described =
-                    columns
-                    ?? zip(batch.columns, zip(batch.columnTypes, batch.columnModifiers)).map { name, type in
-                        RelationColumn(
-                            flags: table.isKey(name) ? 1 : 0, name: name, typeOID: type.0,
-                            typeModifier: type.1)
-                    }
-                columns = described
-                let changeTable = PGTable(
-                    oid: table.oid, schema: table.schema, name: table.name, replicaIdentity: table.replicaIdentity,
-                    columns: described)
-                let rows = try batch.rows.map { values in
-                    try PGRow(
-                        columns: described,
-                        tuple: TupleData(columns: values.map { $0.map { .text(Array($0.utf8)) } ?? .null }))
-                }
+                let (changeTable, rows) = try table.rows(of: batch, columns: &columns)
                 let last = batch.rows.count < configuration.snapshotBatchSize
                 let event = PGChangeEvent.snapshot(PGSnapshotBatch(table: changeTable, rows: rows, last: last))
                 do {
@@ -145,8 +129,8 @@ extension ChangeStream {
     }
 }
 
-/// A table as a publication publishes it, for the initial snapshot: the rows and columns the
-/// stream would send for it.
+/// A table as a publication publishes it, for the initial snapshot and backfills: the rows and
+/// columns the stream would send for it.
 ///
 /// - Which tables: `pg_publication_tables`, which covers FOR ALL TABLES, FOR TABLES IN SCHEMA and
 ///   table lists, and lists a partitioned table under its root's name with
@@ -163,14 +147,58 @@ struct PublishedTable: Hashable {
     var schema: String
     var name: String
     var replicaIdentity: PGOutputMessage.Relation.ReplicaIdentity
-    /// The replica identity's index columns (none with NOTHING; unused with FULL).
-    var keyColumns: Set<String>
-    var selectStatement: String
+    /// The published columns, in column order.
+    var columns: [String]
+    /// The primary key's columns, or with REPLICA IDENTITY USING INDEX that index's, in index
+    /// order; empty when the table has neither.
+    var key: [String]
+    /// The published columns as a select list (`*` when there are none).
+    var selectList: String
+    /// `ONLY schema.table`, or `schema.table` for a partitioned root.
+    var relation: String
+    /// The row filters, OR-ed; nil when every row is published.
+    var filter: String?
+
+    var qualifiedName: String { "\(schema).\(name)" }
+
+    /// Every published row.
+    var selectStatement: String {
+        "SELECT \(selectList) FROM \(relation)" + (filter.map { " WHERE \($0)" } ?? "")
+    }
 
     /// Whether pgoutput flags `column` as part of the key: every column with REPLICA IDENTITY
-    /// FULL, the identity index's columns otherwise.
+    /// FULL, none with NOTHING, the identity index's columns (the primary key's by default) otherwise.
     func isKey(_ column: String) -> Bool {
-        replicaIdentity == .full || keyColumns.contains(column)
+        switch replicaIdentity {
+        case .full: true
+        case .nothing: false
+        default: key.contains(column)
+        }
+    }
+
+    /// Text output in the forms the value decoder reads (and key literals read back as printed),
+    /// set before a copy's transaction starts.
+    static func prepareSession(_ sql: PGConnection) throws {
+        try sql.execute(
+            "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; SET TimeZone = 'UTC'")
+    }
+
+    /// The rows of a result of ``selectStatement`` (or a chunk of it) as the stream would send
+    /// them; `columns` describes the result's columns once, for every batch of the table.
+    func rows(of result: PGConnection.QueryResult, columns: inout [RelationColumn]?) throws -> (PGTable, [PGRow]) {
+        let described =
+            columns
+            ?? zip(result.columns, zip(result.columnTypes, result.columnModifiers)).map { name, type in
+                RelationColumn(flags: isKey(name) ? 1 : 0, name: name, typeOID: type.0, typeModifier: type.1)
+            }
+        columns = described
+        let table = PGTable(
+            oid: oid, schema: schema, name: name, replicaIdentity: replicaIdentity, columns: described)
+        let rows = try result.rows.map { values in
+            try PGRow(
+                columns: described, tuple: TupleData(columns: values.map { $0.map { .text(Array($0.utf8)) } ?? .null }))
+        }
+        return (table, rows)
     }
 
     static func list(_ publications: [String], sql: PGConnection) throws -> [PublishedTable] {
@@ -181,17 +209,19 @@ struct PublishedTable: Hashable {
         let rows = try sql.execute(
             """
             SELECT c.oid, p.schemaname, p.tablename, c.relreplident, c.relkind, \(filter),
-                   array_to_string(ARRAY(
-                     SELECT quote_ident(a.attname) FROM pg_attribute a
+                   to_json(ARRAY(
+                     SELECT a.attname FROM pg_attribute a
                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                        AND (\(attnames) IS NULL OR a.attname = ANY (\(attnames)))
                        AND (a.attgenerated = '' OR \(version >= 180000 ? "a.attname = ANY (\(attnames))" : "false"))
-                     ORDER BY a.attnum), ','),
-                   array_to_string(ARRAY(
+                     ORDER BY a.attnum))::text,
+                   to_json(ARRAY(
                      SELECT a.attname FROM pg_index i
-                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                     CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
+                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                      WHERE i.indrelid = c.oid
-                       AND (CASE c.relreplident WHEN 'i' THEN i.indisreplident ELSE i.indisprimary END)), ',')
+                       AND (CASE c.relreplident WHEN 'i' THEN i.indisreplident ELSE i.indisprimary END)
+                     ORDER BY k.position))::text
             FROM pg_publication_tables p
             JOIN pg_namespace n ON n.nspname = p.schemaname
             JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
@@ -208,23 +238,28 @@ struct PublishedTable: Hashable {
             }
             byOID[oid]?.filters.append(row[5])
         }
+        func nameList(_ json: String?) -> [String] {
+            (try? JSONDecoder().decode([String].self, from: Data((json ?? "[]").utf8))) ?? []
+        }
         return try order.compactMap { oid -> PublishedTable? in
             guard let (row, filters) = byOID[oid], let schema = row[1], let name = row[2] else { return nil }
-            let qualified = "\(try sql.quoteIdentifier(schema)).\(try sql.quoteIdentifier(name))"
             let partitioned = row[4] == "p"
-            let columns = row[6].flatMap { $0.isEmpty ? nil : $0 } ?? "*"
-            var statement = "SELECT \(columns) FROM \(partitioned ? "" : "ONLY ")\(qualified)"
+            let columns = nameList(row[6])
             // No filter in one publication: every row (the server ORs them).
-            if !filters.contains(where: { $0 == nil }) {
-                statement += " WHERE " + filters.compactMap { $0 }.map { "(\($0))" }.joined(separator: " OR ")
-            }
+            let filter =
+                filters.contains(where: { $0 == nil })
+                ? nil : filters.compactMap { $0 }.map { "(\($0))" }.joined(separator: " OR ")
             let identity =
                 row[3].flatMap { $0.utf8.first }.flatMap(PGOutputMessage.Relation.ReplicaIdentity.init(rawValue:))
                 ?? .default
-            let keys = identity == .nothing ? [] : Set((row[7] ?? "").split(separator: ",").map(String.init))
             return PublishedTable(
-                oid: oid, schema: schema, name: name, replicaIdentity: identity, keyColumns: keys,
-                selectStatement: statement)
+                oid: oid, schema: schema, name: name, replicaIdentity: identity, columns: columns,
+                key: nameList(row[7]),
+                selectList: columns.isEmpty
+                    ? "*" : try columns.map { try sql.quoteIdentifier($0) }.joined(separator: ", "),
+                relation: (partitioned ? "" : "ONLY ")
+                    + "\(try sql.quoteIdentifier(schema)).\(try sql.quoteIdentifier(name))",
+                filter: filter)
         }
     }
 }

@@ -68,6 +68,8 @@ public final class ChangeStream: Sendable {
     /// The buffer between the I/O thread and ``events()`` (and ``run()``).
     let channel = EventChannel()
     let instruments: Instruments
+    /// The backfills asked for, and the one in progress.
+    let backfills = BackfillCoordinator()
 
     /// - Parameters:
     ///   - configuration: what to stream and how.

@@ -23,6 +23,10 @@ public struct ChangeStreamError: Error, Sendable, Hashable, CustomStringConverti
         /// the stream created for it was dropped (the message says if that failed), and a new run
         /// creates it and copies again from the start.
         case snapshotIncomplete
+        /// A backfill (``ChangeStream/Backfill``) was refused (a table not published, without a
+        /// key to chunk by, or whose key the publication leaves out) or failed with an error that
+        /// retrying cannot cure. The message names the table and why.
+        case backfillFailed
     }
 
     public var kind: Kind

@@ -129,7 +129,9 @@ public enum PGChangeEvent: Hashable, Sendable {
     case abort(PGTransactionAbort)
     /// A non-transactional logical decoding message.
     case message(PGLogicalDecodingMessage)
-    /// Rows of the initial snapshot copy of one table (`ChangeStream/Configuration/initialSnapshot`).
+    /// Rows copied from a table: by the initial snapshot (`ChangeStream/Configuration/initialSnapshot`),
+    /// or one chunk of a backfill (``PGSnapshotBatch/backfill`` is set), delivered at the chunk's
+    /// high watermark.
     case snapshot(PGSnapshotBatch)
     /// A published table's columns changed: delivered before the first change with the new shape.
     case schemaChange(PGSchemaChange)
@@ -150,7 +152,8 @@ public enum PGChangeEvent: Hashable, Sendable {
         case .transaction(let transaction), .commit(let transaction): return transaction.endLSN
         case .message(let message): return message.lsn
         case .commitPrepared(_, _, _, let endLSN, _), .rollbackPrepared(_, _, let endLSN, _): return endLSN
-        case .begin, .changes, .abort, .snapshot, .schemaChange, .stalled: return nil
+        case .snapshot(let batch): return batch.backfill?.highWatermark
+        case .begin, .changes, .abort, .schemaChange, .stalled: return nil
         }
     }
 }
@@ -217,17 +220,21 @@ public struct PGTransactionAbort: Hashable, Sendable {
     }
 }
 
-/// Rows of one table from the initial snapshot copy.
+/// Rows of one table copied by the initial snapshot, or one chunk of a backfill.
 public struct PGSnapshotBatch: Hashable, Sendable {
     public var table: PGTable
     public var rows: [PGRow]
     /// Whether this is the table's last batch.
     public var last: Bool
+    /// For a backfill chunk: where it stands, and what to persist to resume it; nil for the
+    /// initial snapshot.
+    public var backfill: PGBackfillProgress?
 
-    public init(table: PGTable, rows: [PGRow], last: Bool) {
+    public init(table: PGTable, rows: [PGRow], last: Bool, backfill: PGBackfillProgress? = nil) {
         self.table = table
         self.rows = rows
         self.last = last
+        self.backfill = backfill
     }
 }
 

@@ -31,6 +31,9 @@ package struct TransactionAssembler {
     /// connection's assembler to the next, so that a reconnect's Relation messages are no schema
     /// change.
     package var knownTables: [UInt32: PGTable] = [:]
+    /// Whether transactional logical decoding messages become changes; when not, they are left
+    /// out (a stream asks the server for messages for its own watermarks and heartbeats).
+    package var transactionalMessages = true
 
     package init(decoder: PGOutputDecoder, delivery: PGChangeDelivery) {
         self.decoder = decoder
@@ -135,6 +138,7 @@ package struct TransactionAssembler {
                 transactional: message.isTransactional, lsn: message.lsn, prefix: message.prefix,
                 content: message.content)
             if message.isTransactional {
+                guard transactionalMessages else { return }
                 try add(.message(decoded), xid: message.xid, emit: emit)
             } else {
                 try emit(.message(decoded))

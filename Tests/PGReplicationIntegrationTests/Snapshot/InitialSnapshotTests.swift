@@ -17,16 +17,20 @@ import Testing
         writes: @escaping @Sendable (PGConnection, Int) throws -> Void
     ) throws -> [PGChangeEvent] {
         let writing = Locked(true)
+        let written = Locked<(rounds: Int, error: (any Error)?)>((0, nil))
         let writerDone = DispatchSemaphore(value: 0)
         Thread {
             defer { writerDone.signal() }
-            guard let connection = try? PGConnection(dsn) else { return }
-            defer { connection.close() }
-            var round = 0
-            while writing.withLock({ $0 }) {
-                try? writes(connection, round)
-                round += 1
-                usleep(1_000)
+            do {
+                let connection = try PGConnection(dsn)
+                defer { connection.close() }
+                while writing.withLock({ $0 }) {
+                    try writes(connection, written.withLock { $0.rounds })
+                    written.withLock { $0.rounds += 1 }
+                    usleep(1_000)
+                }
+            } catch {
+                written.withLock { $0.error = error }
             }
         }.start()
         // Each snapshot batch takes a while, so the writes land during the copy.
@@ -39,6 +43,9 @@ import Testing
         Thread.sleep(forTimeInterval: 0.5)
         writing.withLock { $0 = false }
         writerDone.wait()
+        let (rounds, writeError) = written.withLock { $0 }
+        #expect(
+            writeError == nil && rounds > 10, "the writer wrote \(rounds) rounds: \(String(describing: writeError))")
         try PGConnection(dsn).execute(marker)
         let done = running.wait(seconds: 60) { events in
             events.contains { event in
@@ -71,7 +78,9 @@ import Testing
             INSERT INTO items SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END, 'v' || g, 'secret' FROM generate_series(1, 2000) g;
             CREATE TABLE marker (id serial PRIMARY KEY);
             CREATE PUBLICATION items_pub FOR TABLE items (id, region, v) WHERE (region = 'eu'), marker;
-            ALTER TABLE items REPLICA IDENTITY FULL;
+            -- The row filter's column must be in the replica identity, and the column list must cover it.
+            CREATE UNIQUE INDEX items_identity ON items (id, region);
+            ALTER TABLE items REPLICA IDENTITY USING INDEX items_identity;
             """)
         var configuration = ChangeStream.Configuration(
             dsn: cluster.dsn(), slot: "items_slot", publications: ["items_pub"])

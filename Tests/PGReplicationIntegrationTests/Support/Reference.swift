@@ -217,14 +217,26 @@ struct Mirror: Equatable {
         }
     }
 
-    /// Replays a stream's events: snapshot rows, whole transactions.
+    /// Replays a stream's events: snapshot rows (initial or backfill), whole transactions, and
+    /// chunked ones at their commit (what an abort voids is dropped).
     mutating func apply(_ events: [PGChangeEvent], keys: [String: [String]]) {
+        var open: [UInt32: [(subxid: UInt32, change: PGChange)]] = [:]
         for event in events {
             switch event {
             case .snapshot(let batch):
                 for row in batch.rows { apply(.insert(table: batch.table, new: row), keys: keys) }
             case .transaction(let transaction):
                 for change in transaction.changes { apply(change, keys: keys) }
+            case .changes(let batch):
+                open[batch.xid, default: []] += batch.changes.map { (batch.subtransactionXID, $0) }
+            case .abort(let abort):
+                if abort.wholeTransaction {
+                    open[abort.xid] = nil
+                } else {
+                    open[abort.xid]?.removeAll { $0.subxid == abort.subtransactionXID }
+                }
+            case .commit(let transaction):
+                for (_, change) in open.removeValue(forKey: transaction.xid) ?? [] { apply(change, keys: keys) }
             default: break
             }
         }

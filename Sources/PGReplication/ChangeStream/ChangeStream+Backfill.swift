@@ -1,0 +1,536 @@
+import Foundation
+import Logging
+import PGOutput
+import PGSupport
+
+extension ChangeStream {
+    /// An incremental backfill: the published rows of some tables, copied in key order while the
+    /// stream goes on, delivered as `PGChangeEvent/snapshot(_:)` events whose
+    /// `PGSnapshotBatch/backfill` is set.
+    ///
+    /// Each chunk of ``chunkSize`` rows is read between two logical decoding messages written by
+    /// the stream (`pg_logical_emit_message`, prefix ``prefix``): a low watermark before the read
+    /// and a high watermark after it. The chunk is delivered where the stream reaches its high
+    /// watermark, without the rows that a change delivered in its window touched (the DBLog
+    /// rule): for those, the change the stream delivered is as new as the copy or newer, so no
+    /// row ever goes back in time. The window opens at the previous chunk's high watermark (or
+    /// where the table's backfill began), which lies before the low watermark: a transaction that
+    /// commits just before the low watermark but is not yet visible to the read is inside it too.
+    ///
+    /// Rows come from what the publication publishes: its column list and row filter, under the
+    /// partition root's name with `publish_via_partition_root`. A table needs a primary key (or a
+    /// REPLICA IDENTITY USING INDEX index) among its published columns: chunks are read in its
+    /// order, and the stream's changes matched by it. Without one the backfill is refused with
+    /// ``ChangeStreamError/Kind/backfillFailed``.
+    ///
+    /// **Resume.** Each chunk carries a `PGBackfillCheckpoint` (`PGBackfillProgress/checkpoint`):
+    /// the tables left and the key of the last row delivered. The consumer persists it after
+    /// handling the chunk, next to its own position if it keeps one, and passes it back with
+    /// ``init(resuming:chunkSize:)`` after a restart; the backfill then goes on after that key.
+    /// Within one process a reconnect never loses a backfill's place. A chunk delivered but not
+    /// persisted before a crash is read again: at least once, as for changes.
+    public struct Backfill: Hashable, Sendable {
+        /// The prefix of the watermark messages.
+        public static let prefix = "pgrepl.backfill"
+
+        /// The tables to copy, in order: `schema.table`, or `table` when one published table has
+        /// that name.
+        public var tables: [String]
+        /// Rows per chunk.
+        public var chunkSize: Int
+        /// Where to resume: the key after which the first table goes on.
+        public var after: [String]?
+        /// Rows of the first table delivered before (for progress).
+        var tableRows = 0
+
+        /// A backfill of `tables`, from their first rows.
+        public init(tables: [String], chunkSize: Int = 1000) {
+            self.tables = tables
+            self.chunkSize = chunkSize
+        }
+
+        /// The rest of a backfill, after the chunk that `checkpoint` came with.
+        public init(resuming checkpoint: PGBackfillCheckpoint, chunkSize: Int = 1000) {
+            tables = checkpoint.tables
+            after = checkpoint.after
+            tableRows = checkpoint.tableRows
+            self.chunkSize = chunkSize
+        }
+
+        func validate() throws {
+            guard chunkSize >= 1 else {
+                throw PGError.programming("ChangeStream.Backfill.chunkSize must be at least 1 (got \(chunkSize))")
+            }
+        }
+    }
+
+    /// Starts a backfill on this stream, running or not yet: it begins once the stream streams,
+    /// after the backfills asked for before it.
+    ///
+    /// - Throws: ``ChangeStreamError`` (``ChangeStreamError/Kind/backfillFailed``) when a table is
+    ///   not published, has no key to chunk by, or its publication leaves the key out; `PGError`
+    ///   when the server cannot be asked.
+    public func backfill(_ request: Backfill) throws {
+        try request.validate()
+        guard !request.tables.isEmpty else { return }
+        let sql = try PGConnection(configuration.dsn, logger: logger, interruption: interruption)
+        defer { sql.close() }
+        var resolved = request
+        resolved.tables = try request.tables.map { try resolveBackfillTable($0, sql: sql).qualifiedName }
+        backfills.enqueue(resolved, stream: self)
+    }
+
+    /// The published table a backfill names, checked for what a backfill needs.
+    func resolveBackfillTable(_ name: String, sql: PGConnection) throws -> PublishedTable {
+        func refuse(_ why: String) -> ChangeStreamError {
+            ChangeStreamError(.backfillFailed, "cannot backfill \(name): \(why)", slot: configuration.slot)
+        }
+        guard sql.serverVersion >= 140000 else {
+            throw refuse("backfills need PostgreSQL 14 or later (logical decoding messages in pgoutput)")
+        }
+        let published = try PublishedTable.list(configuration.publications, sql: sql)
+        let matches = published.filter { $0.qualifiedName == name || (!name.contains(".") && $0.name == name) }
+        guard matches.count == 1, let table = matches.first else {
+            if matches.isEmpty {
+                throw refuse(
+                    "no publication of the stream (\(configuration.publications.joined(separator: ", "))) publishes"
+                        + " it; a partitioned table's rows are published under its root only with"
+                        + " publish_via_partition_root, else under each partition's name")
+            }
+            throw refuse("several published tables have that name; name it schema.table")
+        }
+        guard !table.key.isEmpty else {
+            throw refuse(
+                "it has no primary key (nor a REPLICA IDENTITY USING INDEX index): chunks are read in key order and"
+                    + " the stream's changes are matched to them by key")
+        }
+        if let missing = table.key.first(where: { !table.columns.contains($0) }) {
+            throw refuse(
+                "the publication's column list leaves out key column \(missing), so the stream's changes cannot be"
+                    + " matched to the copied rows")
+        }
+        return table
+    }
+}
+
+/// A stream's backfills: the queue, the thread that reads chunks, and the bookkeeping the I/O
+/// thread does for the chunk in flight (the changes delivered in its window, the chunk to
+/// deliver at its high watermark).
+final class BackfillCoordinator: Sendable {
+    /// A chunk read and waiting for its high watermark.
+    private struct Chunk {
+        var sequence: Int
+        var table: PGTable
+        var rows: [PGRow]
+        var keys: [[PGValue]]
+        /// The last row's key as text, for the checkpoint.
+        var lastKey: [String]?
+        var last: Bool
+    }
+
+    /// What the I/O thread keeps for the table being copied.
+    private struct Tracking {
+        var table: PublishedTable
+        /// Keys that changes delivered in the current window touched.
+        var touched: Set<[PGValue]> = []
+        /// A truncate of the table was delivered in the window: every row of the chunk is gone.
+        var truncated = false
+        /// A change whose key could not be read (an unchanged TOASTed key): the chunk is read again.
+        var unmatched = false
+        /// Keys of transactions delivered but not committed yet (streamed, or prepared):
+        /// xid → subtransaction → keys. They count at their commit and are void at their abort.
+        var pending: [UInt32: [UInt32: Set<[PGValue]>]] = [:]
+        /// Transactions open (or prepared) when tracking started: some of their changes were
+        /// delivered before, unseen, so a chunk whose window holds their commit is read again.
+        var unknown: Set<UInt32> = []
+        var chunks = 0
+    }
+
+    private struct State {
+        var running = false
+        var threadActive = false
+        var queue: [ChangeStream.Backfill] = []
+        /// The backfill in progress; its `tables`, `after` and `tableRows` move with each chunk.
+        var current: ChangeStream.Backfill?
+        var tracking: Tracking?
+        /// Chunked delivery: transactions begun and not finished. When a table's tracking
+        /// starts, their changes delivered before are unknown to it.
+        var open: Set<UInt32> = []
+        /// Transactions prepared and not yet committed or rolled back.
+        var prepared: Set<UInt32> = []
+        var chunk: Chunk?
+        var sequence = 0
+        /// The last chunk sequence settled by the I/O thread, and whether it was delivered.
+        var settled: (sequence: Int, delivered: Bool)?
+    }
+
+    /// Unique per stream: other streams' watermarks in the same database are not ours.
+    let tag = "\(UInt64.random(in: 0...UInt64.max))"
+    private let state = Locked(State())
+
+    var isActive: Bool { state.withLock { $0.current != nil || !$0.queue.isEmpty } }
+
+    func enqueue(_ backfill: ChangeStream.Backfill, stream: ChangeStream) {
+        let start = state.withLock { state -> Bool in
+            state.queue.append(backfill)
+            return claimThread(&state)
+        }
+        if start { startThread(stream) }
+    }
+
+    /// The stream runs: backfills asked for start.
+    func begin(_ stream: ChangeStream) {
+        let start = state.withLock { state -> Bool in
+            state.running = true
+            return claimThread(&state)
+        }
+        if start { startThread(stream) }
+    }
+
+    /// The stream ended: the thread stops after the statement in hand.
+    func end() {
+        state.withLock { $0.running = false }
+        state.broadcast()
+        state.withLock(when: { !$0.threadActive }) { _, _ in }
+    }
+
+    private func claimThread(_ state: inout State) -> Bool {
+        guard state.running, !state.threadActive, state.current != nil || !state.queue.isEmpty else { return false }
+        state.threadActive = true
+        return true
+    }
+
+    private var isRunning: Bool { state.withLock { $0.running } }
+
+    // MARK: - The I/O thread
+
+    /// Notes the keys an event delivers for the table being copied, and which transactions are
+    /// open. Called for every event, before it is delivered.
+    func observe(_ event: PGChangeEvent) {
+        state.withLock { state in
+            switch event {
+            case .begin(let begin):
+                state.open.insert(begin.xid)
+            case .transaction(let transaction):
+                if case .prepare = transaction.kind { state.prepared.insert(transaction.xid) }
+            case .commit(let transaction):
+                state.open.remove(transaction.xid)
+                if case .prepare = transaction.kind { state.prepared.insert(transaction.xid) }
+            case .abort(let abort) where abort.wholeTransaction:
+                state.open.remove(abort.xid)
+            case .commitPrepared(_, let xid, _, _, _), .rollbackPrepared(_, let xid, _, _):
+                state.prepared.remove(xid)
+            default:
+                break
+            }
+            guard var tracking = state.tracking else { return }
+            defer { state.tracking = tracking }
+            switch event {
+            case .transaction(let transaction):
+                let prepare: Bool
+                if case .prepare = transaction.kind { prepare = true } else { prepare = false }
+                for change in transaction.changes {
+                    for key in keys(of: change, &tracking) {
+                        if prepare {
+                            tracking.pending[transaction.xid, default: [:]][transaction.xid, default: []].insert(key)
+                        } else {
+                            tracking.touched.insert(key)
+                        }
+                    }
+                }
+            case .changes(let batch):
+                for change in batch.changes {
+                    for key in keys(of: change, &tracking) {
+                        tracking.pending[batch.xid, default: [:]][batch.subtransactionXID, default: []].insert(key)
+                    }
+                }
+            case .commit(let transaction):
+                if case .prepare = transaction.kind { return }
+                commit(transaction.xid, &tracking)
+            case .commitPrepared(_, let xid, _, _, _):
+                commit(xid, &tracking)
+            case .rollbackPrepared(_, let xid, _, _):
+                tracking.pending[xid] = nil
+                tracking.unknown.remove(xid)
+            case .abort(let abort):
+                if abort.wholeTransaction {
+                    tracking.pending[abort.xid] = nil
+                    tracking.unknown.remove(abort.xid)
+                } else {
+                    tracking.pending[abort.xid]?[abort.subtransactionXID] = nil
+                }
+            case .begin, .message, .snapshot, .schemaChange, .stalled:
+                break
+            }
+        }
+    }
+
+    private func commit(_ xid: UInt32, _ tracking: inout Tracking) {
+        if tracking.unknown.remove(xid) != nil { tracking.unmatched = true }
+        guard let keys = tracking.pending.removeValue(forKey: xid) else { return }
+        for set in keys.values { tracking.touched.formUnion(set) }
+    }
+
+    /// The keys `change` touches in the tracked table (the old key and the new one of an
+    /// update); a truncate of the table, or a key that cannot be read, is noted in `tracking`.
+    private func keys(of change: PGChange, _ tracking: inout Tracking) -> [[PGValue]] {
+        let oid = tracking.table.oid
+        var keys: [[PGValue]] = []
+        func key(_ row: PGRow, _ tracking: inout Tracking) {
+            var values: [PGValue] = []
+            values.reserveCapacity(tracking.table.key.count)
+            for column in tracking.table.key {
+                guard let value = row[column], value != .unchangedToast else {
+                    tracking.unmatched = true
+                    return
+                }
+                values.append(value)
+            }
+            keys.append(values)
+        }
+        switch change {
+        case .insert(let table, let new) where table.oid == oid:
+            key(new, &tracking)
+        case .update(let table, let old, _, let new) where table.oid == oid:
+            key(new, &tracking)
+            if let old { key(old, &tracking) }
+        case .delete(let table, let old, _) where table.oid == oid:
+            key(old, &tracking)
+        case .truncate(let tables, _, _) where tables.contains(where: { $0.oid == oid }):
+            tracking.truncated = true
+        default:
+            break
+        }
+        return keys
+    }
+
+    /// A watermark of this stream: the chunk to deliver when it is the high watermark of the
+    /// chunk in flight; nil otherwise (a low watermark, another stream's, or one from before).
+    func chunkEvent(at message: PGLogicalDecodingMessage) -> PGSnapshotBatch? {
+        let text = String(decoding: message.content, as: UTF8.self)
+        let parts = text.split(separator: " ")
+        guard parts.count == 3, parts[0] == tag, parts[1] == "high", let sequence = Int(parts[2]) else { return nil }
+        let event = state.withLock { state -> PGSnapshotBatch? in
+            guard let chunk = state.chunk, chunk.sequence == sequence, var tracking = state.tracking,
+                var backfill = state.current
+            else { return nil }
+            state.chunk = nil
+            defer {
+                tracking.touched = []
+                tracking.truncated = false
+                tracking.unmatched = false
+                state.tracking = tracking
+            }
+            if tracking.unmatched {
+                state.settled = (sequence, false)
+                return nil
+            }
+            let rows =
+                tracking.truncated
+                ? [] : zip(chunk.rows, chunk.keys).filter { !tracking.touched.contains($0.1) }.map(\.0)
+            tracking.chunks += 1
+            backfill.tableRows += rows.count
+            let chunkNumber = tracking.chunks
+            let tableRows = backfill.tableRows
+            if chunk.last {
+                backfill.tables.removeFirst()
+                backfill.after = nil
+                backfill.tableRows = 0
+            } else {
+                backfill.after = chunk.lastKey ?? backfill.after
+            }
+            state.current = backfill
+            return PGSnapshotBatch(
+                table: chunk.table, rows: rows, last: chunk.last,
+                backfill: PGBackfillProgress(
+                    highWatermark: message.lsn, chunk: chunkNumber, tableRows: tableRows,
+                    checkpoint: PGBackfillCheckpoint(
+                        tables: backfill.tables, after: backfill.after, tableRows: backfill.tableRows)))
+        }
+        if event == nil { state.broadcast() }
+        return event
+    }
+
+    /// Starts noting the stream's changes to `table`: its first chunk's window opens.
+    private func track(_ table: PublishedTable) {
+        state.withLock { state in
+            state.tracking = Tracking(table: table, unknown: state.open.union(state.prepared))
+            if state.current?.tables.isEmpty == false { state.current?.tables[0] = table.qualifiedName }
+        }
+    }
+
+    /// The handler returned for a chunk: the thread reads the next one.
+    func delivered(_ batch: PGSnapshotBatch) {
+        state.withLock { state in
+            state.settled = (state.sequence, true)
+            if batch.last { state.tracking = nil }
+        }
+        state.broadcast()
+    }
+
+    // MARK: - The backfill thread
+
+    private func startThread(_ stream: ChangeStream) {
+        let thread = Thread { [self] in run(stream) }
+        thread.name = "pgrepl-backfill"
+        thread.start()
+    }
+
+    /// The thread's life: chunk after chunk until no backfill is left or the stream ends.
+    private func run(_ stream: ChangeStream) {
+        var connection: PGConnection?
+        defer { connection?.close() }
+        var attempt = 0
+        var readAgain = 0
+        let slot = stream.configuration.slot
+        while let backfill = nextBackfill(stream) {
+            // Watermarks written before the stream streams could lie before a slot it creates.
+            guard stream.metrics.connected else {
+                state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(0.05)) { _, _ in }
+                continue
+            }
+            do {
+                let sql =
+                    try connection
+                    ?? PGConnection(
+                        stream.configuration.dsn, logger: stream.logger,
+                        interruption: Interruption(pipe: nil, isRequested: { [self] in !isRunning }, timeout: 60))
+                if connection == nil { try PublishedTable.prepareSession(sql) }
+                connection = sql
+                switch try copyChunk(of: backfill, sql: sql, stream: stream) {
+                case .delivered?:
+                    attempt = 0
+                    readAgain = 0
+                case .readAgain?:
+                    readAgain += 1
+                    guard readAgain < 5 else {
+                        throw ChangeStreamError(
+                            .backfillFailed,
+                            "a chunk of \(backfill.tables.first ?? "?") was read 5 times, and each time a transaction"
+                                + " in its window could not be matched to it (an unchanged TOASTed key value, or a"
+                                + " transaction begun before the table's backfill started)",
+                            slot: slot)
+                    }
+                case nil:
+                    break
+                }
+            } catch {
+                connection?.close()
+                connection = nil
+                state.withLock { $0.chunk = nil }
+                guard isRunning else { continue }
+                guard stream.isRetryable(error) else {
+                    stream.fail(
+                        (error as? ChangeStreamError)
+                            ?? ChangeStreamError(
+                                .backfillFailed, "the backfill of \(backfill.tables.first ?? "?") failed: \(error)",
+                                slot: slot, underlying: error as? PGError))
+                    state.withLock { state in
+                        state.current = nil
+                        state.queue = []
+                    }
+                    continue
+                }
+                attempt += 1
+                stream.logger.info(
+                    "a backfill query failed; trying again", metadata: ["pgrepl.slot": "\(slot)", "error": "\(error)"])
+                let delay = stream.configuration.reconnect.delay(attempt: attempt)
+                state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(delay)) { _, _ in }
+            }
+        }
+    }
+
+    /// The backfill in progress, or the next one queued. When none is left or the stream ended,
+    /// the thread is released (in the same lock as an ``enqueue(_:stream:)`` would claim it) and
+    /// this returns nil.
+    private func nextBackfill(_ stream: ChangeStream) -> ChangeStream.Backfill? {
+        let (next, completed) = state.withLock { state -> (ChangeStream.Backfill?, Bool) in
+            var completed = false
+            if let current = state.current, current.tables.isEmpty {
+                state.current = nil
+                completed = true
+            }
+            if state.current == nil, !state.queue.isEmpty { state.current = state.queue.removeFirst() }
+            guard state.running, let current = state.current else {
+                state.threadActive = false
+                return (nil, completed)
+            }
+            return (current, completed)
+        }
+        if completed {
+            stream.state.withLock { $0.metrics.backfillTable = nil }
+            stream.logger.info("backfill complete", metadata: ["pgrepl.slot": "\(stream.configuration.slot)"])
+        }
+        if next == nil { state.broadcast() }
+        return next
+    }
+
+    private enum Outcome { case delivered, readAgain }
+
+    /// Reads one chunk of the backfill's first table between its watermarks and waits until the
+    /// stream delivered it; nil when the stream ended meanwhile.
+    private func copyChunk(
+        of backfill: ChangeStream.Backfill, sql: PGConnection, stream: ChangeStream
+    ) throws -> Outcome? {
+        guard let name = backfill.tables.first else { return .delivered }
+        let tracked = state.withLock { $0.tracking?.table }
+        let table: PublishedTable
+        if let tracked, tracked.qualifiedName == name {
+            table = tracked
+        } else {
+            table = try stream.resolveBackfillTable(name, sql: sql)
+            // From here the I/O thread notes the keys the stream delivers for the table.
+            track(table)
+            stream.state.withLock { $0.metrics.backfillTable = table.qualifiedName }
+            stream.logger.info(
+                "backfill of a table starts",
+                metadata: ["pgrepl.slot": "\(stream.configuration.slot)", "pgrepl.table": "\(name)"])
+        }
+        let sequence = state.withLock { state in
+            state.sequence += 1
+            return state.sequence
+        }
+        try watermark("low", sequence, sql: sql)
+        var statement = "SELECT \(table.selectList) FROM \(table.relation)"
+        var conditions = table.filter.map { ["(\($0))"] } ?? []
+        let keyList = try table.key.map { try sql.quoteIdentifier($0) }
+        if let after = backfill.after, after.count == table.key.count {
+            let values = try after.map { try sql.quoteLiteral($0) }
+            conditions.append(
+                keyList.count == 1
+                    ? "\(keyList[0]) > \(values[0])"
+                    : "(\(keyList.joined(separator: ", "))) > (\(values.joined(separator: ", ")))")
+        }
+        if !conditions.isEmpty { statement += " WHERE " + conditions.joined(separator: " AND ") }
+        statement += " ORDER BY \(keyList.joined(separator: ", ")) LIMIT \(backfill.chunkSize)"
+        let result = try sql.execute(statement)
+        var columns: [RelationColumn]?
+        let (changeTable, rows) = try table.rows(of: result, columns: &columns)
+        let positions = table.key.compactMap { result.columns.firstIndex(of: $0) }
+        let keys = rows.map { row in positions.map { row.values[$0] } }
+        let lastKey = result.rows.last.map { last in positions.map { last[$0] ?? "" } }
+        state.withLock { state in
+            state.settled = nil
+            state.chunk = Chunk(
+                sequence: sequence, table: changeTable, rows: rows, keys: keys, lastKey: lastKey,
+                last: rows.count < backfill.chunkSize)
+        }
+        try watermark("high", sequence, sql: sql)
+        // The I/O thread settles the chunk where the stream reaches the high watermark.
+        return state.withLock(
+            when: { !$0.running || $0.settled?.sequence == sequence }
+        ) { state, _ -> Outcome? in
+            guard let settled = state.settled, settled.sequence == sequence else { return nil }
+            return settled.delivered ? .delivered : .readAgain
+        }
+    }
+
+    /// Writes a watermark: a non-transactional message, which the stream decodes at its place in
+    /// the WAL. PostgreSQL 17+ flushes it at once; before, the WAL writer does within
+    /// `wal_writer_delay`.
+    private func watermark(_ kind: String, _ sequence: Int, sql: PGConnection) throws {
+        let content = try sql.quoteLiteral("\(tag) \(kind) \(sequence)")
+        let flush = sql.serverVersion >= 170000 ? ", true" : ""
+        try sql.execute("SELECT pg_logical_emit_message(false, '\(ChangeStream.Backfill.prefix)', \(content)\(flush))")
+    }
+}

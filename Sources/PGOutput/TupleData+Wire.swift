@@ -88,3 +88,35 @@ extension TupleData {
         wire.withUnsafeBytes { writer.bytes.append(contentsOf: $0) }
     }
 }
+
+extension TupleData {
+    /// How one column of a tuple came over the wire.
+    public enum ValueKind: Hashable, Sendable {
+        case null, unchangedToast, text, binary
+    }
+
+    /// Calls `body` with each column's kind and bytes, in order, without copying them: the bytes
+    /// are valid only during the call.
+    public func forEachColumn<E: Error>(
+        _ body: (_ index: Int, _ kind: ValueKind, _ bytes: UnsafeRawBufferPointer) throws(E) -> Void
+    ) throws(E) {
+        let result = wire.withUnsafeBytes { buffer in
+            Result { () throws(E) in
+                var cursor = ColumnCursor(buffer)
+                var index = 0
+                while let (kind, bytes) = cursor.next() {
+                    let valueKind: ValueKind
+                    switch kind {
+                    case .null: valueKind = .null
+                    case .unchangedToast: valueKind = .unchangedToast
+                    case .text: valueKind = .text
+                    case .binary: valueKind = .binary
+                    }
+                    try body(index, valueKind, bytes)
+                    index += 1
+                }
+            }
+        }
+        try result.get()
+    }
+}

@@ -96,6 +96,11 @@ struct DemoCommand: ParsableCommand {
         configuration.messages = true
         configuration.acknowledgement = .manual
         configuration.reconnect = .never
+        configuration.delivery = .chunked(batchSize: 1000)
+        configuration.keepTuples = true
+        let sql = try ConnectionOptions.forDSN(dsn).sqlConnection()
+        defer { sql.close() }
+        let encoding = try StreamWriter.encoding(json ? .json : .text, options: [], sql: sql)
         let stream = ChangeStream(configuration)
         let workload = DemoWorkload(dsn: dsn, names: names, duration: duration)
         let seen = SeenTransactions()
@@ -126,11 +131,11 @@ struct DemoCommand: ParsableCommand {
             workload.stop()
             workload.wait()
         }
-        let writer = ChangeWriter(format: json ? .json : .text, output: LineOutput())
+        let writer = StreamWriter(encoding: encoding, output: LineOutput())
         do {
             try stream.run { event in
                 if let lsn = try writer.write(event) { stream.acknowledge(lsn) }
-                if case .transaction(let transaction) = event { seen.insert(transaction.xid) }
+                if case .commit(let transaction) = event { seen.insert(transaction.xid) }
             }
         } catch {
             throw CLIError.wrapping(error, context: "streaming changes")

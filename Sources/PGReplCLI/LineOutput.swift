@@ -104,14 +104,19 @@ final class LineOutput {
     /// Writes the lines, each followed by a newline, in one batch.
     func write(_ lines: [String]) throws(CLIError) {
         guard !lines.isEmpty else { return }
+        try write(bytes: Array(lines.map { $0 + "\n" }.joined().utf8))
+    }
+
+    /// Writes bytes (whole lines) in one batch; on failure the file is cut back to where the
+    /// batch started, so it never holds half of one.
+    func write(bytes: [UInt8]) throws(CLIError) {
+        guard !bytes.isEmpty else { return }
         if reopen.take() { try reopenFile() }
-        let bytes = Array(lines.map { $0 + "\n" }.joined().utf8)
         let context = path.map { "writing --output \($0)" } ?? "writing to stdout"
         let start = isRegularFile ? lseek(fd, 0, SEEK_END) : -1
         do {
             try Output.writeAll(bytes, to: fd, context: context)
         } catch {
-            // Never leave half a batch: cut the file back to where it started.
             if start >= 0 { _ = ftruncate(fd, start) }
             throw error
         }

@@ -38,8 +38,17 @@ struct StreamCommand: ParsableCommand {
             valueName: "lsn"),
         transform: parseLSNArgument)
     var end: LSN?
-    @Option(help: "json (one JSON object per line), text (readable), or raw (each pgoutput message as LSN and hex).")
+    @Option(
+        help:
+            "json (wal2json's format-version 2, one object per line), text (readable), or raw (each pgoutput message as LSN and hex)."
+    )
     var format: ChangeFormat = .json
+    @Option(
+        name: .customShort("o"),
+        help: ArgumentHelp(
+            "A wal2json option for --format json, by wal2json's name (include-xids, include-timestamp, include-lsn, include-pk, add-tables, actions, …); repeat for several.",
+            valueName: "name[=value]"))
+    var pluginOptions: [String] = []
     @Flag(help: "Ask for binary column values (PostgreSQL 14+).") var binary = false
     @Option(
         help: ArgumentHelp(
@@ -107,6 +116,12 @@ struct StreamCommand: ParsableCommand {
         }
         if backfillState != nil, format == .raw { throw ValidationError("--backfill needs --format json or text") }
         guard backfillChunk >= 1 else { throw ValidationError("--backfill-chunk must be at least 1") }
+        if !pluginOptions.isEmpty, format != .json { throw ValidationError("-o needs --format json") }
+        do {
+            _ = try Wal2JSONOptions.parse(pluginOptions)
+        } catch {
+            throw ValidationError(error.message)
+        }
     }
 
     func run() throws(CLIError) {
@@ -212,6 +227,11 @@ struct StreamCommand: ParsableCommand {
                 configuration.backfill = ChangeStream.Backfill(resuming: state.checkpoint, chunkSize: backfillChunk)
             }
         }
+        configuration.delivery = .chunked(batchSize: 1000)
+        configuration.keepTuples = true
+        let sql = try connection.sqlConnection()
+        defer { sql.close() }
+        let encoding = try StreamWriter.encoding(format, options: pluginOptions, sql: sql)
         let stream = ChangeStream(configuration)
         stopper.attach { stream.stop() }
         let status = StatusLine {
@@ -222,7 +242,7 @@ struct StreamCommand: ParsableCommand {
                 backfill: metrics.backfillTable.map { ($0, metrics.backfillRows) })
         }
         defer { status.stop() }
-        let writer = ChangeWriter(format: format, output: out, status: status)
+        let writer = StreamWriter(encoding: encoding, output: out, status: status)
         writer.schemaChanges = schemaChanges
         // An idle server: stop once the slot's flush position (moved by keepalives only when
         // everything received was acknowledged) passes --end.
@@ -279,7 +299,7 @@ struct StreamCommand: ParsableCommand {
         let counter = RawProgress()
         let status = StatusLine { counter.progress }
         defer { status.stop() }
-        let writer = ChangeWriter(format: format, output: out, status: status)
+        let writer = RawLineWriter(output: out, status: status)
         var decoder = PGOutputDecoder(
             protocolVersion: version,
             streaming: try attempt("starting replication") { try rawStream.streamingMode(version: version) })

@@ -14,17 +14,40 @@ public struct PGRow: Hashable, Sendable {
     public let columns: [RelationColumn]
     /// The decoded values, one per column.
     public let values: [PGValue]
+    /// The tuple the row was decoded from, when it was kept (`keepingTuple`): the values exactly
+    /// as the server sent them, for consumers that copy them on (the text output functions'
+    /// bytes in text mode). Not part of the row's equality.
+    public let tuple: TupleData?
 
     /// Decodes every column of `tuple` with the type of the matching relation column.
     ///
+    /// - Parameter keepingTuple: keep `tuple` in ``tuple`` (off by default: a decoder's tuples
+    ///   reuse their buffers when nothing else holds them).
     /// - Throws: ``PGValueDecodingError`` (with ``PGValueDecodingError/column`` set) for a
     ///   malformed value, or when the tuple and the relation have different column counts.
-    public init(columns: [RelationColumn], tuple: TupleData) throws(PGValueDecodingError) {
+    public init(columns: [RelationColumn], tuple: TupleData, keepingTuple: Bool = false) throws(PGValueDecodingError) {
         let result = tuple.wire.withUnsafeBytes { wire in
             Result { () throws(PGValueDecodingError) in try PGRow.decodeValues(columns: columns, wire: wire) }
         }
         self.columns = columns
         self.values = try result.get()
+        self.tuple = keepingTuple ? tuple : nil
+    }
+
+    /// Decodes `tuple` and keeps `original` as ``tuple``: the tuple as the server sent it, when
+    /// `tuple` was completed from elsewhere (unchanged TOASTed values filled from the old row).
+    package init(columns: [RelationColumn], tuple: TupleData, original: TupleData) throws(PGValueDecodingError) {
+        let row = try PGRow(columns: columns, tuple: tuple)
+        self.columns = row.columns
+        self.values = row.values
+        self.tuple = original
+    }
+
+    public static func == (lhs: PGRow, rhs: PGRow) -> Bool { lhs.columns == rhs.columns && lhs.values == rhs.values }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(columns)
+        hasher.combine(values)
     }
 
     /// Decodes the values of a tuple's wire form, each straight from the borrowed bytes.
@@ -68,6 +91,7 @@ public struct PGRow: Hashable, Sendable {
         let count = min(columns.count, values.count)
         self.columns = Array(columns.prefix(count))
         self.values = Array(values.prefix(count))
+        self.tuple = nil
     }
 
     /// The number of columns.

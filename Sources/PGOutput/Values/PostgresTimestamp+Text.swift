@@ -105,6 +105,23 @@ extension PostgresTimestamp {
         return PostgresTimestamp(rawValue: value)
     }
 
+    /// A `timestamptz` in PostgreSQL's ISO text form as a session with a zone `offset` seconds
+    /// east of UTC prints it: `2024-02-29 14:14:15.5+01`, `…+05:30`, `…-00:25:21` (PostgreSQL
+    /// appends minutes and seconds only when they are not zero).
+    public func postgresText(utcOffset offset: Int) -> String {
+        if rawValue == .max { return "infinity" }
+        if rawValue == .min { return "-infinity" }
+        var text = PostgresTimestamp(rawValue: rawValue &+ Int64(offset) &* 1_000_000).postgresText(utc: false)
+        let bc = text.hasSuffix(" BC")
+        if bc { text.removeLast(3) }
+        let magnitude = abs(offset)
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        text += (offset < 0 ? "-" : "+") + two(magnitude / 3600)
+        if magnitude % 3600 != 0 { text += ":" + two(magnitude / 60 % 60) }
+        if magnitude % 60 != 0 { text += ":" + two(magnitude % 60) }
+        return bc ? text + " BC" : text
+    }
+
     /// PostgreSQL's ISO text form: `2024-02-29 13:14:15.5`, with `+00` appended when `utc` is set
     /// (the value rendered in UTC), ` BC` for years before 1, or `infinity` / `-infinity`.
     func postgresText(utc: Bool) -> String {

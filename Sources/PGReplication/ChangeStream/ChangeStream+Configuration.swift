@@ -55,6 +55,10 @@ extension ChangeStream {
         /// fallback.
         public var streaming: PGOutputDecoder.StreamingMode = .off
         public var delivery: PGChangeDelivery = .assembled
+        /// Rows keep the tuple they were decoded from (`PGRow/tuple`): the values exactly as the
+        /// server sent them, for consumers that pass them on (pgrepl's JSON copies the text
+        /// output's bytes). Off by default: it costs a buffer per row.
+        public var keepTuples = false
         /// Deliver logical decoding messages (`pg_logical_emit_message`, PostgreSQL 14+).
         public var messages = false
         /// Decode prepared transactions at PREPARE (a two-phase slot, protocol 3+).

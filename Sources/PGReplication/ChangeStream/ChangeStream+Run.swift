@@ -139,6 +139,7 @@ extension ChangeStream {
             delivery: configuration.delivery)
         assembler.knownTables = state.withLock { $0.knownTables }
         assembler.transactionalMessages = configuration.messages
+        assembler.keepTuples = configuration.keepTuples
         defer {
             let known = assembler.knownTables
             state.withLock { $0.knownTables = known }
@@ -198,7 +199,9 @@ extension ChangeStream {
                 onIdle: { if let stall = monitor?.takePendingStall() { try emit(.stalled(stall)) } }
             ) { message in
                 receivedBytes &+= message.dataSize
-                try message.withUnsafePayload { payload in try assembler.feed(payload, emit: emit) }
+                try message.withUnsafePayload { payload in
+                    try assembler.feed(payload, lsn: message.dataStart, emit: emit)
+                }
                 if assembler.hasOpenTransaction != holding {
                     holding.toggle()
                     feedback.holdForwarding(holding)

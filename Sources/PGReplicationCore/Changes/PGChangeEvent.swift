@@ -179,11 +179,14 @@ public struct PGChangeBatch: Hashable, Sendable {
     public var xid: UInt32
     public var subtransactionXID: UInt32
     public var changes: [PGChange]
+    /// The WAL position of each change (where the server sent it), in order; empty when not known.
+    public var lsns: [LSN]
 
-    public init(xid: UInt32, subtransactionXID: UInt32, changes: [PGChange]) {
+    public init(xid: UInt32, subtransactionXID: UInt32, changes: [PGChange], lsns: [LSN] = []) {
         self.xid = xid
         self.subtransactionXID = subtransactionXID
         self.changes = changes
+        self.lsns = lsns
     }
 }
 

@@ -34,6 +34,12 @@ package struct TransactionAssembler {
     /// Whether transactional logical decoding messages become changes; when not, they are left
     /// out (a stream asks the server for messages for its own watermarks and heartbeats).
     package var transactionalMessages = true
+    /// Whether rows keep the tuple they were decoded from (`PGRow/tuple`).
+    package var keepTuples = false
+    /// Chunked delivery: the WAL position of each change in ``batch``.
+    private var batchLSNs: [LSN] = []
+    /// The WAL position of the message being fed.
+    private var messageLSN: LSN = 0
 
     package init(decoder: PGOutputDecoder, delivery: PGChangeDelivery) {
         self.decoder = decoder
@@ -51,6 +57,7 @@ package struct TransactionAssembler {
         streamed = [:]
         streamXID = nil
         batch = []
+        batchLSNs = []
         batchKey = nil
         lastTable = nil
     }
@@ -76,7 +83,12 @@ package struct TransactionAssembler {
         return false
     }
 
-    package mutating func feed(_ payload: UnsafeRawBufferPointer, emit: (PGChangeEvent) throws -> Void) throws {
+    /// Feeds one pgoutput message; `lsn` is where the server sent it (its XLogData start: a
+    /// change's own WAL position), kept for chunked batches (`PGChangeBatch/lsns`).
+    package mutating func feed(
+        _ payload: UnsafeRawBufferPointer, lsn: LSN = 0, emit: (PGChangeEvent) throws -> Void
+    ) throws {
+        messageLSN = lsn
         let message = try decoder.decode(payload)
         switch message {
         case .begin(let begin):
@@ -113,18 +125,24 @@ package struct TransactionAssembler {
             lastTable = nil
         case .insert(let insert):
             let table = try table(insert.relationOID)
-            let new = try PGRow(columns: table.columns, tuple: insert.newTuple)
+            let new = try PGRow(columns: table.columns, tuple: insert.newTuple, keepingTuple: keepTuples)
             try add(.insert(table: table, new: new), xid: insert.xid, emit: emit)
         case .update(let update):
             let table = try table(update.relationOID)
-            let old = try update.oldTuple.map { try PGRow(columns: table.columns, tuple: $0.tuple) }
-            let new = try PGRow(columns: table.columns, tuple: update.newTupleFillingUnchangedToast)
+            let old = try update.oldTuple.map {
+                try PGRow(columns: table.columns, tuple: $0.tuple, keepingTuple: keepTuples)
+            }
+            let filled = update.newTupleFillingUnchangedToast
+            let new =
+                keepTuples
+                ? try PGRow(columns: table.columns, tuple: filled, original: update.newTuple)
+                : try PGRow(columns: table.columns, tuple: filled)
             try add(
                 .update(table: table, old: old, oldIsKey: update.oldTuple?.kind == .key, new: new), xid: update.xid,
                 emit: emit)
         case .delete(let delete):
             let table = try table(delete.relationOID)
-            let old = try PGRow(columns: table.columns, tuple: delete.oldTuple.tuple)
+            let old = try PGRow(columns: table.columns, tuple: delete.oldTuple.tuple, keepingTuple: keepTuples)
             try add(
                 .delete(table: table, old: old, oldIsKey: delete.oldTuple.kind == .key), xid: delete.xid, emit: emit)
         case .truncate(let truncate):
@@ -218,6 +236,7 @@ package struct TransactionAssembler {
                 if let key = batchKey, key.xid != streamXID || key.subxid != subxid { try flushBatch(emit: emit) }
                 batchKey = (streamXID, subxid)
                 batch.append(change)
+                batchLSNs.append(messageLSN)
                 if batch.count >= size { try flushBatch(emit: emit) }
             } else {
                 guard streamed[streamXID] != nil else {
@@ -231,6 +250,7 @@ package struct TransactionAssembler {
         if case .chunked(let size) = delivery, let xid = current?.xid {
             batchKey = (xid, xid)
             batch.append(change)
+            batchLSNs.append(messageLSN)
             if batch.count >= size { try flushBatch(emit: emit) }
         } else {
             current?.changes.append((0, change))
@@ -240,13 +260,16 @@ package struct TransactionAssembler {
     private mutating func flushBatch(emit: (PGChangeEvent) throws -> Void) throws {
         guard let key = batchKey, !batch.isEmpty else { return }
         let changes = batch
+        let lsns = batchLSNs
+        batchLSNs = []
+        batchLSNs.reserveCapacity(lsns.count)
         // The next batch starts at this one's size (a large transaction's batches are full):
         // growing to it by doubling would copy every change about once more. Reserving the full
         // batch size for small transactions would hold that much memory per buffered event.
         batch = []
         batch.reserveCapacity(changes.count)
         batchKey = nil
-        try emit(.changes(PGChangeBatch(xid: key.xid, subtransactionXID: key.subxid, changes: changes)))
+        try emit(.changes(PGChangeBatch(xid: key.xid, subtransactionXID: key.subxid, changes: changes, lsns: lsns)))
     }
 
     private mutating func finish(

@@ -23,7 +23,7 @@ struct StreamOperationsTests {
         let file = folder + "/changes.jsonl"
         let process = try RunningProcess.pgrepl([
             "stream", "--dsn", try TestServer.dsn(), "--slot", fixture.slot, "--publication", fixture.publication,
-            "--output", file, "--status-interval", "1",
+            "--output", file, "--status-interval", "1", "-o", "include-lsn=1",
         ])
         defer { process.signal(SIGKILL) }
         func inserts(_ path: String) -> Int { readTextFile(path).components(separatedBy: "\"action\":\"I\"").count - 1 }
@@ -67,7 +67,7 @@ struct StreamOperationsTests {
         let actions = with.stdout.split(separator: "\n").compactMap { line in
             line.range(of: "\"action\":\"").map { String(line[$0.upperBound...].prefix(1)) }
         }
-        #expect(actions == ["B", "I", "C", "S", "B", "I", "C"], "\(with.stdout)")
+        #expect(actions == ["B", "I", "C", "B", "S", "I", "C"], "\(with.stdout)")
         #expect(with.stdout.contains("\"added\":[\"n\"]"))
         let without = try RunningProcess.pgrepl(base + ["--slot", copy]).finish()
         #expect(without.status == 0)

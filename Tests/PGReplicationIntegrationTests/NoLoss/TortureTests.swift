@@ -47,7 +47,7 @@ import Glibc
             [
                 "stream", "--dsn", dsn, "--slot", "tt_cli", "--publication", "tt_pub", "--output", cliFile,
                 "--status-interval", "1", "--streaming", streaming ? "on" : "off",
-            ] + (end.map { ["--end", $0.description] } ?? [])
+            ] + StreamJSON.traceOptions + (end.map { ["--end", $0.description] } ?? [])
         }
         func consumerArguments(streaming: Bool, end: LSN? = nil) -> [String] {
             // While it is being killed, every 40th transaction sleeps past wal_sender_timeout;

@@ -1,0 +1,321 @@
+import Foundation
+import PGOutput
+import PGReplication
+
+/// Writes the decoded events of `pgrepl stream` and `pgrepl demo` (chunked delivery) as they
+/// arrive: no transaction is held in memory.
+///
+/// - A transaction the server sends after its commit is written line by line: its B line, its
+///   changes (in buffers of about 1 MiB), its C line; then the output is synced and the
+///   transaction may be acknowledged.
+/// - A transaction streamed in progress (`--streaming on|parallel`), or one whose B line needs
+///   its commit's end (`-o include-lsn`), is spooled to a temporary file (unlinked at once, so
+///   a crash leaves nothing), written at its commit, dropped at its abort; a rolled-back
+///   subtransaction's lines are skipped.
+/// - After a crash, or a lost connection, inside a transaction, the output ends with its B line
+///   and some of its rows but no C line; the server sends the transaction again from its start,
+///   so the next B line repeats it.
+final class StreamWriter {
+    enum Encoding {
+        case json(Wal2JSONEncoder)
+        case text
+    }
+
+    let encoding: Encoding
+    let output: LineOutput
+    let status: StatusLine?
+    /// Whether schema changes are written as lines (`--schema-changes`).
+    var schemaChanges = false
+    private(set) var transactions = 0
+    private(set) var changes = 0
+    private var buffer: [UInt8] = []
+    private var open: [UInt32: (begin: PGTransactionBegin, spool: Spool?)] = [:]
+    /// Bytes gathered before they are written (not synced) in the middle of a transaction.
+    static let flushSize = 1 << 20
+
+    /// The encoding of a format: wal2json's JSON with `options` (`-o`), whose catalog facts are
+    /// read on `sql`, or text.
+    static func encoding(_ format: ChangeFormat, options: [String], sql: PGConnection) throws(CLIError) -> Encoding {
+        guard format == .json else { return .text }
+        let parsed = try Wal2JSONOptions.parse(options)
+        let catalog = try attempt("reading the server's TimeZone") { try CatalogFacts(sql: sql, options: parsed) }
+        return .json(Wal2JSONEncoder(options: parsed, catalog: catalog))
+    }
+
+    init(encoding: Encoding, output: LineOutput, status: StatusLine? = nil) {
+        self.encoding = encoding
+        self.output = output
+        self.status = status
+        buffer.reserveCapacity(Self.flushSize + 65_536)
+    }
+
+    /// Writes what the event adds and returns the position that may now be acknowledged (its
+    /// lines written and synced), nil when the event completes nothing.
+    func write(_ event: PGChangeEvent) throws(CLIError) -> LSN? {
+        do {
+            return try handle(event)
+        } catch let error as CLIError {
+            throw error
+        } catch {
+            throw CLIError.wrapping(error, context: "writing changes")
+        }
+    }
+
+    private func handle(_ event: PGChangeEvent) throws -> LSN? {
+        switch event {
+        case .begin(let begin):
+            let spooled = begin.streamed || needsCommitAtBegin
+            open[begin.xid] = (begin, spooled ? try Spool() : nil)
+            if !spooled { beginLine(xid: begin.xid, commitLSN: begin.finalLSN, endLSN: nil, time: begin.commitTime) }
+        case .changes(let batch):
+            guard let (begin, spool) = open[batch.xid] else { return nil }
+            let commit = spool == nil ? (begin.commitTime, begin.finalLSN) : nil
+            for (index, change) in batch.changes.enumerated() {
+                let lsn = index < batch.lsns.count ? batch.lsns[index] : nil
+                try lines(change, xid: batch.xid, lsn: lsn, commit: commit) { bytes, point in
+                    if let spool {
+                        try spool.append(subxid: batch.subtransactionXID, insertionPoint: point ?? 0, bytes)
+                    } else {
+                        buffer += bytes
+                    }
+                }
+            }
+            changes += batch.changes.count
+            try flush(whenLarger: Self.flushSize)
+        case .commit(let transaction):
+            guard let (_, spool) = open.removeValue(forKey: transaction.xid) else { return nil }
+            if let spool {
+                beginLine(
+                    xid: transaction.xid, commitLSN: transaction.commitLSN, endLSN: transaction.endLSN,
+                    time: transaction.commitTime)
+                let insertion = insertion(for: transaction)
+                try spool.replay(insertion: insertion) { bytes in
+                    buffer += bytes
+                    try flush(whenLarger: Self.flushSize)
+                }
+            }
+            commitLine(transaction)
+            transactions += 1
+            try flush(whenLarger: 0)
+            try output.sync()
+            return transaction.endLSN
+        case .abort(let abort):
+            // Spooled lines of the rolled-back part are dropped; lines already written of a
+            // transaction cut short by a lost connection stay (its next B line repeats it).
+            if abort.wholeTransaction {
+                open[abort.xid] = nil
+            } else {
+                open[abort.xid]?.spool?.abort(abort.subtransactionXID)
+            }
+        case .transaction(let transaction):
+            beginLine(
+                xid: transaction.xid, commitLSN: transaction.commitLSN, endLSN: transaction.endLSN,
+                time: transaction.commitTime)
+            for change in transaction.changes {
+                try lines(
+                    change, xid: transaction.xid, lsn: nil, commit: (transaction.commitTime, transaction.commitLSN)
+                ) { bytes, _ in
+                    buffer += bytes
+                }
+            }
+            commitLine(transaction)
+            transactions += 1
+            changes += transaction.changes.count
+            try flush(whenLarger: 0)
+            try output.sync()
+            return transaction.endLSN
+        case .message(let message):
+            switch encoding {
+            case .json(let encoder):
+                guard encoder.options.includes(messagePrefix: message.prefix) else { return message.lsn }
+                _ = encoder.message(message, xid: nil, time: nil, into: &buffer)
+            case .text:
+                buffer += Array(
+                    "\(TextChangeLines.clock(nil)) \(message.lsn) \(TextChangeLines.message(message))\n".utf8)
+            }
+            try flush(whenLarger: 0)
+            try output.sync()
+        case .schemaChange(let change):
+            guard schemaChanges else { return nil }
+            switch encoding {
+            case .json(let encoder): try encoder.schemaChange(change, into: &buffer)
+            case .text: buffer += Array((ChangeFormat.text.line(for: change) + "\n").utf8)
+            }
+        case .snapshot(let batch):
+            for row in batch.rows {
+                switch encoding {
+                case .json(let encoder): try encoder.snapshotRow(row, batch.table, into: &buffer)
+                case .text:
+                    buffer += Array(
+                        "\(TextChangeLines.clock(nil)) SNAPSHOT \(batch.table.qualifiedName) \(TextChangeLines.fields(row))\n"
+                            .utf8)
+                }
+                try flush(whenLarger: Self.flushSize)
+            }
+            changes += batch.rows.count
+            try flush(whenLarger: 0)
+            try output.sync()
+        case .stalled(let stall):
+            // A warning on stderr, never in the output.
+            let warning = "pgrepl: warning: the stream is stalled: \(stall.explanation)"
+            if let status {
+                try status.withLineCleared { () throws(CLIError) in Output.printError(warning) }
+            } else {
+                Output.printError(warning)
+            }
+        case .commitPrepared, .rollbackPrepared:
+            // Not produced by the one-phase streams these commands run.
+            break
+        }
+        return event.acknowledgeLSN
+    }
+
+    /// Whether a B line needs the commit's end (spool every transaction).
+    private var needsCommitAtBegin: Bool {
+        if case .json(let encoder) = encoding { return encoder.beginNeedsCommit }
+        return false
+    }
+
+    private func beginLine(xid: UInt32, commitLSN: LSN, endLSN: LSN?, time: PostgresTimestamp?) {
+        switch encoding {
+        case .json(let encoder):
+            encoder.begin(
+                xid: xid, commitLSN: commitLSN, endLSN: endLSN, time: time ?? PostgresTimestamp(rawValue: 0),
+                into: &buffer)
+        case .text:
+            buffer += Array("\(TextChangeLines.prefix(time, commitLSN, xid)) BEGIN\n".utf8)
+        }
+    }
+
+    private func commitLine(_ transaction: PGTransaction) {
+        switch encoding {
+        case .json(let encoder): encoder.commit(transaction, into: &buffer)
+        case .text:
+            buffer += Array(
+                "\(TextChangeLines.prefix(transaction.commitTime, transaction.commitLSN, transaction.xid)) COMMIT next \(transaction.endLSN)\n"
+                    .utf8)
+        }
+    }
+
+    /// The lines of one change. `commit` (the commit time and LSN) nil leaves what needs it out,
+    /// with `line` told where it goes (``insertion(for:)`` gives it at the commit).
+    private func lines(
+        _ change: PGChange, xid: UInt32, lsn: LSN?, commit: (time: PostgresTimestamp?, lsn: LSN)?,
+        _ line: (inout [UInt8], Int?) throws -> Void
+    ) throws {
+        switch encoding {
+        case .json(let encoder):
+            try encoder.change(
+                change, xid: xid, lsn: lsn, time: commit.map { $0.time ?? PostgresTimestamp(rawValue: 0) }, line: line)
+        case .text:
+            var bytes = Array((TextChangeLines.line(for: change) + "\n").utf8)
+            if let commit {
+                bytes = Array("\(TextChangeLines.prefix(commit.time, commit.lsn, xid)) ".utf8) + bytes
+                try line(&bytes, nil)
+            } else {
+                try line(&bytes, 0)
+            }
+        }
+    }
+
+    /// What a spooled line gets at its insertion point once the commit is known.
+    private func insertion(for transaction: PGTransaction) -> [UInt8] {
+        switch encoding {
+        case .json(let encoder):
+            return encoder.options.includeTimestamp ? encoder.timestampField(transaction.commitTime) : []
+        case .text:
+            return Array(
+                "\(TextChangeLines.prefix(transaction.commitTime, transaction.commitLSN, transaction.xid)) ".utf8)
+        }
+    }
+
+    /// Writes the buffer (unsynced) once it holds more than `size` bytes.
+    private func flush(whenLarger size: Int) throws(CLIError) {
+        guard buffer.count > size else { return }
+        if let status {
+            try status.withLineCleared { () throws(CLIError) in try output.write(bytes: buffer) }
+        } else {
+            try output.write(bytes: buffer)
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// The lines of one transaction kept on disk until its commit: records of (subtransaction,
+/// insertion point, bytes) in an unlinked temporary file.
+final class Spool {
+    private let fd: Int32
+    private var pending: [UInt8] = []
+    private var aborted: Set<UInt32> = []
+
+    init() throws {
+        var template = Array((FileManager.default.temporaryDirectory.path + "/pgrepl-spool-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw CLIError.io("creating a spool file in \(FileManager.default.temporaryDirectory.path)")
+        }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        self.fd = fd
+        pending.reserveCapacity(1 << 16)
+    }
+
+    deinit { close(fd) }
+
+    func append(subxid: UInt32, insertionPoint: Int, _ bytes: [UInt8]) throws {
+        withUnsafeBytes(of: subxid.littleEndian) { pending += $0 }
+        withUnsafeBytes(of: UInt32(insertionPoint).littleEndian) { pending += $0 }
+        withUnsafeBytes(of: UInt32(bytes.count).littleEndian) { pending += $0 }
+        pending += bytes
+        if pending.count >= 1 << 16 { try drain() }
+    }
+
+    /// The changes of `subxid` were rolled back.
+    func abort(_ subxid: UInt32) { aborted.insert(subxid) }
+
+    private func drain() throws {
+        try Output.writeAll(pending, to: fd, context: "writing a spool file")
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Reads the records back in order, each line with `insertion` at its point, skipping rolled-back subtransactions.
+    func replay(insertion: [UInt8], _ body: ([UInt8]) throws -> Void) throws {
+        try drain()
+        guard lseek(fd, 0, SEEK_SET) == 0 else { throw CLIError.io("reading a spool file") }
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var offset = 0
+        func refill() throws -> Bool {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard count >= 0 else { throw CLIError.io("reading a spool file") }
+            if count == 0 { return false }
+            data.removeFirst(offset)
+            offset = 0
+            data += chunk[0..<count]
+            return true
+        }
+        func word(at position: Int) -> Int {
+            Int(
+                UInt32(data[position]) | UInt32(data[position + 1]) << 8 | UInt32(data[position + 2]) << 16
+                    | UInt32(data[position + 3]) << 24)
+        }
+        while true {
+            while data.count - offset < 12 { guard try refill() else { return } }
+            let subxid = UInt32(word(at: offset))
+            let point = word(at: offset + 4)
+            let length = word(at: offset + 8)
+            while data.count - offset < 12 + length {
+                guard try refill() else { throw CLIError(.io, "reading a spool file", "the file ends inside a record") }
+            }
+            let start = offset + 12
+            offset = start + length
+            if aborted.contains(subxid) { continue }
+            let line = data[start..<(start + length)]
+            if insertion.isEmpty {
+                try body(Array(line))
+            } else {
+                let split = min(point, length)
+                try body(Array(line.prefix(split)) + insertion + Array(line.dropFirst(split)))
+            }
+        }
+    }
+}

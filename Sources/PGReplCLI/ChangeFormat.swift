@@ -5,10 +5,11 @@ import PGReplication
 /// How `pgrepl stream` and `pgrepl demo` print decoded changes.
 ///
 /// - `json`: wal2json's format-version 2, one JSON object per line (``Wal2JSONEncoder``).
+/// - `debezium`: the envelope of Debezium's PostgreSQL connector (``DebeziumEncoder``).
 /// - `text`: one readable line per change, with BEGIN and COMMIT lines.
 /// - `raw` (stream only): each pgoutput message as `LSN hex`, one per line.
 enum ChangeFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
-    case json, text, raw
+    case json, debezium, text, raw
 
     /// The text line of a schema change (`--schema-changes`).
     func line(for change: PGSchemaChange) -> String {

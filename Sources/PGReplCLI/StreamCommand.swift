@@ -49,6 +49,17 @@ struct StreamCommand: ParsableCommand {
             "A wal2json option for --format json, by wal2json's name (include-xids, include-timestamp, include-lsn, include-pk, add-tables, actions, …); repeat for several.",
             valueName: "name[=value]"))
     var pluginOptions: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "--format debezium: source.name, as Debezium's topic.prefix (default: pgrepl).", valueName: "name"))
+    var topicPrefix = "pgrepl"
+    @Option(help: "--format debezium: numeric values as precise (Debezium's default), double or string.")
+    var decimalHandling: DecimalHandling = .precise
+    @Flag(
+        help:
+            "--format debezium: write key<TAB>value lines (the primary key as JSON, then the event) for kcat -K'\\t', and a tombstone (key<TAB>) after each delete."
+    )
+    var keyValue = false
     @Flag(help: "Ask for binary column values (PostgreSQL 14+).") var binary = false
     @Option(
         help: ArgumentHelp(
@@ -117,6 +128,9 @@ struct StreamCommand: ParsableCommand {
         if backfillState != nil, format == .raw { throw ValidationError("--backfill needs --format json or text") }
         guard backfillChunk >= 1 else { throw ValidationError("--backfill-chunk must be at least 1") }
         if !pluginOptions.isEmpty, format != .json { throw ValidationError("-o needs --format json") }
+        if format != .debezium, keyValue || topicPrefix != "pgrepl" || decimalHandling != .precise {
+            throw ValidationError("--key-value, --topic-prefix and --decimal-handling need --format debezium")
+        }
         do {
             _ = try Wal2JSONOptions.parse(pluginOptions)
         } catch {
@@ -231,7 +245,10 @@ struct StreamCommand: ParsableCommand {
         configuration.keepTuples = true
         let sql = try connection.sqlConnection()
         defer { sql.close() }
-        let encoding = try StreamWriter.encoding(format, options: pluginOptions, sql: sql)
+        let encoding = try StreamWriter.encoding(
+            format, options: pluginOptions,
+            debezium: DebeziumOptions(topicPrefix: topicPrefix, decimalHandling: decimalHandling, keyValue: keyValue),
+            sql: sql)
         let stream = ChangeStream(configuration)
         stopper.attach { stream.stop() }
         let status = StatusLine {

@@ -18,6 +18,7 @@ import PGReplication
 final class StreamWriter {
     enum Encoding {
         case json(Wal2JSONEncoder)
+        case debezium(DebeziumEncoder)
         case text
     }
 
@@ -30,16 +31,31 @@ final class StreamWriter {
     private(set) var changes = 0
     private var buffer: [UInt8] = []
     private var open: [UInt32: (begin: PGTransactionBegin, spool: Spool?)] = [:]
+    /// The commit LSN of the last transaction written (Debezium's `source.sequence`).
+    private var lastCommitLSN: LSN?
     /// Bytes gathered before they are written (not synced) in the middle of a transaction.
     static let flushSize = 1 << 20
 
     /// The encoding of a format: wal2json's JSON with `options` (`-o`), whose catalog facts are
     /// read on `sql`, or text.
-    static func encoding(_ format: ChangeFormat, options: [String], sql: PGConnection) throws(CLIError) -> Encoding {
-        guard format == .json else { return .text }
-        let parsed = try Wal2JSONOptions.parse(options)
-        let catalog = try attempt("reading the server's TimeZone") { try CatalogFacts(sql: sql, options: parsed) }
-        return .json(Wal2JSONEncoder(options: parsed, catalog: catalog))
+    static func encoding(
+        _ format: ChangeFormat, options: [String], debezium: DebeziumOptions = DebeziumOptions(), sql: PGConnection
+    ) throws(CLIError) -> Encoding {
+        switch format {
+        case .json:
+            let parsed = try Wal2JSONOptions.parse(options)
+            let catalog = try attempt("reading the server's TimeZone") { try CatalogFacts(sql: sql, options: parsed) }
+            return .json(Wal2JSONEncoder(options: parsed, catalog: catalog))
+        case .debezium:
+            var keys = Wal2JSONOptions()
+            keys.includePK = true
+            let (catalog, database) = try attempt("reading the server's settings") {
+                (try CatalogFacts(sql: sql, options: keys), try sql.execute("SELECT current_database()").scalar ?? "")
+            }
+            return .debezium(DebeziumEncoder(options: debezium, catalog: catalog, database: database))
+        case .text, .raw:
+            return .text
+        }
     }
 
     init(encoding: Encoding, output: LineOutput, status: StatusLine? = nil) {
@@ -72,9 +88,9 @@ final class StreamWriter {
             let commit = spool == nil ? (begin.commitTime, begin.finalLSN) : nil
             for (index, change) in batch.changes.enumerated() {
                 let lsn = index < batch.lsns.count ? batch.lsns[index] : nil
-                try lines(change, xid: batch.xid, lsn: lsn, commit: commit) { bytes, point in
+                try lines(change, xid: batch.xid, lsn: lsn, commit: commit) { bytes, points in
                     if let spool {
-                        try spool.append(subxid: batch.subtransactionXID, insertionPoint: point ?? 0, bytes)
+                        try spool.append(subxid: batch.subtransactionXID, insertionPoints: points, bytes)
                     } else {
                         buffer += bytes
                     }
@@ -96,6 +112,7 @@ final class StreamWriter {
             }
             commitLine(transaction)
             transactions += 1
+            lastCommitLSN = transaction.commitLSN
             try flush(whenLarger: 0)
             try output.sync()
             return transaction.endLSN
@@ -120,6 +137,7 @@ final class StreamWriter {
             }
             commitLine(transaction)
             transactions += 1
+            lastCommitLSN = transaction.commitLSN
             changes += transaction.changes.count
             try flush(whenLarger: 0)
             try output.sync()
@@ -129,6 +147,9 @@ final class StreamWriter {
             case .json(let encoder):
                 guard encoder.options.includes(messagePrefix: message.prefix) else { return message.lsn }
                 _ = encoder.message(message, xid: nil, time: nil, into: &buffer)
+            case .debezium(let encoder):
+                var points: [Int] = []
+                encoder.message(message, xid: nil, time: .now, points: &points, into: &buffer)
             case .text:
                 buffer += Array(
                     "\(TextChangeLines.clock(nil)) \(message.lsn) \(TextChangeLines.message(message))\n".utf8)
@@ -139,12 +160,15 @@ final class StreamWriter {
             guard schemaChanges else { return nil }
             switch encoding {
             case .json(let encoder): try encoder.schemaChange(change, into: &buffer)
+            case .debezium(let encoder): encoder.catalog.forget(change.new.oid)
             case .text: buffer += Array((ChangeFormat.text.line(for: change) + "\n").utf8)
             }
         case .snapshot(let batch):
             for row in batch.rows {
                 switch encoding {
                 case .json(let encoder): try encoder.snapshotRow(row, batch.table, into: &buffer)
+                case .debezium(let encoder):
+                    try encoder.snapshotRow(row, batch.table, incremental: batch.backfill != nil, into: &buffer)
                 case .text:
                     buffer += Array(
                         "\(TextChangeLines.clock(nil)) SNAPSHOT \(batch.table.qualifiedName) \(TextChangeLines.fields(row))\n"
@@ -182,6 +206,7 @@ final class StreamWriter {
             encoder.begin(
                 xid: xid, commitLSN: commitLSN, endLSN: endLSN, time: time ?? PostgresTimestamp(rawValue: 0),
                 into: &buffer)
+        case .debezium: break
         case .text:
             buffer += Array("\(TextChangeLines.prefix(time, commitLSN, xid)) BEGIN\n".utf8)
         }
@@ -190,6 +215,7 @@ final class StreamWriter {
     private func commitLine(_ transaction: PGTransaction) {
         switch encoding {
         case .json(let encoder): encoder.commit(transaction, into: &buffer)
+        case .debezium: break
         case .text:
             buffer += Array(
                 "\(TextChangeLines.prefix(transaction.commitTime, transaction.commitLSN, transaction.xid)) COMMIT next \(transaction.endLSN)\n"
@@ -201,19 +227,26 @@ final class StreamWriter {
     /// with `line` told where it goes (``insertion(for:)`` gives it at the commit).
     private func lines(
         _ change: PGChange, xid: UInt32, lsn: LSN?, commit: (time: PostgresTimestamp?, lsn: LSN)?,
-        _ line: (inout [UInt8], Int?) throws -> Void
+        _ line: (inout [UInt8], [Int]) throws -> Void
     ) throws {
+        let time = commit.map { $0.time ?? PostgresTimestamp(rawValue: 0) }
         switch encoding {
         case .json(let encoder):
-            try encoder.change(
-                change, xid: xid, lsn: lsn, time: commit.map { $0.time ?? PostgresTimestamp(rawValue: 0) }, line: line)
+            try encoder.change(change, xid: xid, lsn: lsn, time: time) { bytes, point in
+                try line(&bytes, point.map { [$0] } ?? [])
+            }
+        case .debezium(let encoder):
+            var bytes: [UInt8] = []
+            let points = try encoder.change(
+                change, xid: xid, lsn: lsn, previousCommit: lastCommitLSN, time: time, into: &bytes)
+            if !bytes.isEmpty { try line(&bytes, points) }
         case .text:
             var bytes = Array((TextChangeLines.line(for: change) + "\n").utf8)
             if let commit {
                 bytes = Array("\(TextChangeLines.prefix(commit.time, commit.lsn, xid)) ".utf8) + bytes
-                try line(&bytes, nil)
+                try line(&bytes, [])
             } else {
-                try line(&bytes, 0)
+                try line(&bytes, [0])
             }
         }
     }
@@ -223,6 +256,8 @@ final class StreamWriter {
         switch encoding {
         case .json(let encoder):
             return encoder.options.includeTimestamp ? encoder.timestampField(transaction.commitTime) : []
+        case .debezium:
+            return Array(String(DebeziumEncoder.milliseconds(transaction.commitTime)).utf8)
         case .text:
             return Array(
                 "\(TextChangeLines.prefix(transaction.commitTime, transaction.commitLSN, transaction.xid)) ".utf8)
@@ -242,7 +277,7 @@ final class StreamWriter {
 }
 
 /// The lines of one transaction kept on disk until its commit: records of (subtransaction,
-/// insertion point, bytes) in an unlinked temporary file.
+/// insertion points, bytes) in an unlinked temporary file.
 final class Spool {
     private let fd: Int32
     private var pending: [UInt8] = []
@@ -261,10 +296,13 @@ final class Spool {
 
     deinit { close(fd) }
 
-    func append(subxid: UInt32, insertionPoint: Int, _ bytes: [UInt8]) throws {
+    /// Appends a record: the lines of one change, and the offsets (ascending) where the commit's
+    /// part goes.
+    func append(subxid: UInt32, insertionPoints: [Int], _ bytes: [UInt8]) throws {
         withUnsafeBytes(of: subxid.littleEndian) { pending += $0 }
-        withUnsafeBytes(of: UInt32(insertionPoint).littleEndian) { pending += $0 }
+        withUnsafeBytes(of: UInt32(insertionPoints.count).littleEndian) { pending += $0 }
         withUnsafeBytes(of: UInt32(bytes.count).littleEndian) { pending += $0 }
+        for point in insertionPoints { withUnsafeBytes(of: UInt32(point).littleEndian) { pending += $0 } }
         pending += bytes
         if pending.count >= 1 << 16 { try drain() }
     }
@@ -301,20 +339,30 @@ final class Spool {
         while true {
             while data.count - offset < 12 { guard try refill() else { return } }
             let subxid = UInt32(word(at: offset))
-            let point = word(at: offset + 4)
+            let pointCount = word(at: offset + 4)
             let length = word(at: offset + 8)
-            while data.count - offset < 12 + length {
+            let header = 12 + 4 * pointCount
+            while data.count - offset < header + length {
                 guard try refill() else { throw CLIError(.io, "reading a spool file", "the file ends inside a record") }
             }
-            let start = offset + 12
+            let points = (0..<pointCount).map { word(at: offset + 12 + 4 * $0) }
+            let start = offset + header
             offset = start + length
             if aborted.contains(subxid) { continue }
-            let line = data[start..<(start + length)]
-            if insertion.isEmpty {
-                try body(Array(line))
+            if insertion.isEmpty || points.isEmpty {
+                try body(Array(data[start..<(start + length)]))
             } else {
-                let split = min(point, length)
-                try body(Array(line.prefix(split)) + insertion + Array(line.dropFirst(split)))
+                var assembled: [UInt8] = []
+                assembled.reserveCapacity(length + insertion.count * points.count)
+                var from = start
+                for point in points {
+                    let split = start + min(point, length)
+                    assembled += data[from..<split]
+                    assembled += insertion
+                    from = split
+                }
+                assembled += data[from..<(start + length)]
+                try body(assembled)
             }
         }
     }

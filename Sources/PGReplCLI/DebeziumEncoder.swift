@@ -31,11 +31,17 @@ struct DebeziumOptions: Sendable {
 /// Values follow Debezium's default mappings (`time.precision.mode = adaptive`,
 /// `binary.handling.mode = bytes`, `interval.handling.mode = numeric`), and
 /// `decimal.handling.mode` as ``DecimalHandling`` says. The README's table lists each type's.
-struct DebeziumEncoder {
+final class DebeziumEncoder {
     let options: DebeziumOptions
     let catalog: CatalogFacts
     /// `source.db`.
     let database: String
+
+    init(options: DebeziumOptions, catalog: CatalogFacts, database: String) {
+        self.options = options
+        self.catalog = catalog
+        self.database = database
+    }
     /// `source.version`.
     static let version = "pgrepl-debezium-2"
 

@@ -243,6 +243,8 @@ struct StreamCommand: ParsableCommand {
         }
         configuration.delivery = .chunked(batchSize: 1000)
         configuration.keepTuples = true
+        // wal2json's lines copy the server's text bytes: nothing to decode in text mode.
+        configuration.decodeValues = format != .json || binary
         let sql = try connection.sqlConnection()
         defer { sql.close() }
         let encoding = try StreamWriter.encoding(

@@ -29,7 +29,10 @@ final class StreamWriter {
     var schemaChanges = false
     private(set) var transactions = 0
     private(set) var changes = 0
-    private var buffer: [UInt8] = []
+    /// Only this writer's thread touches them: no dynamic exclusivity checks on the hot path.
+    @exclusivity(unchecked) private var buffer: [UInt8] = []
+    /// The lines of a change on their way to a spool.
+    @exclusivity(unchecked) private var scratch: [UInt8] = []
     private var open: [UInt32: (begin: PGTransactionBegin, spool: Spool?)] = [:]
     /// The commit LSN of the last transaction written (Debezium's `source.sequence`).
     private var lastCommitLSN: LSN?
@@ -88,12 +91,14 @@ final class StreamWriter {
             let commit = spool == nil ? (begin.commitTime, begin.finalLSN) : nil
             for (index, change) in batch.changes.enumerated() {
                 let lsn = index < batch.lsns.count ? batch.lsns[index] : nil
-                try lines(change, xid: batch.xid, lsn: lsn, commit: commit) { bytes, points in
-                    if let spool {
-                        try spool.append(subxid: batch.subtransactionXID, insertionPoints: points, bytes)
-                    } else {
-                        buffer += bytes
+                if let spool {
+                    scratch.removeAll(keepingCapacity: true)
+                    let points = try lines(change, xid: batch.xid, lsn: lsn, commit: nil, into: &scratch)
+                    if !scratch.isEmpty {
+                        try spool.append(subxid: batch.subtransactionXID, insertionPoints: points, scratch)
                     }
+                } else {
+                    _ = try lines(change, xid: batch.xid, lsn: lsn, commit: commit, into: &buffer)
                 }
             }
             changes += batch.changes.count
@@ -129,11 +134,9 @@ final class StreamWriter {
                 xid: transaction.xid, commitLSN: transaction.commitLSN, endLSN: transaction.endLSN,
                 time: transaction.commitTime)
             for change in transaction.changes {
-                try lines(
-                    change, xid: transaction.xid, lsn: nil, commit: (transaction.commitTime, transaction.commitLSN)
-                ) { bytes, _ in
-                    buffer += bytes
-                }
+                _ = try lines(
+                    change, xid: transaction.xid, lsn: nil, commit: (transaction.commitTime, transaction.commitLSN),
+                    into: &buffer)
             }
             commitLine(transaction)
             transactions += 1
@@ -223,31 +226,25 @@ final class StreamWriter {
         }
     }
 
-    /// The lines of one change. `commit` (the commit time and LSN) nil leaves what needs it out,
-    /// with `line` told where it goes (``insertion(for:)`` gives it at the commit).
+    /// Appends the lines of one change. `commit` (the commit time and LSN) nil leaves what needs
+    /// it out, and returns the offsets in `out` where it goes (``insertion(for:)`` gives it at the
+    /// commit).
     private func lines(
         _ change: PGChange, xid: UInt32, lsn: LSN?, commit: (time: PostgresTimestamp?, lsn: LSN)?,
-        _ line: (inout [UInt8], [Int]) throws -> Void
-    ) throws {
+        into out: inout [UInt8]
+    ) throws -> [Int] {
         let time = commit.map { $0.time ?? PostgresTimestamp(rawValue: 0) }
         switch encoding {
         case .json(let encoder):
-            try encoder.change(change, xid: xid, lsn: lsn, time: time) { bytes, point in
-                try line(&bytes, point.map { [$0] } ?? [])
-            }
+            return try encoder.change(change, xid: xid, lsn: lsn, time: time, into: &out)
         case .debezium(let encoder):
-            var bytes: [UInt8] = []
-            let points = try encoder.change(
-                change, xid: xid, lsn: lsn, previousCommit: lastCommitLSN, time: time, into: &bytes)
-            if !bytes.isEmpty { try line(&bytes, points) }
+            return try encoder.change(
+                change, xid: xid, lsn: lsn, previousCommit: lastCommitLSN, time: time, into: &out)
         case .text:
-            var bytes = Array((TextChangeLines.line(for: change) + "\n").utf8)
-            if let commit {
-                bytes = Array("\(TextChangeLines.prefix(commit.time, commit.lsn, xid)) ".utf8) + bytes
-                try line(&bytes, [])
-            } else {
-                try line(&bytes, [0])
-            }
+            if let commit { out += Array("\(TextChangeLines.prefix(commit.time, commit.lsn, xid)) ".utf8) }
+            let point = out.count
+            out += Array((TextChangeLines.line(for: change) + "\n").utf8)
+            return commit == nil ? [point] : []
         }
     }
 

@@ -9,7 +9,7 @@ import PGReplication
 /// Read on an ordinary connection once per table and again when the table's description in the
 /// stream changes (a Relation message with other columns, a schema change).
 final class CatalogFacts {
-    struct Table {
+    final class Table {
         /// The description the facts were read for.
         var columns: [RelationColumn]
         /// Each column's type name, escaped for JSON as wal2json writes it.
@@ -20,6 +20,32 @@ final class CatalogFacts {
         var defaults: [String?]
         var primaryKey: [Bool]
         var hasPrimaryKey: Bool
+        /// What the encoder writes for the table and each column, made once per description:
+        /// `,"schema":…,"table":…`; `{"name":…,"type":…,"typeoid":…,"value":` and what follows
+        /// the value in `columns` (optional, position, default, `}`) and in `identity`; the
+        /// whole item in `pk`.
+        @exclusivity(unchecked) var tableFields: [UInt8] = []
+        /// Per column, one after the other in ``encoded``: the item's start up to its value, what
+        /// follows the value in `columns`, and the whole `pk` item; ``offsets`` has their ends
+        /// (4 per column: start, value, end of the `columns` item, end of the `pk` item).
+        @exclusivity(unchecked) var encoded: [UInt8] = []
+        @exclusivity(unchecked) var offsets: [Int] = []
+        @exclusivity(unchecked) var typeOIDs: [UInt32] = []
+        /// Per column: 1 a replica-identity key column, 2 a primary-key column.
+        @exclusivity(unchecked) var flags: [UInt8] = []
+
+        init(
+            columns: [RelationColumn], typeNames: [[UInt8]], positions: [Int], notNull: [Bool], defaults: [String?],
+            primaryKey: [Bool], hasPrimaryKey: Bool
+        ) {
+            self.columns = columns
+            self.typeNames = typeNames
+            self.positions = positions
+            self.notNull = notNull
+            self.defaults = defaults
+            self.primaryKey = primaryKey
+            self.hasPrimaryKey = hasPrimaryKey
+        }
     }
 
     private let sql: PGConnection
@@ -58,7 +84,7 @@ final class CatalogFacts {
             JSONWriter.appendString(Array(name.utf8), to: &bytes)
             return bytes
         }
-        var facts = Table(
+        let facts = Table(
             columns: table.columns, typeNames: typeNames, positions: [], notNull: [], defaults: [], primaryKey: [],
             hasPrimaryKey: false)
         if options.needsAttributes {
@@ -84,8 +110,67 @@ final class CatalogFacts {
             }
             facts.hasPrimaryKey = rows.contains { $0.count > 5 && $0[5] == "t" }
         }
+        facts.prepareEncodings(for: table, options)
         tables[table.oid] = facts
         return facts
+    }
+}
+
+extension CatalogFacts.Table {
+    /// Builds the fixed parts of the encoding (see the properties).
+    func prepareEncodings(for table: PGTable, _ options: Wal2JSONOptions) {
+        tableFields = []
+        if options.includeSchemas {
+            JSONWriter.append(",\"schema\":", to: &tableFields)
+            JSONWriter.appendString(table.schema, to: &tableFields)
+        }
+        JSONWriter.append(",\"table\":", to: &tableFields)
+        JSONWriter.appendString(table.name, to: &tableFields)
+        typeOIDs = table.columns.map(\.typeOID)
+        flags = table.columns.indices.map { index in
+            (table.columns[index].isKey ? 1 : 0) | (index < primaryKey.count && primaryKey[index] ? 2 : 0)
+        }
+        encoded = []
+        offsets = []
+        for (index, column) in table.columns.enumerated() {
+            offsets.append(encoded.count)
+            var head: [UInt8] = []
+            JSONWriter.append("{\"name\":", to: &head)
+            JSONWriter.appendString(column.name, to: &head)
+            if options.includeTypes, index < typeNames.count {
+                JSONWriter.append(",\"type\":", to: &head)
+                head += typeNames[index]
+            }
+            if options.includeTypeOids {
+                JSONWriter.append(",\"typeoid\":", to: &head)
+                JSONWriter.appendNumber(Int32(bitPattern: column.typeOID), to: &head)
+            }
+            encoded += head
+            JSONWriter.append(",\"value\":", to: &encoded)
+            offsets.append(encoded.count)
+            if options.includeNotNull, index < notNull.count {
+                JSONWriter.append(notNull[index] ? ",\"optional\":false" : ",\"optional\":true", to: &encoded)
+            }
+            if options.includeColumnPositions, index < positions.count {
+                JSONWriter.append(",\"position\":", to: &encoded)
+                JSONWriter.appendNumber(positions[index], to: &encoded)
+            }
+            if options.includeDefault, index < defaults.count {
+                if let expression = defaults[index] {
+                    // wal2json writes the expression in quotes, unescaped.
+                    JSONWriter.append(",\"default\":\"", to: &encoded)
+                    encoded += Array(expression.utf8)
+                    encoded.append(0x22)
+                } else {
+                    JSONWriter.append(",\"default\":null", to: &encoded)
+                }
+            }
+            encoded.append(0x7D)
+            offsets.append(encoded.count)
+            encoded += head
+            encoded.append(0x7D)
+            offsets.append(encoded.count)
+        }
     }
 }
 
@@ -121,7 +206,7 @@ enum JSONWriter {
         for index in 0..<bytes.count {
             let byte = bytes[index]
             guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
-            if start < index { out.append(contentsOf: bytes[start..<index]) }
+            if start < index { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<index])) }
             start = index + 1
             switch byte {
             case 0x22: out.append(contentsOf: [0x5C, 0x22])
@@ -136,7 +221,7 @@ enum JSONWriter {
                 out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
             }
         }
-        if start < bytes.count { out.append(contentsOf: bytes[start..<bytes.count]) }
+        if start < bytes.count { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<bytes.count])) }
         out.append(0x22)
     }
 
@@ -162,9 +247,14 @@ enum JSONWriter {
 /// the one wal2json (2.5 and later) writes for the same change with the same options. Values
 /// in text mode are the server's text output bytes (escaped as JSON); binary values are brought
 /// to the same text.
-struct Wal2JSONEncoder {
+final class Wal2JSONEncoder {
     let options: Wal2JSONOptions
     let catalog: CatalogFacts
+
+    init(options: Wal2JSONOptions, catalog: CatalogFacts) {
+        self.options = options
+        self.catalog = catalog
+    }
 
     // MARK: - B and C
 
@@ -214,55 +304,48 @@ struct Wal2JSONEncoder {
 
     // MARK: - Changes
 
-    /// Appends the lines of one change (none when options leave it out). `time` is the commit
-    /// time when known; when it is nil and `include-timestamp` is on, the returned offset is
-    /// where its field goes (a change gives at most one line, but a truncate one per table:
-    /// those are returned one by one through `line`).
+    /// Appends the lines of one change to `out` (none when options leave it out). `time` is the
+    /// commit time when known; when it is nil and `include-timestamp` is on, the offsets in `out`
+    /// where its field goes are returned (a truncate writes a line per table).
     func change(
-        _ change: PGChange, xid: UInt32, lsn: LSN?, time: PostgresTimestamp?,
-        line: (_ bytes: inout [UInt8], _ insertionPoint: Int?) throws -> Void
-    ) throws {
-        var out: [UInt8] = []
-        out.reserveCapacity(256)
+        _ change: PGChange, xid: UInt32, lsn: LSN?, time: PostgresTimestamp?, into out: inout [UInt8]
+    ) throws -> [Int] {
+        var points: [Int] = []
+        func note(_ point: Int?) { if let point { points.append(point) } }
         switch change {
         case .insert(let table, let new):
             guard options.actions.contains(.insert), options.includes(schema: table.schema, table: table.name) else {
-                return
+                return []
             }
-            let point = try rowChange("I", table, xid: xid, lsn: lsn, time: time, new: new, identity: nil, into: &out)
-            try line(&out, point)
+            note(try rowChange("I", table, xid: xid, lsn: lsn, time: time, new: new, identity: nil, into: &out))
         case .update(let table, let old, let oldIsKey, let new):
             guard options.actions.contains(.update), options.includes(schema: table.schema, table: table.name) else {
-                return
+                return []
             }
             // The old key, the old row (REPLICA IDENTITY FULL), or, when the server sent neither
             // (the key did not change), the key columns of the new row.
             let identity: (row: PGRow, keysOnly: Bool)? =
                 old.map { ($0, oldIsKey) } ?? (table.columns.contains(where: \.isKey) ? (new, true) : nil)
-            let point = try rowChange(
-                "U", table, xid: xid, lsn: lsn, time: time, new: new, identity: identity, into: &out)
-            try line(&out, point)
+            note(try rowChange("U", table, xid: xid, lsn: lsn, time: time, new: new, identity: identity, into: &out))
         case .delete(let table, let old, let oldIsKey):
             guard options.actions.contains(.delete), options.includes(schema: table.schema, table: table.name) else {
-                return
+                return []
             }
-            let point = try rowChange(
-                "D", table, xid: xid, lsn: lsn, time: time, new: nil, identity: (old, oldIsKey), into: &out)
-            try line(&out, point)
+            note(
+                try rowChange(
+                    "D", table, xid: xid, lsn: lsn, time: time, new: nil, identity: (old, oldIsKey), into: &out))
         case .truncate(let tables, _, _):
-            guard options.actions.contains(.truncate) else { return }
+            guard options.actions.contains(.truncate) else { return [] }
             for table in tables where options.includes(schema: table.schema, table: table.name) {
-                out.removeAll(keepingCapacity: true)
-                let point = head("T", xid: xid, time: time, lsn: lsn, into: &out)
-                tableFields(table, into: &out)
+                note(head("T", xid: xid, time: time, lsn: lsn, into: &out))
+                out += try catalog.facts(for: table).tableFields
                 JSONWriter.append("}\n", to: &out)
-                try line(&out, point)
             }
         case .message(let message):
-            guard options.includes(messagePrefix: message.prefix) else { return }
-            let point = self.message(message, xid: xid, time: time, into: &out)
-            try line(&out, point)
+            guard options.includes(messagePrefix: message.prefix) else { return [] }
+            note(self.message(message, xid: xid, time: time, into: &out))
         }
+        return points
     }
 
     /// `{"action":"X"` with xid, timestamp and lsn as asked; returns where the timestamp goes
@@ -309,7 +392,7 @@ struct Wal2JSONEncoder {
     ) throws -> Int? {
         let facts = try catalog.facts(for: table)
         let point = head(action, xid: xid, time: time, lsn: lsn, into: &out)
-        tableFields(table, into: &out)
+        out += facts.tableFields
         if let new {
             JSONWriter.append(",\"columns\":[", to: &out)
             columns(new, facts, kind: .change, keysOnly: false, into: &out)
@@ -334,70 +417,61 @@ struct Wal2JSONEncoder {
     enum ColumnKind { case change, identity, primaryKey }
 
     /// The `[{…},…]` items of a row: unchanged TOASTed values left out, as wal2json does. With
-    /// the row's tuple, text values are copied from the server's bytes.
+    /// the row's tuple, text values are copied from the server's bytes, and no decoded value is
+    /// read.
     private func columns(
         _ row: PGRow?, _ facts: CatalogFacts.Table, kind: ColumnKind, keysOnly: Bool, into out: inout [UInt8]
     ) {
         guard let row else { return }
-        var first = true
-        func item(_ index: Int, unchanged: Bool, text: UnsafeRawBufferPointer?) {
-            guard index < row.columns.count else { return }
-            let column = row.columns[index]
-            if keysOnly, !column.isKey { return }
-            if kind == .primaryKey, !(index < facts.primaryKey.count && facts.primaryKey[index]) { return }
-            if unchanged { return }
-            if case .unchangedToast = row.values[index] { return }
-            if !first { out.append(0x2C) }
-            first = false
-            JSONWriter.append("{\"name\":", to: &out)
-            JSONWriter.appendString(column.name, to: &out)
-            if options.includeTypes, index < facts.typeNames.count {
-                JSONWriter.append(",\"type\":", to: &out)
-                out += facts.typeNames[index]
-            }
-            if options.includeTypeOids {
-                JSONWriter.append(",\"typeoid\":", to: &out)
-                JSONWriter.appendNumber(Int32(bitPattern: column.typeOID), to: &out)
-            }
-            if kind != .primaryKey {
-                JSONWriter.append(",\"value\":", to: &out)
-                if let text {
-                    appendText(text, type: column.typeOID, into: &out)
-                } else {
-                    value(row.values[index], type: column.typeOID, into: &out)
-                }
-            }
-            if kind == .change {
-                if options.includeNotNull, index < facts.notNull.count {
-                    if facts.notNull[index] {
-                        JSONWriter.append(",\"optional\":false", to: &out)
-                    } else {
-                        JSONWriter.append(",\"optional\":true", to: &out)
+        // Borrowed once per row: nothing in the loop retains or releases.
+        facts.encoded.withUnsafeBufferPointer { encoded in
+            facts.offsets.withUnsafeBufferPointer { offsets in
+                facts.typeOIDs.withUnsafeBufferPointer { types in
+                    facts.flags.withUnsafeBufferPointer { flags in
+                        var first = true
+                        let count = types.count
+                        func put(_ from: Int, _ to: Int) {
+                            out.append(contentsOf: UnsafeBufferPointer(rebasing: encoded[offsets[from]..<offsets[to]]))
+                        }
+                        /// Writes the item's head; false when the column is left out.
+                        func begin(_ index: Int) -> Bool {
+                            guard index < count else { return false }
+                            if keysOnly, flags[index] & 1 == 0 { return false }
+                            if kind == .primaryKey, flags[index] & 2 == 0 { return false }
+                            if !first { out.append(0x2C) }
+                            first = false
+                            if kind == .primaryKey {
+                                put(4 * index + 2, 4 * index + 3)
+                                return false
+                            }
+                            put(4 * index, 4 * index + 1)
+                            return true
+                        }
+                        func end(_ index: Int) {
+                            if kind == .change { put(4 * index + 1, 4 * index + 2) } else { out.append(0x7D) }
+                        }
+                        if let tuple = row.tuple {
+                            tuple.forEachColumn { index, wireKind, bytes in
+                                guard wireKind != .unchangedToast, begin(index) else { return }
+                                switch wireKind {
+                                case .null, .unchangedToast: JSONWriter.append("null", to: &out)
+                                case .text: appendText(bytes, type: types[index], into: &out)
+                                case .binary: value(row.values[index], type: types[index], into: &out)
+                                }
+                                end(index)
+                            }
+                        } else {
+                            let values = row.values
+                            for index in values.indices {
+                                if case .unchangedToast = values[index] { continue }
+                                guard begin(index) else { continue }
+                                value(values[index], type: types[index], into: &out)
+                                end(index)
+                            }
+                        }
                     }
                 }
-                if options.includeColumnPositions, index < facts.positions.count {
-                    JSONWriter.append(",\"position\":", to: &out)
-                    JSONWriter.appendNumber(facts.positions[index], to: &out)
-                }
-                if options.includeDefault, index < facts.defaults.count {
-                    if let expression = facts.defaults[index] {
-                        // wal2json writes the expression in quotes, unescaped.
-                        JSONWriter.append(",\"default\":\"", to: &out)
-                        out += Array(expression.utf8)
-                        out.append(0x22)
-                    } else {
-                        JSONWriter.append(",\"default\":null", to: &out)
-                    }
-                }
             }
-            out.append(0x7D)
-        }
-        if let tuple = row.tuple {
-            tuple.forEachColumn { index, wireKind, bytes in
-                item(index, unchanged: wireKind == .unchangedToast, text: wireKind == .text ? bytes : nil)
-            }
-        } else {
-            for index in row.columns.indices { item(index, unchanged: false, text: nil) }
         }
     }
 
@@ -442,13 +516,19 @@ struct Wal2JSONEncoder {
 
     /// `NaN`, `Infinity`, `-Infinity`, compared as wal2json does (case-insensitive prefixes).
     private static func isSpecialNumber(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        func starts(with word: String) -> Bool {
-            let word = Array(word.utf8)
-            guard bytes.count >= word.count else { return false }
-            for index in word.indices where bytes[index] | 0x20 != word[index] | 0x20 { return false }
+        guard let first = bytes.first else { return false }
+        // Digits, signs and dots start every other number.
+        let letter = first | 0x20
+        guard letter == 0x6E || letter == 0x69 || (first == 0x2D && bytes.count > 1 && bytes[1] | 0x20 == 0x69) else {
+            return false
+        }
+        func starts(with word: StaticString) -> Bool {
+            guard bytes.count >= word.utf8CodeUnitCount else { return false }
+            let pointer = word.utf8Start
+            for index in 0..<word.utf8CodeUnitCount where bytes[index] | 0x20 != pointer[index] { return false }
             return true
         }
-        return starts(with: "nan") || starts(with: "infinity") || starts(with: "-infinity")
+        return starts(with: "nan") || starts(with: "infinity") || (first == 0x2D && starts(with: "-infinity"))
     }
 
     // MARK: - Messages, snapshot rows, schema changes

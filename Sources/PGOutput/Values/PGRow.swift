@@ -12,7 +12,8 @@
 public struct PGRow: Hashable, Sendable {
     /// The columns, in tuple order.
     public let columns: [RelationColumn]
-    /// The decoded values, one per column.
+    /// The decoded values, one per column; empty for a row made with `decodingValues: false`,
+    /// whose subscripts decode a column from ``tuple`` when it is read.
     public let values: [PGValue]
     /// The tuple the row was decoded from, when it was kept (`keepingTuple`): the values exactly
     /// as the server sent them, for consumers that copy them on (the text output functions'
@@ -21,11 +22,28 @@ public struct PGRow: Hashable, Sendable {
 
     /// Decodes every column of `tuple` with the type of the matching relation column.
     ///
-    /// - Parameter keepingTuple: keep `tuple` in ``tuple`` (off by default: a decoder's tuples
-    ///   reuse their buffers when nothing else holds them).
+    /// - Parameters:
+    ///   - keepingTuple: keep `tuple` in ``tuple`` (off by default: a decoder's tuples reuse their
+    ///     buffers when nothing else holds them).
+    ///   - decodingValues: decode every value now (the default); without, ``values`` is empty, the
+    ///     tuple is kept, and the subscripts decode a column when it is read (for consumers that
+    ///     pass the server's bytes on and read few values, if any).
     /// - Throws: ``PGValueDecodingError`` (with ``PGValueDecodingError/column`` set) for a
     ///   malformed value, or when the tuple and the relation have different column counts.
-    public init(columns: [RelationColumn], tuple: TupleData, keepingTuple: Bool = false) throws(PGValueDecodingError) {
+    public init(
+        columns: [RelationColumn], tuple: TupleData, keepingTuple: Bool = false, decodingValues: Bool = true
+    ) throws(PGValueDecodingError) {
+        guard decodingValues else {
+            guard tuple.columnCount == columns.count else {
+                throw PGValueDecodingError(
+                    type: PGTypeOID(0), format: nil, offset: 0,
+                    expected: "\(columns.count) columns as in the Relation message, found \(tuple.columnCount)")
+            }
+            self.columns = columns
+            self.values = []
+            self.tuple = tuple
+            return
+        }
         let result = tuple.wire.withUnsafeBytes { wire in
             Result { () throws(PGValueDecodingError) in try PGRow.decodeValues(columns: columns, wire: wire) }
         }
@@ -36,14 +54,18 @@ public struct PGRow: Hashable, Sendable {
 
     /// Decodes `tuple` and keeps `original` as ``tuple``: the tuple as the server sent it, when
     /// `tuple` was completed from elsewhere (unchanged TOASTed values filled from the old row).
-    package init(columns: [RelationColumn], tuple: TupleData, original: TupleData) throws(PGValueDecodingError) {
-        let row = try PGRow(columns: columns, tuple: tuple)
+    package init(
+        columns: [RelationColumn], tuple: TupleData, original: TupleData, decodingValues: Bool = true
+    ) throws(PGValueDecodingError) {
+        let row = try PGRow(columns: columns, tuple: tuple, decodingValues: decodingValues)
         self.columns = row.columns
         self.values = row.values
         self.tuple = original
     }
 
-    public static func == (lhs: PGRow, rhs: PGRow) -> Bool { lhs.columns == rhs.columns && lhs.values == rhs.values }
+    public static func == (lhs: PGRow, rhs: PGRow) -> Bool {
+        lhs.columns == rhs.columns && lhs.values == rhs.values && (!lhs.values.isEmpty || lhs.tuple == rhs.tuple)
+    }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(columns)
@@ -95,7 +117,27 @@ public struct PGRow: Hashable, Sendable {
     }
 
     /// The number of columns.
-    public var count: Int { values.count }
+    public var count: Int { columns.count }
+
+    /// The value at `position`: the decoded one, or, for a row without decoded values, decoded
+    /// from its tuple now (nil when it does not decode).
+    private func value(at position: Int) -> PGValue? {
+        if !values.isEmpty { return values.indices.contains(position) ? values[position] : nil }
+        guard let tuple, columns.indices.contains(position) else { return nil }
+        var found: PGValue?
+        tuple.forEachColumn { index, kind, bytes in
+            guard index == position else { return }
+            switch kind {
+            case .null: found = .null
+            case .unchangedToast: found = .unchangedToast
+            case .text, .binary:
+                found = try? PGValue.decode(
+                    bytes, type: PGTypeOID(columns[position].typeOID), format: kind == .text ? .text : .binary,
+                    base: 0)
+            }
+        }
+        return found
+    }
 
     /// The column names, in order.
     public var columnNames: [String] { columns.map(\.name) }
@@ -107,12 +149,12 @@ public struct PGRow: Hashable, Sendable {
 
     /// The value of the column called `name`, or `nil` when there is no such column.
     public subscript(name: String) -> PGValue? {
-        position(of: name).map { values[$0] }
+        position(of: name).flatMap { value(at: $0) }
     }
 
     /// The value at `position`, or `nil` when out of range.
     public subscript(position: Int) -> PGValue? {
-        values.indices.contains(position) ? values[position] : nil
+        value(at: position)
     }
 
     /// The value of the column called `name`, converted.
@@ -134,12 +176,12 @@ public struct PGRow: Hashable, Sendable {
     /// - Throws: ``PGValueConversionError`` when out of range or the value does not convert.
     public subscript<T: PGDecodable>(position: Int, as type: T.Type) -> T {
         get throws(PGValueConversionError) {
-            guard values.indices.contains(position) else {
+            guard let value = value(at: position) else {
                 throw PGValueConversionError(
                     targetType: String(describing: T.self), value: nil, reason: "no column at position \(position)")
             }
             do {
-                return try T(pgValue: values[position])
+                return try T(pgValue: value)
             } catch {
                 var named = error
                 named.column = columns[position].name

@@ -59,6 +59,10 @@ extension ChangeStream {
         /// server sent them, for consumers that pass them on (pgrepl's JSON copies the text
         /// output's bytes). Off by default: it costs a buffer per row.
         public var keepTuples = false
+        /// Whether rows decode every value when they are made (the default). Without, a row has
+        /// no `PGRow/values`, keeps its tuple, and its subscripts decode a column when it is read:
+        /// for consumers that pass the server's bytes on and read few values, if any.
+        public var decodeValues = true
         /// Deliver logical decoding messages (`pg_logical_emit_message`, PostgreSQL 14+).
         public var messages = false
         /// Decode prepared transactions at PREPARE (a two-phase slot, protocol 3+).

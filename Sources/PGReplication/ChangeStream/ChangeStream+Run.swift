@@ -140,6 +140,7 @@ extension ChangeStream {
         assembler.knownTables = state.withLock { $0.knownTables }
         assembler.transactionalMessages = configuration.messages
         assembler.keepTuples = configuration.keepTuples
+        assembler.decodeValues = configuration.decodeValues
         defer {
             let known = assembler.knownTables
             state.withLock { $0.knownTables = known }

@@ -36,6 +36,9 @@ package struct TransactionAssembler {
     package var transactionalMessages = true
     /// Whether rows keep the tuple they were decoded from (`PGRow/tuple`).
     package var keepTuples = false
+    /// Whether rows decode their values when made; without, they keep their tuple and decode a
+    /// column when it is read.
+    package var decodeValues = true
     /// Chunked delivery: the WAL position of each change in ``batch``.
     private var batchLSNs: [LSN] = []
     /// The WAL position of the message being fed.
@@ -125,24 +128,29 @@ package struct TransactionAssembler {
             lastTable = nil
         case .insert(let insert):
             let table = try table(insert.relationOID)
-            let new = try PGRow(columns: table.columns, tuple: insert.newTuple, keepingTuple: keepTuples)
+            let new = try PGRow(
+                columns: table.columns, tuple: insert.newTuple, keepingTuple: keepTuples, decodingValues: decodeValues)
             try add(.insert(table: table, new: new), xid: insert.xid, emit: emit)
         case .update(let update):
             let table = try table(update.relationOID)
             let old = try update.oldTuple.map {
-                try PGRow(columns: table.columns, tuple: $0.tuple, keepingTuple: keepTuples)
+                try PGRow(
+                    columns: table.columns, tuple: $0.tuple, keepingTuple: keepTuples, decodingValues: decodeValues)
             }
             let filled = update.newTupleFillingUnchangedToast
             let new =
-                keepTuples
-                ? try PGRow(columns: table.columns, tuple: filled, original: update.newTuple)
+                keepTuples || !decodeValues
+                ? try PGRow(
+                    columns: table.columns, tuple: filled, original: update.newTuple, decodingValues: decodeValues)
                 : try PGRow(columns: table.columns, tuple: filled)
             try add(
                 .update(table: table, old: old, oldIsKey: update.oldTuple?.kind == .key, new: new), xid: update.xid,
                 emit: emit)
         case .delete(let delete):
             let table = try table(delete.relationOID)
-            let old = try PGRow(columns: table.columns, tuple: delete.oldTuple.tuple, keepingTuple: keepTuples)
+            let old = try PGRow(
+                columns: table.columns, tuple: delete.oldTuple.tuple, keepingTuple: keepTuples,
+                decodingValues: decodeValues)
             try add(
                 .delete(table: table, old: old, oldIsKey: delete.oldTuple.kind == .key), xid: delete.xid, emit: emit)
         case .truncate(let truncate):

@@ -120,3 +120,16 @@ extension TupleData {
         try result.get()
     }
 }
+
+extension TupleData {
+    /// The tuple's wire form, borrowed (for keeping it elsewhere, such as a spill file).
+    package func withWireBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R { wire.withUnsafeBytes(body) }
+
+    /// The size of the wire form in bytes.
+    package var wireByteCount: Int { wire.withUnsafeBytes { $0.count } }
+
+    /// A tuple from a wire form that ``withWireBytes(_:)`` gave before (not checked again).
+    package init(copyingTrustedWire bytes: UnsafeRawBufferPointer) {
+        self.init(wire: WireBytes.copying(bytes))
+    }
+}

@@ -20,12 +20,14 @@ import Testing
     }
 
     func run(
-        _ messages: [PGOutputMessage], delivery: PGChangeDelivery = .assembled, version: Int = 2
+        _ messages: [PGOutputMessage], delivery: PGChangeDelivery = .assembled, version: Int = 2,
+        memoryLimit: Int = 64 << 20
     )
         throws -> [PGChangeEvent]
     {
         var assembler = TransactionAssembler(
             decoder: PGOutputDecoder(protocolVersion: version, streaming: .on), delivery: delivery)
+        assembler.memoryLimit = memoryLimit
         var events: [PGChangeEvent] = []
         for message in messages {
             let bytes = encoder.encode(message)
@@ -54,7 +56,7 @@ import Testing
         }
         #expect(transaction.xid == 7)
         #expect(transaction.endLSN == 120)
-        #expect(try ids(transaction.changes) == [1, 2])
+        #expect(try ids(Array(transaction.changes)) == [1, 2])
         #expect(transaction.changes.first?.table?.keyColumns == ["id"])
         #expect(events.first?.acknowledgeLSN == 120)
     }
@@ -103,7 +105,7 @@ import Testing
             return
         }
         #expect(transaction.streamed)
-        #expect(try ids(transaction.changes) == [1, 3, 4])
+        #expect(try ids(Array(transaction.changes)) == [1, 3, 4])
     }
 
     @Test func chunkedDeliveryBatchesAndReportsAborts() throws {
@@ -139,5 +141,42 @@ import Testing
         #expect(throws: PGError.self) {
             _ = try run([.begin(.init(finalLSN: 1, commitTime: .init(rawValue: 0), xid: 1)), insert(1)])
         }
+    }
+
+    /// Past its memory budget a transaction's changes go to a spill file; iterating the list
+    /// reads them back, equal to what memory would have held, without the rolled-back
+    /// subtransaction's, every time it is iterated.
+    @Test(arguments: [0, 300]) func largeTransactionsSpillAndReadBack(limit: Int) throws {
+        let streamed: [PGOutputMessage] =
+            [
+                .streamStart(.init(xid: 50, isFirstSegment: true)),
+                .relation(
+                    PGOutputMessage.Relation(
+                        xid: 50, oid: relation.oid, namespace: relation.namespace, name: relation.name,
+                        replicaIdentity: relation.replicaIdentity, columns: relation.columns)),
+            ] + (1...200).map { insert($0, xid: $0 % 7 == 0 ? 51 : 50) }
+            + [
+                .delete(
+                    .init(
+                        xid: 50, relationOID: 16384,
+                        oldTuple: .init(kind: .key, tuple: TupleData(columns: [.text(Array("3".utf8)), .null])))),
+                .truncate(.init(xid: 50, options: [.cascade], relationOIDs: [16384])),
+                .message(
+                    .init(xid: 50, flags: 1, lsn: 77, prefix: "p", content: [1, 2, 0, 3])),
+                .streamStop(.init()), .streamAbort(.init(xid: 50, subtransactionXID: 51)),
+                .streamCommit(.init(xid: 50, commitLSN: 200, endLSN: 220, commitTime: .init(rawValue: 2))),
+            ]
+        let inMemory = try run(streamed)
+        let spilled = try run(streamed, memoryLimit: limit)
+        guard case .transaction(let expected) = inMemory.first, case .transaction(let transaction) = spilled.first
+        else {
+            Issue.record("no transaction")
+            return
+        }
+        #expect(!expected.changes.isSpilled && transaction.changes.isSpilled)
+        #expect(transaction.changes.count == 200 - 28 + 3)
+        #expect(Array(transaction.changes) == Array(expected.changes))
+        #expect(Array(transaction.changes) == Array(transaction.changes))
+        #expect(transaction == expected)
     }
 }

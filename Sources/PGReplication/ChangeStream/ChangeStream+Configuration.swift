@@ -55,6 +55,14 @@ extension ChangeStream {
         /// fallback.
         public var streaming: PGOutputDecoder.StreamingMode = .off
         public var delivery: PGChangeDelivery = .assembled
+        /// Assembled delivery: how many bytes of changes (estimated as decoded rows take them) one
+        /// transaction keeps in memory, 64 MiB by default, like the server's
+        /// `logical_decoding_work_mem`. The rest of a larger transaction goes to an unlinked
+        /// temporary file in ``spillDirectory``, and `PGTransaction/changes` reads it back as it is
+        /// iterated: memory stays bounded whatever the transaction's size. 0 spills every change.
+        public var transactionMemoryLimit = 64 << 20
+        /// Where large transactions spill (assembled delivery); nil is the temporary directory.
+        public var spillDirectory: String?
         /// Rows keep the tuple they were decoded from (`PGRow/tuple`): the values exactly as the
         /// server sent them, for consumers that pass them on (pgrepl's JSON copies the text
         /// output's bytes). Off by default: it costs a buffer per row.
@@ -208,6 +216,9 @@ extension ChangeStream.Configuration {
         guard snapshotBatchSize >= 1 else { throw refuse("snapshotBatchSize", snapshotBatchSize, "at least 1") }
         if let backfill, backfill.chunkSize < 1 { throw refuse("backfill.chunkSize", backfill.chunkSize, "at least 1") }
         guard bufferSize >= 1 else { throw refuse("bufferSize", bufferSize, "at least 1") }
+        guard transactionMemoryLimit >= 0 else {
+            throw refuse("transactionMemoryLimit", transactionMemoryLimit, "0 or more bytes")
+        }
         if let receiveTimeout, !(receiveTimeout.isFinite && receiveTimeout > 0) {
             throw refuse("receiveTimeout", receiveTimeout, "a positive number of seconds, or nil")
         }

@@ -141,6 +141,8 @@ extension ChangeStream {
         assembler.transactionalMessages = configuration.messages
         assembler.keepTuples = configuration.keepTuples
         assembler.decodeValues = configuration.decodeValues
+        assembler.memoryLimit = configuration.transactionMemoryLimit
+        if let directory = configuration.spillDirectory { assembler.spillDirectory = directory }
         defer {
             let known = assembler.knownTables
             state.withLock { $0.knownTables = known }

@@ -95,11 +95,22 @@ public struct PGTransaction: Hashable, Sendable {
     /// Whether the server streamed it while in progress (it was larger than
     /// `logical_decoding_work_mem`).
     public var streamed: Bool
-    public var changes: [PGChange]
+    /// The changes, in order; past the stream's memory budget they are read back from a
+    /// temporary file as they are iterated (``PGChangeList``).
+    public var changes: PGChangeList
 
     public init(
         kind: Kind, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp, origin: String?,
         streamed: Bool, changes: [PGChange]
+    ) {
+        self.init(
+            kind: kind, xid: xid, commitLSN: commitLSN, endLSN: endLSN, commitTime: commitTime, origin: origin,
+            streamed: streamed, changes: PGChangeList(changes))
+    }
+
+    public init(
+        kind: Kind, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp, origin: String?,
+        streamed: Bool, changes: PGChangeList
     ) {
         self.kind = kind
         self.xid = xid

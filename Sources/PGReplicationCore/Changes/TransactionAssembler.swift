@@ -1,3 +1,4 @@
+import Foundation
 import PGOutput
 
 /// Turns pgoutput messages into ``PGChangeEvent``s: whole transactions (assembled delivery) or
@@ -13,7 +14,7 @@ package struct TransactionAssembler {
         var gid: String?
         var origin: String?
         var streamed: Bool
-        var changes: [(subxid: UInt32, change: PGChange)] = []
+        var changes: ChangeSpool
     }
 
     package private(set) var decoder: PGOutputDecoder
@@ -39,6 +40,10 @@ package struct TransactionAssembler {
     /// Whether rows decode their values when made; without, they keep their tuple and decode a
     /// column when it is read.
     package var decodeValues = true
+    /// Assembled delivery: bytes of changes (estimated) a transaction keeps in memory; the rest
+    /// goes to a spill file in ``spillDirectory``.
+    package var memoryLimit = 64 << 20
+    package var spillDirectory = FileManager.default.temporaryDirectory.path
     /// Chunked delivery: the WAL position of each change in ``batch``.
     private var batchLSNs: [LSN] = []
     /// The WAL position of the message being fed.
@@ -67,7 +72,8 @@ package struct TransactionAssembler {
 
     /// How many changes are held in memory for transactions not yet delivered.
     package var heldChanges: Int {
-        (current?.changes.count ?? 0) + streamed.values.reduce(0) { $0 + $1.changes.count } + batch.count
+        (current?.changes.heldInMemory ?? 0) + streamed.values.reduce(0) { $0 + $1.changes.heldInMemory }
+            + batch.count
     }
 
     /// Whether a transaction that the server does not stream is between its Begin and its Commit
@@ -95,7 +101,7 @@ package struct TransactionAssembler {
         let message = try decoder.decode(payload)
         switch message {
         case .begin(let begin):
-            current = Open(xid: begin.xid, streamed: false)
+            current = Open(xid: begin.xid, streamed: false, changes: spool())
             if isChunked {
                 try emit(
                     .begin(
@@ -103,7 +109,7 @@ package struct TransactionAssembler {
                             xid: begin.xid, finalLSN: begin.finalLSN, commitTime: begin.commitTime, streamed: false)))
             }
         case .beginPrepare(let begin):
-            current = Open(xid: begin.xid, gid: begin.gid, streamed: false)
+            current = Open(xid: begin.xid, gid: begin.gid, streamed: false, changes: spool())
             if isChunked {
                 try emit(
                     .begin(
@@ -130,7 +136,10 @@ package struct TransactionAssembler {
             let table = try table(insert.relationOID)
             let new = try PGRow(
                 columns: table.columns, tuple: insert.newTuple, keepingTuple: keepTuples, decodingValues: decodeValues)
-            try add(.insert(table: table, new: new), xid: insert.xid, emit: emit)
+            try add(
+                .insert(table: table, new: new), xid: insert.xid, emit: emit,
+                source: .row(kind: 0x49, table: table, old: nil, oldIsKey: false, new: insert.newTuple),
+                bytes: insert.newTuple.wireByteCount)
         case .update(let update):
             let table = try table(update.relationOID)
             let old = try update.oldTuple.map {
@@ -145,27 +154,41 @@ package struct TransactionAssembler {
                 : try PGRow(columns: table.columns, tuple: filled)
             try add(
                 .update(table: table, old: old, oldIsKey: update.oldTuple?.kind == .key, new: new), xid: update.xid,
-                emit: emit)
+                emit: emit,
+                source: .row(
+                    kind: 0x55, table: table, old: update.oldTuple?.tuple, oldIsKey: update.oldTuple?.kind == .key,
+                    new: filled),
+                bytes: filled.wireByteCount + (update.oldTuple?.tuple.wireByteCount ?? 0))
         case .delete(let delete):
             let table = try table(delete.relationOID)
             let old = try PGRow(
                 columns: table.columns, tuple: delete.oldTuple.tuple, keepingTuple: keepTuples,
                 decodingValues: decodeValues)
             try add(
-                .delete(table: table, old: old, oldIsKey: delete.oldTuple.kind == .key), xid: delete.xid, emit: emit)
+                .delete(table: table, old: old, oldIsKey: delete.oldTuple.kind == .key), xid: delete.xid, emit: emit,
+                source: .row(
+                    kind: 0x44, table: table, old: delete.oldTuple.tuple, oldIsKey: delete.oldTuple.kind == .key,
+                    new: nil),
+                bytes: delete.oldTuple.tuple.wireByteCount)
         case .truncate(let truncate):
             let tables = try truncate.relationOIDs.map { try table($0) }
             try add(
                 .truncate(
                     tables: tables, cascade: truncate.options.contains(.cascade),
-                    restartIdentity: truncate.options.contains(.restartIdentity)), xid: truncate.xid, emit: emit)
+                    restartIdentity: truncate.options.contains(.restartIdentity)), xid: truncate.xid, emit: emit,
+                source: .truncate(
+                    tables, cascade: truncate.options.contains(.cascade),
+                    restartIdentity: truncate.options.contains(.restartIdentity)),
+                bytes: 64 * tables.count)
         case .message(let message):
             let decoded = PGLogicalDecodingMessage(
                 transactional: message.isTransactional, lsn: message.lsn, prefix: message.prefix,
                 content: message.content)
             if message.isTransactional {
                 guard transactionalMessages else { return }
-                try add(.message(decoded), xid: message.xid, emit: emit)
+                try add(
+                    .message(decoded), xid: message.xid, emit: emit, source: .message(decoded),
+                    bytes: decoded.content.count + decoded.prefix.utf8.count)
             } else {
                 try emit(.message(decoded))
             }
@@ -191,7 +214,7 @@ package struct TransactionAssembler {
         case .streamStart(let start):
             streamXID = start.xid
             if streamed[start.xid] == nil {
-                streamed[start.xid] = Open(xid: start.xid, streamed: true)
+                streamed[start.xid] = Open(xid: start.xid, streamed: true, changes: spool())
                 if isChunked {
                     try emit(.begin(PGTransactionBegin(xid: start.xid, finalLSN: 0, commitTime: nil, streamed: true)))
                 }
@@ -215,7 +238,7 @@ package struct TransactionAssembler {
             if abort.abortsWholeTransaction {
                 streamed[abort.xid] = nil
             } else {
-                streamed[abort.xid]?.changes.removeAll { $0.subxid == abort.subtransactionXID }
+                streamed[abort.xid]?.changes.abort(abort.subtransactionXID)
             }
             if isChunked {
                 try emit(
@@ -237,7 +260,17 @@ package struct TransactionAssembler {
         return table
     }
 
-    private mutating func add(_ change: consuming PGChange, xid: UInt32?, emit: (PGChangeEvent) throws -> Void) throws {
+    /// A new spool of the configured budget.
+    private func spool() -> ChangeSpool { ChangeSpool(limit: memoryLimit, directory: spillDirectory) }
+
+    /// Adds a change to its transaction; `source` (what it was decoded from) and `bytes` (its
+    /// estimated size) are for the spool of assembled delivery.
+    private mutating func add(
+        _ change: consuming PGChange, xid: UInt32?, emit: (PGChangeEvent) throws -> Void,
+        source: @autoclosure () -> ChangeSpool.Source, bytes: Int
+    ) throws {
+        // A decoded row takes several times its wire size in memory.
+        let estimate = 3 * bytes + 128
         if let streamXID {
             let subxid = xid ?? streamXID
             if case .chunked(let size) = delivery {
@@ -250,7 +283,7 @@ package struct TransactionAssembler {
                 guard streamed[streamXID] != nil else {
                     throw protocolViolation("a streamed change outside a started stream")
                 }
-                streamed[streamXID]?.changes.append((subxid, change))
+                try streamed[streamXID]?.changes.append(subxid: subxid, change, source: source, bytes: estimate)
             }
             return
         }
@@ -261,7 +294,7 @@ package struct TransactionAssembler {
             batchLSNs.append(messageLSN)
             if batch.count >= size { try flushBatch(emit: emit) }
         } else {
-            current?.changes.append((0, change))
+            try current?.changes.append(subxid: 0, change, source: source, bytes: estimate)
         }
     }
 
@@ -291,7 +324,8 @@ package struct TransactionAssembler {
             try flushBatch(emit: emit)
             try emit(.commit(transaction))
         } else {
-            transaction.changes = open.changes.map(\.change)
+            var changes = open.changes
+            transaction.changes = try changes.list(keepTuples: keepTuples, decodeValues: decodeValues)
             try emit(.transaction(transaction))
         }
     }

@@ -1,0 +1,332 @@
+import Foundation
+import PGOutput
+
+/// The changes of a transaction, in order: in memory, and past the stream's memory budget
+/// (`ChangeStream.Configuration.transactionMemoryLimit`) in a temporary file read back as they are
+/// iterated, so that a transaction of any size is delivered whole without being held in memory.
+///
+/// A `Sequence` with a known ``count``: iterate it (`for change in transaction.changes`), or
+/// make an array of it (`Array(transaction.changes)`) when the transaction is known to be small.
+/// Each iteration of a spilled list reads the file again and decodes its changes anew. The file
+/// is unlinked when it is created and goes with the last copy of the list.
+public struct PGChangeList: Sequence, Hashable, Sendable, ExpressibleByArrayLiteral, CustomStringConvertible {
+    private let memory: [PGChange]
+    private let spill: SpilledChanges?
+
+    public init(_ changes: [PGChange]) {
+        memory = changes
+        spill = nil
+    }
+
+    public init(arrayLiteral elements: PGChange...) { self.init(elements) }
+
+    package init(memory: [PGChange], spill: SpilledChanges?) {
+        self.memory = memory
+        self.spill = spill
+    }
+
+    /// The number of changes.
+    public var count: Int { memory.count + (spill?.count ?? 0) }
+    public var isEmpty: Bool { count == 0 }
+    public var underestimatedCount: Int { count }
+    /// The first change.
+    public var first: PGChange? { memory.first ?? spill.flatMap { Array($0.prefix(1)).first } }
+    /// Whether part of the list lives in a temporary file.
+    public var isSpilled: Bool { spill != nil }
+
+    public func makeIterator() -> Iterator { Iterator(memory: memory.makeIterator(), spill: spill?.makeIterator()) }
+
+    public struct Iterator: IteratorProtocol {
+        var memory: IndexingIterator<[PGChange]>
+        var spill: SpilledChanges.Iterator?
+
+        public mutating func next() -> PGChange? { memory.next() ?? spill?.next() }
+    }
+
+    public static func == (lhs: PGChangeList, rhs: PGChangeList) -> Bool {
+        lhs.count == rhs.count && zip(lhs, rhs).allSatisfy { $0 == $1 }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        for change in self { hasher.combine(change) }
+    }
+
+    public var description: String { "\(Array(self))" }
+}
+
+/// Changes written to an unlinked temporary file: records of (subtransaction, change), read
+/// back in order, skipping rolled-back subtransactions.
+/// An open, unlinked temporary file, closed with its last owner.
+package final class SpillFile: Sendable {
+    let fd: Int32
+
+    init(fd: Int32) { self.fd = fd }
+
+    deinit { close(fd) }
+}
+
+package final class SpilledChanges: Sequence, Sendable {
+    private let file: SpillFile
+    private let size: Int
+    private let tables: [PGTable]
+    private let aborted: Set<UInt32>
+    let count: Int
+    private let keepTuples: Bool
+    private let decodeValues: Bool
+
+    init(
+        file: SpillFile, size: Int, tables: [PGTable], aborted: Set<UInt32>, count: Int, keepTuples: Bool,
+        decodeValues: Bool
+    ) {
+        self.file = file
+        self.size = size
+        self.tables = tables
+        self.aborted = aborted
+        self.count = count
+        self.keepTuples = keepTuples
+        self.decodeValues = decodeValues
+    }
+
+    package func makeIterator() -> Iterator { Iterator(owner: self) }
+
+    package struct Iterator: IteratorProtocol {
+        let owner: SpilledChanges
+        private var buffer: [UInt8] = []
+        private var start = 0
+        private var fileOffset = 0
+
+        init(owner: SpilledChanges) { self.owner = owner }
+
+        /// Makes sure `count` bytes from `start` are in the buffer; false at the end of the file.
+        private mutating func fill(_ count: Int) -> Bool {
+            while buffer.count - start < count {
+                guard fileOffset < owner.size else { return false }
+                if start > 0 {
+                    buffer.removeFirst(start)
+                    start = 0
+                }
+                let chunk = Swift.max(1 << 16, count)
+                let old = buffer.count
+                buffer.append(contentsOf: repeatElement(0, count: chunk))
+                let got = buffer.withUnsafeMutableBytes { raw in
+                    pread(owner.file.fd, raw.baseAddress! + old, chunk, off_t(fileOffset))
+                }
+                guard got > 0 else {
+                    // The stream wrote this file moments before; it cannot be read back.
+                    fatalError(
+                        "pgrepl: cannot read the spill file of a large transaction: \(String(cString: strerror(errno)))"
+                    )
+                }
+                buffer.removeLast(chunk - got)
+                fileOffset += got
+            }
+            return true
+        }
+
+        package mutating func next() -> PGChange? {
+            while fill(8) {
+                let subxid = word(start)
+                let length = word(start + 4)
+                guard fill(8 + length) else { return nil }
+                let body = start + 8
+                start = body + length
+                if owner.aborted.contains(UInt32(subxid)) { continue }
+                return buffer.withUnsafeBytes { raw in
+                    owner.decode(UnsafeRawBufferPointer(rebasing: raw[body..<(body + length)]))
+                }
+            }
+            return nil
+        }
+
+        private func word(_ at: Int) -> Int {
+            Int(
+                UInt32(buffer[at]) | UInt32(buffer[at + 1]) << 8 | UInt32(buffer[at + 2]) << 16 | UInt32(buffer[at + 3])
+                    << 24)
+        }
+    }
+
+    /// One record's change (see ``ChangeSpool`` for the layout).
+    private func decode(_ record: UnsafeRawBufferPointer) -> PGChange? {
+        var offset = 0
+        func byte() -> UInt8 {
+            defer { offset += 1 }
+            return record[offset]
+        }
+        func word() -> Int {
+            defer { offset += 4 }
+            return Int(record.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian)
+        }
+        func bytes() -> UnsafeRawBufferPointer {
+            let length = word()
+            defer { offset += length }
+            return UnsafeRawBufferPointer(rebasing: record[offset..<(offset + length)])
+        }
+        func row(_ table: PGTable) -> PGRow? {
+            let tuple = TupleData(copyingTrustedWire: bytes())
+            return try? PGRow(
+                columns: table.columns, tuple: tuple, keepingTuple: keepTuples, decodingValues: decodeValues)
+        }
+        let kind = byte()
+        switch kind {
+        case 0x49, 0x55, 0x44:  // I, U, D
+            let flags = byte()
+            let table = tables[word()]
+            let old = flags & 1 != 0 ? row(table) : nil
+            let oldIsKey = flags & 2 != 0
+            switch kind {
+            case 0x49: return row(table).map { .insert(table: table, new: $0) }
+            case 0x55: return row(table).map { .update(table: table, old: old, oldIsKey: oldIsKey, new: $0) }
+            default: return old.map { .delete(table: table, old: $0, oldIsKey: oldIsKey) }
+            }
+        case 0x54:  // T
+            let options = byte()
+            let tables = (0..<word()).map { _ in self.tables[word()] }
+            return .truncate(tables: tables, cascade: options & 1 != 0, restartIdentity: options & 2 != 0)
+        default:  // M
+            let transactional = byte() != 0
+            let lsn = LSN(UInt64(word()) << 32 | UInt64(word()))
+            let prefix = String(decoding: bytes(), as: UTF8.self)
+            let content = Array(bytes())
+            return .message(
+                PGLogicalDecodingMessage(transactional: transactional, lsn: lsn, prefix: prefix, content: content))
+        }
+    }
+}
+
+/// The changes of one transaction being assembled: in memory up to a budget, then in a spill
+/// file.
+///
+/// Record layout (little-endian): UInt32 subtransaction, UInt32 length, then the change: `I`,
+/// `U` or `D`, a flags byte (1 an old row follows, 2 it is the key), UInt32 table index, the old
+/// tuple and the new one as UInt32 length and wire bytes; `T`, options (1 cascade, 2 restart
+/// identity), UInt32 count and table indexes; `M`, transactional, the LSN as two UInt32 (high,
+/// low), prefix and content as length and bytes.
+package struct ChangeSpool {
+    /// What a change is made of, for its record: the tuples as they came.
+    package enum Source {
+        case row(kind: UInt8, table: PGTable, old: TupleData?, oldIsKey: Bool, new: TupleData?)
+        case truncate([PGTable], cascade: Bool, restartIdentity: Bool)
+        case message(PGLogicalDecodingMessage)
+    }
+
+    private(set) var memory: [(subxid: UInt32, change: PGChange)] = []
+    private var memoryBytes = 0
+    let limit: Int
+    let directory: String
+    private var file: SpillFile?
+    private var size = 0
+    private var pending: [UInt8] = []
+    private var tables: [PGTable] = []
+    private var tableIndex: [PGTable: Int] = [:]
+    private var spilledCounts: [UInt32: Int] = [:]
+    private var aborted: Set<UInt32> = []
+
+    package init(limit: Int, directory: String) {
+        self.limit = limit
+        self.directory = directory
+    }
+
+    /// How many changes are held in memory.
+    var heldInMemory: Int { memory.count }
+
+    mutating func append(subxid: UInt32, _ change: PGChange, source: () -> Source, bytes: Int) throws {
+        if file == nil, memoryBytes + bytes <= limit {
+            memory.append((subxid, change))
+            memoryBytes += bytes
+            return
+        }
+        try write(subxid: subxid, source())
+    }
+
+    /// A subtransaction rolled back: its changes are dropped.
+    mutating func abort(_ subxid: UInt32) {
+        memory.removeAll { $0.subxid == subxid }
+        if spilledCounts[subxid] != nil { aborted.insert(subxid) }
+    }
+
+    /// The list to deliver; the spool is spent.
+    mutating func list(keepTuples: Bool, decodeValues: Bool) throws -> PGChangeList {
+        let changes = memory.map(\.change)
+        guard let file else { return PGChangeList(changes) }
+        try drain(file)
+        let count = spilledCounts.filter { !aborted.contains($0.key) }.values.reduce(0, +)
+        let spilled = SpilledChanges(
+            file: file, size: size, tables: tables, aborted: aborted, count: count, keepTuples: keepTuples,
+            decodeValues: decodeValues)
+        self.file = nil
+        return PGChangeList(memory: changes, spill: spilled)
+    }
+
+    private mutating func index(_ table: PGTable) -> UInt32 {
+        if let known = tableIndex[table] { return UInt32(known) }
+        tables.append(table)
+        tableIndex[table] = tables.count - 1
+        return UInt32(tables.count - 1)
+    }
+
+    private mutating func write(subxid: UInt32, _ source: Source) throws {
+        if file == nil {
+            var template = Array((directory + "/pgrepl-transaction-XXXXXX").utf8CString)
+            let opened = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            guard opened >= 0 else {
+                throw PGError(
+                    .operational,
+                    "cannot create a spill file for a large transaction in \(directory): \(String(cString: strerror(errno)))"
+                )
+            }
+            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+            file = SpillFile(fd: opened)
+        }
+        var record: [UInt8] = []
+        func put(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { record += $0 } }
+        func put(bytes: UnsafeRawBufferPointer) {
+            put(UInt32(bytes.count))
+            record += bytes
+        }
+        func put(tuple: TupleData) { tuple.withWireBytes { put(bytes: $0) } }
+        switch source {
+        case .row(let kind, let table, let old, let oldIsKey, let new):
+            record.append(kind)
+            record.append((old != nil ? 1 : 0) | (oldIsKey ? 2 : 0))
+            put(index(table))
+            if let old { put(tuple: old) }
+            if let new { put(tuple: new) }
+        case .truncate(let tables, let cascade, let restartIdentity):
+            record.append(0x54)
+            record.append((cascade ? 1 : 0) | (restartIdentity ? 2 : 0))
+            put(UInt32(tables.count))
+            for table in tables { put(index(table)) }
+        case .message(let message):
+            record.append(0x4D)
+            record.append(message.transactional ? 1 : 0)
+            put(UInt32(truncatingIfNeeded: message.lsn.rawValue >> 32))
+            put(UInt32(truncatingIfNeeded: message.lsn.rawValue))
+            Array(message.prefix.utf8).withUnsafeBytes { put(bytes: $0) }
+            message.content.withUnsafeBytes { put(bytes: $0) }
+        }
+        withUnsafeBytes(of: subxid.littleEndian) { pending += $0 }
+        withUnsafeBytes(of: UInt32(record.count).littleEndian) { pending += $0 }
+        pending += record
+        spilledCounts[subxid, default: 0] += 1
+        if pending.count >= 1 << 20, let file { try drain(file) }
+    }
+
+    private mutating func drain(_ file: SpillFile) throws {
+        var done = 0
+        while done < pending.count {
+            let written = pending.withUnsafeBytes { raw in
+                Foundation.write(file.fd, raw.baseAddress! + done, raw.count - done)
+            }
+            guard written > 0 else {
+                throw PGError(
+                    .operational,
+                    "cannot write the spill file of a large transaction in \(directory): \(String(cString: strerror(errno)))"
+                )
+            }
+            done += written
+        }
+        size += pending.count
+        pending.removeAll(keepingCapacity: true)
+    }
+}

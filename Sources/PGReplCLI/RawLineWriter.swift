@@ -11,14 +11,14 @@ final class RawLineWriter {
         self.status = status
     }
 
-    /// Writes lines in one batch and syncs them.
-    func write(_ lines: [String]) throws(CLIError) {
+    /// Writes lines in one batch and, unless told otherwise, syncs them.
+    func write(_ lines: [String], sync: Bool = true) throws(CLIError) {
         guard !lines.isEmpty else { return }
         if let status {
             try status.withLineCleared { () throws(CLIError) in try output.write(lines) }
         } else {
             try output.write(lines)
         }
-        try output.sync()
+        if sync { try output.sync() }
     }
 }

@@ -294,7 +294,7 @@ struct StreamCommand: ParsableCommand {
     }
 
     /// Raw pgoutput messages, `LSN hex` per line, on the cursor layer with the options
-    /// ``ChangeStream`` would send. A transaction's lines are written at its Commit, then acknowledged.
+    /// ``ChangeStream`` would send. A transaction's lines are written as they come (a large one in batches) and synced at its Commit, then acknowledged.
     private func streamRaw(to out: LineOutput, serverVersion: Int, stopper: SignalStopper) throws(CLIError) -> String {
         let configuration = streamConfiguration(serverVersion: serverVersion)
         let replication = try connection.replicationConnection(.logical)
@@ -324,6 +324,13 @@ struct StreamCommand: ParsableCommand {
             streaming: try attempt("starting replication") { try rawStream.streamingMode(version: version) })
         var pending: [String] = []
         var reachedEnd = false
+        // A large transaction's lines go out as they come (unsynced); the slot is acknowledged
+        // only at its Commit, after a synced write, so memory stays bounded.
+        func writeWhenLarge() throws(CLIError) {
+            guard pending.count >= 10_000 else { return }
+            try writer.write(pending, sync: false)
+            pending.removeAll(keepingCapacity: true)
+        }
         // The forwarding fence: between a Begin and its Commit, keepalives do not move the flush
         // position past the transaction the lines are being gathered for.
         let feedback = try attempt("starting replication") { try cursor.makeFeedbackHandle() }
@@ -348,10 +355,12 @@ struct StreamCommand: ParsableCommand {
                     counter.transaction()
                 case .insert, .update, .delete, .truncate:
                     counter.change()
+                    try writeWhenLarge()
                     return
                 case .message(let logical) where logical.flags & 1 == 0:
                     done = message.dataStart
                 case .relation, .type, .origin, .message:
+                    try writeWhenLarge()
                     return
                 default:
                     done = nil

@@ -3,6 +3,7 @@
 //   ReplicationBench raw      dsn=… slot=… end=LSN     consumeStream, raw bytes
 //                            [pause=seconds]          readCoalescing (0: psycopg2's timing)
 //   ReplicationBench decoded  dsn=… slot=… end=LSN     ChangeStream.run, chunked, typed values
+//                            [delivery=assembled]     whole transactions (past 64 MiB spilled)
 //   ReplicationBench async    dsn=… slot=… end=LSN     ChangeStream.events(), chunked, streaming
 //   ReplicationBench latency  dsn=… slot=… samples=N   commit-to-confirmed-flush latency
 //
@@ -175,7 +176,8 @@ func changeStream(_ options: Arguments, protocolVersion: Int?, streaming: Bool) 
         publications: [options.string("publication", default: "bench")])
     configuration.protocolVersion = protocolVersion
     configuration.streaming = streaming ? .on : .off
-    configuration.delivery = .chunked(batchSize: options.int("batch", default: 1000))
+    configuration.delivery =
+        options.values["delivery"] == "assembled" ? .assembled : .chunked(batchSize: options.int("batch", default: 1000))
     configuration.reconnect = .never
     return ChangeStream(configuration)
 }
@@ -207,7 +209,7 @@ func runDecoded(_ options: Arguments) throws {
         toucher.touch(event)
         if reachesEnd(event, end) { stream.stop() }
     }
-    report("ChangeStream.run (chunked)", toucher)
+    report("ChangeStream.run (\(options.values["delivery"] ?? "chunked"))", toucher)
 }
 
 // MARK: - Async: events(), streaming of large transactions, chunked delivery (issue 4 #5)

@@ -6,7 +6,7 @@
 ///
 /// The tuple keeps its own copy of those bytes in wire form (one allocation per tuple, checked when
 /// it was decoded). ``columns`` builds the column values from it on each access, so read it once
-/// and keep the array; ``PGRow/init(columns:tuple:)`` decodes typed values straight from the wire
+/// and keep the array; ``PGRow/init(columns:tuple:keepingTuple:decodingValues:)`` decodes typed values straight from the wire
 /// form without building it.
 ///
 /// Related PostgreSQL documentation:

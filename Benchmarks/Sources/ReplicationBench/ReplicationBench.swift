@@ -177,7 +177,8 @@ func changeStream(_ options: Arguments, protocolVersion: Int?, streaming: Bool) 
     configuration.protocolVersion = protocolVersion
     configuration.streaming = streaming ? .on : .off
     configuration.delivery =
-        options.values["delivery"] == "assembled" ? .assembled : .chunked(batchSize: options.int("batch", default: 1000))
+        options.values["delivery"] == "assembled"
+        ? .assembled : .chunked(batchSize: options.int("batch", default: 1000))
     configuration.reconnect = .never
     return ChangeStream(configuration)
 }

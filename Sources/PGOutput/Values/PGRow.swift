@@ -23,6 +23,8 @@ public struct PGRow: Hashable, Sendable {
     /// Decodes every column of `tuple` with the type of the matching relation column.
     ///
     /// - Parameters:
+    ///   - columns: the columns of the table's Relation message.
+    ///   - tuple: the row's values as they came.
     ///   - keepingTuple: keep `tuple` in ``tuple`` (off by default: a decoder's tuples reuse their
     ///     buffers when nothing else holds them).
     ///   - decodingValues: decode every value now (the default); without, ``values`` is empty, the

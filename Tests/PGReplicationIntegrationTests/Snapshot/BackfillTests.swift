@@ -49,43 +49,6 @@ import Glibc
             """)
     }
 
-    /// A writer on its own thread until the returned closure is called, which returns how many
-    /// rounds it wrote and its first error.
-    static func startWriting(_ dsn: String) -> () -> (rounds: Int, error: (any Error)?) {
-        let writing = Locked(true)
-        let outcome = Locked<(rounds: Int, error: (any Error)?)>((0, nil))
-        let done = DispatchSemaphore(value: 0)
-        Thread {
-            defer { done.signal() }
-            do {
-                let connection = try PGConnection(dsn)
-                defer { connection.close() }
-                while writing.withLock({ $0 }) {
-                    try write(connection, outcome.withLock { $0.rounds })
-                    outcome.withLock { $0.rounds += 1 }
-                    usleep(2_000)
-                }
-            } catch {
-                outcome.withLock { $0.error = error }
-            }
-        }.start()
-        return {
-            writing.withLock { $0 = false }
-            done.wait()
-            return outcome.withLock { $0 }
-        }
-    }
-
-    /// Stops the writer and checks that it wrote.
-    static func stop(
-        _ writer: () -> (rounds: Int, error: (any Error)?), sourceLocation: SourceLocation = #_sourceLocation
-    ) {
-        let (rounds, error) = writer()
-        #expect(
-            error == nil && rounds > 10, "the writer wrote \(rounds) rounds: \(String(describing: error))",
-            sourceLocation: sourceLocation)
-    }
-
     static func hasMarker(_ events: [PGChangeEvent]) -> Bool {
         events.contains { event in
             switch event {
@@ -135,7 +98,7 @@ import Glibc
         }
         defer { running.stop() }
         #expect(running.waitConnected(seconds: 60))
-        let stopWriting = Self.startWriting(cluster.dsn())
+        let writer = ConcurrentWriter(dsn: cluster.dsn(), Self.write)
         // A large transaction in progress while chunks are read, streamed when chunked.
         let large = try PGConnection(cluster.dsn())
         defer { large.close() }
@@ -145,7 +108,7 @@ import Glibc
         try large.execute("COMMIT")
         let complete = running.wait(seconds: 180, until: Self.backfillComplete)
         #expect(complete, "the backfill did not complete: \(String(describing: running.error))")
-        Self.stop(stopWriting)
+        writer.stop()
         try cluster.psql("INSERT INTO marker DEFAULT VALUES")
         #expect(running.wait(seconds: 60, until: Self.hasMarker), "\(String(describing: running.error))")
         running.stop()
@@ -180,7 +143,7 @@ import Glibc
         var configuration = ChangeStream.Configuration(dsn: cluster.dsn(), slot: "bf", publications: ["pub"])
         configuration.createSlot = true
         configuration.backfill = ChangeStream.Backfill(tables: ["public.items", "measures"], chunkSize: 200)
-        let stopWriting = Self.startWriting(cluster.dsn())
+        let writer = ConcurrentWriter(dsn: cluster.dsn(), Self.write)
         var events: [PGChangeEvent] = []
         var checkpoints: [PGBackfillCheckpoint] = []
         for run in 0..<3 {
@@ -214,7 +177,7 @@ import Glibc
         #expect(itemIDs == itemIDs.sorted() && Set(itemIDs).count == itemIDs.count)
         let running = RunningStream(configuration)
         defer { running.stop() }
-        Self.stop(stopWriting)
+        writer.stop()
         try cluster.psql("INSERT INTO marker DEFAULT VALUES")
         #expect(running.wait(seconds: 60, until: Self.hasMarker))
         running.stop()
@@ -271,7 +234,7 @@ import Glibc
             "--output", output, "--status-interval", "1",
         ]
         func snapshotRows() -> Int { readTextFile(output).components(separatedBy: "\"action\":\"R\"").count - 1 }
-        let stopWriting = Self.startWriting(cluster.dsn())
+        let writer = ConcurrentWriter(dsn: cluster.dsn(), Self.write)
         var killedAt: [Int] = []
         for _ in 0..<2 {
             let process = try RunningProcess.pgrepl(arguments)
@@ -287,7 +250,7 @@ import Glibc
             (try? BackfillStateProbe.isComplete(state)) == true
         }
         #expect(complete, "\(process.stderr)")
-        Self.stop(stopWriting)
+        writer.stop()
         try cluster.psql("INSERT INTO marker DEFAULT VALUES")
         #expect(eventually(seconds: 60) { readTextFile(output).contains("\"table\":\"marker\"") })
         process.signal(SIGTERM)

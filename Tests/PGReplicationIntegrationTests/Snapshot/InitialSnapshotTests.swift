@@ -16,23 +16,7 @@ import Testing
         _ configuration: ChangeStream.Configuration, marker: String, dsn: String,
         writes: @escaping @Sendable (PGConnection, Int) throws -> Void
     ) throws -> [PGChangeEvent] {
-        let writing = Locked(true)
-        let written = Locked<(rounds: Int, error: (any Error)?)>((0, nil))
-        let writerDone = DispatchSemaphore(value: 0)
-        Thread {
-            defer { writerDone.signal() }
-            do {
-                let connection = try PGConnection(dsn)
-                defer { connection.close() }
-                while writing.withLock({ $0 }) {
-                    try writes(connection, written.withLock { $0.rounds })
-                    written.withLock { $0.rounds += 1 }
-                    usleep(1_000)
-                }
-            } catch {
-                written.withLock { $0.error = error }
-            }
-        }.start()
+        let writer = ConcurrentWriter(dsn: dsn, pause: 1_000, writes)
         // Each snapshot batch takes a while, so the writes land during the copy.
         let running = RunningStream(configuration) { event in
             if case .snapshot = event { usleep(20_000) }
@@ -41,11 +25,7 @@ import Testing
         // Streaming starts once every table was copied.
         #expect(running.waitConnected(seconds: 60))
         Thread.sleep(forTimeInterval: 0.5)
-        writing.withLock { $0 = false }
-        writerDone.wait()
-        let (rounds, writeError) = written.withLock { $0 }
-        #expect(
-            writeError == nil && rounds > 10, "the writer wrote \(rounds) rounds: \(String(describing: writeError))")
+        writer.stop()
         try PGConnection(dsn).execute(marker)
         let done = running.wait(seconds: 60) { events in
             events.contains { event in

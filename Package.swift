@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "PGReplCLI",
             dependencies: [
-                "PGReplication", "PGReplicationCore", "PGOutput", "PGLocalCluster", "PGSupport",
+                "PGReplication", "PGOutput", "PGLocalCluster", "PGSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

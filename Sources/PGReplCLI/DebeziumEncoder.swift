@@ -397,9 +397,19 @@ final class DebeziumEncoder {
         value >= 0 ? value / divisor : -((-value + divisor - 1) / divisor)
     }
 
-    /// `HH:MM:SS` and the fraction without trailing zeros: PostgreSQL's form of a time, which is
-    /// ISO-8601's.
-    static func isoClock(_ micros: Int64) -> String { PGTime(rawValue: micros).description }
+    /// `HH:MM:SS` and the fraction without trailing zeros.
+    static func isoClock(_ micros: Int64) -> String {
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        var text = "\(two(micros / 3_600_000_000)):\(two(micros / 60_000_000 % 60)):\(two(micros / 1_000_000 % 60))"
+        let fraction = micros % 1_000_000
+        if fraction > 0 {
+            var digits = String(fraction)
+            digits = String(repeating: "0", count: 6 - digits.count) + digits
+            while digits.hasSuffix("0") { digits.removeLast() }
+            text += "." + digits
+        }
+        return text
+    }
 
     /// `2024-02-29T13:14:15.5Z`.
     static func isoTimestamp(_ time: PostgresTimestamp) -> String {

@@ -57,8 +57,18 @@ public struct PGChangeList: Sequence, Hashable, Sendable, ExpressibleByArrayLite
 
 /// Changes written to an unlinked temporary file: records of (subtransaction, change), read
 /// back in order, skipping rolled-back subtransactions.
+/// An open, unlinked temporary file, closed with its last owner.
+package final class SpillFile: Sendable {
+    let fd: Int32
+
+    init(fd: Int32) { self.fd = fd }
+
+    deinit { close(fd) }
+}
+
 package final class SpilledChanges: Sequence, Sendable {
-    private let records: SpillReader
+    private let file: SpillFile
+    private let size: Int
     private let tables: [PGTable]
     private let aborted: Set<UInt32>
     let count: Int
@@ -66,10 +76,11 @@ package final class SpilledChanges: Sequence, Sendable {
     private let decodeValues: Bool
 
     init(
-        records: SpillReader, tables: [PGTable], aborted: Set<UInt32>, count: Int, keepTuples: Bool,
+        file: SpillFile, size: Int, tables: [PGTable], aborted: Set<UInt32>, count: Int, keepTuples: Bool,
         decodeValues: Bool
     ) {
-        self.records = records
+        self.file = file
+        self.size = size
         self.tables = tables
         self.aborted = aborted
         self.count = count
@@ -81,26 +92,57 @@ package final class SpilledChanges: Sequence, Sendable {
 
     package struct Iterator: IteratorProtocol {
         let owner: SpilledChanges
-        private var records: SpillReader
+        private var buffer: [UInt8] = []
+        private var start = 0
+        private var fileOffset = 0
 
-        init(owner: SpilledChanges) {
-            self.owner = owner
-            records = owner.records
+        init(owner: SpilledChanges) { self.owner = owner }
+
+        /// Makes sure `count` bytes from `start` are in the buffer; false at the end of the file.
+        private mutating func fill(_ count: Int) -> Bool {
+            while buffer.count - start < count {
+                guard fileOffset < owner.size else { return false }
+                if start > 0 {
+                    buffer.removeFirst(start)
+                    start = 0
+                }
+                let chunk = Swift.max(1 << 16, count)
+                let old = buffer.count
+                buffer.append(contentsOf: repeatElement(0, count: chunk))
+                let got = buffer.withUnsafeMutableBytes { raw in
+                    pread(owner.file.fd, raw.baseAddress! + old, chunk, off_t(fileOffset))
+                }
+                guard got > 0 else {
+                    // The stream wrote this file moments before; it cannot be read back.
+                    fatalError(
+                        "pgrepl: cannot read the spill file of a large transaction: \(String(cString: strerror(errno)))"
+                    )
+                }
+                buffer.removeLast(chunk - got)
+                fileOffset += got
+            }
+            return true
         }
 
         package mutating func next() -> PGChange? {
-            let owner = owner
-            do {
-                while let (aborted, change) = try records.next({ subxid, payload in
-                    owner.aborted.contains(subxid) ? (true, nil) : (false, owner.decode(payload))
-                }) {
-                    if !aborted { return change }
+            while fill(8) {
+                let subxid = word(start)
+                let length = word(start + 4)
+                guard fill(8 + length) else { return nil }
+                let body = start + 8
+                start = body + length
+                if owner.aborted.contains(UInt32(subxid)) { continue }
+                return buffer.withUnsafeBytes { raw in
+                    owner.decode(UnsafeRawBufferPointer(rebasing: raw[body..<(body + length)]))
                 }
-                return nil
-            } catch {
-                // The stream wrote this file moments before; a Sequence cannot throw.
-                fatalError("pgrepl: cannot read back the spill file of a large transaction: \(error)")
             }
+            return nil
+        }
+
+        private func word(_ at: Int) -> Int {
+            Int(
+                UInt32(buffer[at]) | UInt32(buffer[at + 1]) << 8 | UInt32(buffer[at + 2]) << 16 | UInt32(buffer[at + 3])
+                    << 24)
         }
     }
 
@@ -172,7 +214,9 @@ package struct ChangeSpool {
     private var memoryBytes = 0
     let limit: Int
     let directory: String
-    private var spill: SpillWriter?
+    private var file: SpillFile?
+    private var size = 0
+    private var pending: [UInt8] = []
     private var tables: [PGTable] = []
     private var tableIndex: [PGTable: Int] = [:]
     private var spilledCounts: [UInt32: Int] = [:]
@@ -187,7 +231,7 @@ package struct ChangeSpool {
     var heldInMemory: Int { memory.count }
 
     mutating func append(subxid: UInt32, _ change: PGChange, source: () -> Source, bytes: Int) throws {
-        if spill == nil, memoryBytes + bytes <= limit {
+        if file == nil, memoryBytes + bytes <= limit {
             memory.append((subxid, change))
             memoryBytes += bytes
             return
@@ -204,13 +248,13 @@ package struct ChangeSpool {
     /// The list to deliver; the spool is spent.
     mutating func list(keepTuples: Bool, decodeValues: Bool) throws -> PGChangeList {
         let changes = memory.map(\.change)
-        guard var spill else { return PGChangeList(changes) }
-        try spill.flush()
+        guard let file else { return PGChangeList(changes) }
+        try drain(file)
         let count = spilledCounts.filter { !aborted.contains($0.key) }.values.reduce(0, +)
         let spilled = SpilledChanges(
-            records: spill.reader, tables: tables, aborted: aborted, count: count, keepTuples: keepTuples,
+            file: file, size: size, tables: tables, aborted: aborted, count: count, keepTuples: keepTuples,
             decodeValues: decodeValues)
-        self.spill = nil
+        self.file = nil
         return PGChangeList(memory: changes, spill: spilled)
     }
 
@@ -222,7 +266,18 @@ package struct ChangeSpool {
     }
 
     private mutating func write(subxid: UInt32, _ source: Source) throws {
-        if spill == nil { spill = try SpillWriter(in: directory) }
+        if file == nil {
+            var template = Array((directory + "/pgrepl-transaction-XXXXXX").utf8CString)
+            let opened = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            guard opened >= 0 else {
+                throw PGError(
+                    .operational,
+                    "cannot create a spill file for a large transaction in \(directory): \(String(cString: strerror(errno)))"
+                )
+            }
+            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+            file = SpillFile(fd: opened)
+        }
         var record: [UInt8] = []
         func put(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { record += $0 } }
         func put(bytes: UnsafeRawBufferPointer) {
@@ -250,7 +305,28 @@ package struct ChangeSpool {
             Array(message.prefix.utf8).withUnsafeBytes { put(bytes: $0) }
             message.content.withUnsafeBytes { put(bytes: $0) }
         }
-        try spill?.append(subxid: subxid, record)
+        withUnsafeBytes(of: subxid.littleEndian) { pending += $0 }
+        withUnsafeBytes(of: UInt32(record.count).littleEndian) { pending += $0 }
+        pending += record
         spilledCounts[subxid, default: 0] += 1
+        if pending.count >= 1 << 20, let file { try drain(file) }
+    }
+
+    private mutating func drain(_ file: SpillFile) throws {
+        var done = 0
+        while done < pending.count {
+            let written = pending.withUnsafeBytes { raw in
+                Foundation.write(file.fd, raw.baseAddress! + done, raw.count - done)
+            }
+            guard written > 0 else {
+                throw PGError(
+                    .operational,
+                    "cannot write the spill file of a large transaction in \(directory): \(String(cString: strerror(errno)))"
+                )
+            }
+            done += written
+        }
+        size += pending.count
+        pending.removeAll(keepingCapacity: true)
     }
 }

@@ -15,13 +15,22 @@ import Synchronization
 final class LineOutput {
     /// The file's path; nil for stdout.
     let path: String?
-    private var fd: Int32
+    private(set) var fd: Int32
     /// Whether this run created the file (it is removed again when nothing was written).
     private var created: Bool
     /// Set by a signal handler: close and open the file again before the next write.
     let reopen = ReopenRequest()
     private(set) var wroteSomething = false
     private let isRegularFile: Bool
+    /// What stdout is: a reader on the other end of a pipe or socket takes lines out at its own
+    /// pace, and only what it took may be acknowledged (``unreadBytes()``).
+    let kind: Kind
+    /// Every byte written so far (the position a reader must pass for a line to be taken).
+    private(set) var bytesWritten = 0
+
+    enum Kind: Sendable {
+        case file, pipe, socket, terminal, other
+    }
     /// Whether ``finish(discardIfUnused:)`` closed the file.
     private var finished = false
 
@@ -31,7 +40,15 @@ final class LineOutput {
         fd = STDOUT_FILENO
         created = false
         var info = stat()
-        isRegularFile = fstat(STDOUT_FILENO, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        let type = fstat(STDOUT_FILENO, &info) == 0 ? info.st_mode & S_IFMT : 0
+        isRegularFile = type == S_IFREG
+        kind =
+            switch type {
+            case S_IFREG: .file
+            case S_IFIFO: .pipe
+            case S_IFSOCK: .socket
+            default: isatty(STDOUT_FILENO) == 1 ? .terminal : .other
+            }
     }
 
     /// Opens (or creates, mode 0644) `path` for appending. An existing file that ends in the middle
@@ -40,6 +57,7 @@ final class LineOutput {
         self.path = path
         (fd, created) = try Self.openFile(path)
         self.isRegularFile = true
+        self.kind = .file
         // From here on `self` is whole: when this initializer throws, `deinit` closes `fd`.
         try Self.prepare(fd, path: path, created: created)
     }
@@ -121,6 +139,37 @@ final class LineOutput {
             throw error
         }
         wroteSomething = true
+        bytesWritten += bytes.count
+    }
+
+    /// The bytes written that the reader has not taken out yet: of a pipe, what it holds
+    /// (`FIONREAD`); of a socket, what is not yet sent and received (`SIOCOUTQ`, for a Unix
+    /// socket the peer's unread data, counted with the kernel's overhead, so never too few).
+    /// Nil for files, terminals and devices, where a write is delivery. Safe from any thread.
+    func unreadBytes() throws(CLIError) -> Int? { try Self.unreadBytes(fd: fd, kind: kind) }
+
+    /// ``unreadBytes()`` of a descriptor of that kind.
+    static func unreadBytes(fd: Int32, kind: Kind) throws(CLIError) -> Int? {
+        let request: UInt
+        switch kind {
+        case .pipe: request = UInt(FIONREAD)
+        case .socket: request = UInt(TIOCOUTQ)
+        case .file, .terminal, .other: return nil
+        }
+        var count: Int32 = 0
+        guard ioctl(fd, request, &count) == 0 else { throw CLIError.io("asking stdout how much is unread") }
+        return Int(count)
+    }
+
+    /// Whether the reader of a pipe or socket went away (what it left unread is never read).
+    var readerClosed: Bool { Self.readerClosed(fd: fd, kind: kind) }
+
+    /// ``readerClosed`` of a descriptor of that kind.
+    static func readerClosed(fd: Int32, kind: Kind) -> Bool {
+        guard kind == .pipe || kind == .socket else { return false }
+        var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&descriptor, 1, 0) >= 0 else { return false }
+        return descriptor.revents & Int16(POLLERR | POLLHUP) != 0
     }
 
     /// Makes what was written durable: fsync for files (including a stdout redirected to one).

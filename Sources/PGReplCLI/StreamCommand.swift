@@ -11,9 +11,10 @@ struct StreamCommand: ParsableCommand {
         commandName: "stream",
         abstract: "Stream decoded changes from a pgoutput slot as JSON lines, text or raw pgoutput messages.",
         discussion: """
-            A transaction is acknowledged to the server only after its lines were written (and fsync'd, with \
-            --output or a stdout redirected to a file), so the slot never moves past the output; a restart \
-            continues from the slot's position, repeating at most the transaction in flight. Connection loss is \
+            A transaction is acknowledged to the server only once its lines left pgrepl's hands: written and \
+            fsync'd to a file (--output, or a stdout redirected to one), taken out of a pipe by its reader, or \
+            written to a terminal. The slot never moves past the output; a restart continues from the slot's \
+            position, repeating what was not acknowledged. Connection loss is \
             retried 5 times with backoff. SIGINT or SIGTERM stop cleanly (exit 130). On a terminal, a status \
             line on stderr shows the received LSN, the lag and changes/s.
             """)
@@ -74,6 +75,11 @@ struct StreamCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp("Append to this file instead of stdout (fsync'd before acknowledging).", valueName: "file"))
     var output: String?
+    @Flag(
+        help:
+            "When stdout is a pipe or socket, acknowledge lines once written, not once the reader has taken them out (what sits unread when either side dies is then lost)."
+    )
+    var acknowledgeOnWrite = false
     @Option(
         help: ArgumentHelp(
             "Seconds between status updates to the server (what was acknowledged reaches the slot then).",
@@ -263,6 +269,8 @@ struct StreamCommand: ParsableCommand {
         defer { status.stop() }
         let writer = StreamWriter(encoding: encoding, output: out, status: status)
         writer.schemaChanges = schemaChanges
+        let reader = ReaderAcknowledgement(output: out, onWrite: acknowledgeOnWrite) { stream.acknowledge($0) }
+        defer { reader.stop() }
         // An idle server: stop once the slot's flush position (moved by keepalives only when
         // everything received was acknowledged) passes --end.
         let watch = end.map { end in
@@ -281,8 +289,12 @@ struct StreamCommand: ParsableCommand {
                     progressFile = state
                 }
                 if let lsn = acknowledgeable {
-                    stream.acknowledge(lsn)
-                    if let end, lsn >= end { stream.stop() }
+                    try reader.written(lsn, bytesWritten: out.bytesWritten)
+                    if let end, lsn >= end {
+                        // Everything up to --end is acknowledged once the reader has taken it.
+                        _ = try reader.drain { stopper.signalReceived != nil }
+                        stream.stop()
+                    }
                 }
             }
         } catch {
@@ -334,6 +346,11 @@ struct StreamCommand: ParsableCommand {
         // The forwarding fence: between a Begin and its Commit, keepalives do not move the flush
         // position past the transaction the lines are being gathered for.
         let feedback = try attempt("starting replication") { try cursor.makeFeedbackHandle() }
+        let reader = ReaderAcknowledgement(output: out, onWrite: acknowledgeOnWrite) { lsn in
+            feedback.confirm(flush: lsn)
+            counter.flushed(lsn)
+        }
+        defer { reader.stop() }
         do {
             try cursor.consumeStream { message in
                 counter.received(message.walEnd)
@@ -368,9 +385,10 @@ struct StreamCommand: ParsableCommand {
                 try writer.write(pending)
                 pending.removeAll()
                 guard let done else { return }
-                try message.cursor.sendFeedback(flushLSN: done)
-                counter.flushed(done)
+                try reader.written(done, bytesWritten: out.bytesWritten)
                 if let end, done >= end || message.walEnd >= end {
+                    _ = try reader.drain { stopper.signalReceived != nil }
+                    try message.cursor.sendFeedback(flushLSN: counter.flushed, force: true)
                     reachedEnd = true
                     throw StopReplication()
                 }
@@ -392,7 +410,8 @@ struct StreamCommand: ParsableCommand {
 func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
 
 /// Runs a closure every `interval` seconds on a global queue until cancelled.
-final class Periodic {
+/// `@unchecked`: the timer is set once, and a dispatch source may be cancelled from any thread.
+final class Periodic: @unchecked Sendable {
     private let timer: any DispatchSourceTimer
 
     init(every interval: Double, _ body: @escaping @Sendable () -> Void) {

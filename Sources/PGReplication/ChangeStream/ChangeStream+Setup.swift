@@ -37,43 +37,64 @@ extension ChangeStream {
         let existing = try sql.execute(
             "SELECT 1 FROM pg_replication_slots WHERE slot_name = \(try sql.quoteLiteral(configuration.slot))")
         guard existing.rows.isEmpty else { return }
-        let snapshot = configuration.initialSnapshot
+        guard configuration.initialSnapshot else {
+            try cursor.createReplicationSlot(
+                configuration.slot, outputPlugin: "pgoutput", temporary: configuration.temporarySlot,
+                twoPhase: configuration.twoPhase, snapshot: .nothing, failover: configuration.failoverSlot)
+            return
+        }
+        try createSlotWithSnapshot(cursor: cursor, sql: sql, handler: handler)
+    }
+
+    /// The initial snapshot's completion record is the slot itself.
+    ///
+    /// The copy reads from a temporary slot's exported snapshot; only once every row was handled
+    /// is the configured slot made, as a copy of the temporary one
+    /// (`pg_copy_logical_replication_slot`: the same consistent point). An interruption at any
+    /// point of the copy (process death, a handler error, a lost connection) leaves no slot
+    /// behind, since a temporary slot ends with its connection, so the next run creates it and
+    /// copies again: a slot of this name never exists without its snapshot having been handled.
+    private func createSlotWithSnapshot(
+        cursor: ReplicationCursor, sql: PGConnection, handler: (PGChangeEvent) throws -> Void
+    ) throws {
+        let permanent = !configuration.temporarySlot
+        let copyName = permanent ? Self.snapshotSlotName() : configuration.slot
         let slot = try cursor.createReplicationSlot(
-            configuration.slot, outputPlugin: "pgoutput", temporary: configuration.temporarySlot,
-            twoPhase: configuration.twoPhase, snapshot: snapshot ? .export : .nothing,
-            failover: configuration.failoverSlot)
-        guard snapshot, let name = slot.snapshotName else { return }
+            copyName, outputPlugin: "pgoutput", temporary: true, twoPhase: configuration.twoPhase,
+            snapshot: .export)
+        guard let name = slot.snapshotName else {
+            throw ChangeStreamError(
+                .snapshotIncomplete, "the server exported no snapshot for the initial copy", slot: configuration.slot)
+        }
         do {
             try copySnapshot(named: name, consistentPoint: slot.consistentPoint, sql: sql, handler: handler)
         } catch let failure as HandlerFailure {
             throw failure
         } catch {
-            throw abandonSnapshot(after: error)
+            logger.warning("initial snapshot abandoned", metadata: ["pgrepl.slot": "\(configuration.slot)"])
+            throw ChangeStreamError(
+                .snapshotIncomplete,
+                "the initial snapshot copy failed part way (\(error)); no slot was left behind, so the next run"
+                    + " creates it and copies again",
+                slot: configuration.slot, underlying: error as? PGError)
         }
+        guard permanent else { return }
+        // Every row was handled: the copy becomes the configured slot (a two-phase one gets its
+        // setting back at its first START, which asks for two_phase).
+        try sql.execute(
+            "SELECT pg_copy_logical_replication_slot(\(try sql.quoteLiteral(copyName)), "
+                + "\(try sql.quoteLiteral(configuration.slot)), false)")
+        try cursor.dropReplicationSlot(copyName)
+        if configuration.failoverSlot { try cursor.alterReplicationSlot(configuration.slot, failover: true) }
+        logger.debug(
+            "slot created after the initial snapshot",
+            metadata: ["pgrepl.slot": "\(configuration.slot)", "pgrepl.consistent_point": "\(slot.consistentPoint)"])
     }
 
-    /// The copy failed part way: the snapshot cannot be had again, and the slot's stream alone
-    /// would miss the rows not copied. Drops the slot this stream created (a temporary one goes
-    /// with its connection) so that the next run starts over, and says so.
-    private func abandonSnapshot(after error: any Error) -> ChangeStreamError {
-        var message = "the initial snapshot copy failed part way (\(error))"
-        if !configuration.temporarySlot {
-            do {
-                // Even after stop(): a slot left without its snapshot would stream with rows missing.
-                let bounded = Interruption(pipe: nil, isRequested: { false }, timeout: 30)
-                let sql = try PGConnection(configuration.dsn, logger: logger, interruption: bounded)
-                defer { sql.close() }
-                try sql.execute("SELECT pg_drop_replication_slot(\(try sql.quoteLiteral(configuration.slot)))")
-                message += "; the slot was dropped, so that a new run creates it and copies again"
-            } catch let dropError {
-                message +=
-                    "; dropping the slot failed too (\(dropError)): drop it before a new run, or it would stream"
-                    + " without the rows the copy missed"
-            }
-        }
-        logger.warning("initial snapshot abandoned", metadata: ["pgrepl.slot": "\(configuration.slot)"])
-        return ChangeStreamError(
-            .snapshotIncomplete, message, slot: configuration.slot, underlying: error as? PGError)
+    /// A name for the temporary slot an initial snapshot is copied from: unique, and a valid
+    /// slot name of at most 63 bytes.
+    static func snapshotSlotName() -> String {
+        "pgrepl_snapshot_" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
     }
 
     /// Copies the published tables as they were at the slot's consistent point, in batches.

@@ -15,7 +15,8 @@ struct StreamCommand: ParsableCommand {
             fsync'd to a file (--output, or a stdout redirected to one), taken out of a pipe by its reader, or \
             written to a terminal. The slot never moves past the output; a restart continues from the slot's \
             position, repeating what was not acknowledged. Connection loss is \
-            retried 5 times with backoff. SIGINT or SIGTERM stop cleanly (exit 130). On a terminal, a status \
+            retried with backoff for --reconnect-for seconds (default 120, a failover's promotion), each \
+            attempt a warning on stderr. SIGINT or SIGTERM stop cleanly (exit 130). On a terminal, a status \
             line on stderr shows the received LSN, the lag and changes/s.
             """)
 
@@ -62,6 +63,11 @@ struct StreamCommand: ParsableCommand {
     )
     var keyValue = false
     @Flag(help: "Ask for binary column values (PostgreSQL 14+).") var binary = false
+    @Flag(
+        help:
+            "Prepared transactions at their PREPARE, with a P line in place of the C line, then CP (COMMIT PREPARED) or RP (ROLLBACK PREPARED) lines of their own; a slot made with --create-slot is a two-phase one (PostgreSQL 15+). Without it a two-phase slot is refused."
+    )
+    var twoPhase = false
     @Option(
         help: ArgumentHelp(
             "off, on (PostgreSQL 14+) or parallel (16+): the server streams transactions larger than logical_decoding_work_mem before they commit; they are written at their commit, as the others.",
@@ -80,6 +86,11 @@ struct StreamCommand: ParsableCommand {
             "When stdout is a pipe or socket, acknowledge lines once written, not once the reader has taken them out (what sits unread when either side dies is then lost)."
     )
     var acknowledgeOnWrite = false
+    @Option(
+        help: ArgumentHelp(
+            "Keep reconnecting a lost connection, with backoff, for this many seconds (a failover's promotion) before giving up (exit 2); each attempt is a warning on stderr.",
+            valueName: "seconds"))
+    var reconnectFor: Double = 120
     @Option(
         help: ArgumentHelp(
             "Seconds between status updates to the server (what was acknowledged reaches the slot then).",
@@ -120,12 +131,18 @@ struct StreamCommand: ParsableCommand {
         }
         if let start, let end, end < start { throw ValidationError("--end \(end) is before --start \(start)") }
         guard statusInterval >= 1 else { throw ValidationError("--status-interval must be at least 1") }
+        guard reconnectFor >= 0, reconnectFor.isFinite else {
+            throw ValidationError("--reconnect-for must be a number of seconds, 0 or more")
+        }
         if let heartbeat, !(heartbeat > 0 && heartbeat.isFinite) {
             throw ValidationError("--heartbeat must be a positive number of seconds")
         }
         if initialSnapshot, !createSlot { throw ValidationError("--initial-snapshot needs --create-slot") }
         if initialSnapshot, format == .raw { throw ValidationError("--initial-snapshot needs --format json or text") }
         if heartbeat != nil, format == .raw { throw ValidationError("--heartbeat needs --format json or text") }
+        if twoPhase, format == .raw || format == .debezium {
+            throw ValidationError("--two-phase needs --format json or text (Debezium has no prepared transactions)")
+        }
         if schemaChanges, format == .raw { throw ValidationError("--schema-changes needs --format json or text") }
         if !backfill.isEmpty, backfillState == nil {
             throw ValidationError(
@@ -175,13 +192,21 @@ struct StreamCommand: ParsableCommand {
         let row = try attempt(context) {
             try sql.execute(
                 """
-                SELECT slot_type, coalesce(plugin, ''), coalesce(database, ''), current_database()
+                SELECT slot_type, coalesce(plugin, ''), coalesce(database, ''), current_database(),
+                       \(sql.serverVersion >= 140000 ? "two_phase" : "false")
                 FROM pg_replication_slots WHERE slot_name = \(try sql.quoteLiteral(slot))
                 """
             ).rows.first
         }
-        if let row, row.count == 4 {
+        if let row, row.count == 5 {
             let (type, plugin, database, current) = (row[0] ?? "", row[1] ?? "", row[2] ?? "", row[3] ?? "")
+            if row[4] == "t", !twoPhase {
+                throw CLIError(
+                    .usage, context,
+                    "the slot decodes prepared transactions (two-phase), which would reach the output as if committed",
+                    hint: "add --two-phase to write them as P lines with their CP or RP lines later"
+                        + (format == .json || format == .text ? "" : " (--format json or text)"))
+            }
             guard type == "logical", plugin == "pgoutput" else {
                 throw CLIError(
                     .usage, context,
@@ -218,13 +243,14 @@ struct StreamCommand: ParsableCommand {
         var configuration = ChangeStream.Configuration(dsn: connection.conninfo, slot: slot, publications: publication)
         configuration.createSlot = createSlot
         configuration.initialSnapshot = initialSnapshot
+        configuration.twoPhase = twoPhase
         configuration.binary = binary
         configuration.streaming = streaming.mode
         configuration.protocolVersion = protocolVersion
         configuration.startLSN = start
         configuration.messages = serverVersion >= 140000
         configuration.acknowledgement = .manual
-        configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 5)
+        configuration.reconnect = ChangeStream.ReconnectPolicy(maxDuration: reconnectFor, maxDelay: 5)
         configuration.statusInterval = Double(statusInterval)
         configuration.heartbeat = heartbeat.map { ChangeStream.Heartbeat(interval: $0) }
         return configuration
@@ -257,7 +283,7 @@ struct StreamCommand: ParsableCommand {
             format, options: pluginOptions,
             debezium: DebeziumOptions(topicPrefix: topicPrefix, decimalHandling: decimalHandling, keyValue: keyValue),
             sql: sql)
-        let stream = ChangeStream(configuration)
+        let stream = ChangeStream(configuration, logger: WarningLog.logger())
         stopper.attach { stream.stop() }
         let status = StatusLine {
             let metrics = stream.metrics

@@ -190,9 +190,14 @@ final class StreamWriter {
             } else {
                 Output.printError(warning)
             }
-        case .commitPrepared, .rollbackPrepared:
-            // Not produced by the one-phase streams these commands run.
-            break
+        case .commitPrepared(let gid, let xid, let commitLSN, let endLSN, let time):
+            twoPhaseLine(.commitPrepared, gid: gid, xid: xid, lsn: commitLSN, endLSN: endLSN, time: time)
+            try flush(whenLarger: 0)
+            try output.sync()
+        case .rollbackPrepared(let gid, let xid, let endLSN, let time):
+            twoPhaseLine(.rollbackPrepared, gid: gid, xid: xid, lsn: endLSN, endLSN: endLSN, time: time)
+            try flush(whenLarger: 0)
+            try output.sync()
         }
         return event.acknowledgeLSN
     }
@@ -215,7 +220,44 @@ final class StreamWriter {
         }
     }
 
+    enum TwoPhaseAction {
+        case prepare, commitPrepared, rollbackPrepared
+    }
+
+    /// The line of a PREPARE (where a prepared transaction ends, in place of its commit line),
+    /// a COMMIT PREPARED or a ROLLBACK PREPARED.
+    private func twoPhaseLine(
+        _ action: TwoPhaseAction, gid: String, xid: UInt32, lsn: LSN, endLSN: LSN, time: PostgresTimestamp
+    ) {
+        switch encoding {
+        case .json(let encoder):
+            let name: StaticString =
+                switch action {
+                case .prepare: "P"
+                case .commitPrepared: "CP"
+                case .rollbackPrepared: "RP"
+                }
+            encoder.twoPhaseLine(name, gid: gid, xid: xid, lsn: lsn, endLSN: endLSN, time: time, into: &buffer)
+        case .debezium: break
+        case .text:
+            let words =
+                switch action {
+                case .prepare: "PREPARE TRANSACTION"
+                case .commitPrepared: "COMMIT PREPARED"
+                case .rollbackPrepared: "ROLLBACK PREPARED"
+                }
+            buffer += Array(
+                "\(TextChangeLines.prefix(time, lsn, xid)) \(words) \(TextChangeLines.quoted(gid)) next \(endLSN)\n"
+                    .utf8)
+        }
+    }
+
     private func commitLine(_ transaction: PGTransaction) {
+        if case .prepare(let gid) = transaction.kind {
+            return twoPhaseLine(
+                .prepare, gid: gid, xid: transaction.xid, lsn: transaction.commitLSN, endLSN: transaction.endLSN,
+                time: transaction.commitTime)
+        }
         switch encoding {
         case .json(let encoder): encoder.commit(transaction, into: &buffer)
         case .debezium: break

@@ -273,13 +273,27 @@ final class Wal2JSONEncoder {
     /// Whether a B line needs what only the commit tells (`include-lsn`: the commit record's end).
     var beginNeedsCommit: Bool { options.includeTransaction && options.includeLSN }
 
-    private func transactionLine(
-        _ action: StaticString, xid: UInt32, commitLSN: LSN, endLSN: LSN?, time: PostgresTimestamp,
+    /// A two-phase line (pgrepl's own; wal2json has none): `P` where a prepared transaction ends
+    /// (in place of its `C`), `CP` for its COMMIT PREPARED, `RP` for its ROLLBACK PREPARED; each
+    /// with the `gid`, and the transaction fields the options ask for.
+    func twoPhaseLine(
+        _ action: StaticString, gid: String, xid: UInt32, lsn: LSN, endLSN: LSN, time: PostgresTimestamp,
         into out: inout [UInt8]
+    ) {
+        transactionLine(action, gid: gid, xid: xid, commitLSN: lsn, endLSN: endLSN, time: time, into: &out)
+    }
+
+    private func transactionLine(
+        _ action: StaticString, gid: String? = nil, xid: UInt32, commitLSN: LSN, endLSN: LSN?,
+        time: PostgresTimestamp, into out: inout [UInt8]
     ) {
         JSONWriter.append("{\"action\":\"", to: &out)
         JSONWriter.append(action, to: &out)
         out.append(0x22)
+        if let gid {
+            JSONWriter.append(",\"gid\":", to: &out)
+            JSONWriter.appendString(gid, to: &out)
+        }
         if options.includeXids {
             JSONWriter.append(",\"xid\":", to: &out)
             JSONWriter.appendNumber(xid, to: &out)

@@ -492,7 +492,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
             dsn: try TestServer.dsn(), slot: "no_such_slot_anywhere", publications: ["p"])
         configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 2, initialDelay: 0.05)
         let error = try #require(throws: ChangeStreamError.self) { try ChangeStream(configuration).run { _ in } }
-        #expect(error.kind == .slotMissing)
+        #expect(error.kind == .slotMissing, "\(error)")
     }
 
     @Test func handlerErrorsPropagateUnchangedAndAreNotAcknowledged() throws {

@@ -132,17 +132,36 @@ extension ChangeStream {
         case fail
     }
 
-    /// Bounded exponential backoff with full jitter.
+    /// Bounded exponential backoff with full jitter, for as many attempts or as long as it allows.
+    ///
+    /// Both budgets count consecutive failures: a connection that streamed (delivered an event, or
+    /// ran for 10 s) starts them afresh. Each attempt is logged at warning level with its cause.
     public struct ReconnectPolicy: Hashable, Sendable {
-        /// Attempts after a failure before giving up; nil retries forever.
+        /// Attempts after a failure before giving up; nil: no limit by count.
         public var maxAttempts: Int?
+        /// Seconds since the first of a run of failures after which no new attempt is made; nil:
+        /// no limit by time. A failover manager usually promotes a standby within 10–30 s.
+        public var maxDuration: Double?
         public var initialDelay: Double
         public var maxDelay: Double
 
-        public init(maxAttempts: Int? = nil, initialDelay: Double = 0.2, maxDelay: Double = 10) {
+        public init(
+            maxAttempts: Int? = nil, maxDuration: Double? = nil, initialDelay: Double = 0.2, maxDelay: Double = 10
+        ) {
             self.maxAttempts = maxAttempts
+            self.maxDuration = maxDuration
             self.initialDelay = initialDelay
             self.maxDelay = maxDelay
+        }
+
+        /// Why no attempt number `attempt` is made after failing for `failingFor` seconds; nil
+        /// when it is.
+        func exhausted(attempt: Int, failingFor: Double) -> String? {
+            if let maxAttempts, attempt > maxAttempts { return "\(maxAttempts) attempts" }
+            if let maxDuration, failingFor > maxDuration {
+                return "\(attempt - 1) attempts in \(Int(failingFor.rounded())) s"
+            }
+            return nil
         }
 
         /// No reconnecting: the first failure ends the stream.

@@ -3,14 +3,19 @@ import PGOutput
 extension ChangeStream {
     // MARK: - What a failure means
 
-    /// Whether reconnecting can cure `error`: a lost connection, a connection-class (08) or
-    /// operator-intervention (57) SQLSTATE, a slot still held by a walsender that is going away
-    /// (55006), or a libpq failure without a SQLSTATE.
+    /// Whether reconnecting can cure `error`.
+    ///
+    /// The server's word decides when it gave one (class 08 connection, 53 resources, 57 operator
+    /// intervention such as a shutdown or a server still starting, 55006 a slot in use); without
+    /// one, only a lost connection is retried. A refused login (class 28, 3D000, 42501) and the
+    /// stream's own failures (a protocol violation, a spill file that cannot be written) are not:
+    /// retrying cannot cure them.
     func isRetryable(_ error: any Error) -> Bool {
         guard let error = error as? PGError else { return false }
-        if error.connectionLost { return true }
-        guard let state = error.sqlState else { return error.kind == .operational }
-        return ["08", "57"].contains(state.errorClass) || state == .objectInUse
+        if let state = error.sqlState, state != .connectionFailure {
+            return ["08", "53", "57"].contains(state.errorClass) || state == .objectInUse
+        }
+        return error.connectionLost
     }
 
     /// After a failure: a missing or invalidated slot becomes its own error.

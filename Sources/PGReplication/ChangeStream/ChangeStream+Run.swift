@@ -22,43 +22,63 @@ extension ChangeStream {
         // What the configuration asks to create (and the initial snapshot) is done on the first
         // connection that gets that far, not merely the first attempt.
         var prepared = false
+        var firstFailure: Double?
         while !stopRequested {
             var session = Session()
+            let cause: any Error
             do {
                 try connectAndStream(
                     prepare: !prepared, session: &session, monitor: monitor,
                     acknowledgeAfterHandler: acknowledgeAfterHandler, handler)
                 if let failure = state.withLock({ $0.failure }) { throw failure }
                 if stopRequested { return }
-                logger.info(
-                    "the server ended the replication stream; reconnecting",
-                    metadata: ["pgrepl.slot": "\(configuration.slot)"])
+                cause = PGError(.operational, "the server ended the replication stream", connectionLost: true)
             } catch let failure as HandlerFailure {
                 throw failure.error
             } catch {
                 if let failure = state.withLock({ $0.failure }) { throw failure }
                 if let typed = try diagnoseSlot(after: error) { throw typed }
-                guard isRetryable(error) else { throw error }
+                guard isRetryable(error) else { throw cannotStart(error, streamed: session.startedAt != nil) }
+                cause = error
             }
             prepared = prepared || session.prepared
-            // A session that made progress starts the attempt budget afresh: the budget is for
+            // A session that made progress starts the budget afresh: the budget is for
             // consecutive failures, not for the blips of a stream's whole life.
-            if session.madeProgress { attempt = 0 }
+            if session.madeProgress {
+                attempt = 0
+                firstFailure = nil
+            }
             attempt += 1
-            if let maxAttempts = configuration.reconnect.maxAttempts, attempt > maxAttempts {
+            let now = POSIX.monotonicNow()
+            let failingFor = now - (firstFailure ?? now)
+            if firstFailure == nil { firstFailure = now }
+            if let reason = configuration.reconnect.exhausted(attempt: attempt, failingFor: failingFor) {
                 throw ChangeStreamError(
-                    .reconnectFailed, "gave up reconnecting after \(maxAttempts) attempts", slot: configuration.slot)
+                    .reconnectFailed, "gave up reconnecting after \(reason): \(cause)", slot: configuration.slot,
+                    underlying: cause as? PGError)
             }
             let delay = configuration.reconnect.delay(attempt: attempt)
-            logger.info(
+            logger.warning(
                 "replication connection lost; reconnecting",
                 metadata: [
-                    "pgrepl.slot": "\(configuration.slot)", "pgrepl.attempt": "\(attempt)", "pgrepl.delay": "\(delay)",
+                    "pgrepl.slot": "\(configuration.slot)", "pgrepl.attempt": "\(attempt)",
+                    "pgrepl.delay": "\(String(format: "%.2f", delay))", "pgrepl.error": "\(cause)",
                 ])
             state.withLock { $0.metrics.reconnects += 1 }
             instruments.reconnects.increment()
             wake.sleep(delay)
         }
+    }
+
+    /// An error no reconnect can cure, before the stream started: a refused login, a
+    /// configuration the server cannot serve. Once streamed, the error is thrown as it is, and so
+    /// is an argument the library refused itself (`.programming` without a SQLSTATE).
+    private func cannotStart(_ error: any Error, streamed: Bool) -> any Error {
+        guard !streamed, let pgError = error as? PGError,
+            pgError.sqlState != nil || pgError.kind != .programming
+        else { return error }
+        return ChangeStreamError(
+            .cannotStart, "the stream cannot start: \(pgError.message)", slot: configuration.slot, underlying: pgError)
     }
 
     /// What one connection's life achieved, known even when it ends in an error.
@@ -236,11 +256,21 @@ extension ChangeStream {
                     + " first \(first)); the stream does not continue a slot of another system",
                 slot: configuration.slot)
         }
+        let version = cursor.connection.serverVersion
         let (_, row) = try cursor.queryRow(
-            "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = "
+            "SELECT confirmed_flush_lsn, slot_type, coalesce(plugin, ''), "
+                + (version >= 140000 ? "two_phase" : "false") + ", coalesce(database, ''), current_database()"
+                + " FROM pg_replication_slots WHERE slot_name = "
                 + (try cursor.quoteLiteral(configuration.slot, what: "the slot name")))
         // A missing slot fails START with the server's error, which the diagnosis names.
-        guard let confirmedText = row?.first ?? nil, let confirmed = try? LSN(confirmedText) else {
+        guard let row, row.count == 6 else {
+            return acknowledged > 0 ? acknowledged : (configuration.startLSN ?? 0)
+        }
+        try checkSlot(
+            type: row[1] ?? "", plugin: row[2] ?? "", twoPhase: row[3] == "t", database: row[4] ?? "",
+            current: row[5] ?? "")
+        try checkPublications(cursor)
+        guard let confirmedText = row[0], let confirmed = try? LSN(confirmedText) else {
             return acknowledged > 0 ? acknowledged : (configuration.startLSN ?? 0)
         }
         let metadata: Logger.Metadata = [
@@ -277,6 +307,49 @@ extension ChangeStream {
                 metadata: metadata.merging(["pgrepl.start_lsn": "\(start)"]) { $1 })
         }
         return start
+    }
+
+    /// The slot can serve this stream: a logical pgoutput slot of this database, decoding prepared
+    /// transactions only when the stream asked for them (a two-phase slot sends PREPARE whether
+    /// or not START asks, and a consumer that does not expect it would take a prepared
+    /// transaction, later rolled back, for a committed one).
+    private func checkSlot(type: String, plugin: String, twoPhase: Bool, database: String, current: String) throws {
+        func refuse(_ message: String) -> ChangeStreamError {
+            ChangeStreamError(.cannotStart, "the stream cannot start: \(message)", slot: configuration.slot)
+        }
+        guard type == "logical", plugin == "pgoutput" else {
+            throw refuse(
+                "\"\(configuration.slot)\" is a \(type) slot" + (plugin.isEmpty ? "" : " of plugin \(plugin)")
+                    + "; a change stream needs a pgoutput slot")
+        }
+        guard database == current else {
+            throw refuse("the slot belongs to database \"\(database)\", not \"\(current)\"")
+        }
+        if twoPhase, !configuration.twoPhase {
+            throw refuse(
+                "the slot decodes prepared transactions (two_phase), and the configuration does not ask for"
+                    + " them: set twoPhase to get PREPARE, COMMIT PREPARED and ROLLBACK PREPARED as events, or use"
+                    + " a slot without two-phase")
+        }
+    }
+
+    /// Every configured publication exists: the server itself says so only when the first change
+    /// arrives.
+    func checkPublications(_ cursor: ReplicationCursor) throws {
+        let names = try configuration.publications.map { try cursor.quoteLiteral($0, what: "a publication name") }
+        guard !names.isEmpty else { return }
+        var found: Set<String> = []
+        for name in names {
+            let (_, row) = try cursor.queryRow("SELECT pubname FROM pg_publication WHERE pubname = \(name)")
+            if let value = row?.first ?? nil { found.insert(value) }
+        }
+        if let missing = configuration.publications.first(where: { !found.contains($0) }) {
+            throw ChangeStreamError(
+                .cannotStart, "the stream cannot start: publication \"\(missing)\" does not exist",
+                slot: configuration.slot,
+                underlying: PGError(
+                    .programming, "publication \"\(missing)\" does not exist", sqlState: .undefinedObject))
+        }
     }
 
     /// Chunked delivery: the stream of this connection ends (lost, stopped, or ended by the

@@ -34,6 +34,8 @@ extension ChangeStream {
             }
         }
         guard configuration.createSlot else { return }
+        // Before a slot is made, or a snapshot copied, for publications that do not exist.
+        try checkPublications(cursor)
         let existing = try sql.execute(
             "SELECT 1 FROM pg_replication_slots WHERE slot_name = \(try sql.quoteLiteral(configuration.slot))")
         guard existing.rows.isEmpty else { return }

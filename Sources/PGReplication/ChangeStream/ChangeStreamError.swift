@@ -19,14 +19,21 @@ public struct ChangeStreamError: Error, Sendable, Hashable, CustomStringConverti
         /// Reconnecting failed ``ChangeStream/ReconnectPolicy/maxAttempts`` times.
         case reconnectFailed
         /// The initial snapshot copy failed part way. Its exported snapshot is gone with its
-        /// connection, so it cannot be resumed, and streaming without it would miss rows: the slot
-        /// the stream created for it was dropped (the message says if that failed), and a new run
+        /// connection, so it cannot be resumed, and streaming without it would miss rows: the
+        /// slot is only created once a copy was handled, so none was left behind, and a new run
         /// creates it and copies again from the start.
         case snapshotIncomplete
         /// A backfill (``ChangeStream/Backfill``) was refused (a table not published, without a
         /// key to chunk by, or whose key the publication leaves out) or failed with an error that
         /// retrying cannot cure. The message names the table and why.
         case backfillFailed
+        /// The stream cannot start, and trying again would not help: the server refused the
+        /// login (authentication, a missing database, no REPLICATION privilege), the slot is of
+        /// another plugin or decodes prepared transactions the stream did not ask for
+        /// (``ChangeStream/Configuration/twoPhase``), a publication is missing, or the server is
+        /// too old for what the configuration asks. ``ChangeStreamError/underlying`` carries the
+        /// server's message and SQLSTATE when the server said it.
+        case cannotStart
     }
 
     public var kind: Kind

@@ -44,6 +44,7 @@ struct ConnectionParameters {
     ///   connection fails, or when it was stopped or timed out.
     func connect(interruption: Interruption = .none) throws -> PQConnection {
         let pq = PQConnection.connectStart(pairs)
+        pq.setVerboseErrors(true)
         let start = POSIX.monotonicNow()
         var limit = interruption
         if let seconds = pairs.last(where: { $0.key == "connect_timeout" }).flatMap({ Double($0.value) }), seconds > 0 {
@@ -54,9 +55,10 @@ struct ConnectionParameters {
         while true {
             switch step {
             case .ok:
+                pq.setVerboseErrors(false)
                 return pq
             case .failed:
-                let error = PGError(.operational, pq.errorMessage, sqlState: .connectionFailure, connectionLost: true)
+                let error = PGError.connectFailure(verboseMessage: pq.errorMessage)
                 pq.finish()
                 throw error
             case .reading, .writing:

@@ -106,6 +106,13 @@ final class PQConnection {
 
     var isFinished: Bool { handle == nil }
 
+    /// `PQsetErrorVerbosity`: verbose messages carry the server's SQLSTATE (`FATAL:  28P01: …`),
+    /// which is how a failed connection tells it (libpq has no result to ask then).
+    func setVerboseErrors(_ verbose: Bool) {
+        guard let handle else { return }
+        _ = PQsetErrorVerbosity(handle, verbose ? PQERRORS_VERBOSE : PQERRORS_DEFAULT)
+    }
+
     var isOK: Bool { handle.map { PQstatus($0) == CONNECTION_OK } ?? false }
 
     /// `PQerrorMessage`, copied and trimmed (the C string is only valid until the next call).

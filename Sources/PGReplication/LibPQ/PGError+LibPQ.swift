@@ -33,4 +33,33 @@ extension PGError {
             .operational, text.isEmpty ? "\(action) failed" : text,
             sqlState: lost ? .connectionFailure : nil, connectionLost: lost)
     }
+
+    /// A failed connection attempt, from libpq's message in verbose form: when the server
+    /// refused it (`FATAL:  28P01: password authentication failed …`), its SQLSTATE and message
+    /// (without the code and the LOCATION line); otherwise (no server answered) 08006, connection
+    /// failure. Both are marked as a lost connection.
+    static func connectFailure(verboseMessage: String) -> PGError {
+        var sqlState = SQLState.connectionFailure
+        var lines: [Substring] = []
+        for line in verboseMessage.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("LOCATION:  ") { continue }
+            var line = line
+            for severity in ["FATAL:  ", "ERROR:  ", "PANIC:  "] {
+                guard let range = line.range(of: severity) else { continue }
+                let rest = line[range.upperBound...]
+                let code = rest.prefix(5)
+                guard code.count == 5, rest.dropFirst(5).hasPrefix(": "),
+                    code.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) })
+                else { continue }
+                if sqlState == .connectionFailure { sqlState = SQLState(rawValue: String(code)) }
+                line = line[..<range.upperBound] + rest.dropFirst(7)
+                break
+            }
+            lines.append(line)
+        }
+        let message = lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        return PGError(
+            sqlState == .connectionFailure ? .operational : PGError.kind(for: sqlState), message,
+            sqlState: sqlState, connectionLost: true)
+    }
 }

@@ -35,6 +35,9 @@ import Testing
         let command =
             [try PGReplBinary.url().path]
             + ["stream", "--dsn", cluster.dsn(), "--slot", "pipe_slot", "--publication", "pub", "--end", "\(end)"]
+            // Status updates every second: what pgrepl acknowledges reaches the slot while the
+            // reader still sleeps.
+            + ["--status-interval", "1"]
         return Setup(cluster: cluster, end: end, command: command)
     }
 
@@ -86,7 +89,7 @@ import Testing
         let setup = try setUp()
         defer { setup.cluster.destroy() }
         let taken = 20_000
-        let first = try runPiped(setup, reader: "(sleep 1; head -c \(taken))").finish(within: 60)
+        let first = try runPiped(setup, reader: "(sleep 3; head -c \(taken))").finish(within: 60)
         #expect(first.stdout.utf8.count == taken, "\(first.stderr)")
         let (second, size) = try secondRun(setup)
         expectRedelivered(after: taken, second, size: size)
@@ -95,7 +98,7 @@ import Testing
     @Test(.timeLimit(.minutes(2))) func headWithLines() throws {
         let setup = try setUp()
         defer { setup.cluster.destroy() }
-        let first = try runPiped(setup, reader: "(sleep 1; head -n 5)").finish(within: 60)
+        let first = try runPiped(setup, reader: "(sleep 3; head -n 5)").finish(within: 60)
         #expect(first.stdout.split(separator: "\n").count == 5, "\(first)")
         // head reads the pipe in blocks of 8 KiB (twice that as a margin): no more is acknowledged.
         let (second, size) = try secondRun(setup)
@@ -110,7 +113,7 @@ import Testing
         // A shell's `read` takes a pipe byte by byte: what it printed is what it took, but for the
         // line it was reading.
         let reader =
-            "sh -c 'echo $$ > \(folder)/pid; while IFS= read -r line; do printf \"%s\\n\" \"$line\"; sleep 0.002; done > \(folder)/out'"
+            "sh -c 'echo $$ > \(folder)/pid; while IFS= read -r line; do printf \"%s\\n\" \"$line\"; sleep 0.01; done > \(folder)/out'"
         let first = try runPiped(setup, reader: reader)
         #expect(
             eventually(seconds: 60) { readTextFile(folder + "/out").split(separator: "\n").count >= 150 },

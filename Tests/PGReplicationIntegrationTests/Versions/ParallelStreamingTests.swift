@@ -263,8 +263,9 @@ struct ParallelStreamingTests {
         var configuration = fixture.configuration()
         configuration.streaming = .parallel
         configuration.reconnect = .never
-        let error = try #require(throws: PGError.self) { try ChangeStream(configuration).run { _ in } }
-        #expect(error.kind == .notSupported)
+        let error = try #require(throws: ChangeStreamError.self) { try ChangeStream(configuration).run { _ in } }
+        #expect(error.kind == .cannotStart)
+        #expect(error.underlying?.kind == .notSupported)
         #expect(error.message.contains("PostgreSQL 16"), "\(error.message)")
     }
 }

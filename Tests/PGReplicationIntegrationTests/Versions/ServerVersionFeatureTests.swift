@@ -121,8 +121,9 @@ import Testing
         configuration.createPublication = .allTables
         configuration.publishGeneratedColumns = true
         configuration.reconnect = .never
-        let error = #expect(throws: PGError.self) { try ChangeStream(configuration).run { _ in } }
-        #expect(error?.message.contains("PostgreSQL 18") == true)
+        let error = #expect(throws: ChangeStreamError.self) { try ChangeStream(configuration).run { _ in } }
+        #expect(error?.kind == .cannotStart)
+        #expect(error?.underlying?.message.contains("PostgreSQL 18") == true)
     }
 
     /// `idle_replication_slot_timeout` (PostgreSQL 18) invalidates a slot no one used: the stream

@@ -29,7 +29,10 @@ import Testing
             CREATE PUBLICATION pub FOR TABLE pipe;
             """)
         try cluster.psql("SELECT pg_create_logical_replication_slot('pipe_slot', 'pgoutput')")
-        let statements = (0..<Self.count).map { "INSERT INTO pipe VALUES (\(Self.firstID + $0), repeat('v', 300));" }
+        // One transaction each (psql -c would run the statements as one without BEGIN and COMMIT).
+        let statements = (0..<Self.count).map {
+            "BEGIN; INSERT INTO pipe VALUES (\(Self.firstID + $0), repeat('v', 300)); COMMIT;"
+        }
         try cluster.psql(statements.joined(separator: "\n"))
         let end = try LSN(cluster.psql("SELECT pg_current_wal_lsn()"))
         let command =
@@ -67,6 +70,9 @@ import Testing
             .finish(within: 60)
         #expect(result.status == 0, "\(result)")
         let lines = result.stdout.split(separator: "\n")
+        #expect(
+            lines.filter { $0.hasPrefix("{\"action\":\"B\"") }.count
+                == lines.filter { $0.hasPrefix("{\"action\":\"I\"") }.count, "one insert a transaction")
         // B, I, C: the size of one transaction's lines.
         let size = lines.count >= 3 ? lines.prefix(3).map { $0.utf8.count + 1 }.reduce(0, +) : 0
         return (Self.committedIDs(result.stdout), size)

@@ -56,11 +56,9 @@ public struct CLIError: Error, Sendable, CustomStringConvertible {
             case .reconnectFailed: return CLIError(.connection, context, error.message)
             case .stalled: return CLIError(.connection, context, error.message)
             case .cannotStart:
-                let status = error.underlying.map(status(for:)) ?? .server
                 return CLIError(
-                    status == .connection && error.underlying?.sqlState?.errorClass != "08" ? .server : status,
-                    context, error.message, sqlState: error.underlying?.sqlState?.rawValue,
-                    hint: error.underlying?.hint)
+                    error.underlying.map(status(for:)) ?? .server, context, error.message,
+                    sqlState: error.underlying?.sqlState?.rawValue, hint: error.underlying?.hint)
             case .snapshotIncomplete, .backfillFailed:
                 return CLIError(.server, context, error.message, sqlState: error.underlying?.sqlState?.rawValue)
             case .differentSystem:

@@ -134,8 +134,11 @@ struct StreamCommand: ParsableCommand {
         guard reconnectFor >= 0, reconnectFor.isFinite else {
             throw ValidationError("--reconnect-for must be a number of seconds, 0 or more")
         }
-        if let heartbeat, !(heartbeat > 0 && heartbeat.isFinite) {
-            throw ValidationError("--heartbeat must be a positive number of seconds")
+        if let heartbeat, !(heartbeat >= 0.1 && heartbeat.isFinite) {
+            throw ValidationError("--heartbeat must be at least 0.1 seconds")
+        }
+        if slot.utf8.count > 63 {
+            throw ValidationError("--slot must be at most 63 bytes long (the server would cut it): \(slot)")
         }
         if initialSnapshot, !createSlot { throw ValidationError("--initial-snapshot needs --create-slot") }
         if initialSnapshot, format == .raw { throw ValidationError("--initial-snapshot needs --format json or text") }
@@ -324,6 +327,13 @@ struct StreamCommand: ParsableCommand {
                 }
             }
         } catch {
+            // A signal that cut the initial snapshot short is a stop, as anywhere else.
+            if let signal = stopper.signalReceived, (error as? ChangeStreamError)?.kind == .snapshotIncomplete {
+                throw CLIError(
+                    .interrupted, "",
+                    "stopped by \(signal == SIGTERM ? "SIGTERM" : "SIGINT") during the initial snapshot; no slot was"
+                        + " created, so the next run copies again")
+            }
             throw CLIError.wrapping(error, context: "streaming changes")
         }
         let acknowledged = stream.metrics.acknowledgedLSN

@@ -26,6 +26,10 @@ import Testing
         ("delivery", { $0.delivery = .chunked(batchSize: 0) }),
         ("publications", { $0.publications = [] }),
         ("slot", { $0.slot = "" }),
+        ("slot", { $0.slot = String(repeating: "s", count: 64) }),
+        ("reconnect.maxDuration", { $0.reconnect.maxDuration = -1 }),
+        ("reconnect.maxDuration", { $0.reconnect.maxDuration = .nan }),
+        ("heartbeat.interval", { $0.heartbeat = .init(interval: 0.000001) }),
         (
             "streaming",
             {

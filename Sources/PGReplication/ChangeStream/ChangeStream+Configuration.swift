@@ -213,6 +213,11 @@ extension ChangeStream.Configuration {
             PGError.programming("ChangeStream.Configuration.\(setting) must be \(rule) (got \(value))")
         }
         guard !slot.isEmpty else { throw refuse("slot", "\"\"", "a slot name") }
+        // The server cuts a longer name to 63 bytes without a word: the stream would use another slot.
+        guard slot.utf8.count <= 63 else { throw refuse("slot", "\"\(slot)\"", "at most 63 bytes long") }
+        if let maxDuration = reconnect.maxDuration, !(maxDuration.isFinite && maxDuration >= 0) {
+            throw refuse("reconnect.maxDuration", maxDuration, "0 or more seconds, or nil")
+        }
         guard !publications.isEmpty else { throw refuse("publications", "[]", "at least one publication") }
         if let protocolVersion, !(1...4).contains(protocolVersion) {
             throw refuse("protocolVersion", protocolVersion, "1, 2, 3 or 4")
@@ -242,8 +247,9 @@ extension ChangeStream.Configuration {
             throw refuse("receiveTimeout", receiveTimeout, "a positive number of seconds, or nil")
         }
         if let heartbeat {
-            guard heartbeat.interval.isFinite, heartbeat.interval > 0 else {
-                throw refuse("heartbeat.interval", heartbeat.interval, "a positive number of seconds")
+            // Each heartbeat is a write on the server: faster than ten a second is a mistake.
+            guard heartbeat.interval.isFinite, heartbeat.interval >= 0.1 else {
+                throw refuse("heartbeat.interval", heartbeat.interval, "at least 0.1 seconds")
             }
             guard heartbeat.deadline.isFinite, heartbeat.deadline > 0 else {
                 throw refuse("heartbeat.deadline", heartbeat.deadline, "a positive number of seconds")

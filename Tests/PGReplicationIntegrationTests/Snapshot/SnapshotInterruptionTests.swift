@@ -70,6 +70,22 @@ import Testing
             outputs.append(readTextFile(file))
         }
 
+        // SIGTERM during the copy: a stop (130), and no slot.
+        do {
+            let file = folder + "/stopped.jsonl"
+            let reader = try RunningProcess(
+                URL(fileURLWithPath: "/bin/sh"),
+                ["-c", "while IFS= read -r line; do printf '%s\\n' \"$line\"; done < \(fifo) > \(file)"])
+            let process = try RunningProcess(URL(fileURLWithPath: "/bin/sh"), ["-c", "exec \(quoted) > \(fifo)"])
+            #expect(eventually(seconds: 120) { fileSize(file) >= 100_000 }, "\(process.stderr)")
+            process.signal(SIGTERM)
+            let stopped = try process.finish(within: 30)
+            _ = try reader.finish(within: 30)
+            #expect(stopped.status == 130, "\(stopped)")
+            try #require(try !slotExists(), "a slot outlived a copy stopped by SIGTERM")
+            outputs.append(readTextFile(file))
+        }
+
         // A full output disk (a small tmpfs; root, as in CI).
         let tiny = folder + "/tiny"
         _ = mkdir(tiny, 0o755)

@@ -262,15 +262,8 @@ import Glibc
         #expect(mirror.unreadable <= 2)
         let expected = try JSONLinesMirror.select(Self.expected, keys: Self.keys, dsn: cluster.dsn())
         for table in Self.expected.keys {
-            let ours = mirror.tables[table] ?? [:]
-            let theirs = expected[table] ?? [:]
-            let missing = Set(theirs.keys).subtracting(ours.keys).sorted()
-            let extra = Set(ours.keys).subtracting(theirs.keys).sorted()
-            let changed = Set(ours.keys).intersection(theirs.keys).filter { ours[$0] != theirs[$0] }.sorted()
-            #expect(
-                missing.isEmpty && extra.isEmpty && changed.isEmpty,
-                "\(table): missing \(missing.prefix(5)), extra \(extra.prefix(5)), changed \(changed.prefix(5).map { "\($0): \(ours[$0] ?? [:]) vs \(theirs[$0] ?? [:])" })"
-            )
+            let difference = JSONLinesMirror.difference(mirror.tables[table] ?? [:], expected[table] ?? [:])
+            #expect(difference == nil, "\(table): \(difference ?? "")")
         }
     }
 }
@@ -337,6 +330,20 @@ struct JSONLinesMirror {
                 break
             }
         }
+    }
+
+    /// What differs between a mirrored table and the expected one (key → column → value), nil
+    /// when nothing does.
+    static func difference(
+        _ ours: [String: [String: String]], _ theirs: [String: [String: String]]
+    ) -> String? {
+        let missing = Set(theirs.keys).subtracting(ours.keys).sorted()
+        let extra = Set(ours.keys).subtracting(theirs.keys).sorted()
+        let changed = Set(ours.keys).intersection(theirs.keys).filter { ours[$0] != theirs[$0] }.sorted()
+        guard !missing.isEmpty || !extra.isEmpty || !changed.isEmpty else { return nil }
+        let examples = changed.prefix(3).map { "\($0): \(ours[$0] ?? [:]) vs \(theirs[$0] ?? [:])" }
+        return "missing \(missing.count) \(missing.prefix(5)), extra \(extra.count) \(extra.prefix(5)),"
+            + " changed \(changed.count) \(examples)"
     }
 
     /// Each table as its query reads it, as text.

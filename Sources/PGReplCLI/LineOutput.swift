@@ -23,7 +23,7 @@ final class LineOutput {
     private(set) var wroteSomething = false
     private let isRegularFile: Bool
     /// What stdout is: a reader on the other end of a pipe or socket takes lines out at its own
-    /// pace, and only what it took may be acknowledged (``unreadBytes()``).
+    /// pace, and only what it took may be acknowledged (``unreadBytes(fd:kind:)``).
     let kind: Kind
     /// Every byte written so far (the position a reader must pass for a line to be taken).
     private(set) var bytesWritten = 0
@@ -142,13 +142,10 @@ final class LineOutput {
         bytesWritten += bytes.count
     }
 
-    /// The bytes written that the reader has not taken out yet: of a pipe, what it holds
+    /// The bytes written to `fd` that its reader has not taken out yet: of a pipe, what it holds
     /// (`FIONREAD`); of a socket, what is not yet sent and received (`SIOCOUTQ`, for a Unix
     /// socket the peer's unread data, counted with the kernel's overhead, so never too few).
     /// Nil for files, terminals and devices, where a write is delivery. Safe from any thread.
-    func unreadBytes() throws(CLIError) -> Int? { try Self.unreadBytes(fd: fd, kind: kind) }
-
-    /// ``unreadBytes()`` of a descriptor of that kind.
     static func unreadBytes(fd: Int32, kind: Kind) throws(CLIError) -> Int? {
         let request: UInt
         switch kind {
@@ -161,10 +158,7 @@ final class LineOutput {
         return Int(count)
     }
 
-    /// Whether the reader of a pipe or socket went away (what it left unread is never read).
-    var readerClosed: Bool { Self.readerClosed(fd: fd, kind: kind) }
-
-    /// ``readerClosed`` of a descriptor of that kind.
+    /// Whether the reader of a pipe or socket `fd` went away (what it left unread is never read).
     static func readerClosed(fd: Int32, kind: Kind) -> Bool {
         guard kind == .pipe || kind == .socket else { return false }
         var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)

@@ -44,9 +44,6 @@ final class ReaderAcknowledgement: Sendable {
 
     deinit { timer.withLock { $0?.cancel() } }
 
-    /// Whether positions wait for the reader (a pipe or socket without `--acknowledge-on-write`).
-    var waitsForReader: Bool { waits }
-
     /// The lines up to `lsn` were written, `bytesWritten` being the output's count after them.
     func written(_ lsn: LSN, bytesWritten: Int) throws(CLIError) {
         guard waits else { return acknowledge(lsn) }
@@ -76,13 +73,11 @@ final class ReaderAcknowledgement: Sendable {
     }
 
     /// Waits until the reader took everything written, or went away, or `stopped` says so.
-    /// Returns whether everything was taken.
-    func drain(stopped: () -> Bool = { false }) throws(CLIError) -> Bool {
+    func drain(stopped: () -> Bool = { false }) throws(CLIError) {
         while try release() {
-            if LineOutput.readerClosed(fd: fd, kind: kind) || stopped() { return false }
+            if LineOutput.readerClosed(fd: fd, kind: kind) || stopped() { return }
             usleep(5_000)
         }
-        return true
     }
 
     /// Stops the periodic release.

@@ -321,7 +321,7 @@ struct StreamCommand: ParsableCommand {
                     try reader.written(lsn, bytesWritten: out.bytesWritten)
                     if let end, lsn >= end {
                         // Everything up to --end is acknowledged once the reader has taken it.
-                        _ = try reader.drain { stopper.signalReceived != nil }
+                        try reader.drain { stopper.signalReceived != nil }
                         stream.stop()
                     }
                 }
@@ -382,6 +382,9 @@ struct StreamCommand: ParsableCommand {
         // The forwarding fence: between a Begin and its Commit, keepalives do not move the flush
         // position past the transaction the lines are being gathered for.
         let feedback = try attempt("starting replication") { try cursor.makeFeedbackHandle() }
+        // Acknowledgements reach the slot within 10 ms, as ChangeStream's do, not only at the next
+        // timed status update.
+        cursor.promptFeedbackInterval = 0.01
         let reader = ReaderAcknowledgement(output: out, onWrite: acknowledgeOnWrite) { lsn in
             feedback.confirm(flush: lsn)
             counter.flushed(lsn)
@@ -423,7 +426,7 @@ struct StreamCommand: ParsableCommand {
                 guard let done else { return }
                 try reader.written(done, bytesWritten: out.bytesWritten)
                 if let end, done >= end || message.walEnd >= end {
-                    _ = try reader.drain { stopper.signalReceived != nil }
+                    try reader.drain { stopper.signalReceived != nil }
                     try message.cursor.sendFeedback(flushLSN: counter.flushed, force: true)
                     reachedEnd = true
                     throw StopReplication()

@@ -338,12 +338,11 @@ extension ChangeStream {
     func checkPublications(_ cursor: ReplicationCursor) throws {
         let names = try configuration.publications.map { try cursor.quoteLiteral($0, what: "a publication name") }
         guard !names.isEmpty else { return }
-        var found: Set<String> = []
-        for name in names {
-            let (_, row) = try cursor.queryRow("SELECT pubname FROM pg_publication WHERE pubname = \(name)")
-            if let value = row?.first ?? nil { found.insert(value) }
-        }
-        if let missing = configuration.publications.first(where: { !found.contains($0) }) {
+        // The first configured name that no publication has, in one round trip.
+        let (_, row) = try cursor.queryRow(
+            "SELECT name FROM unnest(ARRAY[\(names.joined(separator: ", "))]::text[]) WITH ORDINALITY AS c(name, n)"
+                + " WHERE NOT EXISTS (SELECT 1 FROM pg_publication p WHERE p.pubname = c.name) ORDER BY n LIMIT 1")
+        if let missing = row?.first ?? nil {
             throw ChangeStreamError(
                 .cannotStart, "the stream cannot start: publication \"\(missing)\" does not exist",
                 slot: configuration.slot,

@@ -34,11 +34,12 @@ extension ChangeStream {
             }
         }
         guard configuration.createSlot else { return }
-        // Before a slot is made, or a snapshot copied, for publications that do not exist.
-        try checkPublications(cursor)
         let existing = try sql.execute(
             "SELECT 1 FROM pg_replication_slots WHERE slot_name = \(try sql.quoteLiteral(configuration.slot))")
         guard existing.rows.isEmpty else { return }
+        // Before a slot is made, or a snapshot copied, for publications that do not exist (an
+        // existing slot's connection checks them when it lands).
+        try checkPublications(cursor)
         guard configuration.initialSnapshot else {
             try cursor.createReplicationSlot(
                 configuration.slot, outputPlugin: "pgoutput", temporary: configuration.temporarySlot,

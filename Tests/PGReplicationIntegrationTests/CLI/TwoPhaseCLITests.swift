@@ -36,14 +36,19 @@ import Testing
         return (rows, Set(held.keys))
     }
 
+    /// A test cluster that allows prepared transactions.
+    static func startCluster() throws -> LocalCluster {
+        var configuration = testClusterConfiguration
+        configuration.settings["max_prepared_transactions"] = "5"
+        return try LocalCluster.start(configuration)
+    }
+
     static func count(_ text: String, _ prefix: String) -> Int {
         text.split(separator: "\n").filter { $0.hasPrefix(prefix) }.count
     }
 
     @Test(.timeLimit(.minutes(3))) func preparedTransactionsAcrossARestart() throws {
-        var configuration = testClusterConfiguration
-        configuration.settings["max_prepared_transactions"] = "5"
-        let cluster = try LocalCluster.start(configuration)
+        let cluster = try Self.startCluster()
         defer { cluster.destroy() }
         try cluster.psql("CREATE TABLE tp (id int PRIMARY KEY, v text); CREATE PUBLICATION pub FOR TABLE tp")
         let folder = try temporaryFolder()
@@ -97,9 +102,7 @@ import Testing
 
     /// The text format says the same in words.
     @Test(.timeLimit(.minutes(2))) func textLinesNameTheDecision() throws {
-        var configuration = testClusterConfiguration
-        configuration.settings["max_prepared_transactions"] = "5"
-        let cluster = try LocalCluster.start(configuration)
+        let cluster = try Self.startCluster()
         defer { cluster.destroy() }
         try cluster.psql("CREATE TABLE tp (id int PRIMARY KEY); CREATE PUBLICATION pub FOR TABLE tp")
         try cluster.psql("SELECT pg_create_logical_replication_slot('tp', 'pgoutput', false, true)")

@@ -1,7 +1,7 @@
 import Foundation
 
 /// What the PostgreSQL build the tests run against has, for tests that need more than the core:
-/// TLS, the test_decoding plugin, the wal2json plugin.
+/// TLS, the test_decoding plugin, the wal2json plugin, the citext extension.
 ///
 /// Read from the server binaries the test support uses (`pg_config` beside them). With
 /// `PGREPL_TEST_DSN` (an external server), every feature is assumed. `PGREPL_REQUIRE_FEATURES`
@@ -12,6 +12,8 @@ public struct ServerFeatures: Sendable, Hashable {
         case ssl
         case testDecoding = "test_decoding"
         case wal2json
+        /// The citext extension (contrib), for keys of an extension type.
+        case citext
     }
 
     /// The server's major version (15, 16, 18 …), 0 when unknown.
@@ -55,6 +57,9 @@ public struct ServerFeatures: Sendable, Hashable {
         for (feature, file) in [(Feature.testDecoding, "test_decoding.so"), (.wal2json, "wal2json.so")]
         where FileManager.default.fileExists(atPath: library + "/" + file) {
             available.insert(feature)
+        }
+        if FileManager.default.fileExists(atPath: pgConfig("--sharedir") + "/extension/citext.control") {
+            available.insert(.citext)
         }
         let version = pgConfig("--version")  // "PostgreSQL 16.2"
         let major = Int(version.split(separator: " ").last?.prefix { $0.isNumber } ?? "") ?? 0

@@ -1,3 +1,4 @@
+import Foundation
 import PGOutput
 import Testing
 
@@ -178,5 +179,44 @@ import Testing
         #expect(Array(transaction.changes) == Array(expected.changes))
         #expect(Array(transaction.changes) == Array(transaction.changes))
         #expect(transaction == expected)
+    }
+
+    /// A spill file that cannot be read back in full, or a spilled change that cannot be
+    /// decoded, is an error: `forEachChange` throws it, and a `for` loop ends early and leaves it
+    /// in `readFailure` (which ChangeStream checks before acknowledging). It never ends the
+    /// process, and never ends the iteration as if the transaction were shorter.
+    @Test func aSpillFileThatCannotBeReadBackIsAnError() throws {
+        let messages: [PGOutputMessage] =
+            [.begin(.init(finalLSN: 100, commitTime: .init(rawValue: 1), xid: 7)), .relation(relation)]
+            + (1...50).map { insert($0) } + [
+                .commit(.init(commitLSN: 100, endLSN: 120, commitTime: .init(rawValue: 1)))
+            ]
+        guard case .transaction(let transaction) = try run(messages, memoryLimit: 0).first else {
+            Issue.record("no transaction")
+            return
+        }
+        #expect(transaction.changes.count == 50 && transaction.changes.readFailure == nil)
+        #expect(Array(transaction.changes).count == 50)
+        let fd = try #require(transaction.changes.spill?.file.fd)
+        #expect(ftruncate(fd, 300) == 0)
+        let read = Array(transaction.changes)
+        #expect(read.count < 50)
+        #expect(transaction.changes.readFailure?.message.contains("cannot read back the spill file") == true)
+        var seen = 0
+        #expect(throws: PGError.self) { try transaction.changes.forEachChange { _ in seen += 1 } }
+        #expect(seen == read.count)
+    }
+
+    /// A change that cannot be decoded is an error where it is assembled, whether the
+    /// transaction is held in memory or spilled: never a shorter transaction later.
+    @Test(arguments: [0, 64 << 20]) func aChangeThatCannotBeDecodedIsAnErrorWhenSpilledToo(limit: Int) throws {
+        let bad = PGOutputMessage.insert(
+            .init(xid: nil, relationOID: 16384, newTuple: TupleData(columns: [.text(Array("x".utf8)), .null])))
+        let messages: [PGOutputMessage] =
+            [.begin(.init(finalLSN: 100, commitTime: .init(rawValue: 1), xid: 7)), .relation(relation)]
+            + [insert(1), bad, insert(3)] + [
+                .commit(.init(commitLSN: 100, endLSN: 120, commitTime: .init(rawValue: 1)))
+            ]
+        #expect(throws: PGValueDecodingError.self) { _ = try run(messages, memoryLimit: limit) }
     }
 }

@@ -64,6 +64,9 @@ final class EventChannel: Sendable {
         var cancelled = false
         var started = false
         var handedOut: LSN?
+        /// The spilled changes of the transaction handed out last, checked for a read failure
+        /// before it is acknowledged.
+        var handedOutChanges: PGChangeList?
         /// The consumer has an event and has not asked for the next one yet.
         var holding = false
         /// Graceful shutdown: the consumer gets no new event; the stream stops once it is done
@@ -73,6 +76,16 @@ final class EventChannel: Sendable {
         var finishWaiters: [CheckedContinuation<Void, any Error>] = []
 
         var count: Int { buffer.count - head }
+
+        mutating func handOut(_ event: PGChangeEvent) {
+            handedOut = event.acknowledgeLSN ?? handedOut
+            if case .transaction(let transaction) = event, transaction.changes.isSpilled {
+                handedOutChanges = transaction.changes
+            } else {
+                handedOutChanges = nil
+            }
+            holding = true
+        }
 
         mutating func takeFirst() -> PGChangeEvent {
             let event = buffer[head]
@@ -89,6 +102,12 @@ final class EventChannel: Sendable {
 
     /// The stream it belongs to is passed in: a stored one would be a reference cycle.
     func next(_ stream: ChangeStream) async throws -> PGChangeEvent? {
+        // A spilled transaction whose file could not be read back in full was not handled: the
+        // stream ends without acknowledging it.
+        if let failure = state.withLock({ $0.handedOutChanges?.readFailure }) {
+            cancel(stream)
+            throw failure
+        }
         if stream.configuration.acknowledgement == .automatic, let lsn = takeHandedOut() {
             stream.acknowledge(lsn)
         }
@@ -111,8 +130,7 @@ final class EventChannel: Sendable {
                     if state.draining { return .success(nil) }
                     if state.count > 0 {
                         let event = state.takeFirst()
-                        state.handedOut = event.acknowledgeLSN ?? state.handedOut
-                        state.holding = true
+                        state.handOut(event)
                         return .success(event)
                     }
                     if let finished = state.finished { return finished.map { nil } }
@@ -166,8 +184,7 @@ final class EventChannel: Sendable {
             if state.draining { return nil }
             if let waiter = state.waiter {
                 state.waiter = nil
-                state.handedOut = event.acknowledgeLSN ?? state.handedOut
-                state.holding = true
+                state.handOut(event)
                 return waiter
             }
             state.buffer.append(event)

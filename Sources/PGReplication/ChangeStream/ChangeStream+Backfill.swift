@@ -491,9 +491,14 @@ final class BackfillCoordinator: Sendable {
             return state.sequence
         }
         try watermark("low", sequence, sql: sql)
-        var statement = "SELECT \(table.selectList) FROM \(table.relation)"
-        var conditions = table.filter.map { ["(\($0))"] } ?? []
+        let binary = stream.configuration.binary
         let keyList = try table.key.map { try sql.quoteIdentifier($0) }
+        // The key's text too, after the row's columns, for the checkpoint when the row's
+        // columns are read as the binary stream sends them.
+        var statement = "SELECT \(try table.selectList(binary: binary, sql))"
+        if binary { statement += ", " + keyList.joined(separator: ", ") }
+        statement += " FROM \(table.relation)"
+        var conditions = table.filter.map { ["(\($0))"] } ?? []
         if let after = backfill.after, after.count == table.key.count {
             let values = try after.map { try sql.quoteLiteral($0) }
             conditions.append(
@@ -505,10 +510,12 @@ final class BackfillCoordinator: Sendable {
         statement += " ORDER BY \(keyList.joined(separator: ", ")) LIMIT \(backfill.chunkSize)"
         let result = try sql.execute(statement)
         var columns: [RelationColumn]?
-        let (changeTable, rows) = try table.rows(of: result, columns: &columns)
-        let positions = table.key.compactMap { result.columns.firstIndex(of: $0) }
+        let (changeTable, rows) = try table.rows(of: result, binary: binary, columns: &columns)
+        let positions = table.key.compactMap { key in changeTable.columns.firstIndex { $0.name == key } }
+        // Keys as the stream's changes carry them: the same type, format and bytes.
         let keys = rows.map { row in positions.map { row.values[$0] } }
-        let lastKey = result.rows.last.map { last in positions.map { last[$0] ?? "" } }
+        let textPositions = binary ? Array(changeTable.columns.count..<result.columns.count) : positions
+        let lastKey = result.rows.last.map { last in textPositions.map { last[$0] ?? "" } }
         state.withLock { state in
             state.settled = nil
             state.chunk = Chunk(

@@ -205,6 +205,10 @@ extension ChangeStream {
             } catch {
                 throw HandlerFailure(error: error)
             }
+            // A spilled transaction whose file could not be read back in full was not handled.
+            if case .transaction(let transaction) = event, let failure = transaction.changes.readFailure {
+                throw failure
+            }
             delivered = true
             count(event)
             if let lsn = event.acknowledgeLSN {

@@ -113,13 +113,15 @@ extension ChangeStream {
         try sql.execute("SET TRANSACTION SNAPSHOT \(try sql.quoteLiteral(name))")
         let tables = try PublishedTable.list(configuration.publications, sql: sql)
         for (index, table) in tables.enumerated() {
-            try sql.execute("DECLARE pgrepl_snapshot NO SCROLL CURSOR FOR \(table.selectStatement)")
+            try sql.execute(
+                "DECLARE pgrepl_snapshot NO SCROLL CURSOR FOR \(try table.selectStatement(binary: configuration.binary, sql))"
+            )
             state.withLock { $0.metrics.snapshotTable = table.qualifiedName }
             var columns: [RelationColumn]?
             while true {
                 let batch = try sql.execute(
                     "FETCH FORWARD \(max(1, configuration.snapshotBatchSize)) FROM pgrepl_snapshot")
-                let (changeTable, rows) = try table.rows(of: batch, columns: &columns)
+                let (changeTable, rows) = try table.rows(of: batch, binary: configuration.binary, columns: &columns)
                 let last = batch.rows.count < configuration.snapshotBatchSize
                 let event = PGChangeEvent.snapshot(PGSnapshotBatch(table: changeTable, rows: rows, last: last))
                 do {
@@ -171,13 +173,13 @@ struct PublishedTable: Hashable {
     var schema: String
     var name: String
     var replicaIdentity: PGOutputMessage.Relation.ReplicaIdentity
-    /// The published columns, in column order.
-    var columns: [String]
+    /// The published columns, in column order, typed as pgoutput types them.
+    var published: [PublishedColumn]
     /// The primary key's columns, or with REPLICA IDENTITY USING INDEX that index's, in index
     /// order; empty when the table has neither.
     var key: [String]
-    /// The published columns as a select list (`*` when there are none).
-    var selectList: String
+    /// The published columns' names, in column order.
+    var columns: [String] { published.map(\.name) }
     /// `ONLY schema.table`, or `schema.table` for a partitioned root.
     var relation: String
     /// The row filters, OR-ed; nil when every row is published.
@@ -185,9 +187,22 @@ struct PublishedTable: Hashable {
 
     var qualifiedName: String { "\(schema).\(name)" }
 
+    /// The published columns as a select list (`*` when there are none): each one in text, or,
+    /// for a `binary` stream, as its type's send function writes it (hex-encoded), which is what
+    /// pgoutput sends in binary mode for a type that has one.
+    func selectList(binary: Bool, _ sql: PGConnection) throws -> String {
+        guard !published.isEmpty else { return "*" }
+        return try published.map { column in
+            let name = try sql.quoteIdentifier(column.name)
+            guard binary, let send = column.send else { return name }
+            // No alias: one named after the column would shadow it in ORDER BY.
+            return "encode(\(send)(\(name)), 'hex')"
+        }.joined(separator: ", ")
+    }
+
     /// Every published row.
-    var selectStatement: String {
-        "SELECT \(selectList) FROM \(relation)" + (filter.map { " WHERE \($0)" } ?? "")
+    func selectStatement(binary: Bool, _ sql: PGConnection) throws -> String {
+        "SELECT \(try selectList(binary: binary, sql)) FROM \(relation)" + (filter.map { " WHERE \($0)" } ?? "")
     }
 
     /// Whether pgoutput flags `column` as part of the key: every column with REPLICA IDENTITY
@@ -207,22 +222,70 @@ struct PublishedTable: Hashable {
             "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; SET TimeZone = 'UTC'")
     }
 
-    /// The rows of a result of ``selectStatement`` (or a chunk of it) as the stream would send
-    /// them; `columns` describes the result's columns once, for every batch of the table.
-    func rows(of result: PGConnection.QueryResult, columns: inout [RelationColumn]?) throws -> (PGTable, [PGRow]) {
+    /// The rows of a result of ``selectStatement(binary:_:)`` (or a chunk of it) as the stream
+    /// would send them: each column with the type and modifier pgoutput gives it (a domain's,
+    /// not its base type's), in the format the select list read it in. Only the first
+    /// `published.count` columns are rows' columns; `columns` describes them once, for every
+    /// batch of the table.
+    func rows(
+        of result: PGConnection.QueryResult, binary: Bool, columns: inout [RelationColumn]?
+    ) throws -> (PGTable, [PGRow]) {
+        let count = published.isEmpty ? result.columns.count : min(published.count, result.columns.count)
         let described =
             columns
-            ?? zip(result.columns, zip(result.columnTypes, result.columnModifiers)).map { name, type in
-                RelationColumn(flags: isKey(name) ? 1 : 0, name: name, typeOID: type.0, typeModifier: type.1)
+            ?? (0..<count).map { index in
+                let known = index < published.count ? published[index] : nil
+                let name = known?.name ?? result.columns[index]
+                return RelationColumn(
+                    flags: isKey(name) ? 1 : 0, name: name, typeOID: known?.type ?? result.columnTypes[index],
+                    typeModifier: known?.modifier ?? result.columnModifiers[index])
             }
         columns = described
+        let formats = (0..<count).map { binary && $0 < published.count && published[$0].send != nil }
         let table = PGTable(
             oid: oid, schema: schema, name: name, replicaIdentity: replicaIdentity, columns: described)
         let rows = try result.rows.map { values in
-            try PGRow(
-                columns: described, tuple: TupleData(columns: values.map { $0.map { .text(Array($0.utf8)) } ?? .null }))
+            var tuple: [TupleData.Column] = []
+            tuple.reserveCapacity(count)
+            for index in 0..<count {
+                guard let value = values[index] else {
+                    tuple.append(.null)
+                    continue
+                }
+                guard formats[index] else {
+                    tuple.append(.text(Array(value.utf8)))
+                    continue
+                }
+                guard let bytes = Self.hexBytes(value) else {
+                    throw PGError.interface("the server's send output for \(described[index].name) is not hex")
+                }
+                tuple.append(.binary(bytes))
+            }
+            return try PGRow(columns: described, tuple: TupleData(columns: tuple))
         }
         return (table, rows)
+    }
+
+    /// The bytes of lower- or upper-case hex text, nil when it is not hex.
+    static func hexBytes(_ text: String) -> [UInt8]? {
+        var text = text
+        return text.withUTF8 { utf8 -> [UInt8]? in
+            guard utf8.count % 2 == 0 else { return nil }
+            func nibble(_ c: UInt8) -> UInt8? {
+                switch c {
+                case 0x30...0x39: c - 0x30
+                case 0x61...0x66: c - 0x61 + 10
+                case 0x41...0x46: c - 0x41 + 10
+                default: nil
+                }
+            }
+            var bytes = [UInt8](repeating: 0, count: utf8.count / 2)
+            for index in bytes.indices {
+                guard let high = nibble(utf8[2 * index]), let low = nibble(utf8[2 * index + 1]) else { return nil }
+                bytes[index] = high << 4 | low
+            }
+            return bytes
+        }
     }
 
     static func list(_ publications: [String], sql: PGConnection) throws -> [PublishedTable] {
@@ -234,7 +297,9 @@ struct PublishedTable: Hashable {
             """
             SELECT c.oid, p.schemaname, p.tablename, c.relreplident, c.relkind, \(filter),
                    to_json(ARRAY(
-                     SELECT a.attname FROM pg_attribute a
+                     SELECT json_build_object('name', a.attname, 'type', a.atttypid::int8, 'modifier', a.atttypmod,
+                                              'send', NULLIF(t.typsend, 0)::regproc::text)
+                     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                        AND (\(attnames) IS NULL OR a.attname = ANY (\(attnames)))
                        AND (a.attgenerated = '' OR \(version >= 180000 ? "a.attname = ANY (\(attnames))" : "false"))
@@ -262,13 +327,13 @@ struct PublishedTable: Hashable {
             }
             byOID[oid]?.filters.append(row[5])
         }
-        func nameList(_ json: String?) -> [String] {
-            (try? JSONDecoder().decode([String].self, from: Data((json ?? "[]").utf8))) ?? []
+        func decoded<T: Decodable>(_ json: String?, as type: [T].Type) throws -> [T] {
+            try JSONDecoder().decode(type, from: Data((json ?? "[]").utf8))
         }
         return try order.compactMap { oid -> PublishedTable? in
             guard let (row, filters) = byOID[oid], let schema = row[1], let name = row[2] else { return nil }
             let partitioned = row[4] == "p"
-            let columns = nameList(row[6])
+            let published = try decoded(row[6], as: [PublishedColumn].self)
             // No filter in one publication: every row (the server ORs them).
             let filter =
                 filters.contains(where: { $0 == nil })
@@ -277,13 +342,21 @@ struct PublishedTable: Hashable {
                 row[3].flatMap { $0.utf8.first }.flatMap(PGOutputMessage.Relation.ReplicaIdentity.init(rawValue:))
                 ?? .default
             return PublishedTable(
-                oid: oid, schema: schema, name: name, replicaIdentity: identity, columns: columns,
-                key: nameList(row[7]),
-                selectList: columns.isEmpty
-                    ? "*" : try columns.map { try sql.quoteIdentifier($0) }.joined(separator: ", "),
+                oid: oid, schema: schema, name: name, replicaIdentity: identity, published: published,
+                key: try decoded(row[7], as: [String].self),
                 relation: (partitioned ? "" : "ONLY ")
                     + "\(try sql.quoteIdentifier(schema)).\(try sql.quoteIdentifier(name))",
                 filter: filter)
         }
     }
+}
+
+/// A published column as pgoutput describes it: `pg_attribute`'s type and modifier (a domain's
+/// own OID, an enum's, an extension type's), and the type's send function, which pgoutput uses
+/// for the column in binary mode (nil for a type that has none: pgoutput sends it as text).
+struct PublishedColumn: Hashable, Decodable {
+    var name: String
+    var type: UInt32
+    var modifier: Int32
+    var send: String?
 }

@@ -9,9 +9,15 @@ import PGOutput
 /// make an array of it (`Array(transaction.changes)`) when the transaction is known to be small.
 /// Each iteration of a spilled list reads the file again and decodes its changes anew. The file
 /// is unlinked when it is created and goes with the last copy of the list.
+///
+/// Reading the file back can fail (an I/O error), and so can decoding a change in it (a value
+/// the decoder refuses). A `for` loop cannot throw, so it then ends early and the list keeps
+/// the error in ``readFailure``; `ChangeStream` checks it when the handler returns and ends
+/// with it, without acknowledging the transaction. ``forEachChange(_:)`` throws it where it
+/// happens instead.
 public struct PGChangeList: Sequence, Hashable, Sendable, ExpressibleByArrayLiteral, CustomStringConvertible {
     private let memory: [PGChange]
-    private let spill: SpilledChanges?
+    let spill: SpilledChanges?
 
     public init(_ changes: [PGChange]) {
         memory = changes
@@ -28,7 +34,9 @@ public struct PGChangeList: Sequence, Hashable, Sendable, ExpressibleByArrayLite
     /// The number of changes.
     public var count: Int { memory.count + (spill?.count ?? 0) }
     public var isEmpty: Bool { count == 0 }
-    public var underestimatedCount: Int { count }
+    /// The changes held in memory: a spilled part that cannot be read back yields fewer than
+    /// ``count``, and a `Sequence` must never yield fewer than this.
+    public var underestimatedCount: Int { memory.count }
     /// The first change.
     public var first: PGChange? { memory.first ?? spill.flatMap { Array($0.prefix(1)).first } }
     /// Whether part of the list lives in a temporary file.
@@ -40,8 +48,30 @@ public struct PGChangeList: Sequence, Hashable, Sendable, ExpressibleByArrayLite
         var memory: IndexingIterator<[PGChange]>
         var spill: SpilledChanges.Iterator?
 
+        /// The next change; nil at the end, or where the spilled part cannot be read back (see
+        /// ``PGChangeList/readFailure``).
         public mutating func next() -> PGChange? { memory.next() ?? spill?.next() }
+
+        /// The next change, or nil at the end; throws where the spilled part cannot be read
+        /// back or a change in it cannot be decoded.
+        public mutating func nextChange() throws(PGError) -> PGChange? {
+            if let change = memory.next() { return change }
+            return try spill?.nextChange()
+        }
     }
+
+    /// Calls `body` with each change in order. Unlike a `for` loop, it throws (a ``PGError``)
+    /// where the spilled part of the list cannot be read back or a change in it cannot be
+    /// decoded; errors `body` throws pass through.
+    public func forEachChange(_ body: (PGChange) throws -> Void) throws {
+        var iterator = makeIterator()
+        while let change = try iterator.nextChange() { try body(change) }
+    }
+
+    /// Why an iteration of the list ended before its last change, if one did: its spill file
+    /// could not be read back, or a change in it could not be decoded. Shared by every copy of
+    /// the list; nil for a list held in memory.
+    public var readFailure: PGError? { spill?.failure }
 
     public static func == (lhs: PGChangeList, rhs: PGChangeList) -> Bool {
         lhs.count == rhs.count && zip(lhs, rhs).allSatisfy { $0 == $1 }
@@ -66,8 +96,11 @@ package final class SpillFile: Sendable {
     deinit { close(fd) }
 }
 
-package final class SpilledChanges: Sequence, Sendable {
-    private let file: SpillFile
+package final class SpilledChanges: Sequence, @unchecked Sendable {
+    let file: SpillFile
+    /// The first failure of an iteration (guarded by `lock`).
+    private var firstFailure: PGError?
+    private let lock = NSLock()
     private let size: Int
     private let tables: [PGTable]
     private let aborted: Set<UInt32>
@@ -90,6 +123,12 @@ package final class SpilledChanges: Sequence, Sendable {
 
     package func makeIterator() -> Iterator { Iterator(owner: self) }
 
+    var failure: PGError? { lock.withLock { firstFailure } }
+
+    func noteFailure(_ error: PGError) {
+        lock.withLock { if firstFailure == nil { firstFailure = error } }
+    }
+
     package struct Iterator: IteratorProtocol {
         let owner: SpilledChanges
         private var buffer: [UInt8] = []
@@ -99,9 +138,12 @@ package final class SpilledChanges: Sequence, Sendable {
         init(owner: SpilledChanges) { self.owner = owner }
 
         /// Makes sure `count` bytes from `start` are in the buffer; false at the end of the file.
-        private mutating func fill(_ count: Int) -> Bool {
+        private mutating func fill(_ count: Int) throws(PGError) -> Bool {
             while buffer.count - start < count {
-                guard fileOffset < owner.size else { return false }
+                guard fileOffset < owner.size else {
+                    guard buffer.count == start else { throw Self.failure("it ends inside a record") }
+                    return false
+                }
                 if start > 0 {
                     buffer.removeFirst(start)
                     start = 0
@@ -113,10 +155,7 @@ package final class SpilledChanges: Sequence, Sendable {
                     pread(owner.file.fd, raw.baseAddress! + old, chunk, off_t(fileOffset))
                 }
                 guard got > 0 else {
-                    // The stream wrote this file moments before; it cannot be read back.
-                    fatalError(
-                        "pgrepl: cannot read the spill file of a large transaction: \(String(cString: strerror(errno)))"
-                    )
+                    throw Self.failure(got < 0 ? String(cString: strerror(errno)) : "it is shorter than written")
                 }
                 buffer.removeLast(chunk - got)
                 fileOffset += got
@@ -124,17 +163,34 @@ package final class SpilledChanges: Sequence, Sendable {
             return true
         }
 
+        static func failure(_ why: String) -> PGError {
+            PGError(.operational, "cannot read back the spill file of a large transaction: \(why)")
+        }
+
+        /// The next change; nil at the end, and at a failure, which the list keeps.
         package mutating func next() -> PGChange? {
-            while fill(8) {
+            do {
+                return try nextChange()
+            } catch {
+                owner.noteFailure(error)
+                return nil
+            }
+        }
+
+        package mutating func nextChange() throws(PGError) -> PGChange? {
+            while try fill(8) {
                 let subxid = word(start)
                 let length = word(start + 4)
-                guard fill(8 + length) else { return nil }
+                guard try fill(8 + length) else { throw Self.failure("it ends inside a record") }
                 let body = start + 8
                 start = body + length
                 if owner.aborted.contains(UInt32(subxid)) { continue }
-                return buffer.withUnsafeBytes { raw in
-                    owner.decode(UnsafeRawBufferPointer(rebasing: raw[body..<(body + length)]))
+                let decoded = buffer.withUnsafeBytes { raw in
+                    Result { () throws(PGError) in
+                        try owner.decode(UnsafeRawBufferPointer(rebasing: raw[body..<(body + length)]))
+                    }
                 }
+                return try decoded.get()
             }
             return nil
         }
@@ -147,7 +203,7 @@ package final class SpilledChanges: Sequence, Sendable {
     }
 
     /// One record's change (see ``ChangeSpool`` for the layout).
-    private func decode(_ record: UnsafeRawBufferPointer) -> PGChange? {
+    private func decode(_ record: UnsafeRawBufferPointer) throws(PGError) -> PGChange {
         var offset = 0
         func byte() -> UInt8 {
             defer { offset += 1 }
@@ -162,22 +218,28 @@ package final class SpilledChanges: Sequence, Sendable {
             defer { offset += length }
             return UnsafeRawBufferPointer(rebasing: record[offset..<(offset + length)])
         }
-        func row(_ table: PGTable) -> PGRow? {
+        func row(_ table: PGTable) throws(PGError) -> PGRow {
             let tuple = TupleData(copyingTrustedWire: bytes())
-            return try? PGRow(
-                columns: table.columns, tuple: tuple, keepingTuple: keepTuples, decodingValues: decodeValues)
+            do {
+                return try PGRow(
+                    columns: table.columns, tuple: tuple, keepingTuple: keepTuples, decodingValues: decodeValues)
+            } catch {
+                throw PGError(.data, "a spilled change to \(table.schema).\(table.name) cannot be decoded: \(error)")
+            }
         }
         let kind = byte()
         switch kind {
         case 0x49, 0x55, 0x44:  // I, U, D
             let flags = byte()
             let table = tables[word()]
-            let old = flags & 1 != 0 ? row(table) : nil
+            let old = flags & 1 != 0 ? try row(table) : nil
             let oldIsKey = flags & 2 != 0
             switch kind {
-            case 0x49: return row(table).map { .insert(table: table, new: $0) }
-            case 0x55: return row(table).map { .update(table: table, old: old, oldIsKey: oldIsKey, new: $0) }
-            default: return old.map { .delete(table: table, old: $0, oldIsKey: oldIsKey) }
+            case 0x49: return .insert(table: table, new: try row(table))
+            case 0x55: return .update(table: table, old: old, oldIsKey: oldIsKey, new: try row(table))
+            default:
+                guard let old else { throw Iterator.failure("a delete without its old row") }
+                return .delete(table: table, old: old, oldIsKey: oldIsKey)
             }
         case 0x54:  // T
             let options = byte()

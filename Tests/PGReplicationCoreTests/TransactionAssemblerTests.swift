@@ -117,6 +117,8 @@ import Testing
                 .commit(.init(commitLSN: 100, endLSN: 120, commitTime: .init(rawValue: 1))),
                 .streamStart(.init(xid: 50, isFirstSegment: true)), insert(4, xid: 50), insert(5, xid: 51),
                 .streamStop(.init()), .streamAbort(.init(xid: 50, subtransactionXID: 51)),
+                // PostgreSQL 18 sends Stream Abort for transactions it never streamed: no event.
+                .streamAbort(.init(xid: 70, subtransactionXID: 70)),
                 .streamCommit(.init(xid: 50, commitLSN: 200, endLSN: 220, commitTime: .init(rawValue: 2))),
             ], delivery: .chunked(batchSize: 2))
         let shape = events.map { event -> String in

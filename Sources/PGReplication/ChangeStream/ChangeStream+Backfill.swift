@@ -381,6 +381,7 @@ final class BackfillCoordinator: Sendable {
         var connection: PGConnection?
         defer { connection?.close() }
         var attempt = 0
+        var failingSince: Date?
         var readAgain = 0
         let slot = stream.configuration.slot
         while let backfill = nextBackfill(stream) {
@@ -400,6 +401,7 @@ final class BackfillCoordinator: Sendable {
                 switch try copyChunk(of: backfill, sql: sql, stream: stream) {
                 case .delivered?:
                     attempt = 0
+                    failingSince = nil
                     readAgain = 0
                 case .readAgain?:
                     readAgain += 1
@@ -432,12 +434,57 @@ final class BackfillCoordinator: Sendable {
                     continue
                 }
                 attempt += 1
-                stream.logger.info(
-                    "a backfill query failed; trying again", metadata: ["pgrepl.slot": "\(slot)", "error": "\(error)"])
+                let since = failingSince ?? Date()
+                failingSince = since
+                if let reason = Self.givingUp(
+                    after: error, attempt: attempt, failingFor: Date().timeIntervalSince(since),
+                    policy: stream.configuration.reconnect)
+                {
+                    stream.fail(
+                        ChangeStreamError(
+                            .backfillFailed,
+                            "the backfill of \(backfill.tables.first ?? "?") failed \(reason): \(error)",
+                            slot: slot, underlying: error as? PGError))
+                    state.withLock { state in
+                        state.current = nil
+                        state.queue = []
+                    }
+                    continue
+                }
+                stream.logger.warning(
+                    "a backfill query failed; trying again",
+                    metadata: ["pgrepl.slot": "\(slot)", "pgrepl.error": "\(error)", "pgrepl.attempt": "\(attempt)"])
                 let delay = stream.configuration.reconnect.delay(attempt: attempt)
                 state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(delay)) { _, _ in }
             }
         }
+    }
+
+    /// How many times in a row the server may refuse a backfill's query with an error it
+    /// answered (a statement timeout, a cancel, out of memory) before the backfill fails:
+    /// the same chunk read again mostly fails the same way.
+    static let answeredFailureLimit = 5
+
+    /// Why a backfill stops retrying after `error`, or nil to try again: the stream's reconnect
+    /// policy is spent, or the server answered the same chunk with an error
+    /// ``answeredFailureLimit`` times. A lost connection is retried as long as the policy allows
+    /// (the stream reconnects meanwhile).
+    static func givingUp(
+        after error: any Error, attempt: Int, failingFor: Double, policy: ChangeStream.ReconnectPolicy
+    ) -> String? {
+        if let reason = policy.exhausted(attempt: attempt, failingFor: failingFor) { return "after \(reason)" }
+        // A server going down or coming up is waited for like a lost connection.
+        let unavailable: Set<SQLState> = [.adminShutdown, .crashShutdown, .cannotConnectNow]
+        if let state = (error as? PGError)?.sqlState, state.errorClass != "08", !unavailable.contains(state),
+            attempt >= answeredFailureLimit
+        {
+            let hint =
+                state == .queryCanceled
+                ? " (a statement_timeout shorter than a chunk's read? a smaller chunkSize, or a longer timeout for"
+                    + " the stream's role, lets it through)" : ""
+            return "\(attempt) times in a row\(hint)"
+        }
+        return nil
     }
 
     /// The backfill in progress, or the next one queued. When none is left or the stream ended,

@@ -163,6 +163,9 @@ extension ChangeStream {
         assembler.decodeValues = configuration.decodeValues
         assembler.memoryLimit = configuration.transactionMemoryLimit
         if let directory = configuration.spillDirectory { assembler.spillDirectory = directory }
+        let logger = logger
+        let slot = configuration.slot
+        assembler.debugLog = { logger.debug("\($0)", metadata: ["pgrepl.slot": "\(slot)"]) }
         defer {
             let known = assembler.knownTables
             state.withLock { $0.knownTables = known }

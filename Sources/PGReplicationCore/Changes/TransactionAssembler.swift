@@ -43,6 +43,8 @@ package struct TransactionAssembler {
     /// Assembled delivery: bytes of changes (estimated) a transaction keeps in memory; the rest
     /// goes to a spill file in ``spillDirectory``.
     package var memoryLimit = 64 << 20
+    /// Where what the assembler passes over without an event is told (the stream's debug log).
+    package var debugLog: ((String) -> Void)?
     package var spillDirectory = FileManager.default.temporaryDirectory.path
     /// Chunked delivery: the WAL position of each change in ``batch``.
     private var batchLSNs: [LSN] = []
@@ -235,6 +237,12 @@ package struct TransactionAssembler {
             try finish(
                 open, commitLSN: prepare.prepareLSN, endLSN: prepare.endLSN, time: prepare.prepareTime, emit: emit)
         case .streamAbort(let abort):
+            guard streamed[abort.xid] != nil else {
+                // PostgreSQL 18 sends Stream Abort for transactions it never streamed (also
+                // without streaming): nothing of it was passed on, so nothing is to undo.
+                debugLog?("ignored a Stream Abort for transaction \(abort.xid), which was never streamed")
+                return
+            }
             if abort.abortsWholeTransaction {
                 streamed[abort.xid] = nil
             } else {

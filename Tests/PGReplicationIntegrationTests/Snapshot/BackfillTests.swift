@@ -218,6 +218,38 @@ import Glibc
         #expect((failing.error as? ChangeStreamError)?.kind == .backfillFailed, "\(String(describing: failing.error))")
     }
 
+    /// A chunk whose read the server cancels every time (here a statement timeout while another
+    /// session locks the table) ends the stream with `.backfillFailed`, naming the cause and the
+    /// way out, after a few attempts: not a retry for ever.
+    @Test func aChunkReadThatKeepsTimingOutEndsTheBackfill() throws {
+        let cluster = try LocalCluster.start(testClusterConfiguration)
+        defer { cluster.destroy() }
+        try cluster.psql(
+            """
+            CREATE TABLE keyed (id int PRIMARY KEY, v int);
+            INSERT INTO keyed SELECT g, g FROM generate_series(1, 100) g;
+            CREATE PUBLICATION p FOR TABLE keyed;
+            ALTER ROLE postgres SET statement_timeout = '300ms';
+            """)
+        var configuration = ChangeStream.Configuration(dsn: cluster.dsn(), slot: "timeout", publications: ["p"])
+        configuration.createSlot = true
+        configuration.reconnect = ChangeStream.ReconnectPolicy(initialDelay: 0.1, maxDelay: 0.5)
+        let running = RunningStream(configuration)
+        defer { running.stop() }
+        #expect(running.waitConnected(seconds: 60))
+        let locker = try PGConnection(cluster.dsn())
+        defer { locker.close() }
+        try locker.execute("SET statement_timeout = 0; BEGIN; LOCK TABLE keyed IN ACCESS EXCLUSIVE MODE")
+        let started = Date()
+        try running.stream.backfill(ChangeStream.Backfill(tables: ["keyed"], chunkSize: 10))
+        #expect(running.waitEnded(seconds: 60), "the backfill was still retrying after 60 s")
+        #expect(Date().timeIntervalSince(started) < 30)
+        let error = running.error as? ChangeStreamError
+        #expect(error?.kind == .backfillFailed, "\(String(describing: running.error))")
+        #expect(error?.underlying?.sqlState == .queryCanceled)
+        #expect(error?.message.contains("chunkSize") == true, "\(String(describing: error))")
+    }
+
     /// `pgrepl stream --backfill`, killed with SIGKILL twice while it copies: the restarts resume
     /// from `--backfill-state`, and the output, replayed into a mirror, equals the publication.
     @Test(.timeLimit(.minutes(5))) func cliBackfillSurvivesSIGKILL() throws {

@@ -101,6 +101,11 @@ struct StreamCommand: ParsableCommand {
             "Write a heartbeat message every N seconds and warn on stderr when one is not back within 3 N (at least 5) seconds: the stream is connected but stalled.",
             valueName: "seconds"))
     var heartbeat: Double?
+    @Option(
+        help: ArgumentHelp(
+            "Write heartbeats with this connection string instead of --dsn: the primary's, when the stream decodes on a standby (which refuses them).",
+            valueName: "dsn"))
+    var heartbeatDSN: String?
     @Flag(
         help:
             "Write a line when a table's columns change, before its first change of the new shape ({\"action\":\"S\",…}; off by default, since wal2json has no such line)."
@@ -143,6 +148,7 @@ struct StreamCommand: ParsableCommand {
         if initialSnapshot, !createSlot { throw ValidationError("--initial-snapshot needs --create-slot") }
         if initialSnapshot, format == .raw { throw ValidationError("--initial-snapshot needs --format json or text") }
         if heartbeat != nil, format == .raw { throw ValidationError("--heartbeat needs --format json or text") }
+        if heartbeatDSN != nil, heartbeat == nil { throw ValidationError("--heartbeat-dsn needs --heartbeat") }
         if twoPhase, format == .raw || format == .debezium {
             throw ValidationError("--two-phase needs --format json or text (Debezium has no prepared transactions)")
         }
@@ -255,7 +261,7 @@ struct StreamCommand: ParsableCommand {
         configuration.acknowledgement = .manual
         configuration.reconnect = ChangeStream.ReconnectPolicy(maxDuration: reconnectFor, maxDelay: 5)
         configuration.statusInterval = Double(statusInterval)
-        configuration.heartbeat = heartbeat.map { ChangeStream.Heartbeat(interval: $0) }
+        configuration.heartbeat = heartbeat.map { ChangeStream.Heartbeat(interval: $0, dsn: heartbeatDSN) }
         return configuration
     }
 

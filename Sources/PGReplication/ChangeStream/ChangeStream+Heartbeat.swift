@@ -17,6 +17,11 @@ extension ChangeStream {
     ///
     /// The heartbeats also give an idle database's slot WAL to move over, so its
     /// `confirmed_flush_lsn` follows the server.
+    ///
+    /// A heartbeat that cannot be written is a warning (the first of a run of failures, then one a
+    /// minute), since stall detection is off until one is written again. A standby refuses
+    /// `pg_logical_emit_message`: when the stream decodes on a standby, give ``dsn`` the primary's
+    /// connection string; the message reaches the standby with the WAL.
     public struct Heartbeat: Hashable, Sendable {
         /// What a stall does.
         public enum StallAction: Hashable, Sendable {
@@ -34,16 +39,21 @@ extension ChangeStream {
         /// Seconds a heartbeat may take to come back before the stream counts as stalled.
         public var deadline: Double
         public var onStall: StallAction
+        /// The connection string heartbeats are written with; nil: the stream's
+        /// (``Configuration/dsn``). For a stream decoding on a standby, the primary's.
+        public var dsn: String?
 
         /// - Parameters:
         ///   - interval: seconds between heartbeats (more than 0).
         ///   - deadline: seconds a heartbeat may take to come back; by default three intervals,
         ///     at least 5 seconds.
         ///   - onStall: what a stall does.
-        public init(interval: Double = 10, deadline: Double? = nil, onStall: StallAction = .warn) {
+        ///   - dsn: the connection string heartbeats are written with; nil: the stream's.
+        public init(interval: Double = 10, deadline: Double? = nil, onStall: StallAction = .warn, dsn: String? = nil) {
             self.interval = interval
             self.deadline = deadline ?? max(3 * interval, 5)
             self.onStall = onStall
+            self.dsn = dsn
         }
     }
 }
@@ -75,21 +85,30 @@ final class HeartbeatMonitor: Sendable {
         let thread = Thread { [self] in
             defer { done.signal() }
             var connection: PGConnection?
+            // When the current run of failures began, and when it was last told.
+            var failing: (since: Double, told: Double)?
+            let metadata: Logger.Metadata = ["pgrepl.slot": "\(stream.configuration.slot)"]
             while isRunning {
                 do {
-                    let current =
-                        try connection
-                        ?? PGConnection(
-                            stream.configuration.dsn, logger: stream.logger,
-                            interruption: Interruption(pipe: nil, isRequested: { [self] in !isRunning }, timeout: 30))
+                    let current = try connection ?? connect(stream)
                     connection = current
                     try emit(on: current)
+                    if let since = failing?.since {
+                        stream.logger.info(
+                            "heartbeats are written again after \(Int(POSIX.monotonicNow() - since)) s",
+                            metadata: metadata)
+                    }
+                    failing = nil
                 } catch {
                     connection?.close()
                     connection = nil
-                    stream.logger.debug(
-                        "heartbeat not written",
-                        metadata: ["pgrepl.slot": "\(stream.configuration.slot)", "error": "\(error)"])
+                    let now = POSIX.monotonicNow()
+                    if isRunning, failing.map({ now - $0.told >= 60 }) ?? true {
+                        stream.logger.warning(
+                            "a heartbeat cannot be written, so a stall goes unnoticed until one is: \(error)",
+                            metadata: metadata.merging(["pgrepl.error": "\(error)"]) { $1 })
+                        failing = (failing?.since ?? now, now)
+                    }
                 }
                 check(stream)
                 state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(settings.interval)) { _, _ in
@@ -102,6 +121,20 @@ final class HeartbeatMonitor: Sendable {
     }
 
     private var isRunning: Bool { state.withLock { $0.running } }
+
+    /// A new connection for heartbeats; refused when it reaches a standby, which cannot write
+    /// them (`pg_logical_emit_message` fails there with an internal error, XX000).
+    private func connect(_ stream: ChangeStream) throws -> PGConnection {
+        let connection = try PGConnection(
+            settings.dsn ?? stream.configuration.dsn, logger: stream.logger,
+            interruption: Interruption(pipe: nil, isRequested: { [self] in !isRunning }, timeout: 30))
+        guard try connection.execute("SELECT pg_is_in_recovery()").scalar == "t" else { return connection }
+        connection.close()
+        throw PGError(
+            .operational,
+            "the server is a standby, which cannot write them: write heartbeats on the primary (Heartbeat.dsn,"
+                + " pgrepl stream --heartbeat-dsn)")
+    }
 
     func stop() {
         state.withLock { $0.running = false }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Metrics
 import PGReplication
 import PGSupport
@@ -11,10 +12,10 @@ final class RunningStream: Sendable {
     private let done = DispatchSemaphore(value: 0)
 
     init(
-        _ configuration: ChangeStream.Configuration, metricsFactory: (any MetricsFactory)? = nil,
+        _ configuration: ChangeStream.Configuration, logger: Logger? = nil, metricsFactory: (any MetricsFactory)? = nil,
         handler: @escaping @Sendable (PGChangeEvent) -> Void = { _ in }
     ) {
-        stream = ChangeStream(configuration, metricsFactory: metricsFactory)
+        stream = ChangeStream(configuration, logger: logger, metricsFactory: metricsFactory)
         let (stream, events, failure, done) = (stream, events, failure, done)
         Thread {
             do {

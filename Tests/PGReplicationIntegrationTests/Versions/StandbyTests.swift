@@ -1,9 +1,14 @@
 import Foundation
+import MetricsTestKit
 import PGLocalCluster
 import PGOutput
 import PGReplication
 import PGSupport
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Logical decoding on a physical standby (PostgreSQL 16+) and failover slots (17+), on a
 /// throwaway primary and its standby.
@@ -63,6 +68,60 @@ import Testing
         #expect(running.error == nil, "\(String(describing: running.error))")
     }
 
+    /// Heartbeats on a stream that decodes on a standby: the standby refuses to write them, which
+    /// is a warning that names the way out (not a debug line, with stall detection silently off);
+    /// written on the primary (`Heartbeat.dsn`), they come back through the standby's stream.
+    @Test(.requires(postgres: 16))
+    func heartbeatsOfAStreamOnAStandbyAreWrittenOnThePrimary() throws {
+        let primary = try LocalCluster.start(testClusterConfiguration)
+        defer { primary.destroy() }
+        try primary.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
+        let standby = try primary.startStandby(settings: ["hot_standby_feedback": "on"], physicalSlot: "standby1")
+        defer { standby.destroy() }
+        #expect(
+            try eventually(seconds: 60) {
+                try standby.psql("SELECT count(*) FROM pg_publication WHERE pubname = 'p'") == "1"
+            })
+        for (slot, heartbeatDSN) in [("hb_standby", nil), ("hb_primary", primary.dsn())] {
+            let capture = LogCapture()
+            var configuration = ChangeStream.Configuration(dsn: standby.dsn(), slot: slot, publications: ["p"])
+            configuration.createSlot = true
+            configuration.reconnect = .never
+            configuration.heartbeat = ChangeStream.Heartbeat(interval: 0.5, dsn: heartbeatDSN)
+            let metrics = TestMetrics()
+            let running = RunningStream(configuration, logger: capture.logger, metricsFactory: metrics)
+            defer { running.stop() }
+            #expect(
+                try eventually(seconds: 30) {
+                    try primary.psql("SELECT pg_log_standby_snapshot()")
+                    return running.stream.metrics.connected
+                }, "the slot on the standby found no consistent point: \(String(describing: running.error))")
+            let refused = {
+                capture.lines.withLock { $0 }.filter { $0.hasPrefix("warning a heartbeat cannot be written") }
+            }
+            if heartbeatDSN == nil {
+                #expect(eventually(seconds: 10) { !refused().isEmpty })
+                #expect(refused().first?.contains("standby") == true, "\(refused())")
+                #expect(refused().first?.contains("--heartbeat-dsn") == true, "\(refused())")
+                // One warning for the run of failures, not one per heartbeat.
+                Thread.sleep(forTimeInterval: 2)
+                #expect(refused().count == 1, "\(refused())")
+            } else {
+                // Heartbeats come back: the primary's messages reach the standby's walsender. A
+                // running-xacts record now and then keeps the standby's decoding moving.
+                #expect(
+                    try eventually(seconds: 30) {
+                        try primary.psql("SELECT pg_log_standby_snapshot()")
+                        let timer = try? metrics.expectTimer("pgrepl_heartbeat_round_trip", [("slot", slot)])
+                        return (timer?.values.count ?? 0) >= 2
+                    }, "\(capture.lines.withLock { $0 })")
+                #expect(refused().isEmpty, "\(refused())")
+            }
+            running.stop()
+            #expect(running.error == nil, "\(String(describing: running.error))")
+        }
+    }
+
     /// A failover slot on the primary, synchronized to a standby (`sync_replication_slots`);
     /// the primary fails, the standby is promoted, and the stream, given both hosts, continues
     /// on it: every transaction once, none lost.
@@ -116,6 +175,69 @@ import Testing
         #expect(running.error == nil, "\(String(describing: running.error))")
         #expect(ids(running.received) == Array(1...150))
         #expect(running.stream.metrics.reconnects >= 1)
+    }
+
+    /// `pgrepl stream` through a failover a failover manager would make: the primary dies, and
+    /// its standby is promoted 15 s later. The CLI's default reconnect budget (`--reconnect-for`,
+    /// 120 s) covers the wait, each attempt is a warning with its cause, and the stream goes on
+    /// on the promoted standby with every transaction once.
+    @Test(.requires(postgres: 17), .timeLimit(.minutes(3)))
+    func theCLIOutlivesAPromotion15SecondsAfterThePrimaryDies() throws {
+        var configuration = testClusterConfiguration
+        configuration.settings["synchronized_standby_slots"] = "standby1"
+        let primary = try LocalCluster.start(configuration)
+        defer { primary.destroy() }
+        try primary.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
+        let standby = try primary.startStandby(
+            settings: ["hot_standby_feedback": "on", "sync_replication_slots": "on", "synchronized_standby_slots": ""],
+            physicalSlot: "standby1")
+        defer { standby.destroy() }
+        let created = try pgrepl("slot", "create", "--dsn", primary.dsn(), "--slot", "fs", "--failover")
+        #expect(created.status == 0, "\(created)")
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let file = folder + "/out.jsonl"
+        let dsn =
+            "host=127.0.0.1,127.0.0.1 port=\(primary.port),\(standby.port) dbname=postgres user=postgres"
+            + " target_session_attrs=primary connect_timeout=5"
+        let process = try RunningProcess.pgrepl([
+            "stream", "--dsn", dsn, "--slot", "fs", "--publication", "p", "--output", file, "--status-interval", "1",
+        ])
+        defer { process.signal(SIGKILL) }
+        func ids() -> [Int] {
+            readTextFile(file).split(separator: "\n").compactMap { line -> Int? in
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    object["action"] as? String == "I", let columns = object["columns"] as? [[String: Any]]
+                else { return nil }
+                return columns.first { $0["name"] as? String == "id" }?["value"] as? Int
+            }
+        }
+        for id in 1...100 { try primary.psql("INSERT INTO t VALUES (\(id), 'before')") }
+        #expect(eventually { ids().count >= 100 }, "\(process.stderr)")
+        // What was acknowledged reached the standby's synchronized copy of the slot.
+        #expect(
+            try eventually(seconds: 60) {
+                let acknowledged = try LSN(
+                    primary.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'fs'"))
+                let row = try standby.psql(
+                    "SELECT synced, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'fs'")
+                let fields = row.split(separator: "|").map(String.init)
+                guard fields.count == 2, fields[0] == "t", acknowledged > 0 else { return false }
+                return try LSN(fields[1]) >= acknowledged
+            }, "the standby never synchronized slot fs")
+
+        try primary.stop(mode: .immediate)
+        Thread.sleep(forTimeInterval: 15)
+        #expect(process.isRunning, "pgrepl gave up before the promotion: \(process.stderr)")
+        try standby.promote()
+        for id in 101...150 { try standby.psql("INSERT INTO t VALUES (\(id), 'after')") }
+        #expect(eventually(seconds: 60) { ids().count >= 150 }, "\(process.stderr)")
+        process.signal(SIGTERM)
+        let result = try process.finish(within: 30)
+        #expect(result.status == 130, "\(result)")
+        #expect(ids() == Array(1...150))
+        let warnings = result.stderr.split(separator: "\n").filter { $0.hasPrefix("pgrepl: warning:") }
+        #expect(warnings.count >= 3, "\(result.stderr)")
     }
 
     /// A reconnect that reaches a different database system fails, instead of streaming a slot

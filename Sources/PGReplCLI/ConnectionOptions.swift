@@ -47,6 +47,17 @@ public struct ConnectionOptions: ParsableArguments {
         try connecting("connecting") { try PGConnection(conninfo) }
     }
 
+    /// An ordinary SQL connection for catalog facts, opened again when it is lost, within
+    /// `budget` seconds (see ``CatalogConnection``).
+    func catalogConnection(
+        budget: Double, stopping: @escaping () -> Bool = { false }
+    ) throws(CLIError)
+        -> CatalogConnection
+    {
+        let conninfo = conninfo
+        return CatalogConnection(try sqlConnection(), budget: budget, stopping: stopping) { try PGConnection(conninfo) }
+    }
+
     /// A replication connection of the given type.
     public func replicationConnection(_ type: ReplicationType) throws(CLIError) -> ReplicationConnection {
         try connecting("connecting for replication") {

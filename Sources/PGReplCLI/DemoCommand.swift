@@ -98,8 +98,7 @@ struct DemoCommand: ParsableCommand {
         configuration.reconnect = .never
         configuration.delivery = .chunked(batchSize: 1000)
         configuration.keepTuples = true
-        let sql = try ConnectionOptions.forDSN(dsn).sqlConnection()
-        defer { sql.close() }
+        let sql = try ConnectionOptions.forDSN(dsn).catalogConnection(budget: 0)
         let encoding = try StreamWriter.encoding(json ? .json : .text, options: [], sql: sql)
         let stream = ChangeStream(configuration)
         let workload = DemoWorkload(dsn: dsn, names: names, duration: duration)

@@ -286,8 +286,7 @@ struct StreamCommand: ParsableCommand {
         configuration.keepTuples = true
         // wal2json's lines copy the server's text bytes: nothing to decode in text mode.
         configuration.decodeValues = format != .json || binary
-        let sql = try connection.sqlConnection()
-        defer { sql.close() }
+        let sql = try connection.catalogConnection(budget: reconnectFor) { [stopper] in stopper.signalReceived != nil }
         let encoding = try StreamWriter.encoding(
             format, options: pluginOptions,
             debezium: DebeziumOptions(topicPrefix: topicPrefix, decimalHandling: decimalHandling, keyValue: keyValue),

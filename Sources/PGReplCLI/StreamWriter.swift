@@ -42,7 +42,8 @@ final class StreamWriter {
     /// The encoding of a format: wal2json's JSON with `options` (`-o`), whose catalog facts are
     /// read on `sql`, or text.
     static func encoding(
-        _ format: ChangeFormat, options: [String], debezium: DebeziumOptions = DebeziumOptions(), sql: PGConnection
+        _ format: ChangeFormat, options: [String], debezium: DebeziumOptions = DebeziumOptions(),
+        sql: CatalogConnection
     ) throws(CLIError) -> Encoding {
         switch format {
         case .json:

@@ -48,13 +48,13 @@ final class CatalogFacts {
         }
     }
 
-    private let sql: PGConnection
+    private let sql: CatalogConnection
     private let options: Wal2JSONOptions
     private var tables: [UInt32: Table] = [:]
     /// The offset of the server's TimeZone for an instant (how its sessions print timestamptz).
     let zone: ServerTimeZone
 
-    init(sql: PGConnection, options: Wal2JSONOptions) throws {
+    init(sql: CatalogConnection, options: Wal2JSONOptions) throws {
         self.sql = sql
         self.options = options
         zone = try ServerTimeZone(sql)
@@ -181,7 +181,7 @@ struct ServerTimeZone {
     private let zone: TimeZone?
     private let fixedOffset: Int
 
-    init(_ sql: PGConnection) throws {
+    init(_ sql: CatalogConnection) throws {
         let name = try sql.execute("SHOW TimeZone").scalar ?? "UTC"
         zone = TimeZone(identifier: name)
         fixedOffset =

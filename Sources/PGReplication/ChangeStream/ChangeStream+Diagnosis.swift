@@ -3,20 +3,9 @@ import PGOutput
 extension ChangeStream {
     // MARK: - What a failure means
 
-    /// Whether reconnecting can cure `error`.
-    ///
-    /// The server's word decides when it gave one (class 08 connection, 53 resources, 57 operator
-    /// intervention such as a shutdown or a server still starting, 55006 a slot in use); without
-    /// one, only a lost connection is retried. A refused login (class 28, 3D000, 42501) and the
-    /// stream's own failures (a protocol violation, a spill file that cannot be written) are not:
-    /// retrying cannot cure them.
-    func isRetryable(_ error: any Error) -> Bool {
-        guard let error = error as? PGError else { return false }
-        if let state = error.sqlState, state != .connectionFailure {
-            return ["08", "53", "57"].contains(state.errorClass) || state == .objectInUse
-        }
-        return error.connectionLost
-    }
+    /// Whether reconnecting can cure `error`: a ``PGError`` that ``PGError/isTransient``; no
+    /// other error.
+    func isRetryable(_ error: any Error) -> Bool { (error as? PGError)?.isTransient ?? false }
 
     /// After a failure: a missing or invalidated slot becomes its own error.
     ///

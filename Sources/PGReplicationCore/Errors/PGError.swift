@@ -65,6 +65,20 @@ public struct PGError: Error, Sendable, Hashable, CustomStringConvertible, Custo
         self.connectionLost = connectionLost
     }
 
+    /// Whether connecting again may cure the error.
+    ///
+    /// The server's word decides when it gave one (class 08 connection, 53 resources, 57 operator
+    /// intervention such as a shutdown or a server still starting, 55006 a slot in use); without
+    /// one, only a lost connection is. A refused login (class 28, 3D000, 42501) and a client's own
+    /// failures (a protocol violation, a spill file that cannot be written) are not: retrying
+    /// cannot cure them.
+    public var isTransient: Bool {
+        if let sqlState, sqlState != .connectionFailure {
+            return ["08", "53", "57"].contains(sqlState.errorClass) || sqlState == .objectInUse
+        }
+        return connectionLost
+    }
+
     /// `kind`, the SQLSTATE when there is one, and the message.
     public var description: String {
         var text = sqlState.map { "\($0.rawValue): \(message)" } ?? message

@@ -49,6 +49,37 @@ struct StreamOperationsTests {
         #expect(try TestServer.confirmedFlush(fixture.slot) >= LSN(String(nextLSN)))
     }
 
+    @Test(
+        "json and debezium: the catalog connection is opened again after a server restart", .timeLimit(.minutes(3)),
+        arguments: ["json", "debezium"])
+    func catalogConnectionSurvivesARestart(format: String) throws {
+        let cluster = try LocalCluster.start(testClusterConfiguration)
+        defer { cluster.destroy() }
+        try cluster.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let file = folder + "/out.jsonl"
+        let process = try RunningProcess.pgrepl([
+            "stream", "--dsn", cluster.dsn(), "--slot", "restart", "--create-slot", "--publication", "p",
+            "--format", format, "--output", file, "--status-interval", "1",
+        ])
+        defer { process.signal(SIGKILL) }
+        waitFor("the stream to start") {
+            (try? cluster.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'restart'")) == "t"
+        }
+        try cluster.psql("INSERT INTO t VALUES (1, 'before')")
+        waitFor("the first row") { readTextFile(file).contains("before") }
+        try cluster.restart()
+        // A new shape: the encoder reads the table's facts again, on a new catalog connection.
+        try cluster.psql("ALTER TABLE t ADD COLUMN n int")
+        try cluster.psql("INSERT INTO t VALUES (2, 'after', 7)")
+        waitFor("the row after the restart", seconds: 60) { readTextFile(file).contains("after") }
+        #expect(process.isRunning && readTextFile(file).contains("after"), "\(process.stderr)\n\(readTextFile(file))")
+        process.signal(SIGTERM)
+        let ended = try process.finish(within: 30)
+        #expect(ended.status == 130, "\(ended)")
+    }
+
     @Test("--schema-changes writes an S line before the first row of the new shape; off by default")
     func schemaChanges() throws {
         let fixture = try StreamFixture()

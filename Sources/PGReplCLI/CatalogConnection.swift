@@ -1,0 +1,58 @@
+import Foundation
+import Logging
+import PGReplication
+
+/// The ordinary connection the encoders read catalog facts on (type names, keys, the server's
+/// TimeZone), opened again when it is lost.
+///
+/// A server restart or a failover closes it while the replication connection reconnects on its
+/// own; the first change that needs a fact afterwards (the first one after an `ALTER TABLE`)
+/// would then end the stream. Instead, a statement that fails with a transient error
+/// (``PGReplicationCore/PGError/isTransient``) is run again on a new connection, with backoff, for
+/// as long as the stream's reconnect budget; each attempt is a warning with its cause.
+final class CatalogConnection {
+    private let connect: () throws -> PGConnection
+    private var connection: PGConnection?
+    /// Seconds a run of failures may last before the last error is thrown.
+    private let budget: Double
+    private let logger: Logger
+    /// Whether to give up at once (the command is stopping).
+    private let stopping: () -> Bool
+
+    init(
+        _ connection: PGConnection, budget: Double, logger: Logger = WarningLog.logger(),
+        stopping: @escaping () -> Bool = { false }, connect: @escaping () throws -> PGConnection
+    ) {
+        self.connection = connection
+        self.budget = budget
+        self.logger = logger
+        self.stopping = stopping
+        self.connect = connect
+    }
+
+    deinit { connection?.close() }
+
+    /// Runs `sql`, on a new connection when the current one was lost.
+    @discardableResult
+    func execute(_ sql: String) throws -> PGConnection.QueryResult {
+        var attempt = 0
+        let start = Date()
+        while true {
+            do {
+                let current = try connection ?? connect()
+                connection = current
+                return try current.execute(sql)
+            } catch let error as PGError where error.isTransient {
+                connection?.close()
+                connection = nil
+                attempt += 1
+                let delay = min(0.2 * pow(2, Double(min(attempt, 10) - 1)), 5)
+                guard !stopping(), Date().timeIntervalSince(start) + delay <= budget else { throw error }
+                logger.warning(
+                    "the catalog connection was lost; connecting again",
+                    metadata: ["pgrepl.error": "\(error)", "pgrepl.attempt": "\(attempt)", "pgrepl.delay": "\(delay)"])
+                Thread.sleep(forTimeInterval: delay)
+            }
+        }
+    }
+}

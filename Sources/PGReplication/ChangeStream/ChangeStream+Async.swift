@@ -76,6 +76,8 @@ final class EventChannel: Sendable {
         var finishWaiters: [CheckedContinuation<Void, any Error>] = []
 
         var count: Int { buffer.count - head }
+        /// The estimated bytes of changes the buffered events hold in memory.
+        var bytes = 0
 
         mutating func handOut(_ event: PGChangeEvent) {
             handedOut = event.acknowledgeLSN ?? handedOut
@@ -89,6 +91,7 @@ final class EventChannel: Sendable {
 
         mutating func takeFirst() -> PGChangeEvent {
             let event = buffer[head]
+            bytes -= EventChannel.memoryBytes(of: event)
             head += 1
             if head == buffer.count {
                 buffer.removeAll(keepingCapacity: true)
@@ -99,6 +102,16 @@ final class EventChannel: Sendable {
     }
 
     private let state = Locked(State())
+
+    /// The estimated bytes of changes an event holds in memory: a transaction's in-memory part
+    /// (what the stream's ``ChangeStream/Configuration/transactionMemoryLimit`` counts).
+    static func memoryBytes(of event: PGChangeEvent) -> Int {
+        if case .transaction(let transaction) = event { transaction.changes.memoryBytes } else { 0 }
+    }
+
+    /// What is left of `budget` beside the buffered events: a transaction the I/O thread starts
+    /// to assemble may keep that much in memory; the rest of it spills.
+    func memoryLeft(of budget: Int) -> Int { budget - state.withLock { $0.bytes } }
 
     /// The stream it belongs to is passed in: a stored one would be a reference cycle.
     func next(_ stream: ChangeStream) async throws -> PGChangeEvent? {
@@ -165,7 +178,10 @@ final class EventChannel: Sendable {
         let thread = Thread { [self] in
             let capacity = max(1, stream.configuration.bufferSize)
             let result = Result {
-                try stream.runLoop(acknowledgeAfterHandler: false) { event in try push(event, capacity: capacity) }
+                let budget = stream.configuration.transactionMemoryLimit
+                try stream.runLoop(acknowledgeAfterHandler: false) { event in
+                    try push(event, capacity: capacity, budget: budget)
+                }
             }
             finish(result)
         }
@@ -174,9 +190,15 @@ final class EventChannel: Sendable {
     }
 
     /// Called on the I/O thread; waits while the buffer is full.
-    private func push(_ event: PGChangeEvent, capacity: Int) throws {
+    /// Waits while the buffer is full: `capacity` events, or (unless it is empty) no room for
+    /// the event's bytes in `budget`.
+    private func push(_ event: PGChangeEvent, capacity: Int, budget: Int) throws {
+        let bytes = Self.memoryBytes(of: event)
         let waiter = try state.withLock(
-            when: { $0.waiter != nil || $0.count < capacity || $0.cancelled || $0.draining }
+            when: {
+                $0.waiter != nil || ($0.count < capacity && ($0.bytes == 0 || $0.bytes + bytes <= budget))
+                    || $0.cancelled || $0.draining
+            }
         ) {
             state, _ throws(CancellationError) -> CheckedContinuation<PGChangeEvent?, any Error>? in
             if state.cancelled { throw CancellationError() }
@@ -188,6 +210,7 @@ final class EventChannel: Sendable {
                 return waiter
             }
             state.buffer.append(event)
+            state.bytes += bytes
             return nil
         }
         waiter?.resume(returning: event)

@@ -60,6 +60,11 @@ extension ChangeStream {
         /// `logical_decoding_work_mem`. The rest of a larger transaction goes to an unlinked
         /// temporary file in ``spillDirectory``, and `PGTransaction/changes` reads it back as it is
         /// iterated: memory stays bounded whatever the transaction's size. 0 spills every change.
+        ///
+        /// With ``ChangeStream/events()``, the budget also covers the events waiting in its
+        /// buffer: the transactions buffered and the one being assembled keep at most this much in
+        /// memory together (besides the event the consumer holds); a transaction assembled while
+        /// the buffer holds much spills sooner.
         public var transactionMemoryLimit = 64 << 20
         /// Where large transactions spill (assembled delivery); nil is the temporary directory.
         public var spillDirectory: String?
@@ -93,7 +98,8 @@ extension ChangeStream {
         public var backfill: Backfill?
         public var acknowledgement: Acknowledgement = .automatic
         public var reconnect = ReconnectPolicy()
-        /// Events buffered between the I/O thread and an async consumer.
+        /// Events buffered between the I/O thread and an async consumer, at most; their changes
+        /// count against ``transactionMemoryLimit`` too.
         public var bufferSize = 256
         /// Fail (and reconnect) when nothing arrives from the server for this many seconds.
         public var receiveTimeout: Double?

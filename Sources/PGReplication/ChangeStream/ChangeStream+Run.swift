@@ -163,6 +163,12 @@ extension ChangeStream {
         assembler.decodeValues = configuration.decodeValues
         assembler.memoryLimit = configuration.transactionMemoryLimit
         if let directory = configuration.spillDirectory { assembler.spillDirectory = directory }
+        if !acknowledgeAfterHandler {
+            // For an async consumer, the buffered events and the transaction being assembled
+            // share one budget (the buffer is empty for a handler).
+            let (channel, budget) = (channel, configuration.transactionMemoryLimit)
+            assembler.availableMemory = { channel.memoryLeft(of: budget) }
+        }
         let logger = logger
         let slot = configuration.slot
         assembler.debugLog = { logger.debug("\($0)", metadata: ["pgrepl.slot": "\(slot)"]) }

@@ -18,17 +18,22 @@ import PGOutput
 public struct PGChangeList: Sequence, Hashable, Sendable, ExpressibleByArrayLiteral, CustomStringConvertible {
     private let memory: [PGChange]
     let spill: SpilledChanges?
+    /// The estimated bytes the in-memory changes take (as the stream's memory budget counts
+    /// them); 0 when unknown.
+    package let memoryBytes: Int
 
     public init(_ changes: [PGChange]) {
         memory = changes
         spill = nil
+        memoryBytes = 0
     }
 
     public init(arrayLiteral elements: PGChange...) { self.init(elements) }
 
-    package init(memory: [PGChange], spill: SpilledChanges?) {
+    package init(memory: [PGChange], spill: SpilledChanges?, memoryBytes: Int = 0) {
         self.memory = memory
         self.spill = spill
+        self.memoryBytes = memoryBytes
     }
 
     /// The number of changes.
@@ -310,14 +315,14 @@ package struct ChangeSpool {
     /// The list to deliver; the spool is spent.
     mutating func list(keepTuples: Bool, decodeValues: Bool) throws -> PGChangeList {
         let changes = memory.map(\.change)
-        guard let file else { return PGChangeList(changes) }
+        guard let file else { return PGChangeList(memory: changes, spill: nil, memoryBytes: memoryBytes) }
         try drain(file)
         let count = spilledCounts.filter { !aborted.contains($0.key) }.values.reduce(0, +)
         let spilled = SpilledChanges(
             file: file, size: size, tables: tables, aborted: aborted, count: count, keepTuples: keepTuples,
             decodeValues: decodeValues)
         self.file = nil
-        return PGChangeList(memory: changes, spill: spilled)
+        return PGChangeList(memory: changes, spill: spilled, memoryBytes: memoryBytes)
     }
 
     private mutating func index(_ table: PGTable) -> UInt32 {

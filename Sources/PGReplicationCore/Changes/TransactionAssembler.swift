@@ -43,6 +43,9 @@ package struct TransactionAssembler {
     /// Assembled delivery: bytes of changes (estimated) a transaction keeps in memory; the rest
     /// goes to a spill file in ``spillDirectory``.
     package var memoryLimit = 64 << 20
+    /// Bytes of the budget left when a transaction starts (what the stream's buffer does not
+    /// hold); nil: all of ``memoryLimit``.
+    package var availableMemory: (() -> Int)?
     /// Where what the assembler passes over without an event is told (the stream's debug log).
     package var debugLog: ((String) -> Void)?
     package var spillDirectory = FileManager.default.temporaryDirectory.path
@@ -269,7 +272,10 @@ package struct TransactionAssembler {
     }
 
     /// A new spool of the configured budget.
-    private func spool() -> ChangeSpool { ChangeSpool(limit: memoryLimit, directory: spillDirectory) }
+    private func spool() -> ChangeSpool {
+        let limit = availableMemory.map { max(0, min(memoryLimit, $0())) } ?? memoryLimit
+        return ChangeSpool(limit: limit, directory: spillDirectory)
+    }
 
     /// Adds a change to its transaction; `source` (what it was decoded from) and `bytes` (its
     /// estimated size) are for the spool of assembled delivery.

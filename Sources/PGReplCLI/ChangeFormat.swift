@@ -82,6 +82,48 @@ struct TextChangeLines {
         }
     }
 
+    /// One change and a newline appended as bytes: what ``line(for:)`` gives, without building
+    /// the whole line as a string first (a large value is copied once, into `out`).
+    static func appendLine(for change: PGChange, to out: inout [UInt8]) {
+        func append(_ text: String) { out.append(contentsOf: text.utf8) }
+        func appendFields(_ row: PGRow, keysOnly: Bool = false) {
+            var first = true
+            for (column, value) in zip(row.columns, row.values) where !keysOnly || column.isKey {
+                if !first { out.append(0x20) }
+                first = false
+                append(column.name)
+                switch value {
+                case .null: append("=NULL")
+                case .unchangedToast: append("=(unchanged)")
+                default:
+                    out.append(0x3D)
+                    let text = quoted(value.description)
+                    if text.utf8.count > 1 << 16 { out.reserveCapacity(out.count + text.utf8.count + 1024) }
+                    append(text)
+                }
+            }
+        }
+        switch change {
+        case .insert(let table, let new):
+            append("INSERT \(table.qualifiedName) ")
+            appendFields(new)
+        case .update(let table, let old, let oldIsKey, let new):
+            append("UPDATE \(table.qualifiedName) ")
+            appendFields(new)
+            if let old {
+                append(" (old\(oldIsKey ? " key" : ""): ")
+                appendFields(old, keysOnly: oldIsKey)
+                append(")")
+            }
+        case .delete(let table, let old, let oldIsKey):
+            append("DELETE \(table.qualifiedName) ")
+            appendFields(old, keysOnly: oldIsKey)
+        case .truncate, .message:
+            append(line(for: change))
+        }
+        out.append(0x0A)
+    }
+
     static func message(_ message: PGLogicalDecodingMessage) -> String {
         let content = String(validating: message.content, as: UTF8.self).map(quoted) ?? "\\x" + hex(message.content)
         return "MESSAGE \(quoted(message.prefix)) \(content)"

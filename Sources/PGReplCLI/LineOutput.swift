@@ -128,6 +128,11 @@ final class LineOutput {
     /// Writes bytes (whole lines) in one batch; on failure the file is cut back to where the
     /// batch started, so it never holds half of one.
     func write(bytes: [UInt8]) throws(CLIError) {
+        try bytes.withUnsafeBytes { raw in Result { () throws(CLIError) in try write(raw) } }.get()
+    }
+
+    /// Writes bytes (whole lines) in one batch, as ``write(bytes:)`` does.
+    func write(_ bytes: UnsafeRawBufferPointer) throws(CLIError) {
         guard !bytes.isEmpty else { return }
         if reopen.take() { try reopenFile() }
         let context = path.map { "writing --output \($0)" } ?? "writing to stdout"

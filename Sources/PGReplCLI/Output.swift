@@ -15,11 +15,18 @@ enum Output {
 
     /// Writes every byte at the file's current position, retrying on EINTR and short writes.
     static func writeAll(_ bytes: [UInt8], to fd: Int32, context: @autoclosure () -> String) throws(CLIError) {
+        let text = context()
+        try bytes.withUnsafeBytes { raw in Result { () throws(CLIError) in try writeAll(raw, to: fd, context: text) } }
+            .get()
+    }
+
+    /// Writes every byte at the file's current position, retrying on EINTR and short writes.
+    static func writeAll(
+        _ raw: UnsafeRawBufferPointer, to fd: Int32, context: @autoclosure () -> String
+    ) throws(CLIError) {
         var done = 0
-        while done < bytes.count {
-            let count = bytes.withUnsafeBytes { raw in
-                write(fd, raw.baseAddress.map { $0 + done }, raw.count - done)
-            }
+        while done < raw.count {
+            let count = write(fd, raw.baseAddress.map { $0 + done }, raw.count - done)
             if count < 0 {
                 if errno == EINTR { continue }
                 throw CLIError.io(context())

@@ -98,6 +98,8 @@ final class StreamWriter {
                     if !scratch.isEmpty {
                         try spool.append(subxid: batch.subtransactionXID, insertionPoints: points, scratch)
                     }
+                    // A large value's line is not kept around in the scratch buffer's capacity.
+                    if scratch.capacity > Self.flushSize { scratch = [] }
                 } else {
                     _ = try lines(change, xid: batch.xid, lsn: lsn, commit: commit, into: &buffer)
                 }
@@ -112,8 +114,14 @@ final class StreamWriter {
                     time: transaction.commitTime)
                 let insertion = insertion(for: transaction)
                 try spool.replay(insertion: insertion) { bytes in
-                    buffer += bytes
-                    try flush(whenLarger: Self.flushSize)
+                    if bytes.count > Self.flushSize {
+                        // A large line goes out from where it was read, not through the buffer.
+                        try flush(whenLarger: 0)
+                        try write(bytes)
+                    } else {
+                        buffer.append(contentsOf: bytes)
+                        try flush(whenLarger: Self.flushSize)
+                    }
                 }
             }
             commitLine(transaction)
@@ -284,9 +292,9 @@ final class StreamWriter {
             return try encoder.change(
                 change, xid: xid, lsn: lsn, previousCommit: lastCommitLSN, time: time, into: &out)
         case .text:
-            if let commit { out += Array("\(TextChangeLines.prefix(commit.time, commit.lsn, xid)) ".utf8) }
+            if let commit { out.append(contentsOf: "\(TextChangeLines.prefix(commit.time, commit.lsn, xid)) ".utf8) }
             let point = out.count
-            out += Array((TextChangeLines.line(for: change) + "\n").utf8)
+            TextChangeLines.appendLine(for: change, to: &out)
             return commit == nil ? [point] : []
         }
     }
@@ -307,12 +315,27 @@ final class StreamWriter {
     /// Writes the buffer (unsynced) once it holds more than `size` bytes.
     private func flush(whenLarger size: Int) throws(CLIError) {
         guard buffer.count > size else { return }
-        if let status {
-            try status.withLineCleared { () throws(CLIError) in try output.write(bytes: buffer) }
+        try buffer.withUnsafeBytes { raw in Result { () throws(CLIError) in try write(raw) } }.get()
+        if buffer.capacity > 4 * Self.flushSize {
+            // A large value grew it: that memory is not kept for the lines that follow.
+            buffer = []
+            buffer.reserveCapacity(Self.flushSize + 65_536)
         } else {
-            try output.write(bytes: buffer)
+            buffer.removeAll(keepingCapacity: true)
         }
-        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes whole lines (unsynced), around the status line.
+    private func write(_ bytes: UnsafeRawBufferPointer) throws(CLIError) {
+        if let status {
+            try status.withLineCleared { () throws(CLIError) in try output.write(bytes) }
+        } else {
+            try output.write(bytes)
+        }
+    }
+
+    private func write(_ bytes: ArraySlice<UInt8>) throws(CLIError) {
+        try bytes.withUnsafeBytes { raw in Result { () throws(CLIError) in try write(raw) } }.get()
     }
 }
 
@@ -343,6 +366,12 @@ final class Spool {
         withUnsafeBytes(of: UInt32(insertionPoints.count).littleEndian) { pending += $0 }
         withUnsafeBytes(of: UInt32(bytes.count).littleEndian) { pending += $0 }
         for point in insertionPoints { withUnsafeBytes(of: UInt32(point).littleEndian) { pending += $0 } }
+        if bytes.count >= 1 << 16 {
+            // A large record goes to the file from where it is, not through `pending`.
+            try drain()
+            try Output.writeAll(bytes, to: fd, context: "writing a spool file")
+            return
+        }
         pending += bytes
         if pending.count >= 1 << 16 { try drain() }
     }
@@ -356,7 +385,7 @@ final class Spool {
     }
 
     /// Reads the records back in order, each line with `insertion` at its point, skipping rolled-back subtransactions.
-    func replay(insertion: [UInt8], _ body: ([UInt8]) throws -> Void) throws {
+    func replay(insertion: [UInt8], _ body: (ArraySlice<UInt8>) throws -> Void) throws {
         try drain()
         guard lseek(fd, 0, SEEK_SET) == 0 else { throw CLIError.io("reading a spool file") }
         var data: [UInt8] = []
@@ -382,6 +411,8 @@ final class Spool {
             let pointCount = word(at: offset + 4)
             let length = word(at: offset + 8)
             let header = 12 + 4 * pointCount
+            // A large record is read into room made once, not by doubling.
+            if header + length > chunk.count { data.reserveCapacity(data.count + header + length) }
             while data.count - offset < header + length {
                 guard try refill() else { throw CLIError(.io, "reading a spool file", "the file ends inside a record") }
             }
@@ -390,7 +421,7 @@ final class Spool {
             offset = start + length
             if aborted.contains(subxid) { continue }
             if insertion.isEmpty || points.isEmpty {
-                try body(Array(data[start..<(start + length)]))
+                try body(data[start..<(start + length)])
             } else {
                 var assembled: [UInt8] = []
                 assembled.reserveCapacity(length + insertion.count * points.count)
@@ -402,7 +433,12 @@ final class Spool {
                     from = split
                 }
                 assembled += data[from..<(start + length)]
-                try body(assembled)
+                try body(assembled[...])
+            }
+            if length > chunk.count {
+                // The large record's room is not kept for the rest.
+                data = Array(data[offset...])
+                offset = 0
             }
         }
     }

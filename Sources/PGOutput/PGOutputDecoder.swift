@@ -103,6 +103,16 @@ public struct PGOutputDecoder: Sendable {
         return try decodeBody(kind, from: &reader)
     }
 
+    /// Decodes one pgoutput message from bytes that `owner` keeps alive and never changes: a large
+    /// tuple (1 MiB or more) refers to them instead of a copy, and keeps `owner`.
+    package mutating func decode(
+        _ buffer: UnsafeRawBufferPointer, lendingFrom owner: AnyObject
+    ) throws(PGOutputDecodingError) -> PGOutputMessage {
+        tuplePool.owner = owner
+        defer { tuplePool.owner = nil }
+        return try decode(buffer)
+    }
+
     /// Decodes the body of a message, checks that nothing follows it, then updates the session state.
     ///
     /// Row messages come first and return without going through the state updates below: they are

@@ -135,7 +135,33 @@ struct WireBytes: Hashable, @unchecked Sendable {
 
     final class Storage: ManagedBuffer<Header, UInt8> {}
 
+    /// Bytes of a large tuple left where they arrived: a slice of a buffer that `owner` keeps
+    /// alive and never writes (the replication message), so that a large value is not copied.
+    final class Lent: @unchecked Sendable {
+        let owner: AnyObject
+        let bytes: UnsafeRawBufferPointer
+
+        init(owner: AnyObject, bytes: UnsafeRawBufferPointer) {
+            self.owner = owner
+            self.bytes = bytes
+        }
+    }
+
     private let storage: Storage
+    private let lent: Lent?
+
+    private init(storage: Storage) {
+        self.storage = storage
+        lent = nil
+    }
+
+    private init(lent: Lent) {
+        storage = Self.noStorage
+        self.lent = lent
+    }
+
+    /// The storage of lent bytes: empty, never written (so safe to share).
+    nonisolated(unsafe) private static let noStorage = allocate(capacity: 0)
 
     /// A new buffer holding a copy of `bytes`.
     static func copying(_ bytes: UnsafeRawBufferPointer) -> WireBytes {
@@ -166,13 +192,14 @@ struct WireBytes: Hashable, @unchecked Sendable {
     /// Calls `body` with the bytes, which must not escape it.
     @inline(__always)
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        storage.withUnsafeMutablePointers { header, elements in
+        if let lent { return body(lent.bytes) }
+        return storage.withUnsafeMutablePointers { header, elements in
             body(UnsafeRawBufferPointer(start: elements, count: header.pointee.count))
         }
     }
 
     static func == (lhs: WireBytes, rhs: WireBytes) -> Bool {
-        lhs.storage === rhs.storage
+        (lhs.lent == nil && rhs.lent == nil && lhs.storage === rhs.storage)
             || lhs.withUnsafeBytes { left in rhs.withUnsafeBytes { right in left.elementsEqual(right) } }
     }
 
@@ -198,12 +225,21 @@ struct WireBytes: Hashable, @unchecked Sendable {
 
         /// Tuples larger than this are not kept for reuse.
         static let largestKept = 16 * 1024
+        /// Tuples at least this large are lent from ``owner`` when there is one, not copied.
+        static let smallestLent = 1 << 20
+
+        /// What keeps the bytes being decoded alive, while a decoder decodes lent bytes.
+        var owner: AnyObject?
 
         init() {}
 
-        /// A buffer holding a copy of `bytes`, reusing the buffer of `slot` (0 or 1) when it can.
+        /// A buffer holding a copy of `bytes`, reusing the buffer of `slot` (0 or 1) when it can;
+        /// or, for a large tuple in bytes that ``owner`` keeps, those bytes themselves.
         @inline(__always)
         mutating func copy(_ bytes: UnsafeRawBufferPointer, slot: Int) -> WireBytes {
+            if bytes.count >= Self.smallestLent, let owner {
+                return WireBytes(lent: Lent(owner: owner, bytes: bytes))
+            }
             if slot == 0 {
                 return WireBytes(storage: Self.take(&first, bytes))
             }

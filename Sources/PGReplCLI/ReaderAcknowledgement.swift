@@ -58,18 +58,28 @@ final class ReaderAcknowledgement: Sendable {
     @discardableResult
     func release() throws(CLIError) -> Bool {
         guard waits else { return false }
-        let unread = try LineOutput.unreadBytes(fd: fd, kind: kind) ?? 0
-        let (released, pending) = state.withLock { state -> (LSN?, Bool) in
+        // Measured and acknowledged under the lock. Measured: bytes are written before
+        // `written` counts them, so an unread count taken with the count it goes with can only
+        // make `taken` too small, never too large. Acknowledged: a release on another thread (the
+        // timer, or `drain`) that finds nothing left waiting must find it acknowledged too, or a
+        // stop that follows could send its last status update without it.
+        let (fd, kind) = (fd, kind)
+        return try state.withLock { state -> Result<Bool, CLIError> in
+            let unread: Int
+            do throws(CLIError) {
+                unread = try LineOutput.unreadBytes(fd: fd, kind: kind) ?? 0
+            } catch {
+                return .failure(error)
+            }
             let taken = state.written - unread
             var released: LSN?
             while let first = state.waiting.first, first.offset <= taken {
                 released = first.lsn
                 state.waiting.removeFirst()
             }
-            return (released, !state.waiting.isEmpty)
-        }
-        if let released { acknowledge(released) }
-        return pending
+            if let released { acknowledge(released) }
+            return .success(!state.waiting.isEmpty)
+        }.get()
     }
 
     /// Waits until the reader took everything written, or went away, or `stopped` says so.

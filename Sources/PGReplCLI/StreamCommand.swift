@@ -283,7 +283,9 @@ struct StreamCommand: ParsableCommand {
             }
         }
         configuration.delivery = .chunked(batchSize: 1000)
-        configuration.keepTuples = true
+        // wal2json's lines copy the server's text bytes (the tuples); the other formats write
+        // decoded values, and a row does not keep both.
+        configuration.keepTuples = format == .json
         // wal2json's lines copy the server's text bytes: nothing to decode in text mode.
         configuration.decodeValues = format != .json || binary
         let sql = try connection.catalogConnection(budget: reconnectFor) { [stopper] in stopper.signalReceived != nil }

@@ -236,7 +236,7 @@ extension ChangeStream {
             ) { message in
                 receivedBytes &+= message.dataSize
                 try message.withUnsafePayload { payload in
-                    try assembler.feed(payload, lsn: message.dataStart, emit: emit)
+                    try assembler.feed(payload, lsn: message.dataStart, owner: message.buffer, emit: emit)
                 }
                 if assembler.hasOpenTransaction != holding {
                     holding.toggle()

@@ -100,10 +100,11 @@ package struct TransactionAssembler {
     /// Feeds one pgoutput message; `lsn` is where the server sent it (its XLogData start: a
     /// change's own WAL position), kept for chunked batches (`PGChangeBatch/lsns`).
     package mutating func feed(
-        _ payload: UnsafeRawBufferPointer, lsn: LSN = 0, emit: (PGChangeEvent) throws -> Void
+        _ payload: UnsafeRawBufferPointer, lsn: LSN = 0, owner: AnyObject? = nil, emit: (PGChangeEvent) throws -> Void
     ) throws {
         messageLSN = lsn
-        let message = try decoder.decode(payload)
+        // A large tuple stays in the message's buffer when something keeps that alive.
+        let message = try owner.map { try decoder.decode(payload, lendingFrom: $0) } ?? decoder.decode(payload)
         switch message {
         case .begin(let begin):
             current = Open(xid: begin.xid, streamed: false, changes: spool())

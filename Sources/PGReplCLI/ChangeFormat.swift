@@ -28,15 +28,7 @@ enum ChangeFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
 }
 
 /// Lower-case hex digits of bytes.
-func hex(_ bytes: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 0x0F)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
+func hex(_ bytes: some Sequence<UInt8>) -> String { Array(bytes).lowercaseHex }
 
 // MARK: - Text lines
 
@@ -63,72 +55,17 @@ struct TextChangeLines {
         "\(clock(time)) \(commitLSN) xid \(xid)"
     }
 
-    /// One change, after the prefix.
-    static func line(for change: PGChange) -> String {
-        switch change {
-        case .insert(let table, let new):
-            return "INSERT \(table.qualifiedName) \(fields(new))"
-        case .update(let table, let old, let oldIsKey, let new):
-            var line = "UPDATE \(table.qualifiedName) \(fields(new))"
-            if let old { line += " (old\(oldIsKey ? " key" : ""): \(fields(old, keysOnly: oldIsKey)))" }
-            return line
-        case .delete(let table, let old, let oldIsKey):
-            return "DELETE \(table.qualifiedName) \(fields(old, keysOnly: oldIsKey))"
-        case .truncate(let tables, let cascade, let restartIdentity):
-            return "TRUNCATE \(tables.map(\.qualifiedName).joined(separator: ", "))"
-                + (restartIdentity ? " RESTART IDENTITY" : "") + (cascade ? " CASCADE" : "")
-        case .message(let message):
-            return Self.message(message)
-        }
-    }
+    /// One change, after the prefix: its description.
+    static func line(for change: PGChange) -> String { change.description }
 
-    /// One change and a newline appended as bytes: what ``line(for:)`` gives, without building
-    /// the whole line as a string first (a large value is copied once, into `out`).
+    /// One change and a newline appended as bytes, without building the line as a string first
+    /// (a large value is copied once, into `out`).
     static func appendLine(for change: PGChange, to out: inout [UInt8]) {
-        func append(_ text: String) { out.append(contentsOf: text.utf8) }
-        func appendFields(_ row: PGRow, keysOnly: Bool = false) {
-            var first = true
-            for (column, value) in zip(row.columns, row.values) where !keysOnly || column.isKey {
-                if !first { out.append(0x20) }
-                first = false
-                append(column.name)
-                switch value {
-                case .null: append("=NULL")
-                case .unchangedToast: append("=(unchanged)")
-                default:
-                    out.append(0x3D)
-                    let text = quoted(value.description)
-                    if text.utf8.count > 1 << 16 { out.reserveCapacity(out.count + text.utf8.count + 1024) }
-                    append(text)
-                }
-            }
-        }
-        switch change {
-        case .insert(let table, let new):
-            append("INSERT \(table.qualifiedName) ")
-            appendFields(new)
-        case .update(let table, let old, let oldIsKey, let new):
-            append("UPDATE \(table.qualifiedName) ")
-            appendFields(new)
-            if let old {
-                append(" (old\(oldIsKey ? " key" : ""): ")
-                appendFields(old, keysOnly: oldIsKey)
-                append(")")
-            }
-        case .delete(let table, let old, let oldIsKey):
-            append("DELETE \(table.qualifiedName) ")
-            appendFields(old, keysOnly: oldIsKey)
-        case .truncate, .message:
-            append(line(for: change))
-        }
+        change.appendDescription(to: &out)
         out.append(0x0A)
     }
 
-    static func message(_ message: PGLogicalDecodingMessage) -> String {
-        let content = String(validating: message.content, as: UTF8.self).map(quoted) ?? "\\x" + hex(message.content)
-        return "MESSAGE \(quoted(message.prefix)) \(content)"
-            + (message.transactional ? "" : " (non-transactional)")
-    }
+    static func message(_ message: PGLogicalDecodingMessage) -> String { message.description }
 
     /// `HH:MM:SS.mmm` of a commit time in UTC; spaces when there is none.
     static func clock(_ time: PostgresTimestamp?) -> String {
@@ -144,43 +81,8 @@ struct TextChangeLines {
     }
 
     /// `name=value …`; unchanged TOASTed values show as `name=(unchanged)`.
-    static func fields(_ row: PGRow, keysOnly: Bool = false) -> String {
-        zip(row.columns, row.values).compactMap { column, value -> String? in
-            if keysOnly, !column.isKey { return nil }
-            switch value {
-            case .null: return "\(column.name)=NULL"
-            case .unchangedToast: return "\(column.name)=(unchanged)"
-            default: return "\(column.name)=\(quoted(value.description))"
-            }
-        }.joined(separator: " ")
-    }
+    static func fields(_ row: PGRow) -> String { row.description }
 
-    /// The text as it is when it reads unambiguously, else in single quotes with quotes and
-    /// backslashes doubled, newlines, carriage returns and tabs written `\n`, `\r`, `\t`, and every other control
-    /// character (C0, DEL, C1, the Unicode line and paragraph separators) as `\u{…}`: a value
-    /// can neither break the line nor send a terminal escape sequence.
-    static func quoted(_ text: String) -> String {
-        let plain =
-            !text.isEmpty && text != "NULL"
-            && !text.unicodeScalars.contains { $0 == "'" || $0.properties.isWhitespace || isControl($0) }
-        guard !plain else { return text }
-        var out = "'"
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "'": out += "''"
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where isControl(scalar): out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "'"
-    }
-
-    /// C0 and C1 controls, DEL, and U+2028/U+2029 (which some terminals and viewers break lines at).
-    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
-    }
+    /// The text as it is when it reads unambiguously, else quoted (see `PGRow`'s description).
+    static func quoted(_ text: String) -> String { PGRow.quoted(text) }
 }

@@ -130,7 +130,7 @@ extension ByteReader where Context == ValueContext {
 
 extension Array where Element == UInt8 {
     /// Hex digits of `self` (lower case), used by several text renderings.
-    var lowercaseHex: String {
+    package var lowercaseHex: String {
         let digits: [UInt8] = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(count * 2)

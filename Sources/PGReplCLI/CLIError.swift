@@ -114,9 +114,20 @@ func attempt<T>(_ what: @autoclosure () -> String, _ body: () throws -> T) throw
     }
 }
 
-/// The text on one line: runs of whitespace (libpq's messages have newlines and tabs) become one space.
+/// The text on one line: its lines (libpq's messages have several, the later ones indented) are
+/// joined as sentences (`. ` after a line that ends without punctuation, unless the next one is a
+/// parenthesis), and other runs of whitespace become one space.
 func oneLine(_ text: String) -> String {
-    text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    let lines = text.split(whereSeparator: \.isNewline).map {
+        $0.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+    .filter { !$0.isEmpty }
+    var out = ""
+    for line in lines {
+        if let last = out.last { out += ".:;!?,".contains(last) || line.hasPrefix("(") ? " " : ". " }
+        out += line
+    }
+    return out
 }
 
 /// The text with conninfo passwords (`password=…`) and URI passwords (`://user:…@`) replaced by `xxx`.

@@ -95,7 +95,15 @@ struct SlotCommand: ParsableCommand {
             // A physical connection can drop logical slots too, and needs no database.
             let connection = try connection.replicationConnection(.physical)
             defer { connection.close() }
-            try attempt("dropping slot \"\(slot)\"") { try connection.cursor().dropReplicationSlot(slot, wait: wait) }
+            do {
+                try attempt("dropping slot \"\(slot)\"") {
+                    try connection.cursor().dropReplicationSlot(slot, wait: wait)
+                }
+            } catch var failure where failure.sqlState == SQLState.objectInUse.rawValue && !wait {
+                // 55006: another process streams from it.
+                failure.hint = "the slot is in use; --wait waits until its consumer lets it go"
+                throw failure
+            }
             try Output.print("dropped slot \"\(slot)\"")
         }
     }

@@ -9,7 +9,8 @@ import PGSupport
 struct StreamCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stream",
-        abstract: "Stream decoded changes from a pgoutput slot as JSON lines, text or raw pgoutput messages.",
+        abstract:
+            "Stream decoded changes from a pgoutput slot as JSON lines (wal2json's or Debezium's), text or raw pgoutput messages.",
         discussion: """
             A transaction is acknowledged to the server only once its lines left pgrepl's hands: written and \
             fsync'd to a file (--output, or a stdout redirected to one), taken out of a pipe by its reader, or \
@@ -42,7 +43,7 @@ struct StreamCommand: ParsableCommand {
     var end: LSN?
     @Option(
         help:
-            "json (wal2json's format-version 2, one object per line), text (readable), or raw (each pgoutput message as LSN and hex)."
+            "json (wal2json's format-version 2, one object per line), debezium (Debezium's change event envelope), text (readable), or raw (each pgoutput message as LSN and hex)."
     )
     var format: ChangeFormat = .json
     @Option(
@@ -53,7 +54,7 @@ struct StreamCommand: ParsableCommand {
     var pluginOptions: [String] = []
     @Option(
         help: ArgumentHelp(
-            "--format debezium: source.name, as Debezium's topic.prefix (default: pgrepl).", valueName: "name"))
+            "--format debezium: source.name, as Debezium's topic.prefix.", valueName: "name"))
     var topicPrefix = "pgrepl"
     @Option(help: "--format debezium: numeric values as precise (Debezium's default), double or string.")
     var decimalHandling: DecimalHandling = .precise

@@ -1,6 +1,6 @@
 extension PGRow: CustomStringConvertible, CustomDebugStringConvertible {
     /// The row on one line: `name=value …`, as `pgrepl stream --format text` writes it. A value
-    /// that reads unambiguously stands as it is; others are quoted (see ``quoted(_:)``); NULL is
+    /// that reads unambiguously stands as it is; others are in single quotes, control characters escaped; NULL is
     /// `NULL` and an unchanged TOASTed value `(unchanged)`.
     public var description: String {
         var out: [UInt8] = []

@@ -15,6 +15,14 @@ struct ConnectionParameters {
         case .success(let pairs): self.pairs = pairs
         case .failure(let error): throw PGError(.programming, "invalid DSN: \(error.message)")
         }
+        // libpq checks these only when it connects, and then as a failed connection: they are
+        // the DSN's mistakes.
+        for (key, value) in pairs where key == "port" {
+            for port in value.split(separator: ",", omittingEmptySubsequences: false)
+            where !port.isEmpty && !(Int(port).map { (1...65535).contains($0) } ?? false) {
+                throw PGError(.programming, "invalid DSN: port \"\(port)\" is not a port number (1 to 65535)")
+            }
+        }
         setDefault("client_encoding", "UTF8")
     }
 

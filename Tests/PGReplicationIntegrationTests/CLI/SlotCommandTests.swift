@@ -127,6 +127,30 @@ struct SlotCommandTests {
             "slot", "drop", "--slot", "x", "--dsn", "postgresql://postgres:s3cret-pw@127.0.0.1:\(port)/postgres")
         expectFailure(uri, status: 2, containing: ["connecting for replication"])
         #expect(!uri.stderr.contains("s3cret-pw"))
+        // libpq's sentences stay sentences on the one line.
+        #expect(!result.stderr.contains("refused Is"), "\(result.stderr)")
+    }
+
+    @Test("a port that is no port is a bad DSN (status 1), as a URI and as keywords")
+    func badPort() throws {
+        for dsn in ["postgresql://postgres@127.0.0.1:99999999/postgres", "host=127.0.0.1 port=abc user=postgres"] {
+            expectFailure(try pgrepl("slot", "list", "--dsn", dsn), status: 1, containing: ["invalid DSN", "port"])
+        }
+    }
+
+    @Test("dropping a slot in use says how to wait for it")
+    func dropInUse() throws {
+        let dsn = try TestServer.dsn()
+        let slot = TestServer.uniqueName("cli_busy")
+        defer { TestServer.dropSlot(slot) }
+        #expect(try pgrepl("slot", "create", "--dsn", dsn, "--slot", slot, "--physical").status == 0)
+        let holder = try PhysicalReplicationConnection(dsn)
+        defer { holder.close() }
+        let cursor = try holder.cursor()
+        try cursor.startReplication(
+            slotName: slot, slotType: .physical, startLSN: try cursor.identifySystem().xlogPosition)
+        let result = try pgrepl("slot", "drop", "--dsn", dsn, "--slot", slot)
+        expectFailure(result, status: 3, containing: ["SQLSTATE 55006", "--wait"])
     }
 
     @Test("--version, help and unknown arguments")

@@ -12,10 +12,34 @@ struct StreamProgress: Sendable {
     var snapshot: (table: String, rows: Int)? = nil
     /// The table a backfill copies now, and the backfill's rows so far.
     var backfill: (table: String, rows: Int)? = nil
+    /// The table the initial snapshot or a backfill copies now, with its estimate.
+    var copy: ChangeStream.CopyProgress? = nil
+
+    /// `initial snapshot: public.orders 120000 of ~1000000 rows (12 %), 210000 rows/s, ~4 s left`.
+    static func copyText(_ copy: ChangeStream.CopyProgress, at now: Date = Date()) -> String {
+        var text = "\(copy.backfill ? "backfill" : "initial snapshot"): \(copy.table) \(copy.rows)"
+        if let estimate = copy.estimatedRows, estimate > 0 {
+            text += " of ~\(estimate) rows (\(min(100, copy.rows * 100 / estimate)) %)"
+        } else {
+            text += " rows"
+        }
+        text += ", \(Int(copy.rowsPerSecond(at: now).rounded())) rows/s"
+        if let left = copy.secondsLeft(at: now) { text += ", ~\(duration(left)) left" }
+        return text
+    }
+
+    /// `42 s`, `3 min 5 s`, `2 h 7 min`.
+    static func duration(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded())
+        if total < 60 { return "\(total) s" }
+        if total < 3600 { return "\(total / 60) min \(total % 60) s" }
+        return "\(total / 3600) h \(total / 60 % 60) min"
+    }
 }
 
 /// A status line on stderr, redrawn in place (`\r`, erase to the end of the line) four times a
-/// second by a thread of its own, when stderr is a terminal; otherwise it does nothing.
+/// second by a thread of its own, when stderr is a terminal. Otherwise, while an initial snapshot
+/// or a backfill copies a table, a progress line every 10 seconds (`pgrepl: initial snapshot: …`).
 ///
 /// Output to the same terminal goes through ``withLineCleared(_:)`` so that lines never mix with it.
 final class StatusLine: @unchecked Sendable {
@@ -34,9 +58,10 @@ final class StatusLine: @unchecked Sendable {
     /// Starts the line when stderr is a terminal and `enabled`.
     init(enabled: Bool = true, progress: @escaping @Sendable () -> StreamProgress) {
         self.progress = progress
-        guard enabled, isatty(STDERR_FILENO) == 1 else { return }
+        guard enabled else { return }
         state.withLock { $0.running = true }
-        let thread = Thread { [self] in loop() }
+        let terminal = isatty(STDERR_FILENO) == 1
+        let thread = Thread { [self] in terminal ? loop() : copyLines() }
         thread.name = "pgrepl-status"
         thread.start()
     }
@@ -56,9 +81,22 @@ final class StatusLine: @unchecked Sendable {
         }
     }
 
+    /// Not a terminal: a line every 10 seconds while a table is copied.
+    private func copyLines() {
+        var ticks = 0
+        while state.withLock({ $0.running }) {
+            Thread.sleep(forTimeInterval: 0.25)
+            ticks += 1
+            guard ticks % 40 == 0 else { continue }
+            if let copy = progress().copy { Output.printError("pgrepl: \(StreamProgress.copyText(copy))") }
+        }
+        done.signal()
+    }
+
     private func draw(_ progress: StreamProgress, _ state: inout State) {
         let line =
-            progress.snapshot.map { "\rinitial snapshot: \($0.table), \($0.rows) rows copied\u{1B}[K" }
+            progress.copy.map { "\r\(StreamProgress.copyText($0))\u{1B}[K" }
+            ?? progress.snapshot.map { "\rinitial snapshot: \($0.table), \($0.rows) rows copied\u{1B}[K" }
             ?? "\rreceived \(progress.received)  lag \(Self.bytes(progress.lagBytes))  "
             + "\(Int(progress.changesPerSecond.rounded())) changes/s  \(progress.transactions) transactions"
             + (progress.backfill.map { "  backfill \($0.table): \($0.rows) rows" } ?? "") + "\u{1B}[K"

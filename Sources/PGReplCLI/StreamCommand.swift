@@ -301,7 +301,7 @@ struct StreamCommand: ParsableCommand {
             return StreamProgress(
                 received: metrics.serverWALEnd, lagBytes: metrics.lagBytes, changesPerSecond: metrics.changesPerSecond,
                 transactions: metrics.transactions, snapshot: metrics.snapshotTable.map { ($0, metrics.snapshotRows) },
-                backfill: metrics.backfillTable.map { ($0, metrics.backfillRows) })
+                backfill: metrics.backfillTable.map { ($0, metrics.backfillRows) }, copy: metrics.copy)
         }
         defer { status.stop() }
         let writer = StreamWriter(encoding: encoding, output: out, status: status)

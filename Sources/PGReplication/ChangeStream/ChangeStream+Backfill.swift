@@ -505,7 +505,10 @@ final class BackfillCoordinator: Sendable {
             return (current, completed)
         }
         if completed {
-            stream.state.withLock { $0.metrics.backfillTable = nil }
+            stream.state.withLock {
+                $0.metrics.backfillTable = nil
+                $0.metrics.copy = nil
+            }
             stream.logger.info("backfill complete", metadata: ["pgrepl.slot": "\(stream.configuration.slot)"])
         }
         if next == nil { state.broadcast() }
@@ -528,7 +531,11 @@ final class BackfillCoordinator: Sendable {
             table = try stream.resolveBackfillTable(name, sql: sql)
             // From here the I/O thread notes the keys the stream delivers for the table.
             track(table)
-            stream.state.withLock { $0.metrics.backfillTable = table.qualifiedName }
+            stream.state.withLock {
+                $0.metrics.backfillTable = table.qualifiedName
+                $0.metrics.copy = ChangeStream.CopyProgress(
+                    table: table.qualifiedName, backfill: true, estimatedRows: table.estimatedRows)
+            }
             stream.logger.info(
                 "backfill of a table starts",
                 metadata: ["pgrepl.slot": "\(stream.configuration.slot)", "pgrepl.table": "\(name)"])

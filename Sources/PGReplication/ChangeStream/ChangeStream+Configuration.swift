@@ -199,6 +199,9 @@ extension ChangeStream {
         public var reconnects = 0
         /// Whether a replication connection is streaming now.
         public var connected = false
+        /// The table the initial snapshot or a backfill copies now, with its progress; nil when
+        /// none is copied.
+        public var copy: CopyProgress?
         /// Rows of the initial snapshot delivered so far.
         public var snapshotRows = 0
         /// The table the initial snapshot copies now (`schema.name`), nil when none.
@@ -278,6 +281,45 @@ extension ChangeStream.Configuration {
         case .off: nil
         case .on: 2
         case .parallel: 4
+        }
+    }
+}
+
+extension ChangeStream {
+    /// How far the copy of one table (of the initial snapshot or a backfill) has come.
+    public struct CopyProgress: Hashable, Sendable {
+        /// `schema.name`.
+        public var table: String
+        /// Whether a backfill copies it (else the initial snapshot).
+        public var backfill: Bool
+        /// Rows of the table delivered so far (by this run).
+        public var rows: Int
+        /// The server's estimate of the table's rows (`pg_class.reltuples`, of its partitions for
+        /// a partitioned table), before the publication's row filter; nil when the table was
+        /// never vacuumed or analyzed.
+        public var estimatedRows: Int?
+        /// When the copy of the table started.
+        public var started: Date
+
+        public init(table: String, backfill: Bool, rows: Int = 0, estimatedRows: Int?, started: Date = Date()) {
+            self.table = table
+            self.backfill = backfill
+            self.rows = rows
+            self.estimatedRows = estimatedRows
+            self.started = started
+        }
+
+        /// Rows per second since the copy of the table started.
+        public func rowsPerSecond(at now: Date = Date()) -> Double {
+            let seconds = now.timeIntervalSince(started)
+            return seconds > 0 ? Double(rows) / seconds : 0
+        }
+
+        /// Seconds left at the rate so far, from the estimate; nil without an estimate or a rate.
+        public func secondsLeft(at now: Date = Date()) -> Double? {
+            let rate = rowsPerSecond(at: now)
+            guard let estimatedRows, rate > 0 else { return nil }
+            return max(0, Double(estimatedRows - rows) / rate)
         }
     }
 }

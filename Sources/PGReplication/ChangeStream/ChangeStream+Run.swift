@@ -399,6 +399,7 @@ extension ChangeStream {
                 if let progress = batch.backfill {
                     state.metrics.backfillRows += added
                     state.metrics.backfillTable = progress.checkpoint.tables.first
+                    if state.metrics.copy?.backfill == true { state.metrics.copy?.rows += added }
                     instruments.backfillRows.increment(by: added)
                 }
             default: break

@@ -116,7 +116,11 @@ extension ChangeStream {
             try sql.execute(
                 "DECLARE pgrepl_snapshot NO SCROLL CURSOR FOR \(try table.selectStatement(binary: configuration.binary, sql))"
             )
-            state.withLock { $0.metrics.snapshotTable = table.qualifiedName }
+            state.withLock {
+                $0.metrics.snapshotTable = table.qualifiedName
+                $0.metrics.copy = CopyProgress(
+                    table: table.qualifiedName, backfill: false, estimatedRows: table.estimatedRows)
+            }
             var columns: [RelationColumn]?
             while true {
                 let batch = try sql.execute(
@@ -132,6 +136,7 @@ extension ChangeStream {
                 state.withLock { state in
                     state.metrics.changes += rows.count
                     state.metrics.snapshotRows += rows.count
+                    state.metrics.copy?.rows += rows.count
                 }
                 instruments.snapshotRows.increment(by: rows.count)
                 instruments.changes.increment(by: rows.count)
@@ -141,7 +146,10 @@ extension ChangeStream {
             // tidying up, and a stop() from the handler must not make the copy count as failed.
             if index < tables.count - 1 { try sql.execute("CLOSE pgrepl_snapshot") }
         }
-        state.withLock { $0.metrics.snapshotTable = nil }
+        state.withLock {
+            $0.metrics.snapshotTable = nil
+            $0.metrics.copy = nil
+        }
         _ = try? sql.execute("COMMIT")
         logger.debug(
             "initial snapshot copied",
@@ -184,6 +192,9 @@ struct PublishedTable: Hashable {
     var relation: String
     /// The row filters, OR-ed; nil when every row is published.
     var filter: String?
+    /// The server's estimate of the rows (`reltuples`; of the partitions of a partitioned root),
+    /// nil when the table was never vacuumed or analyzed.
+    var estimatedRows: Int? = nil
 
     var qualifiedName: String { "\(schema).\(name)" }
 
@@ -310,7 +321,11 @@ struct PublishedTable: Hashable {
                      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                      WHERE i.indrelid = c.oid
                        AND (CASE c.relreplident WHEN 'i' THEN i.indisreplident ELSE i.indisprimary END)
-                     ORDER BY k.position))::text
+                     ORDER BY k.position))::text,
+                   (CASE WHEN c.relkind = 'p'
+                         THEN (SELECT sum(GREATEST(r.reltuples, 0)) FROM pg_partition_tree(c.oid) t
+                               JOIN pg_class r ON r.oid = t.relid WHERE r.relkind = 'r')
+                         ELSE c.reltuples END)::bigint
             FROM pg_publication_tables p
             JOIN pg_namespace n ON n.nspname = p.schemaname
             JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
@@ -320,7 +335,7 @@ struct PublishedTable: Hashable {
         var order: [UInt32] = []
         var byOID: [UInt32: (row: [String?], filters: [String?])] = [:]
         for row in rows.rows {
-            guard row.count == 8, let oid = row[0].flatMap({ UInt32($0) }) else { continue }
+            guard row.count == 9, let oid = row[0].flatMap({ UInt32($0) }) else { continue }
             if byOID[oid] == nil {
                 order.append(oid)
                 byOID[oid] = (row, [])
@@ -346,7 +361,7 @@ struct PublishedTable: Hashable {
                 key: try decoded(row[7], as: [String].self),
                 relation: (partitioned ? "" : "ONLY ")
                     + "\(try sql.quoteIdentifier(schema)).\(try sql.quoteIdentifier(name))",
-                filter: filter)
+                filter: filter, estimatedRows: row[8].flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil })
         }
     }
 }

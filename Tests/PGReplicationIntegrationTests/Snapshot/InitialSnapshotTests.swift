@@ -5,6 +5,8 @@ import PGReplication
 import PGSupport
 import Testing
 
+@testable import PGReplCLI
+
 /// The initial snapshot gives exactly what the publication publishes (its column lists, row
 /// filters, partition settings and generated columns), under concurrent writes: the snapshot and
 /// the stream, replayed into a mirror keyed by primary key, equal `SELECT` through the
@@ -241,6 +243,52 @@ import Testing
         snapshot["id"] = nil
         stream["id"] = nil
         #expect(snapshot == stream)
+    }
+
+    /// While a table is copied, `metrics.copy` names it with its rows so far and the server's
+    /// estimate of its rows (of its partitions, for a partitioned root), which the CLI shows with
+    /// a rate and the time left.
+    @Test func theCopyShowsItsProgressAndAnEstimate() throws {
+        let cluster = try LocalCluster.start(testClusterConfiguration)
+        defer { cluster.destroy() }
+        try cluster.psql(
+            """
+            CREATE TABLE plain (id int PRIMARY KEY, v text);
+            INSERT INTO plain SELECT g, 'v' FROM generate_series(1, 3000) g;
+            CREATE TABLE parted (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+            CREATE TABLE parted_eu PARTITION OF parted FOR VALUES IN ('eu');
+            CREATE TABLE parted_us PARTITION OF parted FOR VALUES IN ('us');
+            INSERT INTO parted SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END FROM generate_series(1, 2000) g;
+            ANALYZE;
+            CREATE PUBLICATION pub FOR TABLE plain, parted WITH (publish_via_partition_root = true);
+            """)
+        var configuration = ChangeStream.Configuration(dsn: cluster.dsn(), slot: "progress", publications: ["pub"])
+        configuration.createSlot = true
+        configuration.initialSnapshot = true
+        configuration.snapshotBatchSize = 500
+        let seen = Locked<[String: [ChangeStream.CopyProgress]]>([:])
+        let holder = Locked<ChangeStream?>(nil)
+        let running = RunningStream(configuration) { event in
+            guard case .snapshot(let batch) = event, let copy = holder.withLock({ $0 })?.metrics.copy else { return }
+            seen.withLock { $0[batch.table.name, default: []].append(copy) }
+        }
+        holder.withLock { $0 = running.stream }
+        defer { running.stop() }
+        #expect(running.waitConnected(seconds: 60))
+        #expect(running.stream.metrics.copy == nil, "the copy is over")
+        let progress = seen.withLock { $0 }
+        let plain = try #require(progress["plain"])
+        #expect(plain.allSatisfy { $0.table == "public.plain" && !$0.backfill && $0.estimatedRows == 3000 })
+        #expect(plain.map(\.rows) == plain.map(\.rows).sorted() && plain.count >= 6)
+        let parted = try #require(progress["parted"])
+        #expect(parted.allSatisfy { $0.estimatedRows == 2000 }, "\(parted)")
+        let line = StreamProgress.copyText(
+            ChangeStream.CopyProgress(
+                table: "public.plain", backfill: false, rows: 1000, estimatedRows: 3000,
+                started: Date().addingTimeInterval(-2)))
+        #expect(
+            line.hasPrefix("initial snapshot: public.plain 1000 of ~3000 rows (33 %), 500 rows/s, ~4 s left"), "\(line)"
+        )
     }
 
     /// The CLI writes the snapshot as `R` lines, then the stream.

@@ -122,25 +122,41 @@ import Glibc
         }
     }
 
-    /// A failover slot on the primary, synchronized to a standby (`sync_replication_slots`);
-    /// the primary fails, the standby is promoted, and the stream, given both hosts, continues
-    /// on it: every transaction once, none lost.
-    @Test(.requires(postgres: 17))
-    func aFailoverSlotContinuesOnThePromotedStandby() throws {
+    /// A primary with table `t` and publication `p`, and a standby that synchronizes its failover
+    /// slots (`sync_replication_slots`) through the physical slot `standby1`.
+    static func failoverPair() throws -> (primary: LocalCluster, standby: LocalCluster) {
         var configuration = testClusterConfiguration
         // Logical walsenders send nothing the standby has not received: after a promotion the
         // consumer has seen nothing the new primary lacks.
         configuration.settings["synchronized_standby_slots"] = "standby1"
         let primary = try LocalCluster.start(configuration)
-        defer { primary.destroy() }
-        try primary.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
-        // The promoted standby has no standby of its own: were it to keep the primary's
-        // synchronized_standby_slots, its logical walsenders would wait for a slot that is not
-        // there, and send nothing, without an error.
-        let standby = try primary.startStandby(
-            settings: ["hot_standby_feedback": "on", "sync_replication_slots": "on", "synchronized_standby_slots": ""],
-            physicalSlot: "standby1")
-        defer { standby.destroy() }
+        do {
+            try primary.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
+            // The promoted standby has no standby of its own: were it to keep the primary's
+            // synchronized_standby_slots, its logical walsenders would wait for a slot that is not
+            // there, and send nothing, without an error.
+            let standby = try primary.startStandby(
+                settings: [
+                    "hot_standby_feedback": "on", "sync_replication_slots": "on", "synchronized_standby_slots": "",
+                ],
+                physicalSlot: "standby1")
+            return (primary, standby)
+        } catch {
+            primary.destroy()
+            throw error
+        }
+    }
+
+    /// A failover slot on the primary, synchronized to a standby (`sync_replication_slots`);
+    /// the primary fails, the standby is promoted, and the stream, given both hosts, continues
+    /// on it: every transaction once, none lost.
+    @Test(.requires(postgres: 17))
+    func aFailoverSlotContinuesOnThePromotedStandby() throws {
+        let (primary, standby) = try Self.failoverPair()
+        defer {
+            standby.destroy()
+            primary.destroy()
+        }
         let connection = try LogicalReplicationConnection(primary.dsn())
         try connection.cursor().createReplicationSlot(
             "fs", outputPlugin: "pgoutput", snapshot: .nothing, failover: true)
@@ -183,15 +199,11 @@ import Glibc
     /// on the promoted standby with every transaction once.
     @Test(.requires(postgres: 17), .timeLimit(.minutes(3)))
     func theCLIOutlivesAPromotion15SecondsAfterThePrimaryDies() throws {
-        var configuration = testClusterConfiguration
-        configuration.settings["synchronized_standby_slots"] = "standby1"
-        let primary = try LocalCluster.start(configuration)
-        defer { primary.destroy() }
-        try primary.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
-        let standby = try primary.startStandby(
-            settings: ["hot_standby_feedback": "on", "sync_replication_slots": "on", "synchronized_standby_slots": ""],
-            physicalSlot: "standby1")
-        defer { standby.destroy() }
+        let (primary, standby) = try Self.failoverPair()
+        defer {
+            standby.destroy()
+            primary.destroy()
+        }
         let created = try pgrepl("slot", "create", "--dsn", primary.dsn(), "--slot", "fs", "--failover")
         #expect(created.status == 0, "\(created)")
         let folder = try temporaryFolder()

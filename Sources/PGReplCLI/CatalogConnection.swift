@@ -8,23 +8,24 @@ import PGReplication
 /// A server restart or a failover closes it while the replication connection reconnects on its
 /// own; the first change that needs a fact afterwards (the first one after an `ALTER TABLE`)
 /// would then end the stream. Instead, a statement that fails with a transient error
-/// (``PGReplicationCore/PGError/isTransient``) is run again on a new connection, with backoff, for
-/// as long as the stream's reconnect budget; each attempt is a warning with its cause.
+/// (``PGReplicationCore/PGError/isTransient``) is run again on a new connection, with the backoff
+/// and budget of the stream's ``ChangeStream/ReconnectPolicy``; each attempt is a warning with its
+/// cause.
 final class CatalogConnection {
     private let connect: () throws -> PGConnection
     private var connection: PGConnection?
-    /// Seconds a run of failures may last before the last error is thrown.
-    private let budget: Double
+    /// How long to wait between attempts, and how many or how long to try.
+    private let policy: ChangeStream.ReconnectPolicy
     private let logger: Logger
     /// Whether to give up at once (the command is stopping).
     private let stopping: () -> Bool
 
     init(
-        _ connection: PGConnection, budget: Double, logger: Logger = WarningLog.logger(),
+        _ connection: PGConnection, policy: ChangeStream.ReconnectPolicy, logger: Logger = WarningLog.logger(),
         stopping: @escaping () -> Bool = { false }, connect: @escaping () throws -> PGConnection
     ) {
         self.connection = connection
-        self.budget = budget
+        self.policy = policy
         self.logger = logger
         self.stopping = stopping
         self.connect = connect
@@ -46,11 +47,16 @@ final class CatalogConnection {
                 connection?.close()
                 connection = nil
                 attempt += 1
-                let delay = min(0.2 * pow(2, Double(min(attempt, 10) - 1)), 5)
-                guard !stopping(), Date().timeIntervalSince(start) + delay <= budget else { throw error }
+                guard !stopping(),
+                    policy.exhausted(attempt: attempt, failingFor: Date().timeIntervalSince(start)) == nil
+                else { throw error }
+                let delay = policy.delay(attempt: attempt)
                 logger.warning(
                     "the catalog connection was lost; connecting again",
-                    metadata: ["pgrepl.error": "\(error)", "pgrepl.attempt": "\(attempt)", "pgrepl.delay": "\(delay)"])
+                    metadata: [
+                        "pgrepl.error": "\(error)", "pgrepl.attempt": "\(attempt)",
+                        "pgrepl.delay": "\(String(format: "%.2f", delay))",
+                    ])
                 Thread.sleep(forTimeInterval: delay)
             }
         }

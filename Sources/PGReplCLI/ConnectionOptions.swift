@@ -47,15 +47,13 @@ public struct ConnectionOptions: ParsableArguments {
         try connecting("connecting") { try PGConnection(conninfo) }
     }
 
-    /// An ordinary SQL connection for catalog facts, opened again when it is lost, within
-    /// `budget` seconds (see ``CatalogConnection``).
+    /// An ordinary SQL connection for catalog facts, opened again when it is lost, as `policy`
+    /// allows (see ``CatalogConnection``).
     func catalogConnection(
-        budget: Double, stopping: @escaping () -> Bool = { false }
-    ) throws(CLIError)
-        -> CatalogConnection
-    {
+        policy: ChangeStream.ReconnectPolicy, stopping: @escaping () -> Bool = { false }
+    ) throws(CLIError) -> CatalogConnection {
         let conninfo = conninfo
-        return CatalogConnection(try sqlConnection(), budget: budget, stopping: stopping) { try PGConnection(conninfo) }
+        return CatalogConnection(try sqlConnection(), policy: policy, stopping: stopping) { try PGConnection(conninfo) }
     }
 
     /// A replication connection of the given type.

@@ -98,7 +98,7 @@ struct DemoCommand: ParsableCommand {
         configuration.reconnect = .never
         configuration.delivery = .chunked(batchSize: 1000)
         configuration.keepTuples = true
-        let sql = try ConnectionOptions.forDSN(dsn).catalogConnection(budget: 0)
+        let sql = try ConnectionOptions.forDSN(dsn).catalogConnection(policy: configuration.reconnect)
         let encoding = try StreamWriter.encoding(json ? .json : .text, options: [], sql: sql)
         let stream = ChangeStream(configuration)
         let workload = DemoWorkload(dsn: dsn, names: names, duration: duration)

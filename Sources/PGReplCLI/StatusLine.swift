@@ -8,10 +8,6 @@ struct StreamProgress: Sendable {
     var lagBytes: UInt64
     var changesPerSecond: Double
     var transactions: Int
-    /// The initial snapshot's table and rows so far, while it copies.
-    var snapshot: (table: String, rows: Int)? = nil
-    /// The table a backfill copies now, and the backfill's rows so far.
-    var backfill: (table: String, rows: Int)? = nil
     /// The table the initial snapshot or a backfill copies now, with its estimate.
     var copy: ChangeStream.CopyProgress? = nil
 
@@ -94,12 +90,15 @@ final class StatusLine: @unchecked Sendable {
     }
 
     private func draw(_ progress: StreamProgress, _ state: inout State) {
+        // The initial snapshot comes before streaming; a backfill runs beside it.
         let line =
-            progress.copy.map { "\r\(StreamProgress.copyText($0))\u{1B}[K" }
-            ?? progress.snapshot.map { "\rinitial snapshot: \($0.table), \($0.rows) rows copied\u{1B}[K" }
-            ?? "\rreceived \(progress.received)  lag \(Self.bytes(progress.lagBytes))  "
-            + "\(Int(progress.changesPerSecond.rounded())) changes/s  \(progress.transactions) transactions"
-            + (progress.backfill.map { "  backfill \($0.table): \($0.rows) rows" } ?? "") + "\u{1B}[K"
+            if let copy = progress.copy, !copy.backfill {
+                "\r\(StreamProgress.copyText(copy))\u{1B}[K"
+            } else {
+                "\rreceived \(progress.received)  lag \(Self.bytes(progress.lagBytes))  "
+                    + "\(Int(progress.changesPerSecond.rounded())) changes/s  \(progress.transactions) transactions"
+                    + (progress.copy.map { "  \(StreamProgress.copyText($0))" } ?? "") + "\u{1B}[K"
+            }
         try? Output.writeAll(Array(line.utf8), to: STDERR_FILENO, context: "writing to stderr")
         state.shown = true
     }

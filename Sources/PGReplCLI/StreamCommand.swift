@@ -289,7 +289,9 @@ struct StreamCommand: ParsableCommand {
         configuration.keepTuples = format == .json
         // wal2json's lines copy the server's text bytes: nothing to decode in text mode.
         configuration.decodeValues = format != .json || binary
-        let sql = try connection.catalogConnection(budget: reconnectFor) { [stopper] in stopper.signalReceived != nil }
+        let sql = try connection.catalogConnection(policy: configuration.reconnect) { [stopper] in
+            stopper.signalReceived != nil
+        }
         let encoding = try StreamWriter.encoding(
             format, options: pluginOptions,
             debezium: DebeziumOptions(topicPrefix: topicPrefix, decimalHandling: decimalHandling, keyValue: keyValue),
@@ -300,8 +302,7 @@ struct StreamCommand: ParsableCommand {
             let metrics = stream.metrics
             return StreamProgress(
                 received: metrics.serverWALEnd, lagBytes: metrics.lagBytes, changesPerSecond: metrics.changesPerSecond,
-                transactions: metrics.transactions, snapshot: metrics.snapshotTable.map { ($0, metrics.snapshotRows) },
-                backfill: metrics.backfillTable.map { ($0, metrics.backfillRows) }, copy: metrics.copy)
+                transactions: metrics.transactions, copy: metrics.copy)
         }
         defer { status.stop() }
         let writer = StreamWriter(encoding: encoding, output: out, status: status)

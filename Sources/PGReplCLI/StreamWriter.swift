@@ -348,11 +348,11 @@ final class Spool {
 
     init() throws {
         var template = Array((FileManager.default.temporaryDirectory.path + "/pgrepl-spool-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        let fd = template.withUnsafeMutableBufferPointer { $0.baseAddress.map { mkstemp($0) } ?? -1 }
         guard fd >= 0 else {
             throw CLIError.io("creating a spool file in \(FileManager.default.temporaryDirectory.path)")
         }
-        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        template.withUnsafeBufferPointer { _ = $0.baseAddress.map { unlink($0) } }
         self.fd = fd
         pending.reserveCapacity(1 << 16)
     }

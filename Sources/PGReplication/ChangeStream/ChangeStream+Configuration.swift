@@ -160,9 +160,9 @@ extension ChangeStream {
             self.maxDelay = maxDelay
         }
 
-        /// Why no attempt number `attempt` is made after failing for `failingFor` seconds; nil
-        /// when it is.
-        func exhausted(attempt: Int, failingFor: Double) -> String? {
+        /// Why no attempt number `attempt` (1 for the first after a failure) is made after failing
+        /// for `failingFor` seconds (`"5 attempts"`, `"12 attempts in 120 s"`); nil when it is.
+        public func exhausted(attempt: Int, failingFor: Double) -> String? {
             if let maxAttempts, attempt > maxAttempts { return "\(maxAttempts) attempts" }
             if let maxDuration, failingFor > maxDuration {
                 return "\(attempt - 1) attempts in \(Int(failingFor.rounded())) s"
@@ -173,7 +173,9 @@ extension ChangeStream {
         /// No reconnecting: the first failure ends the stream.
         public static let never = ReconnectPolicy(maxAttempts: 0)
 
-        func delay(attempt: Int) -> Double {
+        /// Seconds to wait before attempt number `attempt`: up to `initialDelay` doubled per
+        /// attempt, at most `maxDelay`, with full jitter (between half and all of it).
+        public func delay(attempt: Int) -> Double {
             let ceiling = min(maxDelay, initialDelay * pow(2, Double(max(0, attempt - 1))))
             return Double.random(in: (ceiling / 2)...max(ceiling / 2, ceiling))
         }

@@ -282,17 +282,11 @@ struct PublishedTable: Hashable {
         var text = text
         return text.withUTF8 { utf8 -> [UInt8]? in
             guard utf8.count % 2 == 0 else { return nil }
-            func nibble(_ c: UInt8) -> UInt8? {
-                switch c {
-                case 0x30...0x39: c - 0x30
-                case 0x61...0x66: c - 0x61 + 10
-                case 0x41...0x46: c - 0x41 + 10
-                default: nil
-                }
-            }
             var bytes = [UInt8](repeating: 0, count: utf8.count / 2)
             for index in bytes.indices {
-                guard let high = nibble(utf8[2 * index]), let low = nibble(utf8[2 * index + 1]) else { return nil }
+                guard let high = hexDigitValue(utf8[2 * index]), let low = hexDigitValue(utf8[2 * index + 1]) else {
+                    return nil
+                }
                 bytes[index] = high << 4 | low
             }
             return bytes

@@ -157,7 +157,7 @@ package final class SpilledChanges: Sequence, @unchecked Sendable {
                 let old = buffer.count
                 buffer.append(contentsOf: repeatElement(0, count: chunk))
                 let got = buffer.withUnsafeMutableBytes { raw in
-                    pread(owner.file.fd, raw.baseAddress! + old, chunk, off_t(fileOffset))
+                    raw.baseAddress.map { pread(owner.file.fd, $0 + old, chunk, off_t(fileOffset)) } ?? -1
                 }
                 guard got > 0 else {
                     throw Self.failure(got < 0 ? String(cString: strerror(errno)) : "it is shorter than written")
@@ -335,14 +335,14 @@ package struct ChangeSpool {
     private mutating func write(subxid: UInt32, _ source: Source) throws {
         if file == nil {
             var template = Array((directory + "/pgrepl-transaction-XXXXXX").utf8CString)
-            let opened = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            let opened = template.withUnsafeMutableBufferPointer { $0.baseAddress.map { mkstemp($0) } ?? -1 }
             guard opened >= 0 else {
                 throw PGError(
                     .operational,
                     "cannot create a spill file for a large transaction in \(directory): \(String(cString: strerror(errno)))"
                 )
             }
-            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+            template.withUnsafeBufferPointer { _ = $0.baseAddress.map { unlink($0) } }
             file = SpillFile(fd: opened)
         }
         var record: [UInt8] = []
@@ -383,7 +383,7 @@ package struct ChangeSpool {
         var done = 0
         while done < pending.count {
             let written = pending.withUnsafeBytes { raw in
-                Foundation.write(file.fd, raw.baseAddress! + done, raw.count - done)
+                raw.baseAddress.map { Foundation.write(file.fd, $0 + done, raw.count - done) } ?? -1
             }
             guard written > 0 else {
                 throw PGError(

@@ -24,6 +24,29 @@ import Glibc
         }
     }
 
+    /// A primary with table `t` and publication `p`, and a hot standby (physical slot `standby1`)
+    /// that has replayed the publication, for logical decoding on the standby.
+    static func decodingStandby() throws -> (primary: LocalCluster, standby: LocalCluster) {
+        let primary = try LocalCluster.start(testClusterConfiguration)
+        do {
+            try primary.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
+            let standby = try primary.startStandby(settings: ["hot_standby_feedback": "on"], physicalSlot: "standby1")
+            do {
+                let replayed = try eventually(seconds: 60) {
+                    try standby.psql("SELECT count(*) FROM pg_publication WHERE pubname = 'p'") == "1"
+                }
+                #expect(replayed, "the standby never replayed publication p")
+            } catch {
+                standby.destroy()
+                throw error
+            }
+            return (primary, standby)
+        } catch {
+            primary.destroy()
+            throw error
+        }
+    }
+
     /// A logical slot made on a standby streams what the primary writes.
     ///
     /// Creating the slot waits for a consistent point, which on a standby needs a running-xacts
@@ -31,16 +54,12 @@ import Glibc
     /// `pg_log_standby_snapshot()` on the primary logs one at once.
     @Test(.requires(postgres: 16))
     func aLogicalSlotOnAStandbyStreamsThePrimarysChanges() throws {
-        let primary = try LocalCluster.start(testClusterConfiguration)
-        defer { primary.destroy() }
-        try primary.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
-        let standby = try primary.startStandby(settings: ["hot_standby_feedback": "on"], physicalSlot: "standby1")
-        defer { standby.destroy() }
+        let (primary, standby) = try Self.decodingStandby()
+        defer {
+            standby.destroy()
+            primary.destroy()
+        }
         #expect(try standby.psql("SELECT pg_is_in_recovery()") == "t")
-        #expect(
-            try eventually(seconds: 60) {
-                try standby.psql("SELECT count(*) FROM pg_publication WHERE pubname = 'p'") == "1"
-            })
 
         var configuration = ChangeStream.Configuration(dsn: standby.dsn(), slot: "on_standby", publications: ["p"])
         configuration.createSlot = true
@@ -73,15 +92,11 @@ import Glibc
     /// written on the primary (`Heartbeat.dsn`), they come back through the standby's stream.
     @Test(.requires(postgres: 16))
     func heartbeatsOfAStreamOnAStandbyAreWrittenOnThePrimary() throws {
-        let primary = try LocalCluster.start(testClusterConfiguration)
-        defer { primary.destroy() }
-        try primary.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
-        let standby = try primary.startStandby(settings: ["hot_standby_feedback": "on"], physicalSlot: "standby1")
-        defer { standby.destroy() }
-        #expect(
-            try eventually(seconds: 60) {
-                try standby.psql("SELECT count(*) FROM pg_publication WHERE pubname = 'p'") == "1"
-            })
+        let (primary, standby) = try Self.decodingStandby()
+        defer {
+            standby.destroy()
+            primary.destroy()
+        }
         for (slot, heartbeatDSN) in [("hb_standby", nil), ("hb_primary", primary.dsn())] {
             let capture = LogCapture()
             var configuration = ChangeStream.Configuration(dsn: standby.dsn(), slot: slot, publications: ["p"])

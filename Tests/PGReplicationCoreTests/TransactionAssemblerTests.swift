@@ -221,4 +221,89 @@ import Testing
             ]
         #expect(throws: PGValueDecodingError.self) { _ = try run(messages, memoryLimit: limit) }
     }
+
+    // MARK: - Two-phase transactions (protocol 3)
+
+    let prepareTime = PostgresTimestamp(rawValue: 5)
+
+    func prepared(_ ids: [Int], xid: UInt32 = 9, gid: String = "g1") -> [PGOutputMessage] {
+        [.beginPrepare(.init(prepareLSN: 300, endLSN: 320, prepareTime: prepareTime, xid: xid, gid: gid)), .relation(relation)]
+            + ids.map { insert($0) }
+            + [.prepare(.init(prepareLSN: 300, endLSN: 320, prepareTime: prepareTime, xid: xid, gid: gid))]
+    }
+
+    @Test func aPreparedTransactionIsDeliveredAsAPrepareAndItsCommitAndRollbackFollow() throws {
+        let events = try run(
+            prepared([1, 2])
+                + [
+                    .commitPrepared(
+                        .init(commitLSN: 400, endLSN: 420, commitTime: .init(rawValue: 6), xid: 9, gid: "g1")),
+                    .rollbackPrepared(
+                        .init(
+                            prepareEndLSN: 320, rollbackEndLSN: 520, prepareTime: prepareTime,
+                            rollbackTime: .init(rawValue: 7), xid: 10, gid: "g2")),
+                ], version: 3)
+        #expect(events.count == 3)
+        guard case .transaction(let transaction) = events.first else {
+            Issue.record("no prepared transaction: \(events)")
+            return
+        }
+        #expect(transaction.kind == .prepare(gid: "g1"))
+        #expect(transaction.xid == 9)
+        #expect(transaction.commitLSN == 300 && transaction.endLSN == 320)
+        #expect(try ids(Array(transaction.changes)) == [1, 2])
+        #expect(events.first?.acknowledgeLSN == 320)
+        #expect(
+            events[1]
+                == .commitPrepared(gid: "g1", xid: 9, commitLSN: 400, endLSN: 420, commitTime: .init(rawValue: 6)))
+        #expect(events[1].acknowledgeLSN == 420)
+        #expect(events[2] == .rollbackPrepared(gid: "g2", xid: 10, endLSN: 520, rollbackTime: .init(rawValue: 7)))
+        #expect(events[2].acknowledgeLSN == 520)
+    }
+
+    @Test func chunkedDeliveryOfAPreparedTransactionEndsInAPrepareCommit() throws {
+        let events = try run(prepared([1, 2, 3]), delivery: .chunked(batchSize: 2), version: 3)
+        let shape = try events.map { event -> String in
+            switch event {
+            case .begin(let begin): "begin \(begin.xid)"
+            case .changes(let batch): "changes \(try ids(batch.changes))"
+            case .commit(let transaction): "commit \(transaction.kind)"
+            default: "\(event)"
+            }
+        }
+        #expect(shape == ["begin 9", "changes [1, 2]", "changes [3]", "commit prepare(gid: \"g1\")"])
+        #expect(events.last?.acknowledgeLSN == 320)
+    }
+
+    @Test func aStreamedPreparedTransactionDropsItsAbortedSubtransaction() throws {
+        let events = try run(
+            [
+                .relation(relation),
+                .streamStart(.init(xid: 50, isFirstSegment: true)), insert(1, xid: 50), insert(2, xid: 51),
+                .streamStop(.init()),
+                .streamAbort(.init(xid: 50, subtransactionXID: 51)),
+                .streamStart(.init(xid: 50, isFirstSegment: false)), insert(3, xid: 50), .streamStop(.init()),
+                .streamPrepare(.init(prepareLSN: 300, endLSN: 320, prepareTime: prepareTime, xid: 50, gid: "s1")),
+            ], version: 3)
+        guard events.count == 1, case .transaction(let transaction) = events[0] else {
+            Issue.record("expected one transaction: \(events)")
+            return
+        }
+        #expect(transaction.kind == .prepare(gid: "s1"))
+        #expect(transaction.streamed)
+        #expect(try ids(Array(transaction.changes)) == [1, 3])
+    }
+
+    @Test func aPrepareWithoutItsBeginIsAProtocolViolation() throws {
+        #expect(throws: PGError.self) {
+            try run(
+                [.prepare(.init(prepareLSN: 300, endLSN: 320, prepareTime: prepareTime, xid: 9, gid: "g"))],
+                version: 3)
+        }
+        #expect(throws: PGError.self) {
+            try run(
+                [.streamPrepare(.init(prepareLSN: 300, endLSN: 320, prepareTime: prepareTime, xid: 9, gid: "g"))],
+                version: 3)
+        }
+    }
 }

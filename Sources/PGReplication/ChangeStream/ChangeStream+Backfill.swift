@@ -117,33 +117,14 @@ extension ChangeStream {
 /// thread does for the chunk in flight (the changes delivered in its window, the chunk to
 /// deliver at its high watermark).
 final class BackfillCoordinator: Sendable {
-    /// A chunk read and waiting for its high watermark.
+    /// A chunk read and waiting for its high watermark (its keys wait in the window).
     private struct Chunk {
         var sequence: Int
         var table: PGTable
         var rows: [PGRow]
-        var keys: [[PGValue]]
         /// The last row's key as text, for the checkpoint.
         var lastKey: [String]?
         var last: Bool
-    }
-
-    /// What the I/O thread keeps for the table being copied.
-    private struct Tracking {
-        var table: PublishedTable
-        /// Keys that changes delivered in the current window touched.
-        var touched: Set<[PGValue]> = []
-        /// A truncate of the table was delivered in the window: every row of the chunk is gone.
-        var truncated = false
-        /// A change whose key could not be read (an unchanged TOASTed key): the chunk is read again.
-        var unmatched = false
-        /// Keys of transactions delivered but not committed yet (streamed, or prepared):
-        /// xid → subtransaction → keys. They count at their commit and are void at their abort.
-        var pending: [UInt32: [UInt32: Set<[PGValue]>]] = [:]
-        /// Transactions open (or prepared) when tracking started: some of their changes were
-        /// delivered before, unseen, so a chunk whose window holds their commit is read again.
-        var unknown: Set<UInt32> = []
-        var chunks = 0
     }
 
     private struct State {
@@ -152,12 +133,13 @@ final class BackfillCoordinator: Sendable {
         var queue: [ChangeStream.Backfill] = []
         /// The backfill in progress; its `tables`, `after` and `tableRows` move with each chunk.
         var current: ChangeStream.Backfill?
-        var tracking: Tracking?
-        /// Chunked delivery: transactions begun and not finished. When a table's tracking
-        /// starts, their changes delivered before are unknown to it.
-        var open: Set<UInt32> = []
-        /// Transactions prepared and not yet committed or rolled back.
-        var prepared: Set<UInt32> = []
+        /// The table being copied, as the backfill thread resolved it.
+        var tracked: PublishedTable?
+        /// The DBLog rule: the changes delivered in the chunk's window, and the decision at its
+        /// high watermark.
+        var window = BackfillWindow()
+        /// Chunks of the tracked table delivered.
+        var chunks = 0
         var chunk: Chunk?
         var sequence = 0
         /// The last chunk sequence settled by the I/O thread, and whether it was delivered.
@@ -207,101 +189,7 @@ final class BackfillCoordinator: Sendable {
     /// Notes the keys an event delivers for the table being copied, and which transactions are
     /// open. Called for every event, before it is delivered.
     func observe(_ event: PGChangeEvent) {
-        state.withLock { state in
-            switch event {
-            case .begin(let begin):
-                state.open.insert(begin.xid)
-            case .transaction(let transaction):
-                if case .prepare = transaction.kind { state.prepared.insert(transaction.xid) }
-            case .commit(let transaction):
-                state.open.remove(transaction.xid)
-                if case .prepare = transaction.kind { state.prepared.insert(transaction.xid) }
-            case .abort(let abort) where abort.wholeTransaction:
-                state.open.remove(abort.xid)
-            case .commitPrepared(_, let xid, _, _, _), .rollbackPrepared(_, let xid, _, _):
-                state.prepared.remove(xid)
-            default:
-                break
-            }
-            guard var tracking = state.tracking else { return }
-            defer { state.tracking = tracking }
-            switch event {
-            case .transaction(let transaction):
-                let prepare: Bool
-                if case .prepare = transaction.kind { prepare = true } else { prepare = false }
-                for change in transaction.changes {
-                    for key in keys(of: change, &tracking) {
-                        if prepare {
-                            tracking.pending[transaction.xid, default: [:]][transaction.xid, default: []].insert(key)
-                        } else {
-                            tracking.touched.insert(key)
-                        }
-                    }
-                }
-            case .changes(let batch):
-                for change in batch.changes {
-                    for key in keys(of: change, &tracking) {
-                        tracking.pending[batch.xid, default: [:]][batch.subtransactionXID, default: []].insert(key)
-                    }
-                }
-            case .commit(let transaction):
-                if case .prepare = transaction.kind { return }
-                commit(transaction.xid, &tracking)
-            case .commitPrepared(_, let xid, _, _, _):
-                commit(xid, &tracking)
-            case .rollbackPrepared(_, let xid, _, _):
-                tracking.pending[xid] = nil
-                tracking.unknown.remove(xid)
-            case .abort(let abort):
-                if abort.wholeTransaction {
-                    tracking.pending[abort.xid] = nil
-                    tracking.unknown.remove(abort.xid)
-                } else {
-                    tracking.pending[abort.xid]?[abort.subtransactionXID] = nil
-                }
-            case .begin, .message, .snapshot, .schemaChange, .stalled:
-                break
-            }
-        }
-    }
-
-    private func commit(_ xid: UInt32, _ tracking: inout Tracking) {
-        if tracking.unknown.remove(xid) != nil { tracking.unmatched = true }
-        guard let keys = tracking.pending.removeValue(forKey: xid) else { return }
-        for set in keys.values { tracking.touched.formUnion(set) }
-    }
-
-    /// The keys `change` touches in the tracked table (the old key and the new one of an
-    /// update); a truncate of the table, or a key that cannot be read, is noted in `tracking`.
-    private func keys(of change: PGChange, _ tracking: inout Tracking) -> [[PGValue]] {
-        let oid = tracking.table.oid
-        var keys: [[PGValue]] = []
-        func key(_ row: PGRow, _ tracking: inout Tracking) {
-            var values: [PGValue] = []
-            values.reserveCapacity(tracking.table.key.count)
-            for column in tracking.table.key {
-                guard let value = row[column], value != .unchangedToast else {
-                    tracking.unmatched = true
-                    return
-                }
-                values.append(value)
-            }
-            keys.append(values)
-        }
-        switch change {
-        case .insert(let table, let new) where table.oid == oid:
-            key(new, &tracking)
-        case .update(let table, let old, _, let new) where table.oid == oid:
-            key(new, &tracking)
-            if let old { key(old, &tracking) }
-        case .delete(let table, let old, _) where table.oid == oid:
-            key(old, &tracking)
-        case .truncate(let tables, _, _) where tables.contains(where: { $0.oid == oid }):
-            tracking.truncated = true
-        default:
-            break
-        }
-        return keys
+        state.withLock { $0.window.observe(event) }
     }
 
     /// A watermark of this stream: the chunk to deliver when it is the high watermark of the
@@ -311,26 +199,18 @@ final class BackfillCoordinator: Sendable {
         let parts = text.split(separator: " ")
         guard parts.count == 3, parts[0] == tag, parts[1] == "high", let sequence = Int(parts[2]) else { return nil }
         let event = state.withLock { state -> PGSnapshotBatch? in
-            guard let chunk = state.chunk, chunk.sequence == sequence, var tracking = state.tracking,
-                var backfill = state.current
+            guard let chunk = state.chunk, chunk.sequence == sequence, var backfill = state.current,
+                let settlement = state.window.settle(sequence: sequence)
             else { return nil }
             state.chunk = nil
-            defer {
-                tracking.touched = []
-                tracking.truncated = false
-                tracking.unmatched = false
-                state.tracking = tracking
-            }
-            if tracking.unmatched {
+            guard case .deliver(let keeping) = settlement else {
                 state.settled = (sequence, false)
                 return nil
             }
-            let rows =
-                tracking.truncated
-                ? [] : zip(chunk.rows, chunk.keys).filter { !tracking.touched.contains($0.1) }.map(\.0)
-            tracking.chunks += 1
+            let rows = keeping.map { chunk.rows[$0] }
+            state.chunks += 1
             backfill.tableRows += rows.count
-            let chunkNumber = tracking.chunks
+            let chunkNumber = state.chunks
             let tableRows = backfill.tableRows
             if chunk.last {
                 backfill.tables.removeFirst()
@@ -354,7 +234,9 @@ final class BackfillCoordinator: Sendable {
     /// Starts noting the stream's changes to `table`: its first chunk's window opens.
     private func track(_ table: PublishedTable) {
         state.withLock { state in
-            state.tracking = Tracking(table: table, unknown: state.open.union(state.prepared))
+            state.tracked = table
+            state.chunks = 0
+            state.window.track(BackfillWindow.Table(oid: table.oid, key: table.key))
             if state.current?.tables.isEmpty == false { state.current?.tables[0] = table.qualifiedName }
         }
     }
@@ -363,7 +245,10 @@ final class BackfillCoordinator: Sendable {
     func delivered(_ batch: PGSnapshotBatch) {
         state.withLock { state in
             state.settled = (state.sequence, true)
-            if batch.last { state.tracking = nil }
+            if batch.last {
+                state.tracked = nil
+                state.window.untrack()
+            }
         }
         state.broadcast()
     }
@@ -419,7 +304,10 @@ final class BackfillCoordinator: Sendable {
             } catch {
                 connection?.close()
                 connection = nil
-                state.withLock { $0.chunk = nil }
+                state.withLock { state in
+                    state.chunk = nil
+                    state.window.dropChunk()
+                }
                 guard isRunning else { continue }
                 guard stream.isRetryable(error) else {
                     stream.fail(
@@ -430,6 +318,8 @@ final class BackfillCoordinator: Sendable {
                     state.withLock { state in
                         state.current = nil
                         state.queue = []
+                        state.tracked = nil
+                        state.window.untrack()
                     }
                     continue
                 }
@@ -448,6 +338,8 @@ final class BackfillCoordinator: Sendable {
                     state.withLock { state in
                         state.current = nil
                         state.queue = []
+                        state.tracked = nil
+                        state.window.untrack()
                     }
                     continue
                 }
@@ -523,7 +415,7 @@ final class BackfillCoordinator: Sendable {
         of backfill: ChangeStream.Backfill, sql: PGConnection, stream: ChangeStream
     ) throws -> Outcome? {
         guard let name = backfill.tables.first else { return .delivered }
-        let tracked = state.withLock { $0.tracking?.table }
+        let tracked = state.withLock { $0.tracked }
         let table: PublishedTable
         if let tracked, tracked.qualifiedName == name {
             table = tracked
@@ -573,8 +465,9 @@ final class BackfillCoordinator: Sendable {
         state.withLock { state in
             state.settled = nil
             state.chunk = Chunk(
-                sequence: sequence, table: changeTable, rows: rows, keys: keys, lastKey: lastKey,
+                sequence: sequence, table: changeTable, rows: rows, lastKey: lastKey,
                 last: rows.count < backfill.chunkSize)
+            state.window.chunkRead(sequence: sequence, keys: keys)
         }
         try watermark("high", sequence, sql: sql)
         // The I/O thread settles the chunk where the stream reaches the high watermark.

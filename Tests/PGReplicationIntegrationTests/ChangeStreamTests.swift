@@ -276,26 +276,22 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
             TestServer.dropSlot(slot)
             _ = try? TestServer.sql("DROP PUBLICATION IF EXISTS \(publication); DROP TABLE IF EXISTS \(table)")
         }
-        // Concurrent writes while the slot is created and the snapshot copied.
-        let writing = Atomic<Bool>(true)
-        let writerDone = DispatchSemaphore(value: 0)
+        // Concurrent writes while the slot is created and the snapshot copied; a refused write
+        // fails the test (`stop()`), so the table cannot silently equal the snapshot.
         let dsn = try TestServer.dsn()
-        Thread {
-            defer { writerDone.signal() }
-            guard let writer = try? PGConnection(dsn) else { return }
-            var random = SeededRandom(state: 7)
-            var next = 5001
-            while writing.load(ordering: .relaxed) {
-                let id = random.next(next - 1) + 1
-                switch random.next(3) {
-                case 0:
-                    _ = try? writer.execute("INSERT INTO \(table) VALUES (\(next), 'new', \(next))")
-                    next += 1
-                case 1: _ = try? writer.execute("UPDATE \(table) SET v = v || '+', n = n + 1 WHERE id = \(id)")
-                default: _ = try? writer.execute("DELETE FROM \(table) WHERE id = \(id)")
-                }
+        let next = Atomic<Int>(5001)
+        var random = SeededRandom(state: 7)
+        let choices = (0..<100_000).map { _ in (random.next(3), random.next(5000) + 1) }
+        let writer = ConcurrentWriter(dsn: dsn, pause: 500) { writer, round in
+            let (kind, id) = choices[round % choices.count]
+            switch kind {
+            case 0:
+                let new = next.add(1, ordering: .relaxed).oldValue
+                try writer.execute("INSERT INTO \(table) VALUES (\(new), 'new', \(new))")
+            case 1: try writer.execute("UPDATE \(table) SET v = v || '+', n = n + 1 WHERE id = \(id)")
+            default: try writer.execute("DELETE FROM \(table) WHERE id = \(id)")
             }
-        }.start()
+        }
         Thread.sleep(forTimeInterval: 0.2)
 
         var configuration = ChangeStream.Configuration(dsn: dsn, slot: slot, publications: [publication])
@@ -307,6 +303,8 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         let stream = ChangeStream(configuration)
         let rows = Locked<[Int: String]>([:])
         let snapshotRows = Atomic<Int>(0)
+        // Writer rounds accepted when the copy's first and last batches arrived.
+        let copyRounds = Locked<(first: Int?, last: Int?)>((nil, nil))
         let done = DispatchSemaphore(value: 0)
         let failure = Locked<(any Error)?>(nil)
         Thread {
@@ -315,6 +313,12 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
                     switch event {
                     case .snapshot(let batch):
                         snapshotRows.add(batch.rows.count, ordering: .relaxed)
+                        copyRounds.withLock { rounds in
+                            rounds.first = rounds.first ?? writer.rounds
+                            if batch.last { rounds.last = writer.rounds }
+                        }
+                        // A slow consumer: the writer goes on while the copy runs.
+                        Thread.sleep(forTimeInterval: 0.02)
                         for row in batch.rows {
                             let id = try row["id", as: Int.self]
                             let text = "\(try row["v", as: String.self])|\(try row["n", as: PGNumeric.self])"
@@ -343,12 +347,13 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
             done.signal()
         }.start()
         Thread.sleep(forTimeInterval: 2)
-        writing.store(false, ordering: .relaxed)
-        writerDone.wait()
+        writer.stop()
         try TestServer.sql("INSERT INTO \(table) VALUES (-1, 'marker', 0)")
         #expect(done.wait(timeout: .now() + 60) == .success)
         if let error = failure.withLock({ $0 }) { throw error }
         #expect(snapshotRows.load(ordering: .relaxed) >= 4000)
+        let (first, last) = copyRounds.withLock { $0 }
+        #expect((last ?? 0) > (first ?? .max), "no write landed while the snapshot was copied: \(copyRounds)")
         let final = try TestServer.sql("SELECT id, v || '|' || n FROM \(table)").rows
         var expected: [Int: String] = [:]
         for row in final {

@@ -80,6 +80,13 @@ extension ChangeStream {
         backfills.enqueue(resolved, stream: self)
     }
 
+    /// Runs `hook` on the backfill thread after each chunk is read and before its high watermark
+    /// is written (with the table's name and the chunk's sequence number): tests write there to
+    /// put a change in a chunk's window.
+    package func onBackfillChunkRead(_ hook: @escaping @Sendable (_ table: String, _ sequence: Int) throws -> Void) {
+        backfills.afterRead.withLock { $0 = hook }
+    }
+
     /// The published table a backfill names, checked for what a backfill needs.
     func resolveBackfillTable(_ name: String, sql: PGConnection) throws -> PublishedTable {
         func refuse(_ why: String) -> ChangeStreamError {
@@ -149,6 +156,9 @@ final class BackfillCoordinator: Sendable {
     /// Unique per stream: other streams' watermarks in the same database are not ours.
     let tag = "\(UInt64.random(in: 0...UInt64.max))"
     private let state = Locked(State())
+    /// A test's hook, run on the backfill thread between a chunk's read and its high watermark:
+    /// what it writes then is in the chunk's window and not in its rows.
+    let afterRead = Locked<(@Sendable (_ table: String, _ sequence: Int) throws -> Void)?>(nil)
 
     var isActive: Bool { state.withLock { $0.current != nil || !$0.queue.isEmpty } }
 
@@ -469,6 +479,7 @@ final class BackfillCoordinator: Sendable {
                 last: rows.count < backfill.chunkSize)
             state.window.chunkRead(sequence: sequence, keys: keys)
         }
+        try afterRead.withLock { $0 }?(table.qualifiedName, sequence)
         try watermark("high", sequence, sql: sql)
         // The I/O thread settles the chunk where the stream reaches the high watermark.
         return state.withLock(

@@ -29,6 +29,10 @@ final class ConcurrentWriter: Sendable {
         }.start()
     }
 
+    /// The rounds the server accepted so far: a test reads it at both ends of the phase under
+    /// test to check that writes landed in it.
+    var rounds: Int { outcome.withLock { $0.rounds } }
+
     /// Stops the writer and checks that it wrote without an error.
     func stop(sourceLocation: SourceLocation = #_sourceLocation) {
         writing.withLock { $0 = false }

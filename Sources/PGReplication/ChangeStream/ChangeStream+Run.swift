@@ -39,6 +39,9 @@ extension ChangeStream {
                 if let failure = state.withLock({ $0.failure }) { throw failure }
                 if let typed = try diagnoseSlot(after: error) { throw typed }
                 guard isRetryable(error) else { throw cannotStart(error, streamed: session.startedAt != nil) }
+                // What a stop interrupted (a connect, a query) ends the run as a stop does,
+                // whatever the reconnect policy.
+                if stopRequested { return }
                 cause = error
             }
             prepared = prepared || session.prepared

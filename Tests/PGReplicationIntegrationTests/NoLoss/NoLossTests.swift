@@ -41,34 +41,44 @@ import Glibc
         let t2Handled = Atomic<Bool>(false)
         let dsn = rig.dsn
         let done = DispatchSemaphore(value: 0)
+        // Every poll of the slot must be read: a poll that fails would leave `violations` empty.
+        let polls = Atomic<Int>(0)
+        let failure = Locked<(any Error)?>(nil)
         Thread {
             defer { done.signal() }
-            guard let watcher = try? PGConnection(dsn) else { return }
-            defer { watcher.close() }
-            try? stream.run { event in
-                guard case .transaction(let transaction) = event else { return }
-                let values = transaction.changes.compactMap { change -> String? in
-                    if case .insert(_, let new) = change { return try? new["v", as: String.self] }
-                    return nil
-                }
-                guard values == ["T2"] else { return }
-                // Handling T2 takes seconds: watch the slot meanwhile.
-                let deadline = Date().addingTimeInterval(12)
-                var after: Date?
-                while Date() < deadline, after.map({ Date() < $0 }) ?? true {
-                    if let text = try? watcher.execute(
-                        "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'ev_slot'"
-                    ).scalar, let confirmed = try? LSN(text), confirmed >= transaction.endLSN {
-                        violations.withLock { $0.append("slot at \(confirmed), T2 ends at \(transaction.endLSN)") }
+            do {
+                let watcher = try PGConnection(dsn)
+                defer { watcher.close() }
+                try stream.run { event in
+                    guard case .transaction(let transaction) = event else { return }
+                    let values = try transaction.changes.compactMap { change -> String? in
+                        if case .insert(_, let new) = change { return try new["v", as: String.self] }
+                        return nil
                     }
-                    if after == nil, stream.metrics.serverWALEnd > transaction.endLSN {
-                        sawKeepalivePastT2.store(true, ordering: .relaxed)
-                        after = Date().addingTimeInterval(2)
+                    guard values == ["T2"] else { return }
+                    // Handling T2 takes seconds: watch the slot meanwhile.
+                    let deadline = Date().addingTimeInterval(12)
+                    var after: Date?
+                    while Date() < deadline, after.map({ Date() < $0 }) ?? true {
+                        let text = try watcher.execute(
+                            "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'ev_slot'"
+                        ).scalar
+                        let confirmed = try LSN(text ?? "")
+                        polls.add(1, ordering: .relaxed)
+                        if confirmed >= transaction.endLSN {
+                            violations.withLock { $0.append("slot at \(confirmed), T2 ends at \(transaction.endLSN)") }
+                        }
+                        if after == nil, stream.metrics.serverWALEnd > transaction.endLSN {
+                            sawKeepalivePastT2.store(true, ordering: .relaxed)
+                            after = Date().addingTimeInterval(2)
+                        }
+                        Thread.sleep(forTimeInterval: 0.1)
                     }
-                    Thread.sleep(forTimeInterval: 0.1)
+                    t2Handled.store(true, ordering: .relaxed)
+                    stream.stop()
                 }
-                t2Handled.store(true, ordering: .relaxed)
-                stream.stop()
+            } catch {
+                failure.withLock { $0 = error }
             }
         }.start()
         // T3 goes on after T1 and T2 committed: a million skipped rows, then its last change.
@@ -81,6 +91,8 @@ import Glibc
         let sawKeepalive = sawKeepalivePastT2.load(ordering: .relaxed)
         #expect(handled, "T2 never reached the handler")
         #expect(sawKeepalive, "no keepalive past T2 while it was handled: the test proves nothing")
+        #expect(failure.withLock { $0 } == nil, "\(String(describing: failure.withLock { $0 }))")
+        #expect(polls.load(ordering: .relaxed) >= 10, "the slot was read \(polls.load(ordering: .relaxed)) times")
         #expect(violations.withLock { $0 }.isEmpty, "\(violations.withLock { $0 }.prefix(3))")
     }
 
@@ -324,13 +336,13 @@ import Glibc
         let dsn = cluster.dsn()
         Thread {
             defer { done.signal() }
-            guard let holder = try? PGConnection(dsn) else { return }
-            defer { holder.close() }
             do {
+                let holder = try PGConnection(dsn)
+                defer { holder.close() }
                 try stream.run { event in
                     // While table a is copied, another session locks table b.
                     if case .snapshot(let batch) = event, batch.table.name == "a",
-                        batch.rows.first.map({ (try? $0["id", as: Int.self]) == 1 }) == true
+                        try batch.rows.first.map({ try $0["id", as: Int.self] == 1 }) == true
                     {
                         try holder.execute("BEGIN; LOCK TABLE b IN ACCESS EXCLUSIVE MODE")
                     }
@@ -400,36 +412,42 @@ import Glibc
         let events = Locked<[String]>([])
         let killed = Atomic<Bool>(false)
         let done = DispatchSemaphore(value: 0)
+        let failure = Locked<(any Error)?>(nil)
         Thread {
-            try? stream.run { event in
-                switch event {
-                case .begin(let begin): events.withLock { $0.append("begin \(begin.xid)") }
-                case .changes(let batch):
-                    events.withLock { $0.append("changes \(batch.xid)") }
-                    if !killed.load(ordering: .relaxed) {
-                        killed.store(true, ordering: .relaxed)
-                        // Let the engine fill what it keeps, and the walsender block on the socket.
-                        Thread.sleep(forTimeInterval: 1)
-                        _ = try rig.cluster.psql(
-                            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '\(rig.slot)'"
-                        )
-                        Thread.sleep(forTimeInterval: 0.5)
+            defer { done.signal() }
+            do {
+                try stream.run { event in
+                    switch event {
+                    case .begin(let begin): events.withLock { $0.append("begin \(begin.xid)") }
+                    case .changes(let batch):
+                        events.withLock { $0.append("changes \(batch.xid)") }
+                        if !killed.load(ordering: .relaxed) {
+                            killed.store(true, ordering: .relaxed)
+                            // Let the engine fill what it keeps, and the walsender block on the socket.
+                            Thread.sleep(forTimeInterval: 1)
+                            _ = try rig.cluster.psql(
+                                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '\(rig.slot)'"
+                            )
+                            Thread.sleep(forTimeInterval: 0.5)
+                        }
+                    case .abort(let abort):
+                        events.withLock { $0.append("abort \(abort.xid) \(abort.reason)") }
+                    case .commit(let commit):
+                        events.withLock { $0.append("commit \(commit.xid)") }
+                        stream.stop()
+                    default: break
                     }
-                case .abort(let abort):
-                    events.withLock { $0.append("abort \(abort.xid) \(abort.reason)") }
-                case .commit(let commit):
-                    events.withLock { $0.append("commit \(commit.xid)") }
-                    stream.stop()
-                default: break
                 }
+            } catch {
+                failure.withLock { $0 = error }
             }
-            done.signal()
         }.start()
         #expect(eventually(seconds: 20) { stream.metrics.connected })
         // Larger than the engine keeps while the handler is busy (16 MiB): the walsender is still
         // sending when it is killed.
         try rig.cluster.psql("INSERT INTO ev SELECT g, 'x' FROM generate_series(1, 600000) g")
         #expect(done.wait(timeout: .now() + 120) == .success)
+        #expect(failure.withLock { $0 } == nil, "\(String(describing: failure.withLock { $0 }))")
         let seen = events.withLock { $0 }
         print("chunked events: \(seen.filter { !$0.hasPrefix("changes") })")
         let xid = try #require(seen.first.map { String($0.dropFirst("begin ".count)) })
@@ -453,18 +471,44 @@ import Glibc
     }
 }
 
-/// Runs `stream` on a thread of its own; the semaphore is signalled when `run` returned.
-private func runInBackground(_ stream: ChangeStream) -> DispatchSemaphore {
+/// A stream's `run` on a thread of its own: when it returned, and what it threw.
+private final class BackgroundRun: Sendable {
     let done = DispatchSemaphore(value: 0)
-    Thread {
-        try? stream.run { _ in }
-        done.signal()
-    }.start()
-    return done
+    let ended = Locked<(at: Date, error: (any Error)?)?>(nil)
 }
 
-/// Stops `stream` and expects its `run` (started by ``runInBackground(_:)`` or alike, signalling
-/// `done`) to return within `seconds`.
+/// Runs `stream` on a thread of its own.
+private func runInBackground(_ stream: ChangeStream) -> BackgroundRun {
+    let run = BackgroundRun()
+    Thread {
+        do {
+            try stream.run { _ in }
+            run.ended.withLock { $0 = (Date(), nil) }
+        } catch {
+            run.ended.withLock { $0 = (Date(), error) }
+        }
+        run.done.signal()
+    }.start()
+    return run
+}
+
+/// Stops `stream` and expects its `run` (started by ``runInBackground(_:)``) to have run until
+/// the stop, and to return within `seconds` without an error: a run that failed at once (the
+/// server refused, say) would return "in time" too, and prove nothing.
+private func expectStopReturns(
+    _ stream: ChangeStream, _ run: BackgroundRun, within seconds: Double,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(
+        run.ended.withLock { $0 } == nil, "run() ended before stop(): \(String(describing: run.ended.withLock { $0 }))",
+        sourceLocation: sourceLocation)
+    expectStopReturns(stream, run.done, within: seconds, sourceLocation: sourceLocation)
+    let error = run.ended.withLock { $0?.error }
+    #expect(error == nil, "run() ended with \(String(describing: error))", sourceLocation: sourceLocation)
+}
+
+/// Stops `stream` and expects its `run` (signalling `done`; the caller checks how it ended) to
+/// return within `seconds`.
 private func expectStopReturns(
     _ stream: ChangeStream, _ done: DispatchSemaphore, within seconds: Double,
     sourceLocation: SourceLocation = #_sourceLocation

@@ -112,6 +112,10 @@ struct StreamOperationsTests {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let file = folder + "/changes.jsonl"
+        // A second slot sees what pgrepl wrote into the WAL: the heartbeats must have been sent.
+        let probe = fixture.slot + "_probe"
+        try TestServer.sql("SELECT pg_create_logical_replication_slot('\(probe)', 'pgoutput')")
+        defer { TestServer.dropSlot(probe) }
         let process = try RunningProcess.pgrepl([
             "stream", "--dsn", try TestServer.dsn(), "--slot", fixture.slot, "--publication", fixture.publication,
             "--output", file, "--heartbeat", "0.2",
@@ -122,6 +126,14 @@ struct StreamOperationsTests {
         process.signal(SIGTERM)
         let ended = try process.finish(within: 30)
         #expect(ended.status == 130, "\(ended)")
+        let sent = try TestServer.sql(
+            """
+            SELECT count(*) FROM pg_logical_slot_peek_binary_changes('\(probe)', NULL, NULL, 'proto_version', '1',
+              'publication_names', '\(fixture.publication)', 'messages', 'true')
+            WHERE position('\(ChangeStream.Heartbeat.prefix)'::bytea IN data) > 0
+            """
+        ).scalar.flatMap { Int($0) }
+        #expect((sent ?? 0) >= 3, "heartbeats sent: \(String(describing: sent))")
         #expect(!readTextFile(file).contains("pgrepl.heartbeat"))
         #expect(!ended.stderr.contains("stalled"))
         expectFailure(

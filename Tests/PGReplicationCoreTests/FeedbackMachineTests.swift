@@ -215,25 +215,54 @@ import Testing
 
     /// T1 (short) commits while T2 (long, begun earlier) is open: T2's messages arrive after T1's
     /// commit with LSNs below its end. The consumer confirmed T1; a keepalive mid-T2 must not
-    /// move flush past T2, which the consumer has not handled.
-    @Test func interleavedTransactionsDoNotForwardPastTheOpenOne() {
+    /// move flush past T2, which the consumer has not handled. The fence comes from where the
+    /// stream takes it, the assembler that decoded the messages (`hasOpenTransaction`), so this
+    /// fails if the assembler stops reporting T2 open as well as if the machine ignores the fence.
+    @Test func interleavedTransactionsDoNotForwardPastTheOpenOne() throws {
         var script = Script()
-        // T1: Begin, insert, Commit (end 0x2000).
-        script.data(0x1F00)
-        script.data(0x1F80)
-        script.data(0x2000)
+        var assembler = TransactionAssembler(decoder: PGOutputDecoder(protocolVersion: 1), delivery: .assembled)
+        let encoder = PGOutputEncoder()
+        let relation = PGOutputMessage.Relation(
+            xid: nil, oid: 1, namespace: "public", name: "t", replicaIdentity: .default,
+            columns: [RelationColumn(flags: 1, name: "id", typeOID: 23, typeModifier: -1)])
+        var delivered: [LSN] = []
+        /// A message received at `lsn`, decoded, handled; the fence set as the stream sets it.
+        func receive(_ message: PGOutputMessage, at lsn: LSN) throws {
+            script.data(lsn)
+            try encoder.encode(message).withUnsafeBytes { bytes in
+                try assembler.feed(bytes, lsn: lsn) { event in
+                    if let end = event.acknowledgeLSN { delivered.append(end) }
+                }
+            }
+            script.machine.forwardingHeld = assembler.hasOpenTransaction
+            script.handled()
+        }
+        func insert(_ id: Int) -> PGOutputMessage {
+            .insert(.init(xid: nil, relationOID: 1, newTuple: TupleData(columns: [.text(Array("\(id)".utf8))])))
+        }
+        // T1: Begin, insert, Commit (end 0x2000); the consumer confirms it.
+        try receive(.begin(.init(finalLSN: 0x1F80, commitTime: .init(rawValue: 1), xid: 1)), at: 0x1F00)
+        try receive(.relation(relation), at: 0)
+        try receive(insert(1), at: 0x1F00)
+        try receive(.commit(.init(commitLSN: 0x1F80, endLSN: 0x2000, commitTime: .init(rawValue: 1))), at: 0x2000)
+        #expect(delivered == [0x2000])
         script.confirm(flush: 0x2000)
         // T2 began at 0x1000 and commits later: its Begin and first changes carry lower LSNs.
-        script.data(0x1000)
-        script.data(0x1100)
+        try receive(.begin(.init(finalLSN: 0x3000, commitTime: .init(rawValue: 2), xid: 2)), at: 0x1000)
+        try receive(insert(2), at: 0x1100)
         #expect(script.machine.highestDataStart == 0x2000)
-        // A keepalive mid-T2: the consumer confirmed the highest dataStart, but T2 is open. The
-        // psycopg2 rule alone (compare with the highest dataStart) would forward here; the fence
-        // held by a consumer that knows a transaction is open prevents it.
-        script.handled()
-        script.machine.forwardingHeld = true
+        // A keepalive mid-T2: everything received was handled and the highest dataStart is
+        // confirmed, so psycopg2's rule alone would forward; T2 is open, so nothing moves.
         script.keepalive(0x3000)
         #expect(script.machine.flushLSN == 0x2000)
+        // T2 commits; once the consumer confirms it, forwarding resumes.
+        try receive(.commit(.init(commitLSN: 0x3000, endLSN: 0x3100, commitTime: .init(rawValue: 2))), at: 0x3100)
+        #expect(delivered == [0x2000, 0x3100])
+        script.keepalive(0x3200)
+        #expect(script.machine.flushLSN == 0x2000, "T2 delivered but not confirmed")
+        script.confirm(flush: 0x3100)
+        script.keepalive(0x3200)
+        #expect(script.machine.flushLSN == 0x3200)
     }
 
     /// Compared with the *last* dataStart (psycopg2 2.9's check), a confirmation of a higher

@@ -38,12 +38,15 @@ import Glibc
         defer { first.signal(SIGKILL) }
         // In the middle of the large transaction: many of its rows written, its C line not yet.
         #expect(eventually(seconds: 180) { count("I") >= 200_000 || !first.isRunning }, "\(first.stderr)")
-        let peak = Self.peakRSS(first.pid)
+        // Alive at the measurement: a run that died (of OOM, say) must fail here, not pass.
+        #expect(first.isRunning, "pgrepl ended before the kill: \(first.stderr)")
+        let peak = try #require(Self.peakRSS(first.pid), "no peak RSS readable for pgrepl")
         first.signal(SIGKILL)
-        _ = try? first.finish(within: 10)
+        let killed = try first.finish(within: 10)
+        #expect(killed.status == 128 + SIGKILL, "\(killed)")
         #expect(count("C") == 1, "the large transaction was complete before the kill")
         // Constant memory while the transaction streams through (a debug build: generous bound).
-        #expect(peak.map { $0 < 200 << 20 } ?? true, "peak RSS \(peak ?? 0) bytes")
+        #expect(peak < 200 << 20, "peak RSS \(peak) bytes")
         let second = try RunningProcess.pgrepl(arguments + ["--end", "\(end)"]).finish(within: 300)
         #expect(second.status == 0, "\(second)")
 

@@ -116,6 +116,39 @@ import Glibc
         }
         #expect(load.committed > 200)
         #expect(load.longTransactions >= 5)
+        #expect(load.failures.isEmpty, "the load's writes failed: \(load.failures.prefix(3))")
+
+        // An oracle that shares no code with the stream, on every lane (on 16 the reference
+        // above is this package's own decoder): each output, replayed, is the table.
+        let table = try Mirror.select(
+            queries: ["tt": "SELECT * FROM tt WHERE id <> -1"], keys: ["tt": ["id"]], dsn: dsn)
+        var mirror = Mirror()
+        for transaction in try StreamJSON.transactions(readTextFile(cliFile)) {
+            mirror.apply(transaction, keys: ["tt": ["id"]])
+        }
+        mirror.tables["tt"]?["-1"] = nil
+        #expect(mirror.difference(from: table) == nil, "pgrepl stream: \(mirror.difference(from: table) ?? "")")
+        var ids = Set<String>()
+        for (_, signature) in fromConsumer {
+            for op in signature.ops {
+                switch op.first {
+                case "I": ids.insert(String(op.dropFirst()))
+                case "D": ids.remove(String(op.dropFirst()))
+                default: break
+                }
+            }
+        }
+        ids.remove("-1")
+        let tableIDs = Set(table.tables["tt"]?.keys.map { $0 } ?? [])
+        #expect(
+            ids == tableIDs,
+            "ChangeStream consumer: \(tableIDs.subtracting(ids).count) rows missing, \(ids.subtracting(tableIDs).count) extra")
+        // Large transactions were streamed in progress to both, as the load means them to be.
+        let streamed = try cluster.psql(
+            "SELECT string_agg(slot_name || '=' || stream_txns, ',' ORDER BY slot_name) FROM pg_stat_replication_slots"
+                + " WHERE slot_name IN ('tt_cli', 'tt_cs')")
+        let counts = streamed.split(separator: ",").compactMap { Int($0.split(separator: "=").last ?? "") }
+        #expect(counts.count == 2 && counts.allSatisfy { $0 > 0 }, "streamed transactions per slot: \(streamed)")
         print(
             "torture: \(Self.kills) kills (SIGKILL \(signals[SIGKILL] ?? 0), SIGTERM \(signals[SIGTERM] ?? 0)), "
                 + "\(reference.count) committed transactions (\(load.longTransactions) long, "
@@ -167,12 +200,15 @@ final class TortureLoad: Sendable {
     private let longs = Atomic<Int>(0)
     private let rollbacks = Atomic<Int>(0)
     private let threads = Atomic<Int>(0)
+    private let errors = Locked<[String]>([])
 
     init(dsn: String) { self.dsn = dsn }
 
     var committed: Int { commits.load(ordering: .relaxed) }
     var longTransactions: Int { longs.load(ordering: .relaxed) }
     var rolledBackSavepoints: Int { rollbacks.load(ordering: .relaxed) }
+    /// The writes the server refused.
+    var failures: [String] { errors.withLock { $0 } }
 
     func start() {
         running.store(true, ordering: .relaxed)
@@ -192,7 +228,9 @@ final class TortureLoad: Sendable {
                             try short(sql, &generator)
                         }
                     } catch {
-                        _ = try? connection?.execute("ROLLBACK")
+                        // Only clients are killed here: a write the server refuses is a failure.
+                        errors.withLock { $0.append("\(error)") }
+                        connection?.close()
                         connection = nil
                         Thread.sleep(forTimeInterval: 0.05)
                     }

@@ -19,9 +19,17 @@ import Testing
         writes: @escaping @Sendable (PGConnection, Int) throws -> Void
     ) throws -> [PGChangeEvent] {
         let writer = ConcurrentWriter(dsn: dsn, pause: 1_000, writes)
-        // Each snapshot batch takes a while, so the writes land during the copy.
+        // Each snapshot batch takes a while, so the writes land during the copy; the writer's
+        // accepted rounds at the first and the last batch prove they did.
+        let copyRounds = Locked<(first: Int?, last: Int?)>((nil, nil))
         let running = RunningStream(configuration) { event in
-            if case .snapshot = event { usleep(20_000) }
+            if case .snapshot = event {
+                copyRounds.withLock { rounds in
+                    rounds.first = rounds.first ?? writer.rounds
+                    rounds.last = writer.rounds
+                }
+                usleep(20_000)
+            }
         }
         defer { running.stop() }
         // Streaming starts once every table was copied.
@@ -38,6 +46,8 @@ import Testing
         #expect(done, "the marker did not arrive: \(String(describing: running.error))")
         running.stop()
         #expect(running.error == nil, "\(String(describing: running.error))")
+        let (first, last) = copyRounds.withLock { $0 }
+        #expect((last ?? 0) > (first ?? .max), "no write landed while the snapshot was copied: \(copyRounds)")
         return running.received
     }
 

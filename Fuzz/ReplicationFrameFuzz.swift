@@ -6,6 +6,8 @@
 //   bits 0-1: pgoutput protocol version - 1 (1 to 4)
 //   bits 2-3: streaming mode (0 off, 1 on, 2 or 3 parallel)
 //   bit 4:    chunked delivery (batch size 1 + bits 5-7) instead of whole transactions
+//   bits 5-7: with whole transactions, the memory limit: 0 for 64 MiB, k for (k - 1) * 512 bytes,
+//             so that transactions spill to a file and are read back when the event is hashed
 // Properties checked for each frame: parsing never traps; a parsed header holds exactly the
 // big-endian fields of the input; a refused frame is a PGError of kind .operational; XLogData
 // payloads fed to the assembler either produce events or throw, never trap.
@@ -27,6 +29,7 @@ public func replicationFrameFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> C
         config & 0x10 == 0 ? .assembled : .chunked(batchSize: Int(config >> 5) + 1)
     var assembler = TransactionAssembler(
         decoder: PGOutputDecoder(protocolVersion: Int(config & 3) + 1, streaming: streaming), delivery: delivery)
+    if config & 0x10 == 0, config >> 5 != 0 { assembler.memoryLimit = (Int(config >> 5) - 1) * 512 }
     var offset = 1
     while offset < input.count {
         var length = Int(input[offset]) << 8

@@ -48,7 +48,8 @@ def tuple_columns(b, i):
 
 def frame_seeds():
     folder = os.path.join(ROOT, "Fuzz", "corpus-frame")
-    # config byte: protocol - 1 (bits 0-1), streaming (bits 2-3), chunked (bit 4)
+    # config byte: protocol - 1 (bits 0-1), streaming (bits 2-3), chunked (bit 4); bits 5-7 are
+    # the batch size when chunked, else the memory limit (0: 64 MiB; k: (k - 1) * 512 bytes).
     captures = {
         "proto1-text": 0x00, "proto1-binary": 0x00, "proto2-streaming": 0x01 | 0x04,
         "proto3-twophase": 0x02, "types-text": 0x00, "types-binary": 0x00,
@@ -74,6 +75,9 @@ def frame_seeds():
             body = b"".join(struct.pack(">H", len(f)) + f for f in frames[start : start + 24])
             write(folder, f"{name}-{n:02d}", bytes([config]) + body)
             write(folder, f"{name}-{n:02d}-chunked", bytes([config | 0x10 | 0x20]) + body)
+            if n < 2:
+                # Assembled with a memory limit of 0 bytes: every change is spilled and read back.
+                write(folder, f"{name}-{n:02d}-spilled", bytes([config | 0x20]) + body)
     write(folder, "keepalive", b"\x00" + struct.pack(">H", 18) + b"k" + struct.pack(">Qq", 1, 2) + b"\x00")
     write(folder, "empty-xlogdata", b"\x00" + struct.pack(">H", 25) + b"w" + bytes(24))
 

@@ -33,6 +33,21 @@ public struct ServerFeatures: Sendable, Hashable {
         "needs \(feature.rawValue), which this PostgreSQL \(majorVersion) build lacks (the PostgreSQL 15 lane runs it)"
     }
 
+    /// The major version an external server reports (`server_version_num`), asked with `psql`
+    /// (beside the server binaries, or the system's); 0 when it cannot be asked, which the
+    /// integration tests' version check reports.
+    static func askedVersion(dsn: String, environment: [String: String]) -> Int {
+        let beside = (try? LocalCluster.discoverBinDirectory(environment: environment)).map { $0 + "/psql" }
+        guard
+            let psql = [beside, "/usr/bin/psql", "/usr/local/bin/psql"].compactMap({ $0 })
+                .first(where: FileManager.default.isExecutableFile(atPath:)),
+            let output = try? CommandRunner(serverAccount: nil).run(
+                psql, ["-XAtq", "-d", dsn, "-c", "SHOW server_version_num"]),
+            output.status == 0, let number = Int(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { return 0 }
+        return number / 10000
+    }
+
     static func detect(environment: [String: String] = ProcessInfo.processInfo.environment) -> ServerFeatures {
         let required: Set<Feature> = {
             guard let list = environment["PGREPL_REQUIRE_FEATURES"], !list.isEmpty else { return [] }
@@ -40,7 +55,9 @@ public struct ServerFeatures: Sendable, Hashable {
             return Set(list.split(separator: ",").compactMap { Feature(rawValue: String($0)) })
         }()
         if let dsn = environment["PGREPL_TEST_DSN"], !dsn.isEmpty {
-            return ServerFeatures(majorVersion: 0, available: Set(Feature.allCases), required: required)
+            return ServerFeatures(
+                majorVersion: askedVersion(dsn: dsn, environment: environment), available: Set(Feature.allCases),
+                required: required)
         }
         guard let bin = try? LocalCluster.discoverBinDirectory(environment: environment) else {
             return ServerFeatures(majorVersion: 0, available: [], required: required)

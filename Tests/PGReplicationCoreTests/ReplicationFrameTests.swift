@@ -44,10 +44,22 @@ import Testing
         #expect(throws: PGError.self) { try frame.withUnsafeBytes { try ReplicationFrame.parse($0) } }
     }
 
+    /// Every prefix of a keepalive and of an XLogData frame: the whole frame parses, and every
+    /// shorter one is refused with an error that says what is wrong (never a trap, never a header
+    /// read past the end).
     @Test func everyPrefixOfAFrameEitherParsesOrThrows() {
-        let frame = bytes("k", [1, 2], tail: [0])
-        for end in 0...frame.count {
-            _ = try? Array(frame[..<end]).withUnsafeBytes { try ReplicationFrame.parse($0) }
+        for frame in [bytes("k", [1, 2], tail: [0]), bytes("w", [1, 2, 3], tail: [0x42, 0x43])] {
+            let whole = frame[0] == UInt8(ascii: "k") ? PrimaryKeepalive.size : XLogDataHeader.size
+            for end in 0...frame.count {
+                let prefix = Array(frame[..<end])
+                do {
+                    _ = try prefix.withUnsafeBytes { try ReplicationFrame.parse($0) }
+                    #expect(end >= whole, "a frame of \(end) bytes parsed")
+                } catch {
+                    #expect(end < whole, "a frame of \(end) bytes refused: \(error)")
+                    #expect(!"\(error)".isEmpty)
+                }
+            }
         }
     }
 

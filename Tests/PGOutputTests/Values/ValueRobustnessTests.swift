@@ -39,16 +39,37 @@ import Testing
         #expect(threw > checked / 2)
     }
 
-    @Test func everyStrictPrefixOfATextValueThrowsOrDecodes() throws {
-        for (type, column) in try Self.capturedValues() {
-            guard case .text(let bytes) = column, bytes.count < 300 else { continue }
-            for length in 0..<bytes.count {
-                _ = try? PGValue(column: .text(Array(bytes.prefix(length))), typeOID: type)
+    /// What a damaged value gave: a value that renders, or an error that says what is wrong.
+    struct Outcomes {
+        var decoded = 0
+        var threw = 0
+        var silent: [String] = []
+
+        mutating func probe(_ column: TupleData.Column, _ type: UInt32) {
+            do {
+                // A value that decodes renders (an empty text is a value too).
+                _ = try PGValue(column: column, typeOID: type).description
+                decoded += 1
+            } catch {
+                threw += 1
+                if error.description.isEmpty { silent.append("type \(type): an error without a message") }
             }
         }
     }
 
+    @Test func everyStrictPrefixOfATextValueThrowsOrDecodes() throws {
+        var outcomes = Outcomes()
+        for (type, column) in try Self.capturedValues() {
+            guard case .text(let bytes) = column, bytes.count < 300 else { continue }
+            for length in 0..<bytes.count { outcomes.probe(.text(Array(bytes.prefix(length))), type) }
+        }
+        // Both outcomes occur (a prefix of "123" is a number, of "2024-01-01" is not a date).
+        #expect(outcomes.decoded > 100 && outcomes.threw > 100, "\(outcomes.decoded) decoded, \(outcomes.threw) threw")
+        #expect(outcomes.silent.isEmpty, "\(outcomes.silent.prefix(5))")
+    }
+
     @Test func randomMutationsThrowOrDecode() throws {
+        var outcomes = Outcomes()
         var random = SplitMix64(seed: 0x5EED_2026)
         let values = try Self.capturedValues()
         let interesting: [UInt8] = [0x00, 0xFF, 0x7F, 0x80, 0x2C, 0x7B, 0x7D, 0x22, 0x5C, 0x2D, 0x3A, 0x2E]
@@ -76,8 +97,10 @@ import Testing
                 }
                 if bytes.isEmpty { break }
             }
-            _ = try? PGValue(column: isText ? .text(bytes) : .binary(bytes), typeOID: type)
+            outcomes.probe(isText ? .text(bytes) : .binary(bytes), type)
         }
         #expect(attempts > 1000)
+        #expect(outcomes.decoded > 100 && outcomes.threw > 100, "\(outcomes.decoded) decoded, \(outcomes.threw) threw")
+        #expect(outcomes.silent.isEmpty, "\(outcomes.silent.prefix(5))")
     }
 }

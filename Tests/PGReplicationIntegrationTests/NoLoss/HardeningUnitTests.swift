@@ -50,7 +50,7 @@ import Testing
             #expect(fcntl(sentinel, F_GETFD) >= 0, "the failed open closed a descriptor it did not own")
             close(sentinel)
         }
-        #expect(descriptors(into: folder).isEmpty)
+        #expect(try descriptors(into: folder).isEmpty)
     }
 
     @Test func lineOutputsReleaseTheirDescriptors() throws {
@@ -62,7 +62,7 @@ import Testing
         }
         // Not a regular file: the initializer throws after opening.
         for _ in 0..<20 { #expect(throws: CLIError.self) { _ = try LineOutput(path: folder) } }
-        #expect(descriptors(into: folder).isEmpty)
+        #expect(try descriptors(into: folder).isEmpty)
     }
 
     @Test func aNewOutputFilesFolderIsSynced() throws {
@@ -111,9 +111,11 @@ import Testing
 }
 
 /// The descriptors of this process open on files in `folder` (other tests run in parallel, so a
-/// count of all descriptors would prove nothing).
-func descriptors(into folder: String) -> [String] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+/// count of all descriptors would prove nothing). Throws where `/proc` cannot be read: an empty
+/// list would pass the check for leaks.
+func descriptors(into folder: String) throws -> [String] {
+    let entries = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")
+    guard !entries.isEmpty else { throw TestSetupError("/proc/self/fd lists no descriptor") }
     return entries.compactMap { entry in
         var buffer = [CChar](repeating: 0, count: 4096)
         let count = readlink("/proc/self/fd/" + entry, &buffer, buffer.count - 1)

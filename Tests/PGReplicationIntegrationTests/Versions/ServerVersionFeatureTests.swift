@@ -10,6 +10,13 @@ import Testing
         try TestServer.sql("SELECT \(columns) FROM pg_replication_slots WHERE slot_name = '\(slot)'").scalar
     }
 
+    /// Every version gate of the suite reads this: it must be the server's, also for a server
+    /// given with `PGREPL_TEST_DSN` (where it once read 0, and every gate took the oldest path).
+    @Test func theVersionTheGatesReadIsTheServers() throws {
+        let number = try #require(try TestServer.sql("SHOW server_version_num").scalar.flatMap { Int($0) })
+        #expect(ServerFeatures.current.majorVersion == number / 10000)
+    }
+
     @Test(.requires(postgres: 17))
     func failoverSlotsAreCreatedAndAltered() throws {
         let slot = TestServer.uniqueName("failover")

@@ -92,6 +92,7 @@ import Testing
             if: ServerFeatures.current.runs(.ssl), Comment(rawValue: ServerFeatures.current.reason(.ssl))))
     func tlsVerifiesAgainstTheTestCA() throws {
         let folder = try temporaryFolder()
+        // Cleanup: a folder left behind hides nothing the test checked.
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try FileManager.default.createDirectory(atPath: folder + "/good", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: folder + "/other", withIntermediateDirectories: true)
@@ -118,6 +119,7 @@ import Testing
 
     @Test func missingBinariesGiveAnInstallHint() throws {
         let empty = try temporaryFolder()
+        // Cleanup: a folder left behind hides nothing the test checked.
         defer { try? FileManager.default.removeItem(atPath: empty) }
         let error = #expect(throws: LocalClusterError.self) {
             try LocalCluster.discoverBinDirectory(environment: ["PG_BINDIR": empty])

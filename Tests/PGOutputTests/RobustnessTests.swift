@@ -19,6 +19,7 @@ import Testing
                         _ = try probe.decode(UnsafeRawBufferPointer(rebasing: buffer[..<length]))
                         failures.append("message \(index) prefix \(length) decoded")
                     } catch  where error.kind.code == .truncated || error.kind.code == .missingStringTerminator {
+                        // The expected refusal of a cut message; any other is recorded below.
                     } catch {
                         failures.append("message \(index) prefix \(length): \(error)")
                     }
@@ -48,8 +49,10 @@ import Testing
                 for _ in 0...(rng.next() % 4) { mutate(&bytes, &rng) }
                 var decoder = fixture.decoder
                 if rng.next() % 2 == 0 { decoder = PGOutputDecoder(protocolVersion: 4, streaming: .parallel) }
+                // Puts the decoder inside a stream block: its own result does not matter.
                 if rng.next() % 2 == 0 { _ = try? decoder.decode([UInt8(ascii: "S"), 0, 0, 0, 1, 1]) }
                 iterations += 1
+                // Damaged input may be refused (the property is "no trap"); what decodes is checked.
                 guard let message = try? decoder.decode(bytes) else { continue }
                 decodedCount += 1
                 if encoder.encode(message) != bytes { reencodeMismatches.append(bytes) }

@@ -227,7 +227,10 @@ import Testing
     let prepareTime = PostgresTimestamp(rawValue: 5)
 
     func prepared(_ ids: [Int], xid: UInt32 = 9, gid: String = "g1") -> [PGOutputMessage] {
-        [.beginPrepare(.init(prepareLSN: 300, endLSN: 320, prepareTime: prepareTime, xid: xid, gid: gid)), .relation(relation)]
+        [
+            .beginPrepare(.init(prepareLSN: 300, endLSN: 320, prepareTime: prepareTime, xid: xid, gid: gid)),
+            .relation(relation),
+        ]
             + ids.map { insert($0) }
             + [.prepare(.init(prepareLSN: 300, endLSN: 320, prepareTime: prepareTime, xid: xid, gid: gid))]
     }

@@ -123,7 +123,7 @@ struct SeededRandom {
 
 /// Collects transactions from a change stream on a thread of its own until a marker row shows up.
 func collect(
-    _ stream: ChangeStream, until marker: @escaping @Sendable (PGTransaction) -> Bool, seconds: Double = 120
+    _ stream: ChangeStream, until marker: @escaping @Sendable (PGTransaction) throws -> Bool, seconds: Double = 120
 ) throws -> [PGTransaction] {
     let box = Locked<[PGTransaction]>([])
     let failure = Locked<(any Error)?>(nil)
@@ -133,7 +133,7 @@ func collect(
             try stream.run { event in
                 guard case .transaction(let transaction) = event else { return }
                 box.withLock { $0.append(transaction) }
-                if marker(transaction) { stream.stop() }
+                if try marker(transaction) { stream.stop() }
             }
         } catch {
             failure.withLock { $0 = error }
@@ -164,7 +164,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         let slots = ["\(prefix)_w2j", "\(prefix)_text", "\(prefix)_bin"]
         defer {
             slots.forEach(TestServer.dropSlot)
-            _ = try? TestServer.sql("DROP PUBLICATION \(publication); DROP TABLE \(t1), \(t2), \(t3), \(markerTable)")
+            TestServer.dropQuietly("DROP PUBLICATION \(publication); DROP TABLE \(t1), \(t2), \(t3), \(markerTable)")
         }
         try TestServer.sql("SELECT pg_create_logical_replication_slot('\(slots[0])', 'wal2json')")
         try TestServer.sql("SELECT pg_create_logical_replication_slot('\(slots[1])', 'pgoutput')")
@@ -212,7 +212,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         let slots = ["\(prefix)_text", "\(prefix)_bin"]
         defer {
             slots.forEach(TestServer.dropSlot)
-            _ = try? TestServer.sql("DROP PUBLICATION \(publication); DROP TABLE \(t1), \(t2), \(t3), \(markerTable)")
+            TestServer.dropQuietly("DROP PUBLICATION \(publication); DROP TABLE \(t1), \(t2), \(t3), \(markerTable)")
         }
         for slot in slots { try TestServer.sql("SELECT pg_create_logical_replication_slot('\(slot)', 'pgoutput')") }
         var workload = Workload(random: SeededRandom(state: 7), tables: (t1, t2, t3))
@@ -250,10 +250,10 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
             until: { transaction in
                 if !slept.exchange(true, ordering: .relaxed) {
                     Thread.sleep(forTimeInterval: 4.5)
-                    try? fixture.insert(1, value: "after")
+                    try fixture.insert(1, value: "after")
                 }
-                return transaction.changes.contains { change in
-                    if case .insert(_, let new) = change { return (try? new["v", as: String.self]) == "after" }
+                return try transaction.changes.contains { change in
+                    if case .insert(_, let new) = change { return try new["v", as: String.self] == "after" }
                     return false
                 }
             })
@@ -274,7 +274,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
             """)
         defer {
             TestServer.dropSlot(slot)
-            _ = try? TestServer.sql("DROP PUBLICATION IF EXISTS \(publication); DROP TABLE IF EXISTS \(table)")
+            TestServer.dropQuietly("DROP PUBLICATION IF EXISTS \(publication); DROP TABLE IF EXISTS \(table)")
         }
         // Concurrent writes while the slot is created and the snapshot copied; a refused write
         // fails the test (`stop()`), so the table cannot silently equal the snapshot.
@@ -407,8 +407,8 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
             case .changes(let batch):
                 batches += 1
                 largest = max(largest, batch.changes.count)
-                if batch.changes.contains(where: { change in
-                    if case .insert(_, let new) = change { return (try? new["v", as: String.self]) == "end" }
+                if try batch.changes.contains(where: { change in
+                    if case .insert(_, let new) = change { return try new["v", as: String.self] == "end" }
                     return false
                 }) {
                     stream.stop()
@@ -431,6 +431,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         let stream = ChangeStream(configuration)
         let handled = Mutex<LSN?>(nil)
         let done = DispatchSemaphore(value: 0)
+        // The run's error, if any, is reported by the checks of `handled` (nothing would be).
         let thread = Thread {
             try? stream.run { event in
                 if case .transaction(let transaction) = event { handled.withLock { $0 = transaction.endLSN } }
@@ -527,6 +528,7 @@ final class StreamFixture: Sendable {
     }
 
     func configuration(dsnExtra: String = "") -> ChangeStream.Configuration {
+        // No DSN is an empty one, which the stream refuses at once: the test using it fails.
         ChangeStream.Configuration(dsn: (try? TestServer.dsn(dsnExtra)) ?? "", slot: slot, publications: [publication])
     }
 
@@ -536,6 +538,6 @@ final class StreamFixture: Sendable {
 
     deinit {
         TestServer.dropSlot(slot)
-        _ = try? TestServer.sql("DROP PUBLICATION IF EXISTS \(publication); DROP TABLE IF EXISTS \(table)")
+        TestServer.dropQuietly("DROP PUBLICATION IF EXISTS \(publication); DROP TABLE IF EXISTS \(table)")
     }
 }

@@ -88,7 +88,9 @@ final class LogicalFixture {
                     throw StopReplication()
                 }
             }
-        } catch is StopReplication {}
+        } catch is StopReplication {
+            // psycopg2's way to end consume_stream: the handler threw it; any other error fails.
+        }
         #expect(String(kinds) == "BRIIC")
         let commitMessage = try #require(commit)
         #expect(commitMessage.dataStart == commitMessage.walEnd)
@@ -114,6 +116,7 @@ final class LogicalFixture {
             let pid = fixture.connection.backendPID
             let age = Locked<Double?>(nil)
             DispatchQueue.global().asyncAfter(deadline: .now() + 2.6) {
+                // Nil when it cannot be read: the expectation on `age` then fails.
                 let seconds = try? TestServer.sql(
                     "SELECT extract(epoch FROM now() - reply_time) FROM pg_stat_replication WHERE pid = \(pid)"
                 ).scalar.flatMap(Double.init)
@@ -162,7 +165,7 @@ final class LogicalFixture {
     @Test func flushForwardingFollowsKeepalivesOnlyWhenEverythingWasConfirmed() throws {
         let fixture = try LogicalFixture(plugin: "pgoutput", publish: true)
         let other = try TestServer.makeTable("other")
-        defer { _ = try? TestServer.sql("DROP TABLE IF EXISTS \(other)") }
+        defer { TestServer.dropQuietly("DROP TABLE IF EXISTS \(other)") }
         let options: ReplicationOptions = ["proto_version": 1, "publication_names": "\(fixture.publication ?? "")"]
         try fixture.cursor.startReplication(slotName: fixture.slot, options: options, statusInterval: 1)
         _ = try pollMessages(fixture.cursor, seconds: 0.3)
@@ -231,7 +234,9 @@ final class LogicalFixture {
                     if commits == 2 { throw StopReplication() }
                 }
             }
-        } catch is StopReplication {}
+        } catch is StopReplication {
+            // psycopg2's way to end consume_stream: the handler threw it; any other error fails.
+        }
         #expect(commits == 2)
         #expect(fixture.cursor.isReplicating)
         try fixture.cursor.stopReplication()
@@ -284,7 +289,7 @@ final class LogicalFixture {
         let system = try cursor.identifySystem()
         try cursor.startReplication(startLSN: system.xlogPosition, timeline: system.timeline)
         let table = try TestServer.makeTable("phys")
-        defer { _ = try? TestServer.sql("DROP TABLE IF EXISTS \(table)") }
+        defer { TestServer.dropQuietly("DROP TABLE IF EXISTS \(table)") }
         try TestServer.sql("INSERT INTO \(table) (v) SELECT 'p' FROM generate_series(1, 20)")
         let messages = try pollMessages(cursor, seconds: 3)
         #expect(!messages.isEmpty)

@@ -29,6 +29,7 @@ enum Fixture: String, CaseIterable, Sendable, CustomTestStringConvertible {
             guard
                 let url = Bundle.module.url(
                     forResource: "messages", withExtension: "hex", subdirectory: "Fixtures/\(fixture.rawValue)"),
+                // A fixture that cannot be read has no messages, which decodesAndReencodesEveryMessage fails.
                 let data = try? Data(contentsOf: url)
             else { continue }
             result[fixture] = parseHexLines([UInt8](data))

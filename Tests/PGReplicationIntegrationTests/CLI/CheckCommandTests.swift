@@ -34,7 +34,7 @@ struct CheckCommandTests {
         try TestServer.sql("SELECT pg_create_logical_replication_slot('\(table)_slot', 'pgoutput')")
         defer {
             TestServer.dropSlot("\(table)_slot")
-            _ = try? TestServer.sql("DROP PUBLICATION \(table)_pub; DROP TABLE \(table)")
+            TestServer.dropQuietly("DROP PUBLICATION \(table)_pub; DROP TABLE \(table)")
         }
         let (status, found) = try findings([
             "--dsn", try TestServer.dsn(), "--publication", "\(table)_pub", "--slot", "\(table)_slot",
@@ -76,7 +76,7 @@ struct CheckCommandTests {
                 ? "CREATE TABLE \(table) (id int, v text)"
                 : "CREATE TABLE \(table) (id int PRIMARY KEY, v text); ALTER TABLE \(table) REPLICA IDENTITY NOTHING")
         try TestServer.sql("CREATE PUBLICATION \(table)_pub FOR TABLE \(table)")
-        defer { _ = try? TestServer.sql("DROP PUBLICATION \(table)_pub; DROP TABLE \(table)") }
+        defer { TestServer.dropQuietly("DROP PUBLICATION \(table)_pub; DROP TABLE \(table)") }
         let (status, found) = try findings(["--dsn", try TestServer.dsn(), "--publication", "\(table)_pub"])
         #expect(status == 5)
         #expect(message(found, check: "replica_identity").contains(table), "\(found)")
@@ -92,7 +92,7 @@ struct CheckCommandTests {
         try TestServer.sql("CREATE TABLE \(table) (id int PRIMARY KEY, region text, v text)")
         try TestServer.sql("CREATE PUBLICATION \(table)_pub FOR TABLE \(table) WHERE (region = 'eu')")
         try TestServer.sql("CREATE PUBLICATION \(table)_ok FOR TABLE \(table) WHERE (id > 10)")
-        defer { _ = try? TestServer.sql("DROP PUBLICATION \(table)_pub, \(table)_ok; DROP TABLE \(table)") }
+        defer { TestServer.dropQuietly("DROP PUBLICATION \(table)_pub, \(table)_ok; DROP TABLE \(table)") }
         let (status, found) = try findings(["--dsn", try TestServer.dsn(), "--publication", "\(table)_pub"])
         #expect(status == 5)
         #expect(message(found, check: "row_filter").contains("region"), "\(found)")
@@ -105,7 +105,7 @@ struct CheckCommandTests {
         let table = TestServer.uniqueName("chk_cl")
         try TestServer.sql("CREATE TABLE \(table) (id int PRIMARY KEY, v text, secret text)")
         try TestServer.sql("CREATE PUBLICATION \(table)_pub FOR TABLE \(table) (v)")
-        defer { _ = try? TestServer.sql("DROP PUBLICATION \(table)_pub; DROP TABLE \(table)") }
+        defer { TestServer.dropQuietly("DROP PUBLICATION \(table)_pub; DROP TABLE \(table)") }
         let (status, found) = try findings(["--dsn", try TestServer.dsn(), "--publication", "\(table)_pub"])
         #expect(status == 5)
         #expect(message(found, check: "column_list").contains("id"), "\(found)")
@@ -118,7 +118,7 @@ struct CheckCommandTests {
         try TestServer.sql("CREATE ROLE \(role) LOGIN")
         try TestServer.sql(
             "CREATE TABLE \(table) (id int PRIMARY KEY); CREATE PUBLICATION \(table)_pub FOR TABLE \(table)")
-        defer { _ = try? TestServer.sql("DROP PUBLICATION \(table)_pub; DROP TABLE \(table); DROP ROLE \(role)") }
+        defer { TestServer.dropQuietly("DROP PUBLICATION \(table)_pub; DROP TABLE \(table); DROP ROLE \(role)") }
         let (status, found) = try findings([
             "--dsn", try TestServer.dsn("user=\(role)"), "--publication", "\(table)_pub",
         ])

@@ -24,7 +24,7 @@ import Glibc
         let end = try LSN(
             try cluster.psql("SELECT pg_current_wal_lsn()").trimmingCharacters(in: .whitespacesAndNewlines))
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         let file = folder + "/out.jsonl"
         let arguments = [
             "stream", "--dsn", cluster.dsn(), "--slot", "kill", "--publication", "pub", "--output", file,

@@ -115,7 +115,7 @@ import Testing
         let setup = try setUp()
         defer { setup.cluster.destroy() }
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         // A shell's `read` takes a pipe byte by byte: what it printed is what it took, but for the
         // line it was reading.
         let reader =
@@ -140,7 +140,7 @@ import Testing
         let setup = try setUp()
         defer { setup.cluster.destroy() }
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         let reader = "while IFS= read -r line; do printf '%s\\n' \"$line\"; sleep 0.001; done > \(folder)/out"
         let first = try runPiped(setup, reader: reader).finish(within: 90)
         #expect(first.status == 0, "\(first)")

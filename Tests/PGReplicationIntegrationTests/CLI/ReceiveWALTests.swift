@@ -107,6 +107,7 @@ struct ReceiveWALTests {
 
         // Byte for byte equal to pg_receivewal's complete segments.
         let common = Set(all).intersection(try theirs.completeSegments()).sorted()
+        // (Only the failure message reads the listing again.)
         #expect(common.count >= first.count + 2, "ours: \(all), theirs: \((try? theirs.segmentFiles()) ?? [])")
         for segment in common {
             let a = try Data(contentsOf: URL(fileURLWithPath: ours.path + "/" + segment))
@@ -182,7 +183,7 @@ struct TemporaryFolder {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
     }
 
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
+    func remove() { removeTemporary(path) }
 
     /// Segment files, complete and partial, sorted.
     func segmentFiles() throws -> [String] {
@@ -199,6 +200,7 @@ enum PostgresBinaries {
     static func directory() throws -> String {
         var candidates: [String] = []
         if let dir = ProcessInfo.processInfo.environment["PG_BINDIR"] { candidates.append(dir) }
+        // No Debian layout is no candidate: the search then fails with its own error below.
         let installed = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         candidates += installed.sorted { (Int($0) ?? 0) > (Int($1) ?? 0) }.map { "/usr/lib/postgresql/\($0)/bin" }
         guard

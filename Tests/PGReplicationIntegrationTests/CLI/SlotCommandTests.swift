@@ -190,6 +190,8 @@ enum JSONValue: Decodable, Equatable {
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
+        // Decodable's way to find which JSON type a value has: each failed try is "not this type",
+        // and a value of none of them throws at the last decode.
         if container.decodeNil() {
             self = .null
         } else if let value = try? container.decode(Bool.self) {

@@ -137,6 +137,7 @@ struct StreamCommandTests {
 
         let expected = try Wal2JSON.read(slot: reference, tables: [table], dsn: db.dsn)
         let written = try StreamJSON.transactions(readTextFile(file))
+        #expect(writer.failure == nil, "\(writer.failure ?? "")")
         #expect(writer.committed >= 30)
         #expect(
             expected.count == writer.committed,
@@ -251,11 +252,13 @@ struct StreamCommandTests {
         // not allowed, a 4 kB file-size limit (`ulimit -f`, writes fail with EFBIG) stands in.
         let mountPoint = folder.path + "/tiny"
         _ = mkdir(mountPoint, 0o755)
+        // Either way a full output is tested: a mount that fails here only picks the other way.
         let mounted =
             ProcessInfo.processInfo.environment["PGREPL_TEST_NO_MOUNT"] == nil
             && (try? RunningProcess(
                 URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=16k", "tmpfs", mountPoint]
             ).finish().status) == 0
+        // Cleanup: a failed unmount leaves a tmpfs behind and hides nothing the test checks.
         defer { if mounted { _ = try? RunningProcess(URL(fileURLWithPath: "/bin/umount"), [mountPoint]).finish() } }
         let output = mountPoint + "/out.jsonl"
         let arguments =
@@ -459,7 +462,7 @@ func hexBytes(_ text: some StringProtocol) -> [UInt8]? {
 final class BackgroundWriter: @unchecked Sendable {
     private let dsn: String
     private let table: String
-    private let state = Mutex((stop: false, committed: 0, done: false))
+    private let state = Mutex((stop: false, committed: 0, done: false, failure: String?.none))
 
     init(dsn: String, table: String) {
         self.dsn = dsn
@@ -467,11 +470,19 @@ final class BackgroundWriter: @unchecked Sendable {
     }
 
     var committed: Int { state.withLock { $0.committed } }
+    /// The first write the server refused: the writer stops there, and the test fails on it.
+    var failure: String? { state.withLock { $0.failure } }
 
     func start() {
         let thread = Thread { [self] in
             defer { state.withLock { $0.done = true } }
-            guard let connection = try? PGConnection(dsn) else { return }
+            let connection: PGConnection
+            do {
+                connection = try PGConnection(dsn)
+            } catch {
+                state.withLock { $0.failure = "\(error)" }
+                return
+            }
             defer { connection.close() }
             for round in 0..<2000 {
                 if state.withLock({ $0.stop }) { return }
@@ -488,6 +499,7 @@ final class BackgroundWriter: @unchecked Sendable {
                     try connection.execute(rollback ? "ROLLBACK" : "COMMIT")
                     if !rollback { state.withLock { $0.committed += 1 } }
                 } catch {
+                    state.withLock { $0.failure = "\(error)" }
                     return
                 }
                 Thread.sleep(forTimeInterval: 0.02)

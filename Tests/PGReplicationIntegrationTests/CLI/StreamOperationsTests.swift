@@ -10,8 +10,8 @@ import Glibc
 /// `pgrepl stream`: log rotation on SIGHUP, schema-change lines, the heartbeat option.
 @Suite("pgrepl stream operations", .serialized)
 struct StreamOperationsTests {
-    private func waitFor(_ what: String, seconds: Double = 30, _ condition: () -> Bool) {
-        let held = eventually(seconds: seconds, condition)
+    private func waitFor(_ what: String, seconds: Double = 30, _ condition: () throws -> Bool) rethrows {
+        let held = try eventually(seconds: seconds, condition)
         #expect(held, "timed out waiting for \(what)")
     }
 
@@ -19,7 +19,7 @@ struct StreamOperationsTests {
     func rotation() throws {
         let fixture = try StreamFixture()
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         let file = folder + "/changes.jsonl"
         let process = try RunningProcess.pgrepl([
             "stream", "--dsn", try TestServer.dsn(), "--slot", fixture.slot, "--publication", fixture.publication,
@@ -57,15 +57,16 @@ struct StreamOperationsTests {
         defer { cluster.destroy() }
         try cluster.psql("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION p FOR TABLE t")
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         let file = folder + "/out.jsonl"
         let process = try RunningProcess.pgrepl([
             "stream", "--dsn", cluster.dsn(), "--slot", "restart", "--create-slot", "--publication", "p",
             "--format", format, "--output", file, "--status-interval", "1",
         ])
         defer { process.signal(SIGKILL) }
-        waitFor("the stream to start") {
-            (try? cluster.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'restart'")) == "t"
+        // Before pgrepl made the slot the query answers nothing, not an error: a failure is real.
+        try waitFor("the stream to start") {
+            try cluster.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'restart'") == "t"
         }
         try cluster.psql("INSERT INTO t VALUES (1, 'before')")
         waitFor("the first row") { readTextFile(file).contains("before") }
@@ -110,7 +111,7 @@ struct StreamOperationsTests {
         let fixture = try StreamFixture()
         try fixture.insert(1, value: "row")
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         let file = folder + "/changes.jsonl"
         // A second slot sees what pgrepl wrote into the WAL: the heartbeats must have been sent.
         let probe = fixture.slot + "_probe"

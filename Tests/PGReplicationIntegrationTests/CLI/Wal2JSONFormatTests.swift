@@ -107,7 +107,7 @@ import Testing
             let slot = "run\(run)"
             try cluster.psql("SELECT pg_copy_logical_replication_slot('base', '\(slot)')")
             let folder = try temporaryFolder()
-            defer { try? FileManager.default.removeItem(atPath: folder) }
+            defer { removeTemporary(folder) }
             let file = folder + "/out.jsonl"
             var arguments = [
                 "stream", "--dsn", cluster.dsn(), "--slot", slot, "--publication", "pub", "--end", "\(end)",

@@ -36,7 +36,7 @@ import Testing
 
     @Test func aFailedSegmentFileOpenClosesItsDescriptorOnce() throws {
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         let segments = try #require(WALSegments(setting: "16MB"))
         let directory = WALDirectory(path: folder, segments: segments, sync: false)
         // A .partial of the wrong size makes the initializer throw after opening the file.
@@ -55,7 +55,7 @@ import Testing
 
     @Test func lineOutputsReleaseTheirDescriptors() throws {
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         for index in 0..<20 {
             // Opened and dropped without finish(), as on an error path.
             _ = try LineOutput(path: "\(folder)/out-\(index).jsonl")
@@ -67,7 +67,7 @@ import Testing
 
     @Test func aNewOutputFilesFolderIsSynced() throws {
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         try LineOutput.syncFolder(of: "\(folder)/new.jsonl", context: "test")
         #expect(throws: CLIError.self) { try LineOutput.syncFolder(of: "\(folder)/missing/new.jsonl", context: "test") }
         let output = try LineOutput(path: "\(folder)/new.jsonl")
@@ -123,6 +123,12 @@ func descriptors(into folder: String) throws -> [String] {
         let target = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return target.hasPrefix(folder) ? target : nil
     }
+}
+
+/// Cleanup after a test: removes a temporary folder. Its checks ran before, so a removal that
+/// fails only leaves the folder behind and hides nothing; it is ignored here, in one place.
+func removeTemporary(_ path: String) {
+    try? FileManager.default.removeItem(atPath: path)
 }
 
 /// A new empty folder under the temporary folder.

@@ -75,11 +75,11 @@ import Testing
         #expect(running.wait { values($0).contains("handled") })
         let pid = try #require(try TestServer.activePID(fixture.slot))
         try TestServer.sql("SELECT pg_terminate_backend(\(pid))")
-        let inactive = (0..<100).contains { _ in
+        let inactive = try (0..<100).contains { _ in
             Thread.sleep(forTimeInterval: 0.02)
             return
-                (try? TestServer.sql("SELECT active FROM pg_replication_slots WHERE slot_name = '\(fixture.slot)'")
-                .scalar) == "f"
+                try TestServer.sql("SELECT active FROM pg_replication_slots WHERE slot_name = '\(fixture.slot)'")
+                .scalar == "f"
         }
         #expect(inactive)
         try fixture.insert(1, value: "skipped by the advance")

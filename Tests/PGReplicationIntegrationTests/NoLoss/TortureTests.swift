@@ -35,7 +35,7 @@ import Glibc
         try cluster.psql(Reference.copySlot("tt_cli", to: "tt_ref"))
         let dsn = cluster.dsn()
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         let cliFile = folder + "/cli.jsonl"
         let consumerFile = folder + "/consumer.jsonl"
 
@@ -55,7 +55,7 @@ import Glibc
             [dsn, "tt_cs", "tt_pub", consumerFile, "streaming=\(streaming ? "on" : "off")"]
                 + (end.map { ["end=\($0)"] } ?? ["slow-every=40", "slow-seconds=2.5"])
         }
-        let consumerBinary = PGReplBinary.sibling("pgrepl-torture-consumer")
+        let consumerBinary = try PGReplBinary.sibling("pgrepl-torture-consumer")
         var generator = SystemRandomNumberGenerator()
         var cli: RunningProcess?
         var consumer: RunningProcess?
@@ -142,7 +142,8 @@ import Glibc
         let tableIDs = Set(table.tables["tt"]?.keys.map { $0 } ?? [])
         #expect(
             ids == tableIDs,
-            "ChangeStream consumer: \(tableIDs.subtracting(ids).count) rows missing, \(ids.subtracting(tableIDs).count) extra")
+            "ChangeStream consumer: \(tableIDs.subtracting(ids).count) rows missing, \(ids.subtracting(tableIDs).count) extra"
+        )
         // Large transactions were streamed in progress to both, as the load means them to be.
         let streamed = try cluster.psql(
             "SELECT string_agg(slot_name || '=' || stream_txns, ',' ORDER BY slot_name) FROM pg_stat_replication_slots"
@@ -158,8 +159,8 @@ import Glibc
 
 extension PGReplBinary {
     /// An executable built next to `pgrepl`.
-    static func sibling(_ name: String) -> URL {
-        ((try? url()) ?? URL(fileURLWithPath: "pgrepl")).deletingLastPathComponent().appendingPathComponent(name)
+    static func sibling(_ name: String) throws -> URL {
+        try url().deletingLastPathComponent().appendingPathComponent(name)
     }
 }
 

@@ -25,6 +25,8 @@ import Glibc
         #expect(metrics.counterTotal(label: "pgrepl_transactions_total", dimensions: slot) == 5)
         #expect(metrics.counterTotal(label: "pgrepl_changes_total", dimensions: slot) == 15)
         // Acknowledged by the stream once the handler returned: latency and lag are recorded.
+        // A timer exists only from its first value (expectTimer throws until then): a poll that
+        // never finds it fails the expectation.
         #expect(eventually { ((try? metrics.expectTimer("pgrepl_acknowledge_latency", slot))?.values.count ?? 0) >= 5 })
         let lag = try metrics.expectGauge("pgrepl_lag_bytes", slot)
         #expect(lag.lastValue != nil)
@@ -42,7 +44,7 @@ import Glibc
             "CREATE TABLE \(table) (id int PRIMARY KEY); INSERT INTO \(table) SELECT generate_series(1, 250)")
         defer {
             TestServer.dropSlot("\(table)_slot")
-            _ = try? TestServer.sql("DROP PUBLICATION IF EXISTS \(table)_pub; DROP TABLE IF EXISTS \(table)")
+            TestServer.dropQuietly("DROP PUBLICATION IF EXISTS \(table)_pub; DROP TABLE IF EXISTS \(table)")
         }
         var configuration = ChangeStream.Configuration(
             dsn: try TestServer.dsn(), slot: "\(table)_slot", publications: ["\(table)_pub"])
@@ -75,6 +77,7 @@ import Glibc
         let slot = [("slot", fixture.slot)]
         // Heartbeats come back, and never reach the handler.
         #expect(
+            // Absent until its first value; never found, the expectation fails.
             eventually { ((try? metrics.expectTimer("pgrepl_heartbeat_round_trip", slot))?.values.count ?? 0) >= 2 })
         #expect(!running.received.contains { if case .message = $0 { true } else { false } })
         let pid = try #require(try TestServer.activePID(fixture.slot))
@@ -90,6 +93,7 @@ import Glibc
             #expect(stall.explanation.contains("synchronized_standby_slots"))
         }
         #expect(metrics.counterTotal(label: "pgrepl_stalls_total", dimensions: slot) == 1)
+        // Absent until its first value; never found, the expectation fails.
         #expect(eventually { (try? metrics.expectGauge("pgrepl_stalled", slot))?.lastValue == 0 })
         #expect(running.error == nil)
     }
@@ -126,8 +130,8 @@ import Glibc
         defer { running.stop() }
         #expect(running.waitConnected())
         #expect(
-            eventually(seconds: 15) {
-                ((try? LSN(cluster.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots"))) ?? 0) > before
+            try eventually(seconds: 15) {
+                try LSN(cluster.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots")) > before
             })
         #expect(running.received.isEmpty)
     }

@@ -22,31 +22,22 @@ import Glibc
         try cluster.psql("CREATE TABLE tt (id bigint PRIMARY KEY, v text); CREATE PUBLICATION tt_pub FOR TABLE tt")
         try cluster.psql("SELECT pg_create_logical_replication_slot('tt_svc', 'pgoutput')")
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         let file = folder + "/service.jsonl"
-        let binary = PGReplBinary.sibling("pgrepl-torture-consumer")
+        let binary = try PGReplBinary.sibling("pgrepl-torture-consumer")
         let arguments = [cluster.dsn(), "tt_svc", "tt_pub", file, "mode=service"]
 
-        let writing = Locked(true)
-        let writer = Thread {
-            var id = 1
-            guard let connection = try? PGConnection(cluster.dsn()) else { return }
-            defer { connection.close() }
-            while writing.withLock({ $0 }) {
-                _ = try? connection.execute("INSERT INTO tt VALUES (\(id), 'v')")
-                id += 1
-                usleep(2_000)
-            }
+        // A refused insert fails the test (`stop()`).
+        let writer = ConcurrentWriter(dsn: cluster.dsn()) { connection, round in
+            try connection.execute("INSERT INTO tt VALUES (\(round + 1), 'v')")
         }
-        writer.start()
         let first = try RunningProcess(binary, arguments)
         let deadline = Date().addingTimeInterval(30)
         while readTextFile(file).split(separator: "\n").count < 200, Date() < deadline { usleep(20_000) }
         first.signal(SIGTERM)
         let ended = try first.finish(within: 30)
         #expect(ended.status == 0, "\(ended)")
-        writing.withLock { $0 = false }
-        while !writer.isFinished { usleep(10_000) }
+        writer.stop()
 
         let handled = try TortureSignature.read(readTextFile(file))
         #expect(handled.count >= 200)

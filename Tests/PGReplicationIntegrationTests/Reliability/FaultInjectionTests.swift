@@ -169,6 +169,7 @@ import Glibc
             _ = try rig.cluster.psql(
                 "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '\(rig.slot)' AND active"
             )
+            // The drop fails while the stream holds the slot again; polled until it succeeds.
             return (try? rig.cluster.psql("SELECT pg_drop_replication_slot('\(rig.slot)')")) != nil
         }
         #expect(dropped)
@@ -226,7 +227,7 @@ import Glibc
         let rig = try FaultRig()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("diskfull-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
+        defer { removeTemporary(folder.path) }
         let outputPath = folder.appendingPathComponent("changes.jsonl").path
         let output = try OutputFile(path: outputPath)
         let full = try OutputFile(path: "/dev/full")

@@ -71,6 +71,7 @@ final class FaultRig: Sendable {
 
     static func isMarker(_ transaction: PGTransaction) -> Bool {
         transaction.changes.contains { change in
+            // An unreadable id is no marker: the wait for the marker then times out and fails.
             if case .insert(_, let new) = change { return (try? new["id", as: Int.self]) == -1 }
             return false
         }

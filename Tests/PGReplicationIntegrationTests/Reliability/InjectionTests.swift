@@ -116,7 +116,7 @@ import Testing
         try TestServer.sql("CREATE PUBLICATION \(quoted) FOR TABLE \(table)")
         defer {
             TestServer.dropSlot(slot)
-            _ = try? TestServer.sql("DROP PUBLICATION IF EXISTS \(quoted); DROP TABLE IF EXISTS \(table)")
+            TestServer.dropQuietly("DROP PUBLICATION IF EXISTS \(quoted); DROP TABLE IF EXISTS \(table)")
         }
         var configuration = ChangeStream.Configuration(
             dsn: try TestServer.dsn(), slot: slot, publications: [publication])

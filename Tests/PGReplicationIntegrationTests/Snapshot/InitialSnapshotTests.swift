@@ -104,9 +104,9 @@ import Testing
             }.flatMap { $0 })
         #expect(snapshotColumns == ["id", "region", "v"])
         let snapshotRegions = Set(
-            events.flatMap { event -> [String] in
+            try events.flatMap { event -> [String] in
                 guard case .snapshot(let batch) = event, batch.table.name == "items" else { return [] }
-                return batch.rows.compactMap { try? $0["region", as: String.self] }
+                return try batch.rows.map { try $0["region", as: String.self] }
             })
         #expect(snapshotRegions == ["eu"])
         var mirror = Mirror()
@@ -312,7 +312,7 @@ import Testing
             CREATE PUBLICATION items_pub FOR TABLE items (id, v) WHERE (id <= 20);
             """)
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         let file = folder + "/out.jsonl"
         let process = try RunningProcess.pgrepl([
             "stream", "--dsn", cluster.dsn(), "--slot", "cli_snap", "--publication", "items_pub", "--create-slot",

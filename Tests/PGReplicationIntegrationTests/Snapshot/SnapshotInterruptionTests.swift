@@ -34,7 +34,7 @@ import Testing
         defer { cluster.destroy() }
         try cluster.psql(Self.schema)
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         let output = folder + "/out.jsonl"
         let command = [
             "stream", "--dsn", cluster.dsn(), "--slot", "snap", "--publication", "pub", "--create-slot",
@@ -62,7 +62,7 @@ import Testing
             let threshold = Int(Double(Self.rows) * fraction) * 110
             #expect(eventually(seconds: 120) { fileSize(file) >= threshold }, "\(process.stderr)")
             process.signal(SIGKILL)
-            _ = try? process.finish(within: 10)
+            _ = try process.finish(within: 10)
             _ = try reader.finish(within: 30)
             let copied = Self.snapshotRows(readTextFile(file))
             #expect(copied < Self.rows, "the copy ended before the kill at \(fraction): \(copied) rows")
@@ -89,10 +89,11 @@ import Testing
         // A full output disk (a small tmpfs; root, as in CI).
         let tiny = folder + "/tiny"
         _ = mkdir(tiny, 0o755)
-        let mounted =
-            (try? RunningProcess(URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=512k", "tmpfs", tiny])
-                .finish().status) == 0
-        try #require(mounted, "mounting a tmpfs needs root (CI runs as root)")
+        let mount = try RunningProcess(
+            URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=512k", "tmpfs", tiny]
+        ).finish()
+        try #require(mount.status == 0, "mounting a tmpfs needs root (CI runs as root): \(mount)")
+        // Cleanup: an unmount that fails leaves a tmpfs behind, and hides nothing the test checks.
         defer { _ = try? RunningProcess(URL(fileURLWithPath: "/bin/umount"), [tiny]).finish() }
         let full = try RunningProcess.pgrepl(command + ["--output", tiny + "/out.jsonl"]).finish(within: 120)
         #expect(full.status == 4 && full.stderr.contains("No space left on device"), "\(full)")

@@ -154,7 +154,7 @@ import Glibc
         defer { cluster.destroy() }
         try cluster.psql(Self.schema)
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         let file = folder + "/out.jsonl"
         let process = try RunningProcess.pgrepl(
             [
@@ -168,23 +168,26 @@ import Glibc
         #expect(eventually { readTextFile(file).components(separatedBy: "\"action\":\"U\"").count - 1 == 3 })
         process.signal(SIGTERM)
         _ = try process.finish(within: 30)
-        let lines = readTextFile(file).split(separator: "\n").compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        // pgrepl ended with SIGTERM: every line is whole, and one that is not JSON fails here.
+        let lines = try readTextFile(file).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:]
         }
         for table in Self.tables {
-            func columns(_ action: String) -> String? {
-                lines.first { line in
+            func columns(_ action: String) throws -> String? {
+                try lines.first { line in
                     guard line["action"] as? String == action, line["table"] as? String == table,
                         let columns = line["columns"] as? [[String: Any]]
                     else { return false }
                     return columns.contains { $0["name"] as? String == "k" && ($0["value"] as? Int) == 3 }
-                }.flatMap { line in
-                    (try? JSONSerialization.data(withJSONObject: line["columns"] ?? [], options: .sortedKeys))
-                        .map { String(decoding: $0, as: UTF8.self) }
+                }.map { line in
+                    String(
+                        decoding: try JSONSerialization.data(
+                            withJSONObject: line["columns"] ?? [], options: .sortedKeys),
+                        as: UTF8.self)
                 }
             }
-            let snapshot = columns("R")
-            let update = columns("U")
+            let snapshot = try columns("R")
+            let update = try columns("U")
             #expect(snapshot != nil && snapshot == update, "\(table): R \(snapshot ?? "none") U \(update ?? "none")")
         }
     }

@@ -85,7 +85,7 @@ enum TestDecoding {
                 current = ComparableTransaction(xid: UInt32(line.dropFirst(6)) ?? 0, changes: [])
             } else if line.hasPrefix("COMMIT") {
                 if var done = current, !done.changes.isEmpty {
-                    done.endLSN = (try? LSN(row.count > 1 ? row[1] ?? "" : "")) ?? 0
+                    done.endLSN = try LSN(row.count > 1 ? row[1] ?? "" : "")
                     transactions.append(done)
                 }
                 current = nil

@@ -38,6 +38,7 @@ enum Wal2JSON {
         var transactions: [ComparableTransaction] = []
         var current: ComparableTransaction?
         for row in result.rows {
+            // Not JSON throws below, with the other unreadable rows.
             guard let text = row.first ?? nil, case .object(let object)? = try? RawJSON.parse(text),
                 case .string(let action)? = object["action"]
             else { throw TestSetupError("unreadable wal2json row") }
@@ -49,7 +50,7 @@ enum Wal2JSON {
             case "C":
                 // The commit row's position is the end of the commit record.
                 if var done = current, !done.changes.isEmpty {
-                    done.endLSN = (try? LSN(row.count > 1 ? row[1] ?? "" : "")) ?? 0
+                    done.endLSN = try LSN(row.count > 1 ? row[1] ?? "" : "")
                     transactions.append(done)
                 }
                 current = nil

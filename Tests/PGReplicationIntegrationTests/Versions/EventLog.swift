@@ -78,7 +78,8 @@ final class RunningStream: Sendable {
 }
 
 extension PGChange {
-    /// The text of column `name` of the new row (inserts and updates), nil otherwise.
+    /// The text of column `name` of the new row (inserts and updates), nil otherwise; a column
+    /// that is not text (or absent) is nil too, which the callers' comparisons then fail on.
     func newText(_ name: String) -> String? {
         switch self {
         case .insert(_, let row), .update(_, _, _, let row): try? row[name, as: String.self]

@@ -151,7 +151,7 @@ struct ParallelStreamingTests {
         try TestServer.sql("SELECT pg_create_logical_replication_slot('\(slot)', 'pgoutput', false, true)")
         defer {
             TestServer.dropSlot(slot)
-            _ = try? TestServer.sql("DROP PUBLICATION IF EXISTS \(table)_pub; DROP TABLE IF EXISTS \(table)")
+            TestServer.dropQuietly("DROP PUBLICATION IF EXISTS \(table)_pub; DROP TABLE IF EXISTS \(table)")
         }
         var configuration = ChangeStream.Configuration(
             dsn: try TestServer.dsn("options='-c logical_decoding_work_mem=64kB'"), slot: slot,

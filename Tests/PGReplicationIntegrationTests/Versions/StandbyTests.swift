@@ -18,7 +18,8 @@ import Glibc
         events.flatMap { event -> [Int] in
             guard case .transaction(let transaction) = event else { return [] }
             return transaction.changes.compactMap { change in
-                if case .insert(_, let row) = change { return try? row["id", as: Int.self] }
+                // An id that cannot be read is -1, which no expected list holds.
+                if case .insert(_, let row) = change { return (try? row["id", as: Int.self]) ?? -1 }
                 return nil
             }
         }
@@ -127,6 +128,7 @@ import Glibc
                 #expect(
                     try eventually(seconds: 30) {
                         try primary.psql("SELECT pg_log_standby_snapshot()")
+                        // Absent until its first value; never found, the expectation fails.
                         let timer = try? metrics.expectTimer("pgrepl_heartbeat_round_trip", [("slot", slot)])
                         return (timer?.values.count ?? 0) >= 2
                     }, "\(capture.lines.withLock { $0 })")
@@ -222,7 +224,7 @@ import Glibc
         let created = try pgrepl("slot", "create", "--dsn", primary.dsn(), "--slot", "fs", "--failover")
         #expect(created.status == 0, "\(created)")
         let folder = try temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         let file = folder + "/out.jsonl"
         let dsn =
             "host=127.0.0.1,127.0.0.1 port=\(primary.port),\(standby.port) dbname=postgres user=postgres"
@@ -233,6 +235,7 @@ import Glibc
         defer { process.signal(SIGKILL) }
         func ids() -> [Int] {
             readTextFile(file).split(separator: "\n").compactMap { line -> Int? in
+                // pgrepl is running: its last line may be half written (then skipped until whole).
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                     object["action"] as? String == "I", let columns = object["columns"] as? [[String: Any]]
                 else { return nil }

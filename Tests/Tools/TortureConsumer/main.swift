@@ -41,7 +41,14 @@ nonisolated func consume() -> Int32 {
     configuration.acknowledgement = .manual
     configuration.statusInterval = 1
     configuration.reconnect = .init(initialDelay: 0.05, maxDelay: 0.5)
-    let end = settings["end"].flatMap { try? LSN($0) }
+    var end: LSN?
+    if let text = settings["end"] {
+        guard let lsn = try? LSN(text) else {
+            FileHandle.standardError.write(Data("pgrepl-torture-consumer: end=\(text) is not an LSN\n".utf8))
+            return 2
+        }
+        end = lsn
+    }
     let slowEvery = Int(settings["slow-every"] ?? "") ?? 0
     let slowSeconds = Double(settings["slow-seconds"] ?? "") ?? 0
 
@@ -77,6 +84,7 @@ nonisolated func consume() -> Int32 {
 /// One transaction as a line, written and fsync'd.
 nonisolated func writeLine(_ transaction: PGTransaction, to fd: Int32) throws {
     func id(_ row: PGRow?) -> String {
+        // An unreadable id is written as "?", which no reference signature holds: the test fails.
         guard let row, let value = try? row["id", as: Int64.self] else { return "?" }
         return String(value)
     }

@@ -63,21 +63,20 @@ final class HeartbeatMonitor: Sendable {
     private struct State {
         var running = true
         var sequence: UInt64 = 0
-        /// Emitted and not back yet: sequence → (monotonic time, wall time, LSN).
-        var outstanding: [UInt64: (sent: Double, date: Date, lsn: String)] = [:]
-        var stalled = false
-        var pendingStall: PGStreamStall?
+        /// When the stream counts as stalled.
+        var rule: StallRule
     }
 
     let settings: ChangeStream.Heartbeat
     /// Unique per monitor: other streams' heartbeats in the same database are not ours.
     let tag: String
-    private let state = Locked(State())
+    private let state: Locked<State>
     private let done = DispatchSemaphore(value: 0)
 
     init(_ settings: ChangeStream.Heartbeat, slot: String) {
         self.settings = settings
         tag = "\(slot) \(UInt32.random(in: 0...UInt32.max))"
+        state = Locked(State(rule: StallRule(deadline: settings.deadline)))
     }
 
     /// Starts the thread; it runs until ``stop()``.
@@ -152,7 +151,7 @@ final class HeartbeatMonitor: Sendable {
             try connection.execute(
                 "SELECT pg_logical_emit_message(false, '\(ChangeStream.Heartbeat.prefix)', \(content))"
             ).scalar ?? "?"
-        state.withLock { state in state.outstanding[sequence] = (POSIX.monotonicNow(), Date(), lsn) }
+        state.withLock { $0.rule.emitted(sequence, at: POSIX.monotonicNow(), date: Date(), lsn: lsn) }
     }
 
     /// Whether `message` is one of this monitor's heartbeats; notes its arrival when it is.
@@ -163,16 +162,11 @@ final class HeartbeatMonitor: Sendable {
             // Another stream's heartbeat: not ours to report, never the handler's.
             return true
         }
-        let (roundTrip, recovered) = state.withLock { state -> (Double?, Bool) in
-            let sent = state.outstanding[sequence]?.sent
-            state.outstanding = state.outstanding.filter { $0.key > sequence }
-            let recovered = state.stalled
-            state.stalled = false
-            state.pendingStall = nil
-            return (sent.map { POSIX.monotonicNow() - $0 }, recovered)
+        let back = state.withLock { $0.rule.returned(sequence, at: POSIX.monotonicNow()) }
+        if let roundTrip = back.roundTrip {
+            stream.instruments.heartbeatRoundTrip.recordNanoseconds(Int64(roundTrip * 1e9))
         }
-        if let roundTrip { stream.instruments.heartbeatRoundTrip.recordNanoseconds(Int64(roundTrip * 1e9)) }
-        if recovered {
+        if back.recovered {
             stream.instruments.stalled.record(0)
             stream.logger.info(
                 "the change stream progresses again: a heartbeat came back",
@@ -184,40 +178,17 @@ final class HeartbeatMonitor: Sendable {
     /// Forgets what was emitted (a new connection starts; the server sends its messages again
     /// from the restart point, or never, if they lie before it).
     func reset() {
-        state.withLock { state in
-            state.outstanding = [:]
-            state.pendingStall = nil
-        }
+        state.withLock { $0.rule.reset() }
     }
 
     /// The stall not delivered as an event yet.
     func takePendingStall() -> PGStreamStall? {
-        state.withLock { state in
-            defer { state.pendingStall = nil }
-            return state.pendingStall
-        }
+        state.withLock { $0.rule.takePending() }
     }
 
     private func check(_ stream: ChangeStream) {
-        guard stream.metrics.connected else { return }
-        let now = POSIX.monotonicNow()
-        let stall = state.withLock { state -> PGStreamStall? in
-            guard !state.stalled,
-                let oldest = state.outstanding.values.min(by: { $0.sent < $1.sent }),
-                now - oldest.sent > settings.deadline
-            else { return nil }
-            state.stalled = true
-            let overdue = now - oldest.sent
-            let stall = PGStreamStall(
-                since: oldest.date, overdue: overdue,
-                explanation:
-                    "the heartbeat written at \(oldest.lsn) has not come back for \(Int(overdue)) s although the stream is"
-                    + " connected; likely causes: synchronized_standby_slots names a standby that is down or behind"
-                    + " (PostgreSQL 17+: logical walsenders then wait without an error), a walsender that is stopped or"
-                    + " blocked, a server too busy to decode, or a network path that delivers nothing")
-            state.pendingStall = stall
-            return stall
-        }
+        let connected = stream.metrics.connected
+        let stall = state.withLock { $0.rule.check(at: POSIX.monotonicNow(), connected: connected) }
         guard let stall else { return }
         stream.instruments.stalled.record(1)
         stream.instruments.stalls.increment()

@@ -128,8 +128,11 @@ extension TupleData {
     /// The size of the wire form in bytes.
     package var wireByteCount: Int { wire.withUnsafeBytes { $0.count } }
 
-    /// A tuple from a wire form that ``withWireBytes(_:)`` gave before (not checked again).
-    package init(copyingTrustedWire bytes: UnsafeRawBufferPointer) {
+    /// A tuple from a wire form that ``withWireBytes(_:)`` gave before, read back from storage:
+    /// checked as a message's tuple is, since a file can be damaged; nil when the bytes are not
+    /// exactly one well-formed tuple.
+    package init?(checkingWire bytes: UnsafeRawBufferPointer) {
+        guard Self.wellFormedEnd(bytes, from: 0) == bytes.count else { return nil }
         self.init(wire: WireBytes.copying(bytes))
     }
 }

@@ -79,30 +79,24 @@ struct Preflight {
 
     private func literal(_ text: String) throws -> String { try sql.quoteLiteral(text) }
 
+    /// The server's version with the feature table (``ServerFeature``): what it has, and what
+    /// a later version would bring.
     private func version() throws -> [Finding] {
-        let version = sql.serverVersion
-        let major = version / 10000
-        var has = ["logical streams", "binary values", "streaming on"]
-        var lacks: [String] = []
-        func feature(_ name: String, _ since: Int) {
-            if major >= since { has.append(name) } else { lacks.append("\(name) (\(since)+)") }
-        }
-        feature("two-phase decoding, row filters and column lists", 15)
-        feature("parallel streaming and decoding on a standby", 16)
-        feature("failover slots", 17)
-        feature("published generated columns and idle_timeout", 18)
-        guard major >= 14 else {
+        let version = sql.version
+        guard version.supports(.protocol2Streaming) else {
             return [
                 Finding(
-                    level: .error, check: "version", message: "PostgreSQL \(major) has no pgoutput protocol 2",
+                    level: .error, check: "version", message: "PostgreSQL \(version) has no pgoutput protocol 2",
                     fix: "ChangeStream and pgrepl stream need PostgreSQL 14 or later")
             ]
         }
+        let has = ServerFeature.allCases.filter { version.supports($0) }.map(\.summary)
+        let lacks = ServerFeature.allCases.filter { !version.supports($0) }.map { "\($0.summary) (\($0.since)+)" }
         return [
             Finding(
                 level: .info, check: "version",
-                message: "PostgreSQL \(major): " + has.joined(separator: ", ")
-                    + (lacks.isEmpty ? "" : "; not before a later version: " + lacks.joined(separator: ", ")))
+                message: "PostgreSQL \(version): " + has.joined(separator: "; ")
+                    + (lacks.isEmpty ? "" : "; not before a later version: " + lacks.joined(separator: "; ")))
         ]
     }
 
@@ -219,7 +213,7 @@ struct Preflight {
             ]
         }
         let updatesOrDeletes = row[0] == "t" || row[1] == "t"
-        let modern = sql.serverVersion >= 150000
+        let modern = sql.version.supports(.rowFiltersAndColumnLists)
         let result = try sql.execute(
             """
             SELECT format('%I.%I', n.nspname, c.relname), c.relreplident,
@@ -339,19 +333,7 @@ struct Preflight {
     }
 
     private func check(slot: String) throws -> [Finding] {
-        let version = sql.serverVersion
-        let reason = version >= 170000 ? "invalidation_reason" : "NULL::text"
-        let conflicting = version >= 160000 ? "conflicting" : "NULL::bool"
-        let row = try sql.execute(
-            """
-            SELECT slot_type, coalesce(plugin, ''), wal_status, active, active_pid, \(reason), \(conflicting),
-                   (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END
-                      - coalesce(confirmed_flush_lsn, restart_lsn))::bigint,
-                   current_setting('max_slot_wal_keep_size')
-            FROM pg_replication_slots WHERE slot_name = \(try literal(slot))
-            """
-        ).rows.first
-        guard let row, row.count == 9 else {
+        guard let status = try SlotStatus.read(slot, on: sql) else {
             return [
                 Finding(
                     level: .warning, check: "slot", message: "slot \"\(slot)\" does not exist",
@@ -359,25 +341,23 @@ struct Preflight {
             ]
         }
         var findings: [Finding] = []
-        if row[0] != "logical" || row[1] != "pgoutput" {
+        if !status.isPGOutput {
             findings.append(
                 Finding(
                     level: .error, check: "slot",
                     message:
-                        "slot \"\(slot)\" is a \(row[0] ?? "?") slot\(row[1].map { $0.isEmpty ? "" : " of \($0)" } ?? "")",
+                        "slot \"\(slot)\" is a \(status.type) slot\(status.plugin.map { " of \($0)" } ?? "")",
                     fix: "ChangeStream and pgrepl stream need a logical pgoutput slot"))
         }
-        if let invalidated = row[5] ?? (row[2] == "lost" ? "wal_removed" : nil)
-            ?? (row[6] == "t" ? "rows_removed" : nil)
-        {
+        if let invalidated = status.invalidationReason {
             findings.append(
                 Finding(
                     level: .error, check: "slot", message: "slot \"\(slot)\" was invalidated (\(invalidated))",
                     fix: "drop it and create it again; what it held is gone (take a new initial snapshot)"))
             return findings
         }
-        let lag = Int64(row[7] ?? "") ?? 0
-        switch row[2] {
+        let lag = status.lagBytes ?? 0
+        switch status.walStatus {
         case "unreserved":
             findings.append(
                 Finding(
@@ -392,13 +372,16 @@ struct Preflight {
                     fix: "check that its consumer runs and keeps up"))
         default:
             findings.append(
-                Finding(level: .ok, check: "slot", message: "slot \"\(slot)\" is \(row[2] ?? "?"), \(lag) bytes behind")
+                Finding(
+                    level: .ok, check: "slot",
+                    message: "slot \"\(slot)\" is \(status.walStatus ?? "?"), \(lag) bytes behind")
             )
         }
-        if row[3] == "t" {
+        if status.active {
             findings.append(
                 Finding(
-                    level: .info, check: "slot", message: "slot \"\(slot)\" is in use by PID \(row[4] ?? "?")",
+                    level: .info, check: "slot",
+                    message: "slot \"\(slot)\" is in use by PID \(status.activePID.map(String.init) ?? "?")",
                     fix: "a second consumer of the slot waits until that one ends"))
         }
         return findings

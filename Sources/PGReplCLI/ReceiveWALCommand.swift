@@ -147,7 +147,7 @@ struct ReceiveWALCommand: ParsableCommand {
             log("resuming from the files in \(directory.path)")
             return resume
         }
-        if let slot, cursor.connection.serverVersion >= 150000 {
+        if let slot, cursor.connection.version.supports(.replicationCommandOptionLists) {
             let context = "reading slot \"\(slot)\""
             guard let position = try attempt(context, { try cursor.readReplicationSlot(slot) }) else {
                 throw CLIError.slotNotFound(slot, context: context)

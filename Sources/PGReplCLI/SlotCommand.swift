@@ -116,30 +116,28 @@ struct SlotCommand: ParsableCommand {
         @Flag(help: "Print a JSON array instead of a table.") var json = false
 
         func run() throws(CLIError) {
-            let slots = try SlotInfo.fetch(connection, slot: nil)
+            let (version, slots) = try SlotInfo.fetch(connection, slot: nil)
             if json {
                 try Output.print(renderJSON(slots))
                 return
             }
             // Columns of later server versions only where the server has them.
-            let version = slots.first?.serverVersion ?? 0
             var header = [
                 "name", "type", "plugin", "database", "active", "confirmed_flush_lsn", "restart_lsn", "wal_status",
             ]
-            if version >= 160000 { header.append("conflicting") }
-            if version >= 170000 { header += ["failover", "synced", "inactive_since", "invalidation_reason"] }
+            if version.supports(.slotConflicting) { header.append("conflicting") }
+            if version.supports(.failoverSlots) { header += ["failover", "synced", "inactive_since"] }
+            header.append("invalidation_reason")
             let rows = slots.map { slot in
                 var row = [
                     slot.name, slot.type, slot.plugin ?? "", slot.database ?? "", slot.active ? "yes" : "no",
                     slot.confirmedFlushLSN?.description ?? "", slot.restartLSN?.description ?? "", slot.walStatus ?? "",
                 ]
-                if version >= 160000 { row.append(yesNo(slot.conflicting)) }
-                if version >= 170000 {
-                    row += [
-                        yesNo(slot.failover), yesNo(slot.synced), slot.inactiveSince ?? "",
-                        slot.invalidationReason ?? "",
-                    ]
+                if version.supports(.slotConflicting) { row.append(yesNo(slot.conflicting)) }
+                if version.supports(.failoverSlots) {
+                    row += [yesNo(slot.failover), yesNo(slot.synced), slot.inactiveSince ?? ""]
                 }
+                row.append(slot.invalidationReason ?? "")
                 return row
             }
             try Output.print(renderTable(header: header, rows: rows))
@@ -160,7 +158,8 @@ struct SlotCommand: ParsableCommand {
         @Flag(help: "Print a JSON object instead of lines.") var json = false
 
         func run() throws(CLIError) {
-            guard let info = try SlotInfo.fetch(connection, slot: slot).first else {
+            let (version, slots) = try SlotInfo.fetch(connection, slot: slot)
+            guard let info = slots.first else {
                 throw CLIError.slotNotFound(slot, context: "reading slot \"\(slot)\"")
             }
             if json {
@@ -176,14 +175,16 @@ struct SlotCommand: ParsableCommand {
                 ("lag_bytes", info.lagBytes.map(String.init) ?? "-"), ("wal_status", info.walStatus ?? "-"),
                 ("active", info.active ? "yes" : "no"), ("active_pid", info.activePID.map(String.init) ?? "-"),
             ]
-            if info.serverVersion >= 160000 { fields.append(("conflicting", yesNo(info.conflicting, absent: "-"))) }
-            if info.serverVersion >= 170000 {
+            if version.supports(.slotConflicting) {
+                fields.append(("conflicting", yesNo(info.conflicting, absent: "-")))
+            }
+            if version.supports(.failoverSlots) {
                 fields += [
                     ("failover", yesNo(info.failover, absent: "-")), ("synced", yesNo(info.synced, absent: "-")),
                     ("inactive_since", info.inactiveSince ?? "-"),
-                    ("invalidation_reason", info.invalidationReason ?? "-"),
                 ]
             }
+            fields.append(("invalidation_reason", info.invalidationReason ?? "-"))
             let width = fields.map(\.0.count).max() ?? 0
             try Output.print(
                 fields.map { name, value in name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value }

@@ -129,11 +129,11 @@ struct StreamCommand: ParsableCommand {
         if let protocolVersion, !(1...4).contains(protocolVersion) {
             throw ValidationError("--protocol must be 1, 2, 3 or 4")
         }
-        if let protocolVersion, streaming == .on, protocolVersion < 2 {
-            throw ValidationError("--streaming on needs --protocol 2 or later")
-        }
-        if let protocolVersion, streaming == .parallel, protocolVersion < 4 {
-            throw ValidationError("--streaming parallel needs --protocol 4 (PostgreSQL 16+)")
+        if let protocolVersion, let feature = ServerFeature.needed(for: streaming.mode),
+            let needed = feature.protocolVersion, protocolVersion < needed
+        {
+            throw ValidationError(
+                "--streaming \(streaming) needs --protocol \(needed) or later (PostgreSQL \(feature.since)+)")
         }
         if let start, let end, end < start { throw ValidationError("--end \(end) is before --start \(start)") }
         guard statusInterval >= 1 else { throw ValidationError("--status-interval must be at least 1") }
@@ -199,34 +199,18 @@ struct StreamCommand: ParsableCommand {
         let sql = try connection.sqlConnection()
         defer { sql.close() }
         let context = "checking slot \"\(slot)\""
-        let row = try attempt(context) {
-            try sql.execute(
-                """
-                SELECT slot_type, coalesce(plugin, ''), coalesce(database, ''), current_database(),
-                       \(sql.serverVersion >= 140000 ? "two_phase" : "false")
-                FROM pg_replication_slots WHERE slot_name = \(try sql.quoteLiteral(slot))
-                """
-            ).rows.first
-        }
-        if let row, row.count == 5 {
-            let (type, plugin, database, current) = (row[0] ?? "", row[1] ?? "", row[2] ?? "", row[3] ?? "")
-            if row[4] == "t", !twoPhase {
-                throw CLIError(
-                    .usage, context,
-                    "the slot decodes prepared transactions (two-phase), which would reach the output as if committed",
-                    hint: "add --two-phase to write them as P lines with their CP or RP lines later"
-                        + (format == .json || format == .text ? "" : " (--format json or text)"))
-            }
-            guard type == "logical", plugin == "pgoutput" else {
-                throw CLIError(
-                    .usage, context,
-                    "\"\(slot)\" is a \(type) slot\(plugin.isEmpty ? "" : " of plugin \(plugin)"); pgrepl stream needs a pgoutput slot"
-                )
-            }
-            guard database == current else {
-                throw CLIError(
-                    .usage, context, "the slot belongs to database \"\(database)\", not \"\(current)\"",
-                    hint: "connect to dbname=\(database)")
+        let status = try attempt(context) { try SlotStatus.read(slot, on: sql) }
+        if let status {
+            if let mismatch = status.mismatch(twoPhase: twoPhase) {
+                let hint: String? =
+                    switch mismatch {
+                    case .decodesPreparedTransactions:
+                        "add --two-phase to write them as P lines with their CP or RP lines later"
+                            + (format == .json || format == .text ? "" : " (--format json or text)")
+                    case .otherDatabase(let database, _): "connect to dbname=\(database)"
+                    case .notPGOutput: nil
+                    }
+                throw CLIError(.usage, context, "\(mismatch)", hint: hint)
             }
         } else if !createSlot {
             throw CLIError(
@@ -258,7 +242,7 @@ struct StreamCommand: ParsableCommand {
         configuration.streaming = streaming.mode
         configuration.protocolVersion = protocolVersion
         configuration.startLSN = start
-        configuration.messages = serverVersion >= 140000
+        configuration.messages = ServerVersion(number: serverVersion).supports(.logicalDecodingMessages)
         configuration.acknowledgement = .manual
         configuration.reconnect = ChangeStream.ReconnectPolicy(maxDuration: reconnectFor, maxDelay: 5)
         configuration.statusInterval = Double(statusInterval)

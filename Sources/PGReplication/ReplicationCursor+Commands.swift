@@ -76,7 +76,7 @@ extension ReplicationCursor {
 
     /// `READ_REPLICATION_SLOT` (PostgreSQL 15+, physical slots): nil when there is no such slot.
     public func readReplicationSlot(_ slotName: String) throws -> ReplicationSlotPosition? {
-        try requireServer(150000, for: "READ_REPLICATION_SLOT")
+        try connection.version.require(.replicationCommandOptionLists, "READ_REPLICATION_SLOT")
         let (_, row) = try queryRow("READ_REPLICATION_SLOT \(try quoteIdentifier(slotName, what: "the slot name"))")
         guard let row, row.count >= 3, let type = row[0] else { return nil }
         return ReplicationSlotPosition(
@@ -111,7 +111,7 @@ extension ReplicationCursor {
         var command = "CREATE_REPLICATION_SLOT \(try quoteIdentifier(slotName, what: "the slot name"))"
         if temporary { command += " TEMPORARY" }
         var options: [String] = []
-        let modern = connection.serverVersion >= 150000
+        let modern = connection.version.supports(.replicationCommandOptionLists)
         switch slotType ?? connection.replicationType {
         case .logical:
             guard let outputPlugin else {
@@ -122,14 +122,14 @@ extension ReplicationCursor {
             }
             command += " LOGICAL \(try quoteIdentifier(outputPlugin, what: "the output plugin name"))"
             if twoPhase {
-                try requireServer(140000, for: "a two-phase slot")
+                try connection.version.require(.twoPhaseSlots, "a two-phase slot")
                 options.append(modern ? "TWO_PHASE true" : "TWO_PHASE")
             }
             if failover {
                 guard !temporary else {
                     throw PGError.programming("a temporary replication slot cannot be a failover slot")
                 }
-                try requireServer(170000, for: "a failover slot")
+                try connection.version.require(.failoverSlots, "a failover slot")
                 options.append("FAILOVER true")
             }
             if let snapshot {
@@ -177,11 +177,11 @@ extension ReplicationCursor {
         try checkOpen()
         var options: [String] = []
         if let failover {
-            try requireServer(170000, for: "ALTER_REPLICATION_SLOT … FAILOVER")
+            try connection.version.require(.failoverSlots, "ALTER_REPLICATION_SLOT … FAILOVER")
             options.append("FAILOVER \(failover)")
         }
         if let twoPhase {
-            try requireServer(180000, for: "ALTER_REPLICATION_SLOT … TWO_PHASE")
+            try connection.version.require(.alterSlotTwoPhase, "ALTER_REPLICATION_SLOT … TWO_PHASE")
             options.append("TWO_PHASE \(twoPhase)")
         }
         guard !options.isEmpty else {
@@ -202,14 +202,6 @@ extension ReplicationCursor {
             "DROP_REPLICATION_SLOT \(try quoteIdentifier(slotName, what: "the slot name"))" + (wait ? " WAIT" : "")
         try execute(command)
         logger.debug("replication slot dropped", metadata: ["pgrepl.slot": "\(slotName)"])
-    }
-
-    func requireServer(_ version: Int, for feature: String) throws {
-        guard connection.serverVersion >= version else {
-            throw PGError(
-                .notSupported,
-                "\(feature) needs PostgreSQL \(version / 10000) or later; the server is \(connection.serverVersion)")
-        }
     }
 
     func lsn(_ text: String) throws -> LSN {

@@ -209,6 +209,43 @@ import Testing
         #expect(seen == read.count)
     }
 
+    /// A spill file whose bytes were damaged (not only cut short) is an error when read back,
+    /// never a trap, wherever the damage lies: every byte of a record is overwritten in turn.
+    @Test func aDamagedSpillFileIsAnErrorNeverATrap() throws {
+        let messages: [PGOutputMessage] =
+            [.begin(.init(finalLSN: 100, commitTime: .init(rawValue: 1), xid: 7)), .relation(relation)]
+            + (1...3).map { insert($0) } + [
+                .commit(.init(commitLSN: 100, endLSN: 120, commitTime: .init(rawValue: 1)))
+            ]
+        guard case .transaction(let transaction) = try run(messages, memoryLimit: 0).first else {
+            Issue.record("no transaction")
+            return
+        }
+        let fd = try #require(transaction.changes.spill?.file.fd)
+        let size = Int(lseek(fd, 0, SEEK_END))
+        #expect(size > 20)
+        var failures = 0
+        for offset in 0..<size {
+            for value: UInt8 in [0x00, 0xFF, 0x7F] {
+                var original: UInt8 = 0
+                #expect(pread(fd, &original, 1, off_t(offset)) == 1)
+                var damaged = value
+                #expect(pwrite(fd, &damaged, 1, off_t(offset)) == 1)
+                do {
+                    try transaction.changes.forEachChange { _ in }
+                } catch {
+                    failures += 1
+                }
+                #expect(pwrite(fd, &original, 1, off_t(offset)) == 1)
+            }
+        }
+        // Some damage is read as other valid values (a text column's letters); the rest is refused.
+        #expect(failures > size / 2, "\(failures) of \(3 * size) damaged files refused")
+        var count = 0
+        try transaction.changes.forEachChange { _ in count += 1 }
+        #expect(count == 3, "the repaired file reads back whole")
+    }
+
     /// A change that cannot be decoded is an error where it is assembled, whether the
     /// transaction is held in memory or spilled: never a shorter transaction later.
     @Test(arguments: [0, 64 << 20]) func aChangeThatCannotBeDecodedIsAnErrorWhenSpilledToo(limit: Int) throws {

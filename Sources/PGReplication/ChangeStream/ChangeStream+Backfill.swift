@@ -92,8 +92,10 @@ extension ChangeStream {
         func refuse(_ why: String) -> ChangeStreamError {
             ChangeStreamError(.backfillFailed, "cannot backfill \(name): \(why)", slot: configuration.slot)
         }
-        guard sql.serverVersion >= 140000 else {
-            throw refuse("backfills need PostgreSQL 14 or later (logical decoding messages in pgoutput)")
+        guard sql.version.supports(.logicalDecodingMessages) else {
+            throw refuse(
+                "backfills need PostgreSQL \(ServerFeature.logicalDecodingMessages.since) or later (logical decoding"
+                    + " messages in pgoutput)")
         }
         let published = try PublishedTable.list(configuration.publications, sql: sql)
         let matches = published.filter { $0.qualifiedName == name || (!name.contains(".") && $0.name == name) }
@@ -495,7 +497,7 @@ final class BackfillCoordinator: Sendable {
     /// `wal_writer_delay`.
     private func watermark(_ kind: String, _ sequence: Int, sql: PGConnection) throws {
         let content = try sql.quoteLiteral("\(tag) \(kind) \(sequence)")
-        let flush = sql.serverVersion >= 170000 ? ", true" : ""
+        let flush = sql.version.supports(.flushedMessages) ? ", true" : ""
         try sql.execute("SELECT pg_logical_emit_message(false, '\(ChangeStream.Backfill.prefix)', \(content)\(flush))")
     }
 }

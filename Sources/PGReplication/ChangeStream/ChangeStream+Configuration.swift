@@ -278,12 +278,9 @@ extension ChangeStream.Configuration {
     }
 
     /// The lowest pgoutput protocol of a streaming mode, nil for `.off`.
-    static func protocolNeeded(for streaming: PGOutputDecoder.StreamingMode) -> Int? {
-        switch streaming {
-        case .off: nil
-        case .on: 2
-        case .parallel: 4
-        }
+    /// The pgoutput protocol a streaming mode needs (``ServerFeature/needed(for:)``).
+    package static func protocolNeeded(for streaming: PGOutputDecoder.StreamingMode) -> Int? {
+        ServerFeature.needed(for: streaming)?.protocolVersion
     }
 }
 

@@ -10,8 +10,7 @@ extension ChangeStream {
     /// After a failure: a missing or invalidated slot becomes its own error.
     ///
     /// The server is asked rather than its message read: `pg_replication_slots` says whether the
-    /// slot exists, and its `wal_status` (`lost`), `invalidation_reason` (PostgreSQL 17+) and
-    /// `conflicting` (16+) whether it was invalidated. Messages are translated (`lc_messages`), so
+    /// slot exists and whether it was invalidated (``SlotStatus/invalidationReason``). Messages are translated (`lc_messages`), so
     /// their words prove nothing. When the server cannot be reached, nothing is concluded.
     func diagnoseSlot(after error: any Error) throws -> ChangeStreamError? {
         if let typed = error as? ChangeStreamError { return typed }
@@ -40,27 +39,5 @@ extension ChangeStream {
                 slot: configuration.slot, underlying: pgError)
         }
         return nil
-    }
-}
-
-/// What `pg_replication_slots` says of one slot, as far as the stream's diagnosis needs it.
-struct SlotStatus: Hashable {
-    /// Why the slot can no longer be used, when it cannot: the server's `invalidation_reason`
-    /// (PostgreSQL 17+), `wal_status = lost`, or `conflicting` (16+).
-    var invalidationReason: String?
-
-    /// The slot's row, or nil when there is no such slot.
-    static func read(_ slot: String, on connection: PGConnection) throws -> SlotStatus? {
-        let version = connection.serverVersion
-        let reason =
-            version >= 170000
-            ? "invalidation_reason"
-            : version >= 160000 ? "CASE WHEN conflicting THEN 'rows_removed' END" : "NULL::text"
-        let result = try connection.execute(
-            "SELECT wal_status, \(reason) FROM pg_replication_slots WHERE slot_name = \(try connection.quoteLiteral(slot))"
-        )
-        guard let row = result.rows.first, row.count == 2 else { return nil }
-        if let reason = row[1] { return SlotStatus(invalidationReason: reason) }
-        return SlotStatus(invalidationReason: row[0] == "lost" ? "wal_status lost" : nil)
     }
 }

@@ -272,21 +272,20 @@ extension ChangeStream {
                     + " first \(first)); the stream does not continue a slot of another system",
                 slot: configuration.slot)
         }
-        let version = cursor.connection.serverVersion
-        let (_, row) = try cursor.queryRow(
-            "SELECT confirmed_flush_lsn, slot_type, coalesce(plugin, ''), "
-                + (version >= 140000 ? "two_phase" : "false") + ", coalesce(database, ''), current_database()"
-                + " FROM pg_replication_slots WHERE slot_name = "
-                + (try cursor.quoteLiteral(configuration.slot, what: "the slot name")))
         // A missing slot fails START with the server's error, which the diagnosis names.
-        guard let row, row.count == 6 else {
+        guard let slot = try SlotStatus.read(configuration.slot, on: cursor) else {
             return acknowledged > 0 ? acknowledged : (configuration.startLSN ?? 0)
         }
-        try checkSlot(
-            type: row[1] ?? "", plugin: row[2] ?? "", twoPhase: row[3] == "t", database: row[4] ?? "",
-            current: row[5] ?? "")
+        if let mismatch = slot.mismatch(twoPhase: configuration.twoPhase) {
+            let fix =
+                mismatch == .decodesPreparedTransactions
+                ? ": set twoPhase to get PREPARE, COMMIT PREPARED and ROLLBACK PREPARED as events, or use a slot"
+                    + " without two-phase" : ""
+            throw ChangeStreamError(
+                .cannotStart, "the stream cannot start: \(mismatch)\(fix)", slot: configuration.slot)
+        }
         try checkPublications(cursor)
-        guard let confirmedText = row[0], let confirmed = try? LSN(confirmedText) else {
+        guard let confirmed = slot.confirmedFlushLSN else {
             return acknowledged > 0 ? acknowledged : (configuration.startLSN ?? 0)
         }
         let metadata: Logger.Metadata = [
@@ -323,30 +322,6 @@ extension ChangeStream {
                 metadata: metadata.merging(["pgrepl.start_lsn": "\(start)"]) { $1 })
         }
         return start
-    }
-
-    /// The slot can serve this stream: a logical pgoutput slot of this database, decoding prepared
-    /// transactions only when the stream asked for them (a two-phase slot sends PREPARE whether
-    /// or not START asks, and a consumer that does not expect it would take a prepared
-    /// transaction, later rolled back, for a committed one).
-    private func checkSlot(type: String, plugin: String, twoPhase: Bool, database: String, current: String) throws {
-        func refuse(_ message: String) -> ChangeStreamError {
-            ChangeStreamError(.cannotStart, "the stream cannot start: \(message)", slot: configuration.slot)
-        }
-        guard type == "logical", plugin == "pgoutput" else {
-            throw refuse(
-                "\"\(configuration.slot)\" is a \(type) slot" + (plugin.isEmpty ? "" : " of plugin \(plugin)")
-                    + "; a change stream needs a pgoutput slot")
-        }
-        guard database == current else {
-            throw refuse("the slot belongs to database \"\(database)\", not \"\(current)\"")
-        }
-        if twoPhase, !configuration.twoPhase {
-            throw refuse(
-                "the slot decodes prepared transactions (two_phase), and the configuration does not ask for"
-                    + " them: set twoPhase to get PREPARE, COMMIT PREPARED and ROLLBACK PREPARED as events, or use"
-                    + " a slot without two-phase")
-        }
     }
 
     /// Every configured publication exists: the server itself says so only when the first change
@@ -437,7 +412,9 @@ extension ChangeStream {
         }
         // Messages carry the stream's own heartbeats and backfill watermarks (which any stream may
         // start); transactional ones reach the handler only with `messages`.
-        if configuration.messages || configuration.heartbeat != nil || cursor.connection.serverVersion >= 140000 {
+        if configuration.messages || configuration.heartbeat != nil
+            || cursor.connection.version.supports(.logicalDecodingMessages)
+        {
             options.set("messages", true)
         }
         if configuration.twoPhase, version >= 3 { options.set("two_phase", true) }
@@ -449,11 +426,11 @@ extension ChangeStream {
     /// - Throws: `PGError` (`.notSupported`) when the protocol (and so the server) is too old for it.
     public func streamingMode(version: Int) throws -> PGOutputDecoder.StreamingMode {
         let mode = configuration.streaming
-        if let needed = Configuration.protocolNeeded(for: mode), version < needed {
-            let server = needed == 4 ? "PostgreSQL 16" : "PostgreSQL 14"
+        if let feature = ServerFeature.needed(for: mode), let needed = feature.protocolVersion, version < needed {
             throw PGError(
                 .notSupported,
-                "streaming = .\(mode) needs pgoutput protocol \(needed) (\(server) or later); this stream uses protocol \(version)"
+                "streaming = .\(mode) needs pgoutput protocol \(needed) (PostgreSQL \(feature.since) or later); this"
+                    + " stream uses protocol \(version)"
                     + (mode == .parallel && version >= 2 ? "; .on works with it" : ""))
         }
         return mode
@@ -461,11 +438,6 @@ extension ChangeStream {
 
     /// pgoutput's highest protocol for a server version: 4 from 16, 3 from 15, 2 from 14, else 1.
     public static func highestProtocolVersion(serverVersion: Int) -> Int {
-        switch serverVersion {
-        case 160000...: return 4
-        case 150000..<160000: return 3
-        case 140000..<150000: return 2
-        default: return 1
-        }
+        ServerVersion(number: serverVersion).highestProtocolVersion
     }
 }

@@ -22,11 +22,7 @@ extension ChangeStream {
                 }
                 var command = "CREATE PUBLICATION \(try sql.quoteIdentifier(publication)) FOR \(target)"
                 if configuration.publishGeneratedColumns {
-                    guard sql.serverVersion >= 180000 else {
-                        throw PGError(
-                            .notSupported,
-                            "publishGeneratedColumns needs PostgreSQL 18 or later; the server is \(sql.serverVersion)")
-                    }
+                    try sql.version.require(.publishedGeneratedColumns, "publishGeneratedColumns")
                     command += " WITH (publish_generated_columns = stored)"
                 }
                 try sql.execute(command)
@@ -294,10 +290,10 @@ struct PublishedTable: Hashable {
     }
 
     static func list(_ publications: [String], sql: PGConnection) throws -> [PublishedTable] {
-        let version = sql.serverVersion
+        let version = sql.version
         let names = try publications.map { try sql.quoteLiteral($0) }.joined(separator: ", ")
-        let filter = version >= 150000 ? "p.rowfilter" : "NULL::text"
-        let attnames = version >= 150000 ? "p.attnames" : "NULL::name[]"
+        let filter = version.supports(.rowFiltersAndColumnLists) ? "p.rowfilter" : "NULL::text"
+        let attnames = version.supports(.rowFiltersAndColumnLists) ? "p.attnames" : "NULL::name[]"
         let rows = try sql.execute(
             """
             SELECT c.oid, p.schemaname, p.tablename, c.relreplident, c.relkind, \(filter),
@@ -307,7 +303,7 @@ struct PublishedTable: Hashable {
                      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                        AND (\(attnames) IS NULL OR a.attname = ANY (\(attnames)))
-                       AND (a.attgenerated = '' OR \(version >= 180000 ? "a.attname = ANY (\(attnames))" : "false"))
+                       AND (a.attgenerated = '' OR \(version.supports(.publishedGeneratedColumns) ? "a.attname = ANY (\(attnames))" : "false"))
                      ORDER BY a.attnum))::text,
                    to_json(ARRAY(
                      SELECT a.attname FROM pg_index i

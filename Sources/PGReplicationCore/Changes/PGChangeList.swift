@@ -207,24 +207,34 @@ package final class SpilledChanges: Sequence, @unchecked Sendable {
         }
     }
 
-    /// One record's change (see ``ChangeSpool`` for the layout).
+    /// One record's change (see ``ChangeSpool`` for the layout). Every read is checked: a
+    /// damaged file is an error, never a trap.
     private func decode(_ record: UnsafeRawBufferPointer) throws(PGError) -> PGChange {
         var offset = 0
-        func byte() -> UInt8 {
+        func damaged() -> PGError { Iterator.failure("a record is damaged") }
+        func byte() throws(PGError) -> UInt8 {
+            guard offset < record.count else { throw damaged() }
             defer { offset += 1 }
             return record[offset]
         }
-        func word() -> Int {
+        func word() throws(PGError) -> Int {
+            guard record.count - offset >= 4 else { throw damaged() }
             defer { offset += 4 }
             return Int(record.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian)
         }
-        func bytes() -> UnsafeRawBufferPointer {
-            let length = word()
+        func bytes() throws(PGError) -> UnsafeRawBufferPointer {
+            let length = try word()
+            guard record.count - offset >= length else { throw damaged() }
             defer { offset += length }
             return UnsafeRawBufferPointer(rebasing: record[offset..<(offset + length)])
         }
+        func table() throws(PGError) -> PGTable {
+            let index = try word()
+            guard tables.indices.contains(index) else { throw damaged() }
+            return tables[index]
+        }
         func row(_ table: PGTable) throws(PGError) -> PGRow {
-            let tuple = TupleData(copyingTrustedWire: bytes())
+            guard let tuple = TupleData(checkingWire: try bytes()) else { throw damaged() }
             do {
                 return try PGRow(
                     columns: table.columns, tuple: tuple, keepingTuple: keepTuples, decodingValues: decodeValues)
@@ -232,11 +242,11 @@ package final class SpilledChanges: Sequence, @unchecked Sendable {
                 throw PGError(.data, "a spilled change to \(table.schema).\(table.name) cannot be decoded: \(error)")
             }
         }
-        let kind = byte()
+        let kind = try byte()
         switch kind {
         case 0x49, 0x55, 0x44:  // I, U, D
-            let flags = byte()
-            let table = tables[word()]
+            let flags = try byte()
+            let table = try table()
             let old = flags & 1 != 0 ? try row(table) : nil
             let oldIsKey = flags & 2 != 0
             switch kind {
@@ -247,16 +257,21 @@ package final class SpilledChanges: Sequence, @unchecked Sendable {
                 return .delete(table: table, old: old, oldIsKey: oldIsKey)
             }
         case 0x54:  // T
-            let options = byte()
-            let tables = (0..<word()).map { _ in self.tables[word()] }
+            let options = try byte()
+            let count = try word()
+            guard count <= record.count else { throw damaged() }
+            var tables: [PGTable] = []
+            for _ in 0..<count { tables.append(try table()) }
             return .truncate(tables: tables, cascade: options & 1 != 0, restartIdentity: options & 2 != 0)
-        default:  // M
-            let transactional = byte() != 0
-            let lsn = LSN(UInt64(word()) << 32 | UInt64(word()))
-            let prefix = String(decoding: bytes(), as: UTF8.self)
-            let content = Array(bytes())
+        case 0x4D:  // M
+            let transactional = try byte() != 0
+            let lsn = LSN(UInt64(try word()) << 32 | UInt64(try word()))
+            let prefix = String(decoding: try bytes(), as: UTF8.self)
+            let content = Array(try bytes())
             return .message(
                 PGLogicalDecodingMessage(transactional: transactional, lsn: lsn, prefix: prefix, content: content))
+        default:
+            throw damaged()
         }
     }
 }

@@ -116,6 +116,9 @@ import Glibc
         let stream = ChangeStream(configuration)
         var copied = 0
         var thrown: (any Error)?
+        // A stream that streams on after the cut (the defect) would never return: stopped after
+        // 30 s, it returns without the error and fails below.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 30) { stream.stop() }
         do {
             try stream.run { event in
                 guard case .snapshot(let batch) = event else { return }

@@ -192,7 +192,10 @@ struct CheckCommandTests {
         #expect(message(found, check: "senders").contains("all 1 WAL senders"), "\(found)")
     }
 
-    @Test("an invalidated slot is an error")
+    /// The catalog's one reading of an invalidated slot: `pgrepl check`, `slot list`, `slot
+    /// status` and the stream's diagnosis give the same reason, in PostgreSQL 17's words on
+    /// every version (15 and 16 have no invalidation_reason column: `wal_status = lost`).
+    @Test("an invalidated slot is an error, with one reason everywhere")
     func invalidatedSlot() throws {
         var configuration = testClusterConfiguration
         configuration.settings.merge(["max_slot_wal_keep_size": "32MB", "wal_keep_size": "0", "max_wal_size": "64MB"]) {
@@ -211,6 +214,26 @@ struct CheckCommandTests {
         #expect(lost)
         let (status, found) = try findings(["--dsn", cluster.dsn(), "--slot", "old"])
         #expect(status == 5)
-        #expect(message(found, check: "slot").contains("invalidated"), "\(found)")
+        #expect(message(found, check: "slot").contains("was invalidated (wal_removed)"), "\(found)")
+        let list = try pgrepl("slot", "list", "--dsn", cluster.dsn(), "--json")
+        let slots = try JSONDecoder().decode([[String: JSONValue]].self, from: Data(list.stdout.utf8))
+        #expect(slots.first?["invalidation_reason"] == .string("wal_removed"), "\(list.stdout)")
+        let table = try pgrepl("slot", "list", "--dsn", cluster.dsn())
+        #expect(table.stdout.contains("wal_removed"), "\(table.stdout)")
+        let one = try pgrepl("slot", "status", "--dsn", cluster.dsn(), "--slot", "old")
+        #expect(
+            one.stdout.split(separator: "\n").contains {
+                $0.hasPrefix("invalidation_reason") && $0.hasSuffix(" wal_removed")
+            },
+            "\(one.stdout)")
+        try cluster.psql("CREATE PUBLICATION pub FOR TABLE filler")
+        var stream = ChangeStream.Configuration(dsn: cluster.dsn(), slot: "old", publications: ["pub"])
+        stream.reconnect = .never
+        #expect {
+            try ChangeStream(stream).run { _ in }
+        } throws: { error in
+            guard let error = error as? ChangeStreamError else { return false }
+            return error.kind == .slotInvalidated && error.message.contains("was invalidated (wal_removed)")
+        }
     }
 }

@@ -190,56 +190,16 @@ struct Preflight {
         ]
     }
 
-    private struct PublishedTable {
-        var name: String
-        var identity: String
-        var hasKey: Bool
-        var identityColumns: [String]
-        var allColumns: [String]
-        var selectable: Bool
-        var rowFilter: String?
-        var columnList: [String]?
-    }
-
     private func check(publication: String) throws -> [Finding] {
-        let row = try sql.execute(
-            "SELECT pubupdate, pubdelete FROM pg_publication WHERE pubname = \(try literal(publication))"
-        ).rows.first
-        guard let row, row.count == 2 else {
+        guard let found = try Publication.read([publication], on: sql)[publication] else {
             return [
                 Finding(
                     level: .error, check: "publication", message: "publication \"\(publication)\" does not exist",
                     fix: "CREATE PUBLICATION \(publication) FOR TABLE …")
             ]
         }
-        let updatesOrDeletes = row[0] == "t" || row[1] == "t"
-        let modern = sql.version.supports(.rowFiltersAndColumnLists)
-        let result = try sql.execute(
-            """
-            SELECT format('%I.%I', n.nspname, c.relname), c.relreplident,
-                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
-                   (SELECT string_agg(a.attname, ',' ORDER BY a.attnum) FROM pg_index i
-                      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-                      WHERE i.indrelid = c.oid
-                        AND (CASE c.relreplident WHEN 'i' THEN i.indisreplident ELSE i.indisprimary END)),
-                   (SELECT string_agg(a.attname, ',' ORDER BY a.attnum) FROM pg_attribute a
-                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-                   has_table_privilege(c.oid, 'SELECT'),
-                   \(modern ? "p.rowfilter, array_to_string(p.attnames, ',')" : "NULL, NULL")
-            FROM pg_publication_tables p
-            JOIN pg_namespace n ON n.nspname = p.schemaname
-            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
-            WHERE p.pubname = \(try literal(publication))
-            ORDER BY 1
-            """)
-        let tables = result.rows.map { row -> PublishedTable in
-            func text(_ index: Int) -> String? { index < row.count ? row[index] : nil }
-            let list = { (value: String?) in value.map { $0.split(separator: ",").map(String.init) } ?? [] }
-            return PublishedTable(
-                name: text(0) ?? "?", identity: text(1) ?? "d", hasKey: text(2) == "t",
-                identityColumns: list(text(3)), allColumns: list(text(4)), selectable: text(5) == "t",
-                rowFilter: text(6), columnList: text(7).map { $0.split(separator: ",").map(String.init) })
-        }
+        let updatesOrDeletes = found.publishesUpdatesOrDeletes
+        let tables = try PublishedTable.list([publication], sql: sql)
         var findings = [
             Finding(
                 level: tables.isEmpty ? .warning : .ok, check: "publication",
@@ -248,44 +208,44 @@ struct Preflight {
                 fix: tables.isEmpty ? "ALTER PUBLICATION \(publication) ADD TABLE …" : nil)
         ]
         for table in tables {
+            let name = table.qualifiedName
             if !table.selectable {
                 findings.append(
                     Finding(
                         level: .warning, check: "privileges",
-                        message: "no SELECT on \(table.name): an initial snapshot or a backfill cannot copy it",
-                        fix: "GRANT SELECT ON \(table.name) TO current_user"))
+                        message: "no SELECT on \(name): an initial snapshot or a backfill cannot copy it",
+                        fix: "GRANT SELECT ON \(name) TO current_user"))
             }
             guard updatesOrDeletes else { continue }
-            if table.identity == "n" || (table.identity == "d" && !table.hasKey) {
+            if table.replicaIdentity == .nothing || (table.replicaIdentity == .default && table.key.isEmpty) {
                 let why =
-                    table.identity == "n" ? "REPLICA IDENTITY NOTHING" : "no primary key and REPLICA IDENTITY DEFAULT"
+                    table.replicaIdentity == .nothing
+                    ? "REPLICA IDENTITY NOTHING" : "no primary key and REPLICA IDENTITY DEFAULT"
                 findings.append(
                     Finding(
                         level: .error, check: "replica_identity",
-                        message:
-                            "\(table.name) has \(why): the server refuses its UPDATEs and DELETEs while it is published",
-                        fix: "add a primary key, or ALTER TABLE \(table.name) REPLICA IDENTITY FULL (or USING INDEX)"))
+                        message: "\(name) has \(why): the server refuses its UPDATEs and DELETEs while it is published",
+                        fix: "add a primary key, or ALTER TABLE \(name) REPLICA IDENTITY FULL (or USING INDEX)"))
                 continue
             }
-            let identity = table.identity == "f" ? table.allColumns : table.identityColumns
+            let identity = table.replicaIdentity == .full ? table.allColumns : table.key
             if let columns = table.columnList, !Set(identity).isSubset(of: Set(columns)) {
                 let missing = identity.filter { !columns.contains($0) }
                 findings.append(
                     Finding(
                         level: .error, check: "column_list",
-                        message: "the column list of \(table.name) leaves out replica identity column(s) "
+                        message: "the column list of \(name) leaves out replica identity column(s) "
                             + missing.joined(separator: ", ") + ": the server refuses its UPDATEs and DELETEs",
                         fix: "add them to the publication's column list"))
             }
-            if let filter = table.rowFilter, table.identity != "f" {
+            if let filter = table.filter, table.replicaIdentity != .full {
                 let used = table.allColumns.filter { column in Self.mentions(filter, column) }
                 let outside = used.filter { !identity.contains($0) }
                 if !outside.isEmpty {
                     findings.append(
                         Finding(
                             level: .error, check: "row_filter",
-                            message: "the row filter of \(table.name) (\(filter)) uses "
-                                + outside.joined(separator: ", ")
+                            message: "the row filter of \(name) \(filter) uses " + outside.joined(separator: ", ")
                                 + ", outside the replica identity: the server refuses its UPDATEs and DELETEs",
                             fix: "filter on replica identity columns only, or REPLICA IDENTITY FULL"))
                 }

@@ -218,14 +218,7 @@ struct StreamCommand: ParsableCommand {
                 sqlState: SQLState.undefinedObject.rawValue,
                 hint: "create it with --create-slot or pgrepl slot create")
         }
-        let found = try attempt("checking publications") {
-            let names = try publication.map { try sql.quoteLiteral($0) }.joined(separator: ", ")
-            return Set(
-                try sql.execute("SELECT pubname FROM pg_publication WHERE pubname IN (\(names))").rows.compactMap {
-                    $0.first ?? nil
-                })
-        }
-        if let missing = publication.first(where: { !found.contains($0) }) {
+        if let missing = try attempt("checking publications", { try Publication.firstMissing(publication, on: sql) }) {
             throw CLIError(
                 .server, "checking publications", "publication \"\(missing)\" does not exist",
                 sqlState: SQLState.undefinedObject.rawValue, hint: "CREATE PUBLICATION \(missing) FOR TABLE …")

@@ -327,13 +327,7 @@ extension ChangeStream {
     /// Every configured publication exists: the server itself says so only when the first change
     /// arrives.
     func checkPublications(_ cursor: ReplicationCursor) throws {
-        let names = try configuration.publications.map { try cursor.quoteLiteral($0, what: "a publication name") }
-        guard !names.isEmpty else { return }
-        // The first configured name that no publication has, in one round trip.
-        let (_, row) = try cursor.queryRow(
-            "SELECT name FROM unnest(ARRAY[\(names.joined(separator: ", "))]::text[]) WITH ORDINALITY AS c(name, n)"
-                + " WHERE NOT EXISTS (SELECT 1 FROM pg_publication p WHERE p.pubname = c.name) ORDER BY n LIMIT 1")
-        if let missing = row?.first ?? nil {
+        if let missing = try Publication.firstMissing(configuration.publications, on: cursor) {
             throw ChangeStreamError(
                 .cannotStart, "the stream cannot start: publication \"\(missing)\" does not exist",
                 slot: configuration.slot,

@@ -25,7 +25,7 @@ struct SlotCommandTests {
                 == [
                     "name", "type", "plugin", "database", "active", "confirmed_flush_lsn", "restart_lsn", "wal_status",
                 ] + (major >= 16 ? ["conflicting"] : [])
-                + (major >= 17 ? ["failover", "synced", "inactive_since", "invalidation_reason"] : []))
+                + (major >= 17 ? ["failover", "synced", "inactive_since"] : []) + ["invalidation_reason"])
         let row = table.stdout.split(separator: "\n").first { $0.hasPrefix(slot + " ") }
         #expect(
             row.map { $0.split(separator: " ").prefix(5).map(String.init) } == [

@@ -265,7 +265,8 @@ final class CopyBothEngine: @unchecked Sendable {
             case .data(let buffer):
                 consumed = true
                 received = true
-                let isKeepalive = buffer.count > 0 && buffer.pointer.pointee == CChar(UInt8(ascii: "k"))
+                let isKeepalive = ReplicationFrame.isKeepalive(
+                    UnsafeRawBufferPointer(start: buffer.pointer, count: buffer.count))
                 if isKeepalive, !frames.isEmpty {
                     heldKeepalive = buffer
                     return .frames

@@ -13,6 +13,12 @@ public enum ReplicationFrame: Hashable, Sendable {
     /// `k`: a primary keepalive.
     case keepalive(PrimaryKeepalive)
 
+    /// Whether the CopyData message in `bytes` is a primary keepalive (`k`), by its type byte
+    /// alone: for a reader that sets keepalives aside before parsing them.
+    public static func isKeepalive(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.first == UInt8(ascii: "k")
+    }
+
     /// Parses the header of one CopyData message.
     ///
     /// Unlike psycopg2, an XLogData with an empty payload (exactly 25 bytes) is accepted.

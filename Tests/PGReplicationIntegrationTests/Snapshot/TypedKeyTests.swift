@@ -108,14 +108,14 @@ import Glibc
         }
         #expect(backwards.isEmpty, "\(backwards.count) rows went back in time: \(backwards.prefix(10))")
 
-        // Untouched rows are all copied; touched ones were left out at least once (the rule fired).
+        // Untouched rows are all copied. Whether a touched one falls in a chunk's window here is
+        // chance (the writer races the chunks); DBLogWindowTests puts one there every time and
+        // checks that the rule leaves it out, for these key types.
         let chunkRows = deliveries.filter(\.fromChunk)
         for table in Self.tables {
             let odd = Set(chunkRows.filter { $0.table == table && $0.k % 2 == 1 }.map(\.k))
             #expect(odd.count == Self.rows / 2, "\(table): \(odd.count) of \(Self.rows / 2) untouched rows copied")
         }
-        let withheld = Self.tables.count * Self.rows / 2 - chunkRows.filter { $0.k % 2 == 0 }.count
-        #expect(withheld > 0, "no chunk row of an updated key was ever left out")
 
         // Chunk rows are typed as the stream types them.
         var streamed: [String: [RelationColumn]] = [:]

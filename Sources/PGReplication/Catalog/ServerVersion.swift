@@ -5,7 +5,7 @@ import PGReplicationCore
 ///
 /// The one place that knows which version brings what: every version gate of the package asks
 /// ``supports(_:)`` or ``require(_:_:)`` with a ``ServerFeature``, and `pgrepl check` prints the
-/// table (``ServerFeature/allCases``).
+/// table (`ServerFeature.allCases`).
 public struct ServerVersion: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// `server_version_num`: 170002 for 17.2.
     public var number: Int
@@ -23,7 +23,7 @@ public struct ServerVersion: Hashable, Comparable, Sendable, CustomStringConvert
     /// Whether the server has `feature`.
     public func supports(_ feature: ServerFeature) -> Bool { major >= feature.since }
 
-    /// Throws `PGError` (``PGError/Kind/notSupported``) naming `what` (the feature's summary by
+    /// Throws `PGError` (kind `.notSupported`) naming `what` (the feature's summary by
     /// default), the version it needs and this one, when the server lacks `feature`.
     public func require(_ feature: ServerFeature, _ what: String? = nil) throws(PGError) {
         guard !supports(feature) else { return }

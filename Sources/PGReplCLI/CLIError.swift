@@ -67,6 +67,8 @@ public struct CLIError: Error, Sendable, CustomStringConvertible {
                 return CLIError(
                     .server, context, error.message,
                     hint: "make sure one consumer uses the slot; pgrepl slot status shows its positions")
+            default:
+                return CLIError(.server, context, error.message, sqlState: error.underlying?.sqlState?.rawValue)
             }
         case let error as LSN.ParseError:
             return CLIError(.usage, context, error.description)

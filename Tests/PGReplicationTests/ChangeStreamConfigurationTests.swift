@@ -44,3 +44,20 @@ import Testing
         }
     }
 }
+
+/// `ChangeStreamError.Kind` grows without breaking clients: a struct whose kinds match as enum
+/// cases did, print their names, and need a `default` in a `switch`.
+@Suite struct ChangeStreamErrorKindTests {
+    @Test func kindsMatchAndPrintTheirNames() {
+        let kind = ChangeStreamError.Kind.slotInvalidated
+        let matched: String =
+            switch kind {
+            case .slotMissing: "missing"
+            case .slotInvalidated: "invalidated"
+            default: "other"
+            }
+        #expect(matched == "invalidated")
+        #expect(kind != .slotMissing)
+        #expect("\(ChangeStreamError.Kind.backfillFailed)" == "backfillFailed")
+    }
+}

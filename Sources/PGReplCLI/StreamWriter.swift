@@ -199,12 +199,16 @@ final class StreamWriter {
             } else {
                 Output.printError(warning)
             }
-        case .commitPrepared(let gid, let xid, let commitLSN, let endLSN, let time):
-            twoPhaseLine(.commitPrepared, gid: gid, xid: xid, lsn: commitLSN, endLSN: endLSN, time: time)
+        case .commitPrepared(let commit):
+            twoPhaseLine(
+                .commitPrepared, gid: commit.gid, xid: commit.xid, lsn: commit.commitLSN, endLSN: commit.endLSN,
+                time: commit.commitTime)
             try flush(whenLarger: 0)
             try output.sync()
-        case .rollbackPrepared(let gid, let xid, let endLSN, let time):
-            twoPhaseLine(.rollbackPrepared, gid: gid, xid: xid, lsn: endLSN, endLSN: endLSN, time: time)
+        case .rollbackPrepared(let rollback):
+            twoPhaseLine(
+                .rollbackPrepared, gid: rollback.gid, xid: rollback.xid, lsn: rollback.endLSN, endLSN: rollback.endLSN,
+                time: rollback.rollbackTime)
             try flush(whenLarger: 0)
             try output.sync()
         }

@@ -159,14 +159,14 @@ import Testing
         #expect(window.settle(sequence: 1) == .deliver(keeping: [0, 1, 2, 3, 4]), "prepared only")
         window.chunkRead(sequence: 2, keys: [key(2)])
         window.observe(
-            .commitPrepared(gid: "g", xid: 7, commitLSN: 30, endLSN: 40, commitTime: .init(rawValue: 0)))
+            .commitPrepared(.init(gid: "g", xid: 7, commitLSN: 30, endLSN: 40, commitTime: .init(rawValue: 0))))
         #expect(window.settle(sequence: 2) == .deliver(keeping: []))
     }
 
     @Test func aRolledBackPreparedTransactionTouchesNothing() {
         var window = window()
         window.observe(committed(7, [.insert(table: table, new: row(2))], prepared: "g"))
-        window.observe(.rollbackPrepared(gid: "g", xid: 7, endLSN: 40, rollbackTime: .init(rawValue: 0)))
+        window.observe(.rollbackPrepared(.init(gid: "g", xid: 7, endLSN: 40, rollbackTime: .init(rawValue: 0))))
         #expect(window.settle(sequence: 1) == .deliver(keeping: [0, 1, 2, 3, 4]))
     }
 
@@ -183,7 +183,7 @@ import Testing
     @Test func aTransactionPreparedWhenTrackingBeganReadsTheChunkAgainAtCommitPrepared() {
         var window = window(tracking: [committed(7, [.insert(table: table, new: row(2))], prepared: "g")])
         window.observe(
-            .commitPrepared(gid: "g", xid: 7, commitLSN: 30, endLSN: 40, commitTime: .init(rawValue: 0)))
+            .commitPrepared(.init(gid: "g", xid: 7, commitLSN: 30, endLSN: 40, commitTime: .init(rawValue: 0))))
         #expect(window.settle(sequence: 1) == .readAgain(.transactionBegunBefore))
     }
 
@@ -192,7 +192,7 @@ import Testing
         window.observe(.abort(PGTransactionAbort(xid: 7, subtransactionXID: 7)))
         #expect(window.settle(sequence: 1) == .deliver(keeping: [0, 1, 2, 3, 4]))
         var prepared = self.window(tracking: [committed(8, [], prepared: "g")])
-        prepared.observe(.rollbackPrepared(gid: "g", xid: 8, endLSN: 40, rollbackTime: .init(rawValue: 0)))
+        prepared.observe(.rollbackPrepared(.init(gid: "g", xid: 8, endLSN: 40, rollbackTime: .init(rawValue: 0))))
         #expect(prepared.settle(sequence: 1) == .deliver(keeping: [0, 1, 2, 3, 4]))
     }
 

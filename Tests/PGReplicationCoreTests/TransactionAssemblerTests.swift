@@ -295,9 +295,11 @@ import Testing
         #expect(events.first?.acknowledgeLSN == 320)
         #expect(
             events[1]
-                == .commitPrepared(gid: "g1", xid: 9, commitLSN: 400, endLSN: 420, commitTime: .init(rawValue: 6)))
+                == .commitPrepared(
+                    .init(gid: "g1", xid: 9, commitLSN: 400, endLSN: 420, commitTime: .init(rawValue: 6))))
         #expect(events[1].acknowledgeLSN == 420)
-        #expect(events[2] == .rollbackPrepared(gid: "g2", xid: 10, endLSN: 520, rollbackTime: .init(rawValue: 7)))
+        #expect(
+            events[2] == .rollbackPrepared(.init(gid: "g2", xid: 10, endLSN: 520, rollbackTime: .init(rawValue: 7))))
         #expect(events[2].acknowledgeLSN == 520)
     }
 

@@ -128,8 +128,10 @@ package struct BackfillWindow: Sendable {
             if case .prepare = transaction.kind { prepared.insert(transaction.xid) }
         case .abort(let abort) where abort.wholeTransaction:
             open.remove(abort.xid)
-        case .commitPrepared(_, let xid, _, _, _), .rollbackPrepared(_, let xid, _, _):
-            prepared.remove(xid)
+        case .commitPrepared(let commit):
+            prepared.remove(commit.xid)
+        case .rollbackPrepared(let rollback):
+            prepared.remove(rollback.xid)
         default:
             break
         }
@@ -156,11 +158,11 @@ package struct BackfillWindow: Sendable {
         case .commit(let transaction):
             if case .prepare = transaction.kind { return }
             commit(transaction.xid)
-        case .commitPrepared(_, let xid, _, _, _):
-            commit(xid)
-        case .rollbackPrepared(_, let xid, _, _):
-            pending[xid] = nil
-            unknown.remove(xid)
+        case .commitPrepared(let prepared):
+            commit(prepared.xid)
+        case .rollbackPrepared(let rollback):
+            pending[rollback.xid] = nil
+            unknown.remove(rollback.xid)
         case .abort(let abort):
             if abort.wholeTransaction {
                 pending[abort.xid] = nil

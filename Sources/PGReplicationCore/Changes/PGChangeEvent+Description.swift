@@ -112,9 +112,10 @@ extension PGChangeEvent: CustomStringConvertible {
                 + "row\(batch.rows.count == 1 ? "" : "s")\(batch.last ? " (last)" : "")"
         case .schemaChange(let change): "SCHEMA \(change.new)"
         case .stalled(let stall): "STALLED for \(Int(stall.overdue)) s"
-        case .commitPrepared(let gid, let xid, let commitLSN, _, _):
-            "COMMIT PREPARED \(PGRow.quoted(gid)) xid \(xid) \(commitLSN)"
-        case .rollbackPrepared(let gid, let xid, _, _): "ROLLBACK PREPARED \(PGRow.quoted(gid)) xid \(xid)"
+        case .commitPrepared(let commit):
+            "COMMIT PREPARED \(PGRow.quoted(commit.gid)) xid \(commit.xid) \(commit.commitLSN)"
+        case .rollbackPrepared(let rollback):
+            "ROLLBACK PREPARED \(PGRow.quoted(rollback.gid)) xid \(rollback.xid)"
         }
     }
 }

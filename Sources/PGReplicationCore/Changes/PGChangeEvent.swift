@@ -150,19 +150,20 @@ public enum PGChangeEvent: Hashable, Sendable {
     /// but the server sends nothing. Delivered once per stall, while it lasts.
     case stalled(PGStreamStall)
     /// Two-phase: a prepared transaction was committed.
-    case commitPrepared(gid: String, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp)
+    case commitPrepared(PGCommitPrepared)
     /// Two-phase: a prepared transaction was rolled back. Drop what was delivered for it at
     /// PREPARE: when the rollback happened while the server was still decoding the transaction,
     /// that delivery was incomplete (PostgreSQL 15–17 stop at the concurrent abort) or had no
     /// changes at all (18 does not decode what it knows was rolled back).
-    case rollbackPrepared(gid: String, xid: UInt32, endLSN: LSN, rollbackTime: PostgresTimestamp)
+    case rollbackPrepared(PGRollbackPrepared)
 
     /// The position to acknowledge once the event is handled, when it completes something.
     public var acknowledgeLSN: LSN? {
         switch self {
         case .transaction(let transaction), .commit(let transaction): return transaction.endLSN
         case .message(let message): return message.lsn
-        case .commitPrepared(_, _, _, let endLSN, _), .rollbackPrepared(_, _, let endLSN, _): return endLSN
+        case .commitPrepared(let commit): return commit.endLSN
+        case .rollbackPrepared(let rollback): return rollback.endLSN
         case .snapshot(let batch): return batch.backfill?.highWatermark
         case .begin, .changes, .abort, .schemaChange, .stalled: return nil
         }
@@ -259,4 +260,40 @@ public enum PGChangeDelivery: Hashable, Sendable {
     /// ``PGChangeEvent/begin(_:)``, batches of at most `batchSize` changes (at least 1), then
     /// ``PGChangeEvent/commit(_:)`` (or ``PGChangeEvent/abort(_:)``): no transaction is held whole.
     case chunked(batchSize: Int)
+}
+
+/// Two-phase: `COMMIT PREPARED` of a transaction delivered at its PREPARE.
+public struct PGCommitPrepared: Hashable, Sendable {
+    /// The global transaction identifier given to `PREPARE TRANSACTION`.
+    public var gid: String
+    public var xid: UInt32
+    public var commitLSN: LSN
+    /// The end of the commit record: the position to acknowledge.
+    public var endLSN: LSN
+    public var commitTime: PostgresTimestamp
+
+    public init(gid: String, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp) {
+        self.gid = gid
+        self.xid = xid
+        self.commitLSN = commitLSN
+        self.endLSN = endLSN
+        self.commitTime = commitTime
+    }
+}
+
+/// Two-phase: `ROLLBACK PREPARED` of a transaction delivered at its PREPARE.
+public struct PGRollbackPrepared: Hashable, Sendable {
+    /// The global transaction identifier given to `PREPARE TRANSACTION`.
+    public var gid: String
+    public var xid: UInt32
+    /// The end of the rollback record: the position to acknowledge.
+    public var endLSN: LSN
+    public var rollbackTime: PostgresTimestamp
+
+    public init(gid: String, xid: UInt32, endLSN: LSN, rollbackTime: PostgresTimestamp) {
+        self.gid = gid
+        self.xid = xid
+        self.endLSN = endLSN
+        self.rollbackTime = rollbackTime
+    }
 }

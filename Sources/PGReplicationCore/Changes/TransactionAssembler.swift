@@ -210,13 +210,15 @@ package struct TransactionAssembler {
         case .commitPrepared(let commit):
             try emit(
                 .commitPrepared(
-                    gid: commit.gid, xid: commit.xid, commitLSN: commit.commitLSN, endLSN: commit.endLSN,
-                    commitTime: commit.commitTime))
+                    PGCommitPrepared(
+                        gid: commit.gid, xid: commit.xid, commitLSN: commit.commitLSN, endLSN: commit.endLSN,
+                        commitTime: commit.commitTime)))
         case .rollbackPrepared(let rollback):
             try emit(
                 .rollbackPrepared(
-                    gid: rollback.gid, xid: rollback.xid, endLSN: rollback.rollbackEndLSN,
-                    rollbackTime: rollback.rollbackTime))
+                    PGRollbackPrepared(
+                        gid: rollback.gid, xid: rollback.xid, endLSN: rollback.rollbackEndLSN,
+                        rollbackTime: rollback.rollbackTime)))
         case .streamStart(let start):
             streamXID = start.xid
             if streamed[start.xid] == nil {

@@ -212,11 +212,11 @@ struct ParallelStreamingTests {
             #expect(prepared[gid]?.rows == 3000, "\(gid)")
         }
         let committedGIDs = running.received.compactMap { event -> String? in
-            if case .commitPrepared(let gid, _, _, _, _) = event { return gid }
+            if case .commitPrepared(let commit) = event { return commit.gid }
             return nil
         }
         let rolledBackGIDs = running.received.compactMap { event -> String? in
-            if case .rollbackPrepared(let gid, _, _, _) = event { return gid }
+            if case .rollbackPrepared(let rollback) = event { return rollback.gid }
             return nil
         }
         #expect(committedGIDs == [gids[0]])

@@ -102,6 +102,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "PGLocalClusterTests", dependencies: ["PGLocalCluster"], swiftSettings: swiftSettings),
+        // The CLI's pieces that need no server.
+        .testTarget(
+            name: "PGReplCLITests",
+            dependencies: ["PGReplCLI", "PGReplication", "PGOutput", "PGLocalCluster"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
 

@@ -23,3 +23,8 @@ package func readFile(_ path: String) -> [UInt8]? {
     }
     return bytes
 }
+
+/// The whole text of a file ("" when it cannot be read), read with POSIX calls (see `readFile`).
+package func readTextFile(_ path: String) -> String {
+    String(decoding: readFile(path) ?? [], as: UTF8.self)
+}

@@ -92,8 +92,7 @@ import Testing
             if: ServerFeatures.current.runs(.ssl), Comment(rawValue: ServerFeatures.current.reason(.ssl))))
     func tlsVerifiesAgainstTheTestCA() throws {
         let folder = try temporaryFolder()
-        // Cleanup: a folder left behind hides nothing the test checked.
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        defer { removeTemporary(folder) }
         try FileManager.default.createDirectory(atPath: folder + "/good", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: folder + "/other", withIntermediateDirectories: true)
         let certificates = try LocalCluster.makeTestCertificates(in: folder + "/good", hostName: "localhost")
@@ -119,8 +118,7 @@ import Testing
 
     @Test func missingBinariesGiveAnInstallHint() throws {
         let empty = try temporaryFolder()
-        // Cleanup: a folder left behind hides nothing the test checked.
-        defer { try? FileManager.default.removeItem(atPath: empty) }
+        defer { removeTemporary(empty) }
         let error = #expect(throws: LocalClusterError.self) {
             try LocalCluster.discoverBinDirectory(environment: ["PG_BINDIR": empty])
         }
@@ -161,9 +159,4 @@ import Testing
         )
     }
 
-    private func temporaryFolder() throws -> String {
-        let path = NSTemporaryDirectory() + "/pglocalcluster-test-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
 }

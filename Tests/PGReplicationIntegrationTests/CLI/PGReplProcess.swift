@@ -1,4 +1,5 @@
 import Foundation
+import PGLocalCluster
 import Testing
 
 /// The built `pgrepl` binary, run as a subprocess.

@@ -1,4 +1,5 @@
 import Foundation
+import PGLocalCluster
 import PGReplication
 import Testing
 
@@ -174,17 +175,7 @@ func waitFor(_ what: String, _ condition: () throws -> Bool) throws {
     throw CLITestError("timed out waiting for \(what)")
 }
 
-/// A temporary folder for WAL files.
-struct TemporaryFolder {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("pgrepl-wal-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
-    }
-
-    func remove() { removeTemporary(path) }
-
+extension TemporaryFolder {
     /// Segment files, complete and partial, sorted.
     func segmentFiles() throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.count >= 24 && !$0.hasSuffix(".history") }

@@ -114,8 +114,3 @@ func pollMessages(
     }
     return messages
 }
-
-/// The whole text of a file ("" when it cannot be read), read with POSIX calls (see `readFile`).
-func readTextFile(_ path: String) -> String {
-    String(decoding: readFile(path) ?? [], as: UTF8.self)
-}

@@ -1,4 +1,5 @@
 import Foundation
+import PGLocalCluster
 import PGOutput
 import PGReplication
 import Testing
@@ -108,34 +109,4 @@ import Testing
         #expect(options.conninfo == "sslmode=prefer")
         #expect(throws: (any Error).self) { _ = try ConnectionOptions.parse(["--sslmode", "sometimes"]) }
     }
-}
-
-/// The descriptors of this process open on files in `folder` (other tests run in parallel, so a
-/// count of all descriptors would prove nothing). Throws where `/proc` cannot be read: an empty
-/// list would pass the check for leaks.
-func descriptors(into folder: String) throws -> [String] {
-    let entries = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")
-    guard !entries.isEmpty else { throw TestSetupError("/proc/self/fd lists no descriptor") }
-    return entries.compactMap { entry in
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/fd/" + entry, &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        let target = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return target.hasPrefix(folder) ? target : nil
-    }
-}
-
-/// Cleanup after a test: removes a temporary folder. Its checks ran before, so a removal that
-/// fails only leaves the folder behind and hides nothing; it is ignored here, in one place.
-func removeTemporary(_ path: String) {
-    try? FileManager.default.removeItem(atPath: path)
-}
-
-/// A new empty folder under the temporary folder.
-func temporaryFolder() throws -> String {
-    let base =
-        NSTemporaryDirectory().hasSuffix("/") ? String(NSTemporaryDirectory().dropLast()) : NSTemporaryDirectory()
-    var template = Array((base + "/pgrepl-test.XXXXXX").utf8CString)
-    guard let made = mkdtemp(&template) else { throw TestSetupError("mkdtemp failed") }
-    return String(cString: made)
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PGLocalCluster
 import PGReplication
 import Testing
 
@@ -79,7 +80,10 @@ struct CLIUnitTests {
         }
         #expect(writer.written == start.advanced(by: UInt64(payload.count)))
         #expect(writer.flushed == LSN(4 << 20))
-        #expect(try folder.segmentFiles() == ["000000010000000000000003", "000000010000000000000004.partial"])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() == [
+                "000000010000000000000003", "000000010000000000000004.partial",
+            ])
         let complete = try Data(contentsOf: URL(fileURLWithPath: folder.path + "/000000010000000000000003"))
         #expect(complete == Data(payload.prefix(1 << 20)))
         #expect(try writer.closeKeepingPartial() == "000000010000000000000004.partial")

@@ -71,9 +71,13 @@ private func checkFrame(_ frame: UnsafeRawBufferPointer, _ assembler: inout Tran
         let payload = UnsafeRawBufferPointer(rebasing: frame[XLogDataHeader.size...])
         do {
             try assembler.feed(payload) { event in
-                // Touch what a handler would: every row and value (hashing reads them all).
+                // Touch what a handler would: every row and value (hashing reads those in memory;
+                // a spilled transaction's changes are read back from its file).
                 _ = event.hashValue
                 _ = event.acknowledgeLSN
+                if case .transaction(let transaction) = event {
+                    try transaction.changes.forEachChange { _ = $0.hashValue }
+                }
             }
         } catch {
             _ = "\(error)"

@@ -78,16 +78,25 @@ public struct PGChangeList: Sequence, Hashable, Sendable, ExpressibleByArrayLite
     /// the list; nil for a list held in memory.
     public var readFailure: PGError? { spill?.failure }
 
+    /// Equal lists: the same changes in memory and the same spill file (copies of one list).
+    /// Equality, hashing and the description never read a spill file, which can be of any size:
+    /// two lists with spilled parts of their own compare unequal whatever the files hold (iterate
+    /// them to compare their changes).
     public static func == (lhs: PGChangeList, rhs: PGChangeList) -> Bool {
-        lhs.count == rhs.count && zip(lhs, rhs).allSatisfy { $0 == $1 }
+        lhs.count == rhs.count && lhs.spill === rhs.spill && lhs.memory == rhs.memory
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(count)
-        for change in self { hasher.combine(change) }
+        hasher.combine(memory)
+        if let spill { hasher.combine(ObjectIdentifier(spill)) }
     }
 
-    public var description: String { "\(Array(self))" }
+    /// The changes in memory, and how many more a spill file holds.
+    public var description: String {
+        guard let spill else { return "\(memory)" }
+        return "\(memory) and \(spill.count) spilled change\(spill.count == 1 ? "" : "s")"
+    }
 }
 
 /// Changes written to an unlinked temporary file: records of (subtransaction, change), read

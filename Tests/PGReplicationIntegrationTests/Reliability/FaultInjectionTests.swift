@@ -180,7 +180,8 @@ import Glibc
         #expect(error.slot == rig.slot)
         #expect(error.description.contains("does not exist"))
         try rig.expectNothingAcknowledgedMissing(
-            delivered: recorder.delivered, acknowledged: stream.metrics.acknowledgedLSN, requireAll: false)
+            delivered: recorder.delivered, acknowledged: stream.metrics.acknowledgedLSN, requireAll: false,
+            writer: writer)
     }
 
     @Test func aSlotInvalidatedByMaxSlotWALKeepSizeIsSlotInvalidated() throws {
@@ -216,7 +217,7 @@ import Glibc
         #expect(error.description.contains("invalidated"))
         try rig.expectNothingAcknowledgedMissing(
             delivered: recorder.delivered, acknowledged: stream.metrics.acknowledgedLSN, requireAll: false,
-            reference: reference)
+            reference: reference, writer: writer)
     }
 
     /// `pgrepl stream` does not exist on this branch, so the output is the handler's own file:

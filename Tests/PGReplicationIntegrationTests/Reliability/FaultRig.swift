@@ -99,8 +99,35 @@ final class FaultRig: Sendable {
     @discardableResult
     func expectNothingAcknowledgedMissing(
         delivered: [ComparableTransaction], acknowledged: LSN, requireAll: Bool,
-        reference given: [ComparableTransaction]? = nil, sourceLocation: SourceLocation = #_sourceLocation
+        reference given: [ComparableTransaction]? = nil, writer: Writer? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> Int {
+        if let writer {
+            // An oracle that shares no code with the stream (on 16 the reference slot is read
+            // with this package's decoder): a transaction the writer saw commit before a position
+            // that was acknowledged must have been delivered, and nothing delivered is unknown to
+            // the table.
+            let deliveredIDs = Set(
+                delivered.flatMap(\.changes).compactMap { change -> Int? in
+                    guard case .int32(let id)? = change.values["id"] else { return nil }
+                    return Int(id)
+                })
+            let owed = writer.committedWithPositions.filter { $0.after <= acknowledged }
+            let missing = owed.filter { !Set($0.ids).isSubset(of: deliveredIDs) }
+            #expect(
+                missing.isEmpty,
+                "\(missing.count) of \(owed.count) transactions committed before the acknowledged \(acknowledged) were not delivered, first \(missing.first.map { "\($0.ids)" } ?? "")",
+                sourceLocation: sourceLocation)
+            #expect(
+                !owed.isEmpty, "no committed transaction lies before the acknowledged position",
+                sourceLocation: sourceLocation)
+            let table = Set(
+                try cluster.psql("SELECT id FROM ev").split(separator: "\n").compactMap { Int($0) })
+            let invented = deliveredIDs.subtracting(table).subtracting([-1])
+            #expect(
+                invented.isEmpty, "delivered ids the table never had: \(invented.sorted().prefix(5))",
+                sourceLocation: sourceLocation)
+        }
         let reference = try given ?? readReference()
         let deliveredChanges = Set(delivered.map(\.changes))
         let referenceChanges = Set(reference.map(\.changes))
@@ -147,6 +174,9 @@ final class Writer: Sendable {
     private let running = Atomic<Bool>(true)
     private let done = DispatchSemaphore(value: 0)
     private let commits = Atomic<Int>(0)
+    /// Each committed transaction's ids, with the server's WAL position read right after its
+    /// commit returned: at or past the commit record's end. The oracle that needs no decoder.
+    private let log = Locked<[(ids: [Int], after: LSN)]>([])
 
     init(dsn: String, pause: Double = 0.003) {
         Thread { [self] in
@@ -158,6 +188,11 @@ final class Writer: Sendable {
                     if connection == nil { connection = try PGConnection(dsn) }
                     try connection?.execute("INSERT INTO ev VALUES (\(2 * next), 'a'), (\(2 * next + 1), 'b')")
                     commits.add(1, ordering: .relaxed)
+                    // Committed: a failure to read the position now only leaves it unchecked.
+                    if let text = try connection?.execute("SELECT pg_current_wal_lsn()").scalar {
+                        let after = try LSN(text)
+                        log.withLock { $0.append(([2 * next, 2 * next + 1], after)) }
+                    }
                 } catch {
                     connection = nil
                     Thread.sleep(forTimeInterval: 0.05)
@@ -169,6 +204,9 @@ final class Writer: Sendable {
     }
 
     var committed: Int { commits.load(ordering: .relaxed) }
+
+    /// The committed transactions whose position is known (see `log`).
+    var committedWithPositions: [(ids: [Int], after: LSN)] { log.withLock { $0 } }
 
     func finish() {
         running.store(false, ordering: .relaxed)

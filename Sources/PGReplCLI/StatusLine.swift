@@ -13,7 +13,7 @@ struct StreamProgress: Sendable {
 
     /// `initial snapshot: public.orders 120000 of ~1000000 rows (12 %), 210000 rows/s, ~4 s left`.
     static func copyText(_ copy: ChangeStream.CopyProgress, at now: Date = Date()) -> String {
-        var text = "\(copy.backfill ? "backfill" : "initial snapshot"): \(copy.table) \(copy.rows)"
+        var text = "\(copy.isBackfill ? "backfill" : "initial snapshot"): \(copy.table) \(copy.rows)"
         if let estimate = copy.estimatedRows, estimate > 0 {
             text += " of ~\(estimate) rows (\(min(100, copy.rows * 100 / estimate)) %)"
         } else {
@@ -92,7 +92,7 @@ final class StatusLine: @unchecked Sendable {
     private func draw(_ progress: StreamProgress, _ state: inout State) {
         // The initial snapshot comes before streaming; a backfill runs beside it.
         let line =
-            if let copy = progress.copy, !copy.backfill {
+            if let copy = progress.copy, !copy.isBackfill {
                 "\r\(StreamProgress.copyText(copy))\u{1B}[K"
             } else {
                 "\rreceived \(progress.received)  lag \(Self.bytes(progress.lagBytes))  "

@@ -84,7 +84,7 @@ final class StreamWriter {
     private func handle(_ event: PGChangeEvent) throws -> LSN? {
         switch event {
         case .begin(let begin):
-            let spooled = begin.streamed || needsCommitAtBegin
+            let spooled = begin.isStreamed || needsCommitAtBegin
             open[begin.xid] = (begin, spooled ? try Spool() : nil)
             if !spooled { beginLine(xid: begin.xid, commitLSN: begin.finalLSN, endLSN: nil, time: begin.commitTime) }
         case .changes(let batch):
@@ -133,7 +133,7 @@ final class StreamWriter {
         case .abort(let abort):
             // Spooled lines of the rolled-back part are dropped; lines already written of a
             // transaction cut short by a lost connection stay (its next B line repeats it).
-            if abort.wholeTransaction {
+            if abort.abortsWholeTransaction {
                 open[abort.xid] = nil
             } else {
                 open[abort.xid]?.spool?.abort(abort.subtransactionXID)

@@ -558,7 +558,7 @@ final class Wal2JSONEncoder {
         JSONWriter.append("{\"action\":\"M\"", to: &out)
         if options.includeXids {
             JSONWriter.append(",\"xid\":", to: &out)
-            if message.transactional, let xid {
+            if message.isTransactional, let xid {
                 JSONWriter.appendNumber(xid, to: &out)
             } else {
                 JSONWriter.append("null", to: &out)
@@ -566,7 +566,7 @@ final class Wal2JSONEncoder {
         }
         var point: Int?
         if options.includeTimestamp {
-            if !message.transactional {
+            if !message.isTransactional {
                 JSONWriter.append(",\"timestamp\":null", to: &out)
             } else if let time {
                 out += timestampField(time)
@@ -578,7 +578,7 @@ final class Wal2JSONEncoder {
             JSONWriter.append(",\"lsn\":", to: &out)
             JSONWriter.appendString(message.lsn.description, to: &out)
         }
-        JSONWriter.append(message.transactional ? ",\"transactional\":true" : ",\"transactional\":false", to: &out)
+        JSONWriter.append(message.isTransactional ? ",\"transactional\":true" : ",\"transactional\":false", to: &out)
         JSONWriter.append(",\"prefix\":", to: &out)
         JSONWriter.appendString(message.prefix, to: &out)
         JSONWriter.append(",\"content\":", to: &out)

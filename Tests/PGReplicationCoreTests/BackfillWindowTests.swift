@@ -32,16 +32,16 @@ import Testing
         .transaction(
             PGTransaction(
                 kind: gid.map { .prepare(gid: $0) } ?? .commit, xid: xid, commitLSN: 10, endLSN: 20,
-                commitTime: .init(rawValue: 0), origin: nil, streamed: false, changes: changes))
+                commitTime: .init(rawValue: 0), origin: nil, isStreamed: false, changes: changes))
     }
     func commit(_ xid: UInt32) -> PGChangeEvent {
         .commit(
             PGTransaction(
                 kind: .commit, xid: xid, commitLSN: 10, endLSN: 20, commitTime: .init(rawValue: 0), origin: nil,
-                streamed: true, changes: []))
+                isStreamed: true, changes: []))
     }
     func begin(_ xid: UInt32) -> PGChangeEvent {
-        .begin(PGTransactionBegin(xid: xid, finalLSN: 0, commitTime: nil, streamed: true))
+        .begin(PGTransactionBegin(xid: xid, finalLSN: 0, commitTime: nil, isStreamed: true))
     }
     func changes(_ xid: UInt32, sub: UInt32? = nil, _ changes: [PGChange]) -> PGChangeEvent {
         .changes(PGChangeBatch(xid: xid, subtransactionXID: sub ?? xid, changes: changes))

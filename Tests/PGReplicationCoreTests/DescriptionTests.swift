@@ -26,14 +26,14 @@ import Testing
         #expect("\(update)" == "UPDATE public.items id=2 name=pear (old key: id=1)")
         #expect(
             "\(PGChange.delete(table: table, old: try row("2", nil), oldIsKey: true))" == "DELETE public.items id=2")
-        let message = PGLogicalDecodingMessage(transactional: false, lsn: 7, prefix: "app", content: Array("hi\n".utf8))
+        let message = PGLogicalDecodingMessage(isTransactional: false, lsn: 7, prefix: "app", content: Array("hi\n".utf8))
         #expect("\(PGChange.message(message))" == "MESSAGE app 'hi\\n' (non-transactional)")
         let transaction = PGTransaction(
             kind: .commit, xid: 745, commitLSN: LSN(0x1A2B3C4), endLSN: LSN(0x1A2B3F0),
-            commitTime: PostgresTimestamp(rawValue: 0), origin: nil, streamed: false, changes: [insert, update])
+            commitTime: PostgresTimestamp(rawValue: 0), origin: nil, isStreamed: false, changes: [insert, update])
         #expect("\(transaction)" == "COMMIT xid 745 0/1A2B3C4, 2 changes")
         #expect("\(PGChangeEvent.transaction(transaction))" == "\(transaction)")
-        let batch = PGSnapshotBatch(table: table, rows: [try row("1", "a")], last: true)
+        let batch = PGSnapshotBatch(table: table, rows: [try row("1", "a")], isLast: true)
         #expect("\(PGChangeEvent.snapshot(batch))" == "SNAPSHOT public.items: 1 row (last)")
         // Every description is one line, whatever the values hold.
         let hostile = PGChange.insert(table: table, new: try row("3", "a\nb\u{1B}[2J\u{2028}c"))

@@ -105,7 +105,7 @@ import Testing
             Issue.record("no transaction")
             return
         }
-        #expect(transaction.streamed)
+        #expect(transaction.isStreamed)
         #expect(try ids(Array(transaction.changes)) == [1, 3, 4])
     }
 
@@ -357,7 +357,7 @@ import Testing
             return
         }
         #expect(transaction.kind == .prepare(gid: "s1"))
-        #expect(transaction.streamed)
+        #expect(transaction.isStreamed)
         #expect(try ids(Array(transaction.changes)) == [1, 3])
     }
 

@@ -185,7 +185,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
             configuration.reconnect = .never
             let stream = ChangeStream(configuration)
             let transactions = try collect(stream, until: isMarker(markerTable))
-            #expect(transactions.contains { $0.streamed }, "no transaction was streamed")
+            #expect(transactions.contains { $0.isStreamed }, "no transaction was streamed")
             let actual = transactions.map(ComparableTransaction.init).filter { !$0.changes.isEmpty }
             #expect(actual.count == expected.count)
             for (index, (ours, theirs)) in zip(actual, expected).enumerated() {
@@ -229,7 +229,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
             configuration.streaming = ServerFeatures.current.majorVersion >= 16 ? .parallel : .on
             configuration.reconnect = .never
             let transactions = try collect(ChangeStream(configuration), until: isMarker(markerTable))
-            #expect(transactions.contains { $0.streamed }, "no transaction was streamed")
+            #expect(transactions.contains { $0.isStreamed }, "no transaction was streamed")
             var mirror = Mirror()
             for transaction in transactions { mirror.apply(ComparableTransaction(transaction), keys: keys) }
             mirror.tables[markerTable] = nil
@@ -315,7 +315,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
                         snapshotRows.add(batch.rows.count, ordering: .relaxed)
                         copyRounds.withLock { rounds in
                             rounds.first = rounds.first ?? writer.rounds
-                            if batch.last { rounds.last = writer.rounds }
+                            if batch.isLast { rounds.last = writer.rounds }
                         }
                         // A slow consumer: the writer goes on while the copy runs.
                         Thread.sleep(forTimeInterval: 0.02)
@@ -387,7 +387,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         // The first was acknowledged when the loop asked for the second.
         try await Task.sleep(for: .milliseconds(1500))
         #expect(try TestServer.confirmedFlush(fixture.slot) >= seen[0].endLSN)
-        #expect(stream.metrics.connected == false)
+        #expect(stream.metrics.isConnected == false)
     }
 
     @Test func chunkedDeliveryKeepsNoTransactionWhole() throws {

@@ -225,7 +225,7 @@ func runAsync(_ options: Arguments) async throws {
     var streamedChunks = 0
     for try await event in stream.events() {
         toucher.touch(event)
-        if case .begin(let begin) = event, begin.streamed { streamedChunks += 1 }
+        if case .begin(let begin) = event, begin.isStreamed { streamedChunks += 1 }
         if reachesEnd(event, end) { break }
     }
     report("ChangeStream.events() (chunked, streaming)", toucher)

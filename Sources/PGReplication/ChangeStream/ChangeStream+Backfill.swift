@@ -233,7 +233,7 @@ final class BackfillCoordinator: Sendable {
             }
             state.current = backfill
             return PGSnapshotBatch(
-                table: chunk.table, rows: rows, last: chunk.last,
+                table: chunk.table, rows: rows, isLast: chunk.last,
                 backfill: PGBackfillProgress(
                     highWatermark: message.lsn, chunk: chunkNumber, tableRows: tableRows,
                     checkpoint: PGBackfillCheckpoint(
@@ -257,7 +257,7 @@ final class BackfillCoordinator: Sendable {
     func delivered(_ batch: PGSnapshotBatch) {
         state.withLock { state in
             state.settled = (state.sequence, true)
-            if batch.last {
+            if batch.isLast {
                 state.tracked = nil
                 state.window.untrack()
             }
@@ -283,7 +283,7 @@ final class BackfillCoordinator: Sendable {
         let slot = stream.configuration.slot
         while let backfill = nextBackfill(stream) {
             // Watermarks written before the stream streams could lie before a slot it creates.
-            guard stream.metrics.connected else {
+            guard stream.metrics.isConnected else {
                 state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(0.05)) { _, _ in }
                 continue
             }
@@ -438,7 +438,7 @@ final class BackfillCoordinator: Sendable {
             stream.state.withLock {
                 $0.metrics.backfillTable = table.qualifiedName
                 $0.metrics.copy = ChangeStream.CopyProgress(
-                    table: table.qualifiedName, backfill: true, estimatedRows: table.estimatedRows)
+                    table: table.qualifiedName, isBackfill: true, estimatedRows: table.estimatedRows)
             }
             stream.logger.info(
                 "backfill of a table starts",

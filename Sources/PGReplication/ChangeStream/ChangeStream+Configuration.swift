@@ -200,7 +200,10 @@ extension ChangeStream {
         /// Reconnections so far.
         public var reconnects = 0
         /// Whether a replication connection is streaming now.
-        public var connected = false
+        public var isConnected = false
+
+        @available(*, deprecated, renamed: "isConnected")
+        public var connected: Bool { isConnected }
         /// The table the initial snapshot or a backfill copies now, with its progress; nil when
         /// none is copied.
         public var copy: CopyProgress?
@@ -290,7 +293,7 @@ extension ChangeStream {
         /// `schema.name`.
         public var table: String
         /// Whether a backfill copies it (else the initial snapshot).
-        public var backfill: Bool
+        public var isBackfill: Bool
         /// Rows of the table delivered so far (by this run).
         public var rows: Int
         /// The server's estimate of the table's rows (`pg_class.reltuples`, of its partitions for
@@ -300,9 +303,9 @@ extension ChangeStream {
         /// When the copy of the table started.
         public var started: Date
 
-        public init(table: String, backfill: Bool, rows: Int = 0, estimatedRows: Int?, started: Date = Date()) {
+        public init(table: String, isBackfill: Bool, rows: Int = 0, estimatedRows: Int?, started: Date = Date()) {
             self.table = table
-            self.backfill = backfill
+            self.isBackfill = isBackfill
             self.rows = rows
             self.estimatedRows = estimatedRows
             self.started = started
@@ -320,5 +323,15 @@ extension ChangeStream {
             guard let estimatedRows, rate > 0 else { return nil }
             return max(0, Double(estimatedRows - rows) / rate)
         }
+    }
+}
+
+extension ChangeStream.CopyProgress {
+    @available(*, deprecated, renamed: "isBackfill")
+    public var backfill: Bool { isBackfill }
+
+    @available(*, deprecated, renamed: "init(table:isBackfill:rows:estimatedRows:started:)")
+    public init(table: String, backfill: Bool, rows: Int = 0, estimatedRows: Int?, started: Date = Date()) {
+        self.init(table: table, isBackfill: backfill, rows: rows, estimatedRows: estimatedRows, started: started)
     }
 }

@@ -187,7 +187,7 @@ final class HeartbeatMonitor: Sendable {
     }
 
     private func check(_ stream: ChangeStream) {
-        let connected = stream.metrics.connected
+        let connected = stream.metrics.isConnected
         let stall = state.withLock { $0.rule.check(at: POSIX.monotonicNow(), connected: connected) }
         guard let stall else { return }
         stream.instruments.stalled.record(1)

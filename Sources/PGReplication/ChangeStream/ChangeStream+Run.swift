@@ -135,7 +135,7 @@ extension ChangeStream {
         let acknowledged = state.withLock { state in
             state.stopHandle = cursor.makeStopHandle()
             state.feedback = feedback
-            state.metrics.connected = true
+            state.metrics.isConnected = true
             return state.acknowledged
         }
         if acknowledged > 0 { feedback.confirm(flush: acknowledged) }
@@ -146,7 +146,7 @@ extension ChangeStream {
                 state.metrics.flushedLSN = max(state.metrics.flushedLSN, positions.flushLSN)
                 state.stopHandle = nil
                 state.feedback = nil
-                state.metrics.connected = false
+                state.metrics.isConnected = false
             }
         }
         session.startedAt = POSIX.monotonicNow()
@@ -371,7 +371,7 @@ extension ChangeStream {
                 if let progress = batch.backfill {
                     state.metrics.backfillRows += added
                     state.metrics.backfillTable = progress.checkpoint.tables.first
-                    if state.metrics.copy?.backfill == true { state.metrics.copy?.rows += added }
+                    if state.metrics.copy?.isBackfill == true { state.metrics.copy?.rows += added }
                     instruments.backfillRows.increment(by: added)
                 }
             default: break

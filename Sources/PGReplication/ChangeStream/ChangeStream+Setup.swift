@@ -114,7 +114,7 @@ extension ChangeStream {
             state.withLock {
                 $0.metrics.snapshotTable = table.qualifiedName
                 $0.metrics.copy = CopyProgress(
-                    table: table.qualifiedName, backfill: false, estimatedRows: table.estimatedRows)
+                    table: table.qualifiedName, isBackfill: false, estimatedRows: table.estimatedRows)
             }
             var columns: [RelationColumn]?
             while true {
@@ -122,7 +122,7 @@ extension ChangeStream {
                     "FETCH FORWARD \(max(1, configuration.snapshotBatchSize)) FROM pgrepl_snapshot")
                 let (changeTable, rows) = try table.rows(of: batch, binary: configuration.binary, columns: &columns)
                 let last = batch.rows.count < configuration.snapshotBatchSize
-                let event = PGChangeEvent.snapshot(PGSnapshotBatch(table: changeTable, rows: rows, last: last))
+                let event = PGChangeEvent.snapshot(PGSnapshotBatch(table: changeTable, rows: rows, isLast: last))
                 do {
                     try handler(event)
                 } catch {

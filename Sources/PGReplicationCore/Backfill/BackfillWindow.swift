@@ -126,7 +126,7 @@ package struct BackfillWindow: Sendable {
         case .commit(let transaction):
             open.remove(transaction.xid)
             if case .prepare = transaction.kind { prepared.insert(transaction.xid) }
-        case .abort(let abort) where abort.wholeTransaction:
+        case .abort(let abort) where abort.abortsWholeTransaction:
             open.remove(abort.xid)
         case .commitPrepared(let commit):
             prepared.remove(commit.xid)
@@ -164,7 +164,7 @@ package struct BackfillWindow: Sendable {
             pending[rollback.xid] = nil
             unknown.remove(rollback.xid)
         case .abort(let abort):
-            if abort.wholeTransaction {
+            if abort.abortsWholeTransaction {
                 pending[abort.xid] = nil
                 unknown.remove(abort.xid)
             } else {

@@ -69,11 +69,11 @@ extension PGLogicalDecodingMessage: CustomStringConvertible, CustomDebugStringCo
     /// `(non-transactional)` after it for such a message.
     public var description: String {
         let text = String(validating: content, as: UTF8.self).map(PGRow.quoted) ?? "\\x" + content.lowercaseHex
-        return "MESSAGE \(PGRow.quoted(prefix)) \(text)" + (transactional ? "" : " (non-transactional)")
+        return "MESSAGE \(PGRow.quoted(prefix)) \(text)" + (isTransactional ? "" : " (non-transactional)")
     }
 
     public var debugDescription: String {
-        "PGLogicalDecodingMessage(\(transactional ? "transactional" : "non-transactional"), lsn \(lsn), prefix: "
+        "PGLogicalDecodingMessage(\(isTransactional ? "transactional" : "non-transactional"), lsn \(lsn), prefix: "
             + "\(prefix.debugDescription), \(content.count) bytes: \\x\(content.lowercaseHex))"
     }
 }
@@ -99,17 +99,17 @@ extension PGChangeEvent: CustomStringConvertible {
     public var description: String {
         switch self {
         case .transaction(let transaction), .commit(let transaction): transaction.description
-        case .begin(let begin): "BEGIN xid \(begin.xid)\(begin.streamed ? " (streamed)" : "")"
+        case .begin(let begin): "BEGIN xid \(begin.xid)\(begin.isStreamed ? " (streamed)" : "")"
         case .changes(let batch):
             "xid \(batch.xid)\(batch.subtransactionXID == batch.xid ? "" : "/\(batch.subtransactionXID)"): "
                 + "\(batch.changes.count) change\(batch.changes.count == 1 ? "" : "s")"
         case .abort(let abort):
-            "ABORT xid \(abort.xid)\(abort.wholeTransaction ? "" : "/\(abort.subtransactionXID)")"
+            "ABORT xid \(abort.xid)\(abort.abortsWholeTransaction ? "" : "/\(abort.subtransactionXID)")"
                 + (abort.reason == .interrupted ? " (interrupted)" : "")
         case .message(let message): message.description
         case .snapshot(let batch):
             "\(batch.backfill == nil ? "SNAPSHOT" : "BACKFILL") \(batch.table): \(batch.rows.count) "
-                + "row\(batch.rows.count == 1 ? "" : "s")\(batch.last ? " (last)" : "")"
+                + "row\(batch.rows.count == 1 ? "" : "s")\(batch.isLast ? " (last)" : "")"
         case .schemaChange(let change): "SCHEMA \(change.new)"
         case .stalled(let stall): "STALLED for \(Int(stall.overdue)) s"
         case .commitPrepared(let commit):

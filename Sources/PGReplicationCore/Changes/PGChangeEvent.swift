@@ -61,13 +61,14 @@ public enum PGChange: Hashable, Sendable {
 
 /// A logical decoding message (`pg_logical_emit_message`).
 public struct PGLogicalDecodingMessage: Hashable, Sendable {
-    public var transactional: Bool
+    /// Whether it was written inside its transaction (`pg_logical_emit_message(true, …)`).
+    public var isTransactional: Bool
     public var lsn: LSN
     public var prefix: String
     public var content: [UInt8]
 
-    public init(transactional: Bool, lsn: LSN, prefix: String, content: [UInt8]) {
-        self.transactional = transactional
+    public init(isTransactional: Bool, lsn: LSN, prefix: String, content: [UInt8]) {
+        self.isTransactional = isTransactional
         self.lsn = lsn
         self.prefix = prefix
         self.content = content
@@ -94,23 +95,23 @@ public struct PGTransaction: Hashable, Sendable {
     public var origin: String?
     /// Whether the server streamed it while in progress (it was larger than
     /// `logical_decoding_work_mem`).
-    public var streamed: Bool
+    public var isStreamed: Bool
     /// The changes, in order; past the stream's memory budget they are read back from a
     /// temporary file as they are iterated (``PGChangeList``).
     public var changes: PGChangeList
 
     public init(
         kind: Kind, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp, origin: String?,
-        streamed: Bool, changes: [PGChange]
+        isStreamed: Bool, changes: [PGChange]
     ) {
         self.init(
             kind: kind, xid: xid, commitLSN: commitLSN, endLSN: endLSN, commitTime: commitTime, origin: origin,
-            streamed: streamed, changes: PGChangeList(changes))
+            isStreamed: isStreamed, changes: PGChangeList(changes))
     }
 
     public init(
         kind: Kind, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp, origin: String?,
-        streamed: Bool, changes: PGChangeList
+        isStreamed: Bool, changes: PGChangeList
     ) {
         self.kind = kind
         self.xid = xid
@@ -118,7 +119,7 @@ public struct PGTransaction: Hashable, Sendable {
         self.endLSN = endLSN
         self.commitTime = commitTime
         self.origin = origin
-        self.streamed = streamed
+        self.isStreamed = isStreamed
         self.changes = changes
     }
 }
@@ -176,13 +177,14 @@ public struct PGTransactionBegin: Hashable, Sendable {
     /// The final LSN of the transaction (zero for streamed transactions, not known yet).
     public var finalLSN: LSN
     public var commitTime: PostgresTimestamp?
-    public var streamed: Bool
+    /// Whether the server streams it while in progress (its changes may interleave with others').
+    public var isStreamed: Bool
 
-    public init(xid: UInt32, finalLSN: LSN, commitTime: PostgresTimestamp?, streamed: Bool) {
+    public init(xid: UInt32, finalLSN: LSN, commitTime: PostgresTimestamp?, isStreamed: Bool) {
         self.xid = xid
         self.finalLSN = finalLSN
         self.commitTime = commitTime
-        self.streamed = streamed
+        self.isStreamed = isStreamed
     }
 }
 
@@ -221,7 +223,8 @@ public struct PGTransactionAbort: Hashable, Sendable {
     public var abortLSN: LSN?
     /// When the (sub)transaction aborted: sent with `streaming = .parallel` (protocol 4) only.
     public var abortTime: PostgresTimestamp?
-    public var wholeTransaction: Bool { xid == subtransactionXID }
+    /// Whether the whole transaction is void, not one of its subtransactions.
+    public var abortsWholeTransaction: Bool { xid == subtransactionXID }
 
     public init(
         xid: UInt32, subtransactionXID: UInt32, reason: Reason = .rolledBack, abortLSN: LSN? = nil,
@@ -240,15 +243,15 @@ public struct PGSnapshotBatch: Hashable, Sendable {
     public var table: PGTable
     public var rows: [PGRow]
     /// Whether this is the table's last batch.
-    public var last: Bool
+    public var isLast: Bool
     /// For a backfill chunk: where it stands, and what to persist to resume it; nil for the
     /// initial snapshot.
     public var backfill: PGBackfillProgress?
 
-    public init(table: PGTable, rows: [PGRow], last: Bool, backfill: PGBackfillProgress? = nil) {
+    public init(table: PGTable, rows: [PGRow], isLast: Bool, backfill: PGBackfillProgress? = nil) {
         self.table = table
         self.rows = rows
-        self.last = last
+        self.isLast = isLast
         self.backfill = backfill
     }
 }
@@ -295,5 +298,57 @@ public struct PGRollbackPrepared: Hashable, Sendable {
         self.xid = xid
         self.endLSN = endLSN
         self.rollbackTime = rollbackTime
+    }
+}
+
+// MARK: - Names before 0.2 (boolean names now read as assertions)
+
+extension PGLogicalDecodingMessage {
+    @available(*, deprecated, renamed: "isTransactional")
+    public var transactional: Bool { isTransactional }
+
+    @available(*, deprecated, renamed: "init(isTransactional:lsn:prefix:content:)")
+    public init(transactional: Bool, lsn: LSN, prefix: String, content: [UInt8]) {
+        self.init(isTransactional: transactional, lsn: lsn, prefix: prefix, content: content)
+    }
+}
+
+extension PGTransaction {
+    @available(*, deprecated, renamed: "isStreamed")
+    public var streamed: Bool { isStreamed }
+
+    @available(*, deprecated, renamed: "init(kind:xid:commitLSN:endLSN:commitTime:origin:isStreamed:changes:)")
+    public init(
+        kind: Kind, xid: UInt32, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp, origin: String?,
+        streamed: Bool, changes: [PGChange]
+    ) {
+        self.init(
+            kind: kind, xid: xid, commitLSN: commitLSN, endLSN: endLSN, commitTime: commitTime, origin: origin,
+            isStreamed: streamed, changes: changes)
+    }
+}
+
+extension PGTransactionBegin {
+    @available(*, deprecated, renamed: "isStreamed")
+    public var streamed: Bool { isStreamed }
+
+    @available(*, deprecated, renamed: "init(xid:finalLSN:commitTime:isStreamed:)")
+    public init(xid: UInt32, finalLSN: LSN, commitTime: PostgresTimestamp?, streamed: Bool) {
+        self.init(xid: xid, finalLSN: finalLSN, commitTime: commitTime, isStreamed: streamed)
+    }
+}
+
+extension PGTransactionAbort {
+    @available(*, deprecated, renamed: "abortsWholeTransaction")
+    public var wholeTransaction: Bool { abortsWholeTransaction }
+}
+
+extension PGSnapshotBatch {
+    @available(*, deprecated, renamed: "isLast")
+    public var last: Bool { isLast }
+
+    @available(*, deprecated, renamed: "init(table:rows:isLast:backfill:)")
+    public init(table: PGTable, rows: [PGRow], last: Bool, backfill: PGBackfillProgress? = nil) {
+        self.init(table: table, rows: rows, isLast: last, backfill: backfill)
     }
 }

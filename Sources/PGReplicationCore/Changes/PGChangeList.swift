@@ -278,7 +278,7 @@ package final class SpilledChanges: Sequence, @unchecked Sendable {
             let prefix = String(decoding: try bytes(), as: UTF8.self)
             let content = Array(try bytes())
             return .message(
-                PGLogicalDecodingMessage(transactional: transactional, lsn: lsn, prefix: prefix, content: content))
+                PGLogicalDecodingMessage(isTransactional: transactional, lsn: lsn, prefix: prefix, content: content))
         default:
             throw damaged()
         }
@@ -390,7 +390,7 @@ package struct ChangeSpool {
             for table in tables { put(index(table)) }
         case .message(let message):
             record.append(0x4D)
-            record.append(message.transactional ? 1 : 0)
+            record.append(message.isTransactional ? 1 : 0)
             put(UInt32(truncatingIfNeeded: message.lsn.rawValue >> 32))
             put(UInt32(truncatingIfNeeded: message.lsn.rawValue))
             Array(message.prefix.utf8).withUnsafeBytes { put(bytes: $0) }

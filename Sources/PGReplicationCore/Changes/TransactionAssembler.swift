@@ -112,7 +112,7 @@ package struct TransactionAssembler {
                 try emit(
                     .begin(
                         PGTransactionBegin(
-                            xid: begin.xid, finalLSN: begin.finalLSN, commitTime: begin.commitTime, streamed: false)))
+                            xid: begin.xid, finalLSN: begin.finalLSN, commitTime: begin.commitTime, isStreamed: false)))
             }
         case .beginPrepare(let begin):
             current = Open(xid: begin.xid, gid: begin.gid, streamed: false, changes: spool())
@@ -120,7 +120,7 @@ package struct TransactionAssembler {
                 try emit(
                     .begin(
                         PGTransactionBegin(
-                            xid: begin.xid, finalLSN: begin.endLSN, commitTime: begin.prepareTime, streamed: false)))
+                            xid: begin.xid, finalLSN: begin.endLSN, commitTime: begin.prepareTime, isStreamed: false)))
             }
         case .origin(let origin):
             if let xid = streamXID {
@@ -188,7 +188,7 @@ package struct TransactionAssembler {
                 bytes: 64 * tables.count)
         case .message(let message):
             let decoded = PGLogicalDecodingMessage(
-                transactional: message.isTransactional, lsn: message.lsn, prefix: message.prefix,
+                isTransactional: message.isTransactional, lsn: message.lsn, prefix: message.prefix,
                 content: message.content)
             if message.isTransactional {
                 guard transactionalMessages else { return }
@@ -224,7 +224,7 @@ package struct TransactionAssembler {
             if streamed[start.xid] == nil {
                 streamed[start.xid] = Open(xid: start.xid, streamed: true, changes: spool())
                 if isChunked {
-                    try emit(.begin(PGTransactionBegin(xid: start.xid, finalLSN: 0, commitTime: nil, streamed: true)))
+                    try emit(.begin(PGTransactionBegin(xid: start.xid, finalLSN: 0, commitTime: nil, isStreamed: true)))
                 }
             }
         case .streamStop:
@@ -337,7 +337,7 @@ package struct TransactionAssembler {
         let kind: PGTransaction.Kind = open.gid.map { .prepare(gid: $0) } ?? .commit
         var transaction = PGTransaction(
             kind: kind, xid: open.xid, commitLSN: commitLSN, endLSN: endLSN, commitTime: time, origin: open.origin,
-            streamed: open.streamed, changes: [])
+            isStreamed: open.streamed, changes: [])
         if isChunked {
             try flushBatch(emit: emit)
             try emit(.commit(transaction))

@@ -147,7 +147,7 @@ import Glibc
         try again.run { event in
             guard case .snapshot(let batch) = event else { return }
             second += batch.rows.count
-            if batch.last { again.stop() }
+            if batch.isLast { again.stop() }
         }
         #expect(second == 5000)
     }
@@ -192,7 +192,7 @@ import Glibc
             }
             done.signal()
         }.start()
-        #expect(eventually(seconds: 20) { stream.metrics.connected })
+        #expect(eventually(seconds: 20) { stream.metrics.isConnected })
         try cluster.psql(
             "INSERT INTO dates VALUES (1, '2024-03-01', '2024-03-01 12:34:56.789+00', '1 year 2 days 03:04:05', 0.1)")
         #expect(done.wait(timeout: .now() + 30) == .success)
@@ -290,7 +290,7 @@ import Glibc
         defer { proxy.stop() }
         let stream = ChangeStream(rig.configuration(dsn: rig.cluster.dsn(extra: ["port": "\(proxy.port)"])))
         let done = runInBackground(stream)
-        #expect(eventually(seconds: 20) { stream.metrics.connected })
+        #expect(eventually(seconds: 20) { stream.metrics.isConnected })
         proxy.stall()
         Thread.sleep(forTimeInterval: 0.3)
         expectStopReturns(stream, done, within: 13)
@@ -449,7 +449,7 @@ import Glibc
                 failure.withLock { $0 = error }
             }
         }.start()
-        #expect(eventually(seconds: 20) { stream.metrics.connected })
+        #expect(eventually(seconds: 20) { stream.metrics.isConnected })
         // Larger than the engine keeps while the handler is busy (16 MiB): the walsender is still
         // sending when it is killed.
         try rig.cluster.psql("INSERT INTO ev SELECT g, 'x' FROM generate_series(1, 600000) g")

@@ -57,7 +57,7 @@ import Glibc
         defer { running.stop() }
         #expect(
             running.wait { events in
-                events.contains { if case .snapshot(let batch) = $0 { batch.last } else { false } }
+                events.contains { if case .snapshot(let batch) = $0 { batch.isLast } else { false } }
             })
         #expect(
             metrics.counterTotal(label: "pgrepl_snapshot_rows_total", dimensions: [("slot", "\(table)_slot")]) == 250)
@@ -155,7 +155,7 @@ import Glibc
         #expect(running.wait { events in events.contains { ($0.firstValue ?? "") == "retyped" } })
         let pid = try #require(try TestServer.activePID(fixture.slot))
         try TestServer.sql("SELECT pg_terminate_backend(\(pid))")
-        #expect(eventually { running.stream.metrics.reconnects == 1 && running.stream.metrics.connected })
+        #expect(eventually { running.stream.metrics.reconnects == 1 && running.stream.metrics.isConnected })
         try fixture.insert(1, value: "after the reconnect")
         #expect(running.wait { events in events.contains { ($0.firstValue ?? "") == "after the reconnect" } })
         let trace = running.received.compactMap { event -> String? in

@@ -35,7 +35,7 @@ import Testing
             return
         }
         // The server streamed it in progress only when asked to: both paths are walked.
-        #expect(transaction.streamed == streamed)
+        #expect(transaction.isStreamed == streamed)
         #expect(transaction.changes.isSpilled)
         #expect(transaction.changes.count == 100_010)
         var next = 1
@@ -69,7 +69,7 @@ import Testing
         var iterator = stream.events().makeAsyncIterator()
         // The stream starts with the first next(); once it streams, a marker makes that return.
         let marker = Task {
-            for _ in 0..<600 where !stream.metrics.connected { try await Task.sleep(for: .milliseconds(100)) }
+            for _ in 0..<600 where !stream.metrics.isConnected { try await Task.sleep(for: .milliseconds(100)) }
             try cluster.psql("INSERT INTO big VALUES (0, 'start')")
         }
         let first = try await iterator.next()

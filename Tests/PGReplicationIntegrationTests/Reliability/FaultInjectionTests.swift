@@ -41,7 +41,7 @@ import Glibc
         defer { proxy.stop() }
         let stream = ChangeStream(rig.configuration(dsn: rig.cluster.dsn(extra: ["port": "\(proxy.port)"])))
         let recorder = try streamThroughFaults(rig, stream, faults: 4) { _ in
-            #expect(eventually(seconds: 10) { stream.metrics.connected })
+            #expect(eventually(seconds: 10) { stream.metrics.isConnected })
             // Each cut must land on a live connection: wait until the stream noticed it and
             // reconnected, or the next cut could fall between connections (a loaded machine).
             let before = stream.metrics.reconnects
@@ -72,12 +72,12 @@ import Glibc
         let stream = ChangeStream(configuration)
         let started = Date()
         let recorder = try streamThroughFaults(rig, stream, faults: 1, pause: 1) { _ in
-            #expect(eventually(seconds: 10) { stream.metrics.connected })
+            #expect(eventually(seconds: 10) { stream.metrics.isConnected })
             proxy.stall()
             let stalled = Date()
             #expect(eventually(seconds: 20) { stream.metrics.reconnects >= 1 }, "no reconnect 20 s into the stall")
             #expect(Date().timeIntervalSince(stalled) < 15)
-            #expect(eventually(seconds: 20) { stream.metrics.connected }, "no new stream after the stall")
+            #expect(eventually(seconds: 20) { stream.metrics.isConnected }, "no new stream after the stall")
         }
         if let error = recorder.error { throw error }
         #expect(Date().timeIntervalSince(started) < 60)

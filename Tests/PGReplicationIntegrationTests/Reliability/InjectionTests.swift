@@ -128,7 +128,7 @@ import Testing
         }
         // Streaming, so the slot has its consistent point (the slot is listed before it has one,
         // while other sessions' transactions are still running).
-        #expect(eventually(seconds: 30) { stream.metrics.connected })
+        #expect(eventually(seconds: 30) { stream.metrics.isConnected })
         try TestServer.sql("INSERT INTO \(table) (v) VALUES ('through')")
         #expect(recorder.wait(seconds: 30))
         if let error = recorder.error { throw error }

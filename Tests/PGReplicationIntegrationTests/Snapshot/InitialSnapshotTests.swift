@@ -187,7 +187,7 @@ import Testing
             configuration.initialSnapshot = true
             let running = RunningStream(configuration)
             defer { running.stop() }
-            #expect(running.wait { $0.contains { if case .snapshot(let b) = $0 { b.last } else { false } } })
+            #expect(running.wait { $0.contains { if case .snapshot(let b) = $0 { b.isLast } else { false } } })
             #expect(running.waitConnected())
             try cluster.psql("INSERT INTO g (id, v) VALUES (100 + \(publication.count), 5)")
             #expect(running.wait { $0.contains { if case .transaction = $0 { true } else { false } } })
@@ -294,7 +294,7 @@ import Testing
         #expect(parted.allSatisfy { $0.estimatedRows == 2000 }, "\(parted)")
         let line = StreamProgress.copyText(
             ChangeStream.CopyProgress(
-                table: "public.plain", backfill: false, rows: 1000, estimatedRows: 3000,
+                table: "public.plain", isBackfill: false, rows: 1000, estimatedRows: 3000,
                 started: Date().addingTimeInterval(-2)))
         #expect(
             line.hasPrefix("initial snapshot: public.plain 1000 of ~3000 rows (33 %), 500 rows/s, ~4 s left"), "\(line)"

@@ -158,7 +158,7 @@ import Testing
         try stream.run { event in
             guard case .snapshot(let batch) = event else { return }
             copied += batch.rows.count
-            if batch.last { stream.stop() }
+            if batch.isLast { stream.stop() }
         }
         #expect(copied == 3000)
         // The temporary slot the copy read from goes with its connection's backend, which may

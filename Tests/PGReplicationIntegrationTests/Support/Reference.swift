@@ -230,7 +230,7 @@ struct Mirror: Equatable {
             case .changes(let batch):
                 open[batch.xid, default: []] += batch.changes.map { (batch.subtransactionXID, $0) }
             case .abort(let abort):
-                if abort.wholeTransaction {
+                if abort.abortsWholeTransaction {
                     open[abort.xid] = nil
                 } else {
                     open[abort.xid]?.removeAll { $0.subxid == abort.subtransactionXID }

@@ -55,7 +55,7 @@ final class RunningStream: Sendable {
     func waitConnected(seconds: Double = 30) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if stream.metrics.connected { return true }
+            if stream.metrics.isConnected { return true }
             usleep(5_000)
         }
         return false

@@ -91,7 +91,7 @@ struct ParallelStreamingTests {
             return nil
         }
         let large = try #require(transactions.first { $0.xid == scenario.committedXID })
-        #expect(large.streamed)
+        #expect(large.isStreamed)
         let values = large.changes.compactMap { $0.newText("v") }
         #expect(values.count == Self.rows + 10)
         #expect(Set(values) == ["a1", "a2"])
@@ -110,12 +110,12 @@ struct ParallelStreamingTests {
             return nil
         }
         let whole = try #require(aborts.first { $0.xid == scenario.rolledBackXID })
-        #expect(whole.wholeTransaction)
+        #expect(whole.abortsWholeTransaction)
         #expect(whole.reason == .rolledBack)
         #expect((whole.abortLSN ?? 0) > 0)
         #expect(whole.abortTime != nil)
         let sub = try #require(aborts.first { $0.xid == scenario.committedXID })
-        #expect(!sub.wholeTransaction)
+        #expect(!sub.abortsWholeTransaction)
         #expect((sub.abortLSN ?? 0) > 0 && (sub.abortLSN ?? 0) < (whole.abortLSN ?? 0))
         #expect(sub.abortTime != nil)
         // The batches of the committed transaction, minus those of its rolled-back subtransaction.
@@ -129,7 +129,7 @@ struct ParallelStreamingTests {
                     kept += batch.changes.compactMap { $0.newText("v") }
                 }
             case .commit(let transaction) where transaction.xid == scenario.committedXID:
-                #expect(transaction.streamed)
+                #expect(transaction.isStreamed)
                 committed = true
             case .commit(let transaction) where transaction.xid == scenario.rolledBackXID:
                 Issue.record("a commit of the rolled-back transaction")
@@ -197,12 +197,12 @@ struct ParallelStreamingTests {
             switch event {
             case .transaction(let transaction):
                 if case .prepare(let gid) = transaction.kind {
-                    prepared[gid] = (transaction.streamed, transaction.changes.count)
+                    prepared[gid] = (transaction.isStreamed, transaction.changes.count)
                 }
             case .changes(let batch): rows[batch.xid, default: 0] += batch.changes.count
             case .commit(let transaction):
                 if case .prepare(let gid) = transaction.kind {
-                    prepared[gid] = (transaction.streamed, rows[transaction.xid] ?? 0)
+                    prepared[gid] = (transaction.isStreamed, rows[transaction.xid] ?? 0)
                 }
             default: break
             }
@@ -242,7 +242,7 @@ struct ParallelStreamingTests {
             return
         }
         #expect(transaction.changes.count == 3000)
-        #expect(!transaction.streamed)
+        #expect(!transaction.isStreamed)
     }
 
     @Test func parallelStreamingWithAnOlderProtocolIsRefusedBeforeConnecting() throws {

@@ -70,7 +70,7 @@ import Glibc
         #expect(
             try eventually(seconds: 30) {
                 try primary.psql("SELECT pg_log_standby_snapshot()")
-                return running.stream.metrics.connected
+                return running.stream.metrics.isConnected
             }, "the slot on the standby found no consistent point: \(String(describing: running.error))")
         for id in 1...20 { try primary.psql("INSERT INTO t VALUES (\(id), 'from the primary')") }
         #expect(running.wait { ids($0).count == 20 }, "\(ids(running.received))")
@@ -110,7 +110,7 @@ import Glibc
             #expect(
                 try eventually(seconds: 30) {
                     try primary.psql("SELECT pg_log_standby_snapshot()")
-                    return running.stream.metrics.connected
+                    return running.stream.metrics.isConnected
                 }, "the slot on the standby found no consistent point: \(String(describing: running.error))")
             let refused = {
                 capture.lines.withLock { $0 }.filter { $0.hasPrefix("warning a heartbeat cannot be written") }

@@ -205,7 +205,8 @@ final class DebeziumEncoder {
         JSONWriter.append(",\"source\":", to: &out)
         source(
             table: nil, snapshot: "false", time: message.isTransactional ? time : .now,
-            xid: message.isTransactional ? xid : nil, lsn: message.lsn, previousCommit: nil, points: &points, into: &out)
+            xid: message.isTransactional ? xid : nil, lsn: message.lsn, previousCommit: nil, points: &points, into: &out
+        )
         JSONWriter.append(",\"message\":{\"prefix\":", to: &out)
         JSONWriter.appendString(message.prefix, to: &out)
         JSONWriter.append(",\"content\":", to: &out)

@@ -26,7 +26,8 @@ import Testing
         #expect("\(update)" == "UPDATE public.items id=2 name=pear (old key: id=1)")
         #expect(
             "\(PGChange.delete(table: table, old: try row("2", nil), oldIsKey: true))" == "DELETE public.items id=2")
-        let message = PGLogicalDecodingMessage(isTransactional: false, lsn: 7, prefix: "app", content: Array("hi\n".utf8))
+        let message = PGLogicalDecodingMessage(
+            isTransactional: false, lsn: 7, prefix: "app", content: Array("hi\n".utf8))
         #expect("\(PGChange.message(message))" == "MESSAGE app 'hi\\n' (non-transactional)")
         let transaction = PGTransaction(
             kind: .commit, xid: 745, commitLSN: LSN(0x1A2B3C4), endLSN: LSN(0x1A2B3F0),

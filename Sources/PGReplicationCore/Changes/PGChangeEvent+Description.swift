@@ -88,7 +88,7 @@ extension PGTransaction: CustomStringConvertible {
             }
         let count = changes.count
         return "\(what) xid \(xid) \(commitLSN), \(count) change\(count == 1 ? "" : "s")"
-            + (streamed ? " (streamed)" : "") + (origin.map { " from origin \(PGRow.quoted($0))" } ?? "")
+            + (isStreamed ? " (streamed)" : "") + (origin.map { " from origin \(PGRow.quoted($0))" } ?? "")
     }
 }
 

@@ -77,8 +77,6 @@ struct Preflight {
 
     private func value(_ query: String) throws -> String? { try sql.execute(query).scalar }
 
-    private func literal(_ text: String) throws -> String { try sql.quoteLiteral(text) }
-
     /// The server's version with the feature table (``ServerFeature``): what it has, and what
     /// a later version would bring.
     private func version() throws -> [Finding] {
@@ -114,11 +112,9 @@ struct Preflight {
 
     private func headroom() throws -> [Finding] {
         let maxSlots = Int(try value("SHOW max_replication_slots") ?? "") ?? 0
-        let slots = Int(try value("SELECT count(*) FROM pg_replication_slots") ?? "") ?? 0
-        let slotExists =
-            try slot.map {
-                try value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = \(try literal($0))") == "1"
-            } ?? false
+        let existing = try SlotStatus.read(on: sql)
+        let slots = existing.count
+        let slotExists = slot.map { name in existing.contains { $0.name == name } } ?? false
         let maxSenders = Int(try value("SHOW max_wal_senders") ?? "") ?? 0
         let senders = Int(try value("SELECT count(*) FROM pg_stat_replication") ?? "") ?? 0
         return [

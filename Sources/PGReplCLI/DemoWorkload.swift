@@ -148,11 +148,8 @@ final class DemoWorkload: Sendable {
     private func run() throws -> UInt32 {
         let sql = try PGConnection(dsn)
         defer { sql.close() }
-        let slot = try sql.quoteLiteral(names.slot)
         // The slot exists once the stream created it and found its consistent point.
-        while try sql.execute(
-            "SELECT 1 FROM pg_replication_slots WHERE slot_name = \(slot) AND confirmed_flush_lsn IS NOT NULL"
-        ).rows.isEmpty {
+        while try SlotStatus.read(names.slot, on: sql)?.confirmedFlushLSN == nil {
             guard sleep(0.05) else { throw CancellationError() }
         }
         var lastXID: UInt32 = 0

@@ -186,20 +186,26 @@ import Testing
         #expect(read == expected)
     }
 
+    /// A transaction of `inserts` inserts, assembled with no memory budget: every change is in
+    /// its spill file.
+    func spilledTransaction(inserts: Int) throws -> PGTransaction {
+        let messages: [PGOutputMessage] =
+            [.begin(.init(finalLSN: 100, commitTime: .init(rawValue: 1), xid: 7)), .relation(relation)]
+            + (1...inserts).map { insert($0) } + [
+                .commit(.init(commitLSN: 100, endLSN: 120, commitTime: .init(rawValue: 1)))
+            ]
+        guard case .transaction(let transaction) = try run(messages, memoryLimit: 0).first else {
+            throw PGError(.programming, "no transaction was assembled")
+        }
+        return transaction
+    }
+
     /// A spill file that cannot be read back in full, or a spilled change that cannot be
     /// decoded, is an error: `forEachChange` throws it, and a `for` loop ends early and leaves it
     /// in `readFailure` (which ChangeStream checks before acknowledging). It never ends the
     /// process, and never ends the iteration as if the transaction were shorter.
     @Test func aSpillFileThatCannotBeReadBackIsAnError() throws {
-        let messages: [PGOutputMessage] =
-            [.begin(.init(finalLSN: 100, commitTime: .init(rawValue: 1), xid: 7)), .relation(relation)]
-            + (1...50).map { insert($0) } + [
-                .commit(.init(commitLSN: 100, endLSN: 120, commitTime: .init(rawValue: 1)))
-            ]
-        guard case .transaction(let transaction) = try run(messages, memoryLimit: 0).first else {
-            Issue.record("no transaction")
-            return
-        }
+        let transaction = try spilledTransaction(inserts: 50)
         #expect(transaction.changes.count == 50 && transaction.changes.readFailure == nil)
         #expect(Array(transaction.changes).count == 50)
         let fd = try #require(transaction.changes.spill?.file.fd)
@@ -215,15 +221,7 @@ import Testing
     /// A spill file whose bytes were damaged (not only cut short) is an error when read back,
     /// never a trap, wherever the damage lies: every byte of a record is overwritten in turn.
     @Test func aDamagedSpillFileIsAnErrorNeverATrap() throws {
-        let messages: [PGOutputMessage] =
-            [.begin(.init(finalLSN: 100, commitTime: .init(rawValue: 1), xid: 7)), .relation(relation)]
-            + (1...3).map { insert($0) } + [
-                .commit(.init(commitLSN: 100, endLSN: 120, commitTime: .init(rawValue: 1)))
-            ]
-        guard case .transaction(let transaction) = try run(messages, memoryLimit: 0).first else {
-            Issue.record("no transaction")
-            return
-        }
+        let transaction = try spilledTransaction(inserts: 3)
         let fd = try #require(transaction.changes.spill?.file.fd)
         let size = Int(lseek(fd, 0, SEEK_END))
         #expect(size > 20)
@@ -252,15 +250,7 @@ import Testing
     /// Equality, hashing and the description of a spilled list never read its file: with the
     /// file cut to nothing they still answer, and nothing recorded a read failure.
     @Test func comparingASpilledListNeverReadsItsFile() throws {
-        let messages: [PGOutputMessage] =
-            [.begin(.init(finalLSN: 100, commitTime: .init(rawValue: 1), xid: 7)), .relation(relation)]
-            + (1...5).map { insert($0) } + [
-                .commit(.init(commitLSN: 100, endLSN: 120, commitTime: .init(rawValue: 1)))
-            ]
-        guard case .transaction(let transaction) = try run(messages, memoryLimit: 0).first else {
-            Issue.record("no transaction")
-            return
-        }
+        let transaction = try spilledTransaction(inserts: 5)
         let fd = try #require(transaction.changes.spill?.file.fd)
         #expect(ftruncate(fd, 0) == 0)
         let copy = transaction.changes

@@ -153,6 +153,13 @@ final class BackfillCoordinator: Sendable {
         var sequence = 0
         /// The last chunk sequence settled by the I/O thread, and whether it was delivered.
         var settled: (sequence: Int, delivered: Bool)?
+
+        /// Stops noting the stream's changes (the table's last chunk was delivered, or the
+        /// backfill ended).
+        mutating func untrack() {
+            tracked = nil
+            window.untrack()
+        }
     }
 
     /// Unique per stream: other streams' watermarks in the same database are not ours.
@@ -257,10 +264,7 @@ final class BackfillCoordinator: Sendable {
     func delivered(_ batch: PGSnapshotBatch) {
         state.withLock { state in
             state.settled = (state.sequence, true)
-            if batch.isLast {
-                state.tracked = nil
-                state.window.untrack()
-            }
+            if batch.isLast { state.untrack() }
         }
         state.broadcast()
     }
@@ -322,17 +326,11 @@ final class BackfillCoordinator: Sendable {
                 }
                 guard isRunning else { continue }
                 guard stream.isRetryable(error) else {
-                    stream.fail(
+                    abandon(
                         (error as? ChangeStreamError)
                             ?? ChangeStreamError(
                                 .backfillFailed, "the backfill of \(backfill.tables.first ?? "?") failed: \(error)",
-                                slot: slot, underlying: error as? PGError))
-                    state.withLock { state in
-                        state.current = nil
-                        state.queue = []
-                        state.tracked = nil
-                        state.window.untrack()
-                    }
+                                slot: slot, underlying: error as? PGError), stream)
                     continue
                 }
                 attempt += 1
@@ -342,17 +340,11 @@ final class BackfillCoordinator: Sendable {
                     after: error, attempt: attempt, failingFor: Date().timeIntervalSince(since),
                     policy: stream.configuration.reconnect)
                 {
-                    stream.fail(
+                    abandon(
                         ChangeStreamError(
                             .backfillFailed,
                             "the backfill of \(backfill.tables.first ?? "?") failed \(reason): \(error)",
-                            slot: slot, underlying: error as? PGError))
-                    state.withLock { state in
-                        state.current = nil
-                        state.queue = []
-                        state.tracked = nil
-                        state.window.untrack()
-                    }
+                            slot: slot, underlying: error as? PGError), stream)
                     continue
                 }
                 stream.logger.warning(
@@ -361,6 +353,16 @@ final class BackfillCoordinator: Sendable {
                 let delay = stream.configuration.reconnect.delay(attempt: attempt)
                 state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(delay)) { _, _ in }
             }
+        }
+    }
+
+    /// Ends the stream with `error`, and with it every backfill, running or queued.
+    private func abandon(_ error: ChangeStreamError, _ stream: ChangeStream) {
+        stream.fail(error)
+        state.withLock { state in
+            state.current = nil
+            state.queue = []
+            state.untrack()
         }
     }
 

@@ -29,9 +29,7 @@ extension ChangeStream {
             }
         }
         guard configuration.createSlot else { return }
-        let existing = try sql.execute(
-            "SELECT 1 FROM pg_replication_slots WHERE slot_name = \(try sql.quoteLiteral(configuration.slot))")
-        guard existing.rows.isEmpty else { return }
+        guard try SlotStatus.read(configuration.slot, on: sql) == nil else { return }
         // Before a slot is made, or a snapshot copied, for publications that do not exist (an
         // existing slot's connection checks them when it lands).
         try checkPublications(cursor)

@@ -130,7 +130,7 @@ func collect(
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
         do {
-            try stream.run { event in
+            try stream.consume { event in
                 guard case .transaction(let transaction) = event else { return }
                 box.withLock { $0.append(transaction) }
                 if try marker(transaction) { stream.stop() }
@@ -309,7 +309,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         let failure = Locked<(any Error)?>(nil)
         Thread {
             do {
-                try stream.run { event in
+                try stream.consume { event in
                     switch event {
                     case .snapshot(let batch):
                         snapshotRows.add(batch.rows.count, ordering: .relaxed)
@@ -402,7 +402,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         var batches = 0
         var largest = 0
         var commits = 0
-        try stream.run { event in
+        try stream.consume { event in
             switch event {
             case .changes(let batch):
                 batches += 1
@@ -433,7 +433,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         let done = DispatchSemaphore(value: 0)
         // The run's error, if any, is reported by the checks of `handled` (nothing would be).
         let thread = Thread {
-            try? stream.run { event in
+            try? stream.consume { event in
                 if case .transaction(let transaction) = event { handled.withLock { $0 = transaction.endLSN } }
             }
             done.signal()
@@ -497,7 +497,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         var configuration = ChangeStream.Configuration(
             dsn: try TestServer.dsn(), slot: "no_such_slot_anywhere", publications: ["p"])
         configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 2, initialDelay: 0.05)
-        let error = try #require(throws: ChangeStreamError.self) { try ChangeStream(configuration).run { _ in } }
+        let error = try #require(throws: ChangeStreamError.self) { try ChangeStream(configuration).consume { _ in } }
         #expect(error.kind == .slotMissing, "\(error)")
     }
 
@@ -508,7 +508,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         configuration.reconnect = .never
         try fixture.insert(1)
         let before = try TestServer.confirmedFlush(fixture.slot)
-        #expect(throws: Boom.self) { try ChangeStream(configuration).run { _ in throw Boom() } }
+        #expect(throws: Boom.self) { try ChangeStream(configuration).consume { _ in throw Boom() } }
         #expect(try TestServer.confirmedFlush(fixture.slot) == before)
     }
 }

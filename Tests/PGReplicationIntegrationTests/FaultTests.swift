@@ -82,7 +82,7 @@ import Testing
         let consumerDone = DispatchSemaphore(value: 0)
         Thread {
             do {
-                try stream.run { event in
+                try stream.consume { event in
                     guard case .transaction(let transaction) = event else { return }
                     var rows: [Int] = []
                     for change in transaction.changes {

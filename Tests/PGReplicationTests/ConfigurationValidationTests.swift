@@ -61,7 +61,7 @@ import Testing
         change(&configuration)
         let started = Date()
         do {
-            try ChangeStream(configuration).run { _ in }
+            try ChangeStream(configuration).consume { _ in }
             Issue.record("\(setting): accepted")
         } catch let error as PGError {
             #expect(error.kind == .programming)

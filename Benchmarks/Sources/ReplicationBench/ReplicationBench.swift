@@ -206,7 +206,7 @@ func runDecoded(_ options: Arguments) throws {
     let end = options.lsn("end")
     let stream = changeStream(options, protocolVersion: 1, streaming: false)
     var toucher = Toucher()
-    try stream.run { event in
+    try stream.consume { event in
         toucher.touch(event)
         if reachesEnd(event, end) { stream.stop() }
     }
@@ -250,7 +250,7 @@ func runLatency(_ options: Arguments) throws {
     let consumer = Thread {
         var toucher = Toucher()
         do {
-            try stream.run { event in toucher.touch(event) }
+            try stream.consume { event in toucher.touch(event) }
         } catch {
             fail("latency consumer: \(error)")
         }

@@ -5,7 +5,13 @@ import PGOutput
 extension ChangeStream {
     // MARK: - The run and reconnect loop
 
-    func runLoop(acknowledgeAfterHandler: Bool, _ handler: (PGChangeEvent) throws -> Void) throws {
+    /// A pgoutput message as it came, before the stream decodes it; a no-op unless asked for.
+    package typealias RawMessageHandler = (_ payload: UnsafeRawBufferPointer, _ lsn: LSN) throws -> Void
+
+    func runLoop(
+        acknowledgeAfterHandler: Bool, rawMessages: RawMessageHandler? = nil,
+        _ handler: (PGChangeEvent) throws -> Void
+    ) throws {
         let first = state.withLock { state -> Bool in
             defer { state.started = true }
             return !state.started
@@ -29,7 +35,7 @@ extension ChangeStream {
             do {
                 try connectAndStream(
                     prepare: !prepared, session: &session, monitor: monitor,
-                    acknowledgeAfterHandler: acknowledgeAfterHandler, handler)
+                    acknowledgeAfterHandler: acknowledgeAfterHandler, rawMessages: rawMessages, handler)
                 if let failure = state.withLock({ $0.failure }) { throw failure }
                 if stopRequested { return }
                 cause = PGError(.operational, "the server ended the replication stream", connectionLost: true)
@@ -111,7 +117,7 @@ extension ChangeStream {
     /// One connection's life.
     private func connectAndStream(
         prepare: Bool, session: inout Session, monitor: HeartbeatMonitor?, acknowledgeAfterHandler: Bool,
-        _ handler: (PGChangeEvent) throws -> Void
+        rawMessages: RawMessageHandler?, _ handler: (PGChangeEvent) throws -> Void
     ) throws {
         let connection = try LogicalReplicationConnection(configuration.dsn, logger: logger, interruption: interruption)
         defer { connection.close() }
@@ -239,6 +245,13 @@ extension ChangeStream {
             ) { message in
                 receivedBytes &+= message.dataSize
                 try message.withUnsafePayload { payload in
+                    if let rawMessages {
+                        do {
+                            try rawMessages(payload, message.dataStart)
+                        } catch {
+                            throw HandlerFailure(error: error)
+                        }
+                    }
                     try assembler.feed(payload, lsn: message.dataStart, owner: message.buffer, emit: emit)
                 }
                 if assembler.hasOpenTransaction != holding {

@@ -12,7 +12,7 @@ import PGSupport
 ///                                                publications: ["app"])
 /// configuration.createSlot = true
 /// let stream = ChangeStream(configuration, logger: logger)
-/// try stream.run { event in
+/// try stream.consume { event in
 ///     guard case .transaction(let transaction) = event else { return }
 ///     for change in transaction.changes { try apply(change) }
 /// }   // each transaction is acknowledged after the closure returns for it
@@ -38,7 +38,7 @@ import PGSupport
 /// invalidated slot ends the stream with ``ChangeStreamError``.
 ///
 /// The class is `Sendable`: ``stop()``, ``acknowledge(_:)`` and ``metrics`` may be used from any
-/// thread while ``run(_:)`` runs on one.
+/// thread while ``consume(_:)`` runs on one.
 public final class ChangeStream: Sendable {
     struct State {
         var acknowledged: LSN = 0
@@ -83,7 +83,7 @@ public final class ChangeStream: Sendable {
         instruments = Instruments(slot: configuration.slot, factory: metricsFactory)
     }
 
-    /// Ends the stream with `error`: its connection is stopped cleanly, and ``run(_:)`` throws it.
+    /// Ends the stream with `error`: its connection is stopped cleanly, and ``consume(_:)`` throws it.
     func fail(_ error: ChangeStreamError) {
         let handle = state.withLock { state in
             if state.failure == nil { state.failure = error }
@@ -95,7 +95,7 @@ public final class ChangeStream: Sendable {
 
     // MARK: - Control from any thread
 
-    /// Stops the stream: ``run(_:)`` returns (or the async sequence ends) after the event in hand.
+    /// Stops the stream: ``consume(_:)`` returns (or the async sequence ends) after the event in hand.
     public func stop() {
         let handle = state.withLock { state in
             state.stopRequested = true
@@ -152,14 +152,30 @@ public final class ChangeStream: Sendable {
 
     // MARK: - The blocking front end
 
-    /// Streams until ``stop()`` is called, calling `handler` on this thread for each event.
+    /// Streams until ``stop()`` is called, calling `handler` on this thread for each event:
+    /// the blocking counterpart of ``events()`` (psycopg2's `consume_stream`).
     ///
     /// With automatic acknowledgement, each transaction is acknowledged after `handler` returns
     /// for it. Errors thrown by `handler` propagate unchanged (its event is not acknowledged).
     ///
     /// - Throws: the handler's errors; ``ChangeStreamError`` for a missing or invalidated slot or
     ///   when reconnecting gave up; `PGError` for errors that reconnecting cannot cure.
-    public func run(_ handler: (PGChangeEvent) throws -> Void) throws {
+    public func consume(_ handler: (PGChangeEvent) throws -> Void) throws {
         try runLoop(acknowledgeAfterHandler: configuration.acknowledgement == .automatic, handler)
+    }
+
+    /// The same, with each pgoutput message handed to `rawMessages` as it came, before it is
+    /// decoded (`pgrepl stream --format raw`).
+    package func consume(
+        rawMessages: @escaping RawMessageHandler, _ handler: (PGChangeEvent) throws -> Void
+    ) throws {
+        try runLoop(
+            acknowledgeAfterHandler: configuration.acknowledgement == .automatic, rawMessages: rawMessages, handler)
+    }
+
+    /// Renamed ``consume(_:)``: `run()` is ServiceLifecycle's `Service` requirement.
+    @available(*, deprecated, renamed: "consume(_:)")
+    public func run(_ handler: (PGChangeEvent) throws -> Void) throws {
+        try consume(handler)
     }
 }

@@ -230,7 +230,7 @@ struct CheckCommandTests {
         var stream = ChangeStream.Configuration(dsn: cluster.dsn(), slot: "old", publications: ["pub"])
         stream.reconnect = .never
         #expect {
-            try ChangeStream(stream).run { _ in }
+            try ChangeStream(stream).consume { _ in }
         } throws: { error in
             guard let error = error as? ChangeStreamError else { return false }
             return error.kind == .slotInvalidated && error.message.contains("was invalidated (wal_removed)")

@@ -357,6 +357,30 @@ struct StreamCommandTests {
             }
         }
         #expect(kinds == "BRIICBUCBDC", "\(rawRun.stdout)")
+
+        // Raw runs on the same path as the other formats: what it wrote was acknowledged, so the
+        // next run continues after it (a new session describes the table again: R).
+        try db.sql("DELETE FROM \(table) WHERE id = 2")
+        let third = try db.currentLSN()
+        let rawAgain = try pgrepl([
+            "stream", "--dsn", db.dsn, "--slot", raw, "--publication", publication, "--format", "raw", "--end",
+            third.description, "--protocol", "1",
+        ])
+        #expect(rawAgain.status == 0, "\(rawAgain)")
+        let again = rawAgain.stdout.split(separator: "\n").compactMap { line in
+            line.split(separator: " ").last.flatMap { hexBytes($0)?.first }.map { Character(UnicodeScalar($0)) }
+        }
+        #expect(String(again) == "BRDC", "\(rawAgain.stdout)")
+
+        // An --end that no published change reaches: the run ends once the slot's position
+        // passes it, as the other formats' do (the old raw engine waited for a message forever).
+        let unpublished = TestServer.uniqueName("cli_unpublished")
+        try db.sql("CREATE TABLE \(unpublished) (id int); INSERT INTO \(unpublished) VALUES (1)")
+        let quiet = try RunningProcess.pgrepl([
+            "stream", "--dsn", db.dsn, "--slot", raw, "--publication", publication, "--format", "raw", "--end",
+            try db.currentLSN().description, "--status-interval", "1",
+        ]).finish(within: 30)
+        #expect(quiet.status == 0 && quiet.stdout.isEmpty, "\(quiet)")
     }
 }
 

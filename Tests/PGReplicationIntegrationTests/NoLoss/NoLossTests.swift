@@ -49,7 +49,7 @@ import Glibc
             do {
                 let watcher = try PGConnection(dsn)
                 defer { watcher.close() }
-                try stream.run { event in
+                try stream.consume { event in
                     guard case .transaction(let transaction) = event else { return }
                     let values = try transaction.changes.compactMap { change -> String? in
                         if case .insert(_, let new) = change { return try new["v", as: String.self] }
@@ -120,7 +120,7 @@ import Glibc
         // 30 s, it returns without the error and fails below.
         DispatchQueue.global().asyncAfter(deadline: .now() + 30) { stream.stop() }
         do {
-            try stream.run { event in
+            try stream.consume { event in
                 guard case .snapshot(let batch) = event else { return }
                 copied += batch.rows.count
                 if copied == 1000 {
@@ -144,7 +144,7 @@ import Glibc
         var second = 0
         let again = ChangeStream(configuration)
         DispatchQueue.global().asyncAfter(deadline: .now() + 60) { again.stop() }
-        try again.run { event in
+        try again.consume { event in
             guard case .snapshot(let batch) = event else { return }
             second += batch.rows.count
             if batch.isLast { again.stop() }
@@ -180,7 +180,7 @@ import Glibc
         let done = DispatchSemaphore(value: 0)
         Thread {
             do {
-                try stream.run { event in
+                try stream.consume { event in
                     guard case .transaction(let transaction) = event,
                         case .insert(_, let new) = transaction.changes.first
                     else { return }
@@ -346,7 +346,7 @@ import Glibc
             do {
                 let holder = try PGConnection(dsn)
                 defer { holder.close() }
-                try stream.run { event in
+                try stream.consume { event in
                     // While table a is copied, another session locks table b.
                     if case .snapshot(let batch) = event, batch.table.name == "a",
                         try batch.rows.first.map({ try $0["id", as: Int.self] == 1 }) == true
@@ -423,7 +423,7 @@ import Glibc
         Thread {
             defer { done.signal() }
             do {
-                try stream.run { event in
+                try stream.consume { event in
                     switch event {
                     case .begin(let begin): events.withLock { $0.append("begin \(begin.xid)") }
                     case .changes(let batch):
@@ -489,7 +489,7 @@ private func runInBackground(_ stream: ChangeStream) -> BackgroundRun {
     let run = BackgroundRun()
     Thread {
         do {
-            try stream.run { _ in }
+            try stream.consume { _ in }
             run.ended.withLock { $0 = (Date(), nil) }
         } catch {
             run.ended.withLock { $0 = (Date(), error) }

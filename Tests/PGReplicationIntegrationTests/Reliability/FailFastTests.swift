@@ -45,7 +45,7 @@ import Testing
         guardTimer.resume()
         defer { guardTimer.cancel() }
         let start = Date()
-        let error = try #require(throws: ChangeStreamError.self) { try stream.run { _ in } }
+        let error = try #require(throws: ChangeStreamError.self) { try stream.consume { _ in } }
         return (error, Date().timeIntervalSince(start))
     }
 

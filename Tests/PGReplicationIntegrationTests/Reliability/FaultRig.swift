@@ -225,7 +225,7 @@ final class Recorder: Sendable {
     init(_ stream: ChangeStream, handle: @escaping @Sendable (PGTransaction) throws -> Void = { _ in }) {
         Thread { [self] in
             do {
-                try stream.run { event in
+                try stream.consume { event in
                     guard case .transaction(let transaction) = event else { return }
                     try handle(transaction)
                     transactions.withLock { $0.append(ComparableTransaction(transaction)) }

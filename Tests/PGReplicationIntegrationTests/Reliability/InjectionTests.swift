@@ -81,7 +81,7 @@ import Testing
         configuration.slot = name
         configuration.reconnect = .never
         do {
-            try ChangeStream(configuration).run { _ in }
+            try ChangeStream(configuration).consume { _ in }
             Issue.record("a stream on slot \(name.debugDescription) ran")
         } catch let error as ChangeStreamError {
             #expect(error.kind == .slotMissing)
@@ -95,12 +95,12 @@ import Testing
         configuration.reconnect = .never
         let stream = ChangeStream(configuration)
         if name.contains("\u{0}") {
-            let error = try #require(throws: PGError.self) { try stream.run { _ in } }
+            let error = try #require(throws: PGError.self) { try stream.consume { _ in } }
             #expect(error.message.contains("must not contain NUL bytes"))
         } else {
             // Refused before streaming, on every version (PostgreSQL 18's pgoutput would skip a
             // publication it cannot find, with only a warning in the server's log).
-            let error = try #require(throws: ChangeStreamError.self) { try stream.run { _ in } }
+            let error = try #require(throws: ChangeStreamError.self) { try stream.consume { _ in } }
             #expect(error.kind == .cannotStart)
             #expect(error.underlying?.sqlState == .undefinedObject)
             #expect(error.message.contains("publication \"\(name)\" does not exist"), "\(error.message)")

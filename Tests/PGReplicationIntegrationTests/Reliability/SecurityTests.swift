@@ -118,7 +118,7 @@ final class LogCapture: Sendable {
         }
         var configuration = setup.rig.configuration(dsn: dsn)
         configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 1, initialDelay: 0.01)
-        let error = try #require(throws: ChangeStreamError.self) { try ChangeStream(configuration).run { _ in } }
+        let error = try #require(throws: ChangeStreamError.self) { try ChangeStream(configuration).consume { _ in } }
         #expect(error.kind == .reconnectFailed)
     }
 
@@ -168,7 +168,7 @@ final class LogCapture: Sendable {
             }
             var configuration = setup.rig.configuration(dsn: dsn)
             configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 1, initialDelay: 0.01)
-            do { try ChangeStream(configuration, logger: logger).run { _ in } } catch { record(error) }
+            do { try ChangeStream(configuration, logger: logger).consume { _ in } } catch { record(error) }
         }
         #expect(texts.count >= failing.count * 4)
 

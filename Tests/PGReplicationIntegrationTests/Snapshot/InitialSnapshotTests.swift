@@ -288,7 +288,7 @@ import Testing
         #expect(running.stream.metrics.copy == nil, "the copy is over")
         let progress = seen.withLock { $0 }
         let plain = try #require(progress["plain"])
-        #expect(plain.allSatisfy { $0.table == "public.plain" && !$0.backfill && $0.estimatedRows == 3000 })
+        #expect(plain.allSatisfy { $0.table == "public.plain" && !$0.isBackfill && $0.estimatedRows == 3000 })
         #expect(plain.map(\.rows) == plain.map(\.rows).sorted() && plain.count >= 6)
         let parted = try #require(progress["parted"])
         #expect(parted.allSatisfy { $0.estimatedRows == 2000 }, "\(parted)")

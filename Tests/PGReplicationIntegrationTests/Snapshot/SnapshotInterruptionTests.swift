@@ -146,7 +146,7 @@ import Testing
         struct Refused: Error {}
         var seen = 0
         #expect(throws: Refused.self) {
-            try ChangeStream(configuration).run { event in
+            try ChangeStream(configuration).consume { event in
                 guard case .snapshot(let batch) = event else { return }
                 seen += batch.rows.count
                 if seen >= 1500 { throw Refused() }
@@ -155,7 +155,7 @@ import Testing
         try #require(try cluster.psql("SELECT count(*) FROM pg_replication_slots") == "0", "a slot outlived the copy")
         var copied = 0
         let stream = ChangeStream(configuration)
-        try stream.run { event in
+        try stream.consume { event in
             guard case .snapshot(let batch) = event else { return }
             copied += batch.rows.count
             if batch.isLast { stream.stop() }

@@ -19,7 +19,7 @@ final class RunningStream: Sendable {
         let (stream, events, failure, done) = (stream, events, failure, done)
         Thread {
             do {
-                try stream.run { event in
+                try stream.consume { event in
                     handler(event)
                     events.withLock { $0.append(event) }
                 }

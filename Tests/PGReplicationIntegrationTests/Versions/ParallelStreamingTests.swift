@@ -249,7 +249,7 @@ struct ParallelStreamingTests {
         var configuration = ChangeStream.Configuration(dsn: "host=/nonexistent", slot: "s", publications: ["p"])
         configuration.streaming = .parallel
         configuration.protocolVersion = 3
-        let error = try #require(throws: PGError.self) { try ChangeStream(configuration).run { _ in } }
+        let error = try #require(throws: PGError.self) { try ChangeStream(configuration).consume { _ in } }
         #expect(error.message.contains("streaming"))
         #expect(error.message.contains("protocolVersion 4"))
     }
@@ -263,7 +263,7 @@ struct ParallelStreamingTests {
         var configuration = fixture.configuration()
         configuration.streaming = .parallel
         configuration.reconnect = .never
-        let error = try #require(throws: ChangeStreamError.self) { try ChangeStream(configuration).run { _ in } }
+        let error = try #require(throws: ChangeStreamError.self) { try ChangeStream(configuration).consume { _ in } }
         #expect(error.kind == .cannotStart)
         #expect(error.underlying?.kind == .notSupported)
         #expect(error.message.contains("PostgreSQL 16"), "\(error.message)")

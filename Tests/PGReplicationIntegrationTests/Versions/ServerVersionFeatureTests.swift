@@ -128,7 +128,7 @@ import Testing
         configuration.createPublication = .allTables
         configuration.publishGeneratedColumns = true
         configuration.reconnect = .never
-        let error = #expect(throws: ChangeStreamError.self) { try ChangeStream(configuration).run { _ in } }
+        let error = #expect(throws: ChangeStreamError.self) { try ChangeStream(configuration).consume { _ in } }
         #expect(error?.kind == .cannotStart)
         #expect(error?.underlying?.message.contains("PostgreSQL 18") == true)
     }
@@ -150,7 +150,7 @@ import Testing
                 == "idle_timeout")
         var configuration = ChangeStream.Configuration(dsn: cluster.dsn(), slot: "idle", publications: ["p"])
         configuration.reconnect = .never
-        let error = #expect(throws: ChangeStreamError.self) { try ChangeStream(configuration).run { _ in } }
+        let error = #expect(throws: ChangeStreamError.self) { try ChangeStream(configuration).consume { _ in } }
         #expect(error?.kind == .slotInvalidated)
         #expect(error?.message.contains("idle_timeout") == true, "\(String(describing: error))")
         let status = try pgrepl("slot", "status", "--dsn", cluster.dsn(), "--slot", "idle")

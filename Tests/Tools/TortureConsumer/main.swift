@@ -66,7 +66,7 @@ nonisolated func consume() -> Int32 {
 
     var handled = 0
     do {
-        try stream.run { event in
+        try stream.consume { event in
             guard case .transaction(let transaction) = event else { return }
             handled += 1
             if slowEvery > 0, handled % slowEvery == 0 { Thread.sleep(forTimeInterval: slowSeconds) }

@@ -65,17 +65,16 @@ struct Preflight {
 
     func run() throws -> [Finding] {
         var findings: [Finding] = []
+        let settings = try ServerSettings.read(on: sql)
         findings += try version()
-        findings += try walLevel()
-        findings += try headroom()
-        findings += try role()
+        findings += walLevel(settings)
+        findings += try headroom(settings)
+        findings += role(settings)
         findings += try pluginLibraries()
         for publication in publications { findings += try check(publication: publication) }
         if let slot { findings += try check(slot: slot) }
         return findings
     }
-
-    private func value(_ query: String) throws -> String? { try sql.execute(query).scalar }
 
     /// The server's version with the feature table (``ServerFeature``): what it has, and what
     /// a later version would bring.
@@ -98,8 +97,8 @@ struct Preflight {
         ]
     }
 
-    private func walLevel() throws -> [Finding] {
-        let level = try value("SHOW wal_level") ?? "?"
+    private func walLevel(_ settings: ServerSettings) -> [Finding] {
+        let level = settings.walLevel
         guard level == "logical" else {
             return [
                 Finding(
@@ -110,13 +109,13 @@ struct Preflight {
         return [Finding(level: .ok, check: "wal_level", message: "wal_level is logical")]
     }
 
-    private func headroom() throws -> [Finding] {
-        let maxSlots = Int(try value("SHOW max_replication_slots") ?? "") ?? 0
+    private func headroom(_ settings: ServerSettings) throws -> [Finding] {
+        let maxSlots = settings.maxReplicationSlots
         let existing = try SlotStatus.read(on: sql)
         let slots = existing.count
         let slotExists = slot.map { name in existing.contains { $0.name == name } } ?? false
-        let maxSenders = Int(try value("SHOW max_wal_senders") ?? "") ?? 0
-        let senders = Int(try value("SELECT count(*) FROM pg_stat_replication") ?? "") ?? 0
+        let maxSenders = settings.maxWALSenders
+        let senders = settings.activeWALSenders
         return [
             Self.capacity(
                 "slots", used: slots, limit: maxSlots, needed: !slotExists,
@@ -140,12 +139,9 @@ struct Preflight {
         return Finding(level: needed && limit - used <= 1 ? .warning : .ok, check: check, message: usage)
     }
 
-    private func role() throws -> [Finding] {
-        let row = try sql.execute(
-            "SELECT current_user, rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user"
-        ).rows.first
-        let name = row?.first.flatMap { $0 } ?? "?"
-        guard row?.count == 2, row?[1] == "t" else {
+    private func role(_ settings: ServerSettings) -> [Finding] {
+        let name = settings.role
+        guard settings.roleMayReplicate else {
             return [
                 Finding(
                     level: .error, check: "role", message: "role \(name) has no REPLICATION attribute",
@@ -159,7 +155,7 @@ struct Preflight {
     private func pluginLibraries() throws -> [Finding] {
         let libraries: String?
         do {
-            libraries = try value("SELECT current_setting('output_plugin_libraries', true)")
+            libraries = try ServerSettings.outputPluginLibraries(on: sql)
         } catch let error as PGError where error.sqlState == .insufficientPrivilege {
             return [
                 Finding(

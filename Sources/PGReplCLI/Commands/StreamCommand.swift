@@ -50,8 +50,9 @@ struct StreamCommand: ParsableCommand {
         name: .customShort("o"),
         help: ArgumentHelp(
             "A wal2json option for --format json, by wal2json's name (include-xids, include-timestamp, include-lsn, include-pk, add-tables, actions, …); repeat for several.",
-            valueName: "name[=value]"))
-    var pluginOptions: [String] = []
+            valueName: "name[=value]"),
+        transform: Wal2JSONOptions.Setting.argument)
+    var pluginOptions: [Wal2JSONOptions.Setting] = []
     @Option(
         help: ArgumentHelp(
             "--format debezium: source.name, as Debezium's topic.prefix.", valueName: "name"))
@@ -147,28 +148,35 @@ struct StreamCommand: ParsableCommand {
             throw ValidationError("--slot must be at most 63 bytes long (the server would cut it): \(slot)")
         }
         if initialSnapshot, !createSlot { throw ValidationError("--initial-snapshot needs --create-slot") }
-        if initialSnapshot, format == .raw { throw ValidationError("--initial-snapshot needs --format json or text") }
-        if heartbeat != nil, format == .raw { throw ValidationError("--heartbeat needs --format json or text") }
+        // Raw lines are the server's messages: snapshot and backfill rows and schema changes have none.
+        if initialSnapshot, format == .raw {
+            throw ValidationError("--initial-snapshot needs --format json, debezium or text")
+        }
         if heartbeatDSN != nil, heartbeat == nil { throw ValidationError("--heartbeat-dsn needs --heartbeat") }
-        if twoPhase, format == .raw || format == .debezium {
-            throw ValidationError("--two-phase needs --format json or text (Debezium has no prepared transactions)")
+        if twoPhase, format == .debezium {
+            throw ValidationError(
+                "--two-phase needs --format json, text or raw (Debezium has no prepared transactions)")
         }
         if schemaChanges, format == .raw { throw ValidationError("--schema-changes needs --format json or text") }
         if !backfill.isEmpty, backfillState == nil {
             throw ValidationError(
                 "--backfill needs --backfill-state FILE: where its progress is kept, so that a restart resumes it")
         }
-        if backfillState != nil, format == .raw { throw ValidationError("--backfill needs --format json or text") }
+        if backfillState != nil, format == .raw {
+            throw ValidationError("--backfill needs --format json, debezium or text")
+        }
         guard backfillChunk >= 1 else { throw ValidationError("--backfill-chunk must be at least 1") }
         if !pluginOptions.isEmpty, format != .json { throw ValidationError("-o needs --format json") }
         if format != .debezium, keyValue || topicPrefix != "pgrepl" || decimalHandling != .precise {
             throw ValidationError("--key-value, --topic-prefix and --decimal-handling need --format debezium")
         }
-        do {
-            _ = try Wal2JSONOptions.parse(pluginOptions)
-        } catch {
-            throw ValidationError(error.message)
-        }
+    }
+
+    /// The formats' options, as the command line gave them.
+    private var formatOptions: FormatOptions {
+        FormatOptions(
+            wal2json: Wal2JSONOptions(pluginOptions),
+            debezium: DebeziumOptions(topicPrefix: topicPrefix, decimalHandling: decimalHandling, keyValue: keyValue))
     }
 
     func run() throws(CLIError) {
@@ -182,10 +190,7 @@ struct StreamCommand: ParsableCommand {
         // Log rotation: SIGHUP reopens --output before the next write.
         let hangup = output.map { _ in SignalAction(SIGHUP) { [reopen = out.reopen] in reopen.request() } }
         defer { hangup?.cancel() }
-        let summary =
-            format == .raw
-            ? try streamRaw(to: out, serverVersion: serverVersion, stopper: stopper)
-            : try streamDecoded(to: out, serverVersion: serverVersion, stopper: stopper)
+        let summary = try stream(to: out, serverVersion: serverVersion, stopper: stopper)
         succeeded = true
         if let signal = stopper.signalReceived {
             throw CLIError(.interrupted, "", "stopped by \(signal == SIGTERM ? "SIGTERM" : "SIGINT"); \(summary)")
@@ -206,7 +211,7 @@ struct StreamCommand: ParsableCommand {
                     switch mismatch {
                     case .decodesPreparedTransactions:
                         "add --two-phase to write them as P lines with their CP or RP lines later"
-                            + (format == .json || format == .text ? "" : " (--format json or text)")
+                            + (format == .debezium ? " (--format json, text or raw)" : "")
                     case .otherDatabase(let database, _): "connect to dbname=\(database)"
                     case .notPGOutput: nil
                     }
@@ -243,8 +248,8 @@ struct StreamCommand: ParsableCommand {
         return configuration
     }
 
-    /// JSON or text, through ``ChangeStream``: each transaction is written, synced, then acknowledged.
-    private func streamDecoded(
+    /// Every format, through ``ChangeStream``: each transaction is written, synced, then acknowledged.
+    private func stream(
         to out: LineOutput, serverVersion: Int, stopper: SignalStopper
     ) throws(CLIError) -> String {
         var configuration = streamConfiguration(serverVersion: serverVersion)
@@ -262,17 +267,15 @@ struct StreamCommand: ParsableCommand {
         }
         configuration.delivery = .chunked(batchSize: 1000)
         // wal2json's lines copy the server's text bytes (the tuples); the other formats write
-        // decoded values, and a row does not keep both.
+        // decoded values, and a row does not keep both. Raw lines need neither.
         configuration.keepTuples = format == .json
         // wal2json's lines copy the server's text bytes: nothing to decode in text mode.
-        configuration.decodeValues = format != .json || binary
-        let sql = try connection.catalogConnection(policy: configuration.reconnect) { [stopper] in
-            stopper.signalReceived != nil
+        configuration.decodeValues = format == .json ? binary : format != .raw
+        let encoder = try format.encoder(formatOptions) { () throws(CLIError) in
+            try connection.catalogConnection(policy: configuration.reconnect) { [stopper] in
+                stopper.signalReceived != nil
+            }
         }
-        let encoding = try StreamWriter.encoding(
-            format, options: pluginOptions,
-            debezium: DebeziumOptions(topicPrefix: topicPrefix, decimalHandling: decimalHandling, keyValue: keyValue),
-            sql: sql)
         let stream = ChangeStream(configuration, logger: WarningLog.logger())
         stopper.attach { stream.stop() }
         let status = StatusLine {
@@ -282,7 +285,7 @@ struct StreamCommand: ParsableCommand {
                 transactions: metrics.transactions, copy: metrics.copy)
         }
         defer { status.stop() }
-        let writer = StreamWriter(encoding: encoding, output: out, status: status)
+        let writer = StreamWriter(encoder: encoder, output: out, status: status)
         writer.schemaChanges = schemaChanges
         let reader = ReaderAcknowledgement(output: out, onWrite: acknowledgeOnWrite) { stream.acknowledge($0) }
         defer { reader.stop() }
@@ -293,7 +296,7 @@ struct StreamCommand: ParsableCommand {
         }
         defer { watch?.cancel() }
         do {
-            try stream.run { event in
+            func handle(_ event: PGChangeEvent) throws {
                 let acknowledgeable = try writer.write(event)
                 // A chunk's lines are written and synced: its progress is kept before it is acknowledged.
                 if case .snapshot(let batch) = event, let progress = batch.backfill, let path = backfillState,
@@ -312,6 +315,11 @@ struct StreamCommand: ParsableCommand {
                     }
                 }
             }
+            if encoder.writesRawMessages {
+                try stream.consume(rawMessages: { try writer.writeRaw($0, lsn: $1) }, handle)
+            } else {
+                try stream.consume(handle)
+            }
         } catch {
             // A signal that cut the initial snapshot short is a stop, as anywhere else.
             if let signal = stopper.signalReceived, (error as? ChangeStreamError)?.kind == .snapshotIncomplete {
@@ -325,109 +333,6 @@ struct StreamCommand: ParsableCommand {
         let acknowledged = stream.metrics.acknowledgedLSN
         return "\(counted(writer.transactions, "transaction")) written"
             + (acknowledged > 0 ? ", acknowledged up to \(acknowledged)" : "")
-    }
-
-    /// Raw pgoutput messages, `LSN hex` per line, on the cursor layer with the options
-    /// ``ChangeStream`` would send. A transaction's lines are written as they come (a large one in batches) and synced at its Commit, then acknowledged.
-    private func streamRaw(to out: LineOutput, serverVersion: Int, stopper: SignalStopper) throws(CLIError) -> String {
-        let configuration = streamConfiguration(serverVersion: serverVersion)
-        let replication = try connection.replicationConnection(.logical)
-        defer { replication.close() }
-        let cursor = try attempt("opening a cursor") { try replication.cursor() }
-        if createSlot {
-            try attempt("creating slot \"\(slot)\"") {
-                do {
-                    try cursor.createReplicationSlot(slot, outputPlugin: "pgoutput", snapshot: .nothing)
-                } catch let error as PGError where error.sqlState == .duplicateObject {}
-            }
-        }
-        let version = protocolVersion ?? ChangeStream.highestProtocolVersion(serverVersion: serverVersion)
-        let rawStream = ChangeStream(configuration)
-        try attempt("starting replication") {
-            let options = try rawStream.pluginOptions(version: version, cursor: cursor)
-            try cursor.startReplication(
-                slotName: slot, startLSN: start ?? 0, options: options, statusInterval: configuration.statusInterval)
-        }
-        stopper.attach(cursor.makeStopHandle())
-        let counter = RawProgress()
-        let status = StatusLine { counter.progress }
-        defer { status.stop() }
-        let writer = RawLineWriter(output: out, status: status)
-        var decoder = PGOutputDecoder(
-            protocolVersion: version,
-            streaming: try attempt("starting replication") { try rawStream.streamingMode(version: version) })
-        var pending: [String] = []
-        var reachedEnd = false
-        // A large transaction's lines go out as they come (unsynced); the slot is acknowledged
-        // only at its Commit, after a synced write, so memory stays bounded.
-        func writeWhenLarge() throws(CLIError) {
-            guard pending.count >= 10_000 else { return }
-            try writer.write(pending, sync: false)
-            pending.removeAll(keepingCapacity: true)
-        }
-        // The forwarding fence: between a Begin and its Commit, keepalives do not move the flush
-        // position past the transaction the lines are being gathered for.
-        let feedback = try attempt("starting replication") { try cursor.makeFeedbackHandle() }
-        // Acknowledgements reach the slot within 10 ms, as ChangeStream's do, not only at the next
-        // timed status update.
-        cursor.promptFeedbackInterval = 0.01
-        let reader = ReaderAcknowledgement(output: out, onWrite: acknowledgeOnWrite) { lsn in
-            feedback.confirm(flush: lsn)
-            counter.flushed(lsn)
-        }
-        defer { reader.stop() }
-        do {
-            try cursor.consumeStream { message in
-                counter.received(message.walEnd)
-                let decoded = try message.withUnsafePayload { payload in
-                    pending.append("\(message.dataStart) \(hex(payload))")
-                    return try decoder.decode(payload)
-                }
-                let done: LSN?
-                switch decoded {
-                case .begin:
-                    feedback.holdForwarding(true)
-                    return
-                case .commit(let commit):
-                    done = commit.endLSN
-                    counter.transaction()
-                    feedback.holdForwarding(false)
-                case .streamCommit(let commit):
-                    done = commit.endLSN
-                    counter.transaction()
-                case .insert, .update, .delete, .truncate:
-                    counter.change()
-                    try writeWhenLarge()
-                    return
-                case .message(let logical) where logical.flags & 1 == 0:
-                    done = message.dataStart
-                case .relation, .type, .origin, .message:
-                    try writeWhenLarge()
-                    return
-                default:
-                    done = nil
-                }
-                try writer.write(pending)
-                pending.removeAll()
-                guard let done else { return }
-                try reader.written(done, bytesWritten: out.bytesWritten)
-                if let end, done >= end || message.walEnd >= end {
-                    try reader.drain { stopper.signalReceived != nil }
-                    try message.cursor.sendFeedback(flushLSN: counter.flushed, force: true)
-                    reachedEnd = true
-                    throw StopReplication()
-                }
-            }
-        } catch is StopReplication {
-            _ = reachedEnd
-        } catch {
-            throw CLIError.wrapping(error, context: "streaming changes")
-        }
-        if cursor.streamEnd?.reason == .serverEnded, stopper.signalReceived == nil, !reachedEnd {
-            throw CLIError(.connection, "streaming changes", "the server ended the stream")
-        }
-        return "\(counted(counter.progress.transactions, "transaction")) written"
-            + (counter.flushed > 0 ? ", acknowledged up to \(counter.flushed)" : "")
     }
 }
 
@@ -447,46 +352,6 @@ final class Periodic: @unchecked Sendable {
     }
 
     func cancel() { timer.cancel() }
-}
-
-/// The raw stream's progress for the status line: positions, transactions, changes per second
-/// over the last second.
-final class RawProgress: Sendable {
-    private struct State {
-        var progress = StreamProgress(received: 0, lagBytes: 0, changesPerSecond: 0, transactions: 0)
-        var flushedLSN: LSN = 0
-        var windowChanges = 0
-        var windowStart = ContinuousClock.now
-    }
-
-    private let state = Locked(State())
-
-    func received(_ lsn: LSN) { state.withLock { $0.progress.received = max($0.progress.received, lsn) } }
-    func flushed(_ lsn: LSN) { state.withLock { $0.flushedLSN = max($0.flushedLSN, lsn) } }
-    func transaction() { state.withLock { $0.progress.transactions += 1 } }
-
-    func change() {
-        state.withLock { state in
-            state.windowChanges += 1
-            let elapsed = ContinuousClock.now - state.windowStart
-            if elapsed >= .seconds(1) {
-                state.progress.changesPerSecond =
-                    Double(state.windowChanges) / (Double(elapsed / .milliseconds(1)) / 1000)
-                state.windowChanges = 0
-                state.windowStart = ContinuousClock.now
-            }
-        }
-    }
-
-    var progress: StreamProgress {
-        state.withLock { state in
-            var progress = state.progress
-            progress.lagBytes = state.progress.received.distance(from: state.flushedLSN)
-            return progress
-        }
-    }
-
-    var flushed: LSN { state.withLock { $0.flushedLSN } }
 }
 
 /// `--streaming`.

@@ -31,16 +31,23 @@ struct DebeziumOptions: Sendable {
 /// Values follow Debezium's default mappings (`time.precision.mode = adaptive`,
 /// `binary.handling.mode = bytes`, `interval.handling.mode = numeric`), and
 /// `decimal.handling.mode` as ``DecimalHandling`` says. The README's table lists each type's.
-final class DebeziumEncoder {
+final class DebeziumEncoder: ChangeLineEncoder {
     let options: DebeziumOptions
-    let catalog: CatalogFacts
+    let catalogFacts: CatalogFacts
+    var catalog: CatalogFacts? { catalogFacts }
     /// `source.db`.
-    let database: String
+    var database: String { catalogFacts.database }
 
-    init(options: DebeziumOptions, catalog: CatalogFacts, database: String) {
+    init(options: DebeziumOptions, catalog: CatalogFacts) {
         self.options = options
-        self.catalog = catalog
-        self.database = database
+        self.catalogFacts = catalog
+    }
+
+    /// The wal2json options whose catalog facts the envelope needs: the primary key.
+    static var catalogOptions: Wal2JSONOptions {
+        var options = Wal2JSONOptions()
+        options.includePK = true
+        return options
     }
     /// `source.version`.
     static let version = "pgrepl-debezium-2"
@@ -59,12 +66,12 @@ final class DebeziumEncoder {
 
     /// Appends the events of one change; returns where the commit time goes in them when `time`
     /// is nil (the transaction's commit is not known yet).
-    func change(
-        _ change: PGChange, xid: UInt32, lsn: LSN?, previousCommit: LSN?, time: PostgresTimestamp?,
-        into out: inout [UInt8]
-    ) throws -> [Int] {
+    func change(_ change: PGChange, at place: ChangePosition, into out: inout [UInt8]) throws -> [Int] {
         var points: [Int] = []
-        let position: Position = (xid, lsn ?? 0, previousCommit, time.map { .commit($0) } ?? .deferred)
+        let time = place.commit.map { $0.time ?? PostgresTimestamp(rawValue: 0) }
+        let position: Position = (
+            place.xid, place.lsn ?? 0, place.previousCommit, time.map { .commit($0) } ?? .deferred
+        )
         switch change {
         case .insert(let table, let new):
             try event("c", table, before: nil, after: new, position, points: &points, into: &out)
@@ -85,7 +92,7 @@ final class DebeziumEncoder {
                 envelope(op: "t", before: nil, after: nil, table: table, position, points: &points, into: &out)
             }
         case .message(let message):
-            self.message(message, xid: xid, time: position.time, points: &points, into: &out)
+            self.message(message, xid: place.xid, time: position.time, points: &points, into: &out)
         }
         return points
     }
@@ -94,7 +101,7 @@ final class DebeziumEncoder {
         _ op: StaticString, _ table: PGTable, before: PGRow?, after: PGRow?, _ position: Position,
         points: inout [Int], into out: inout [UInt8]
     ) throws {
-        let facts = try catalog.facts(for: table)
+        let facts = try catalogFacts.facts(for: table)
         let key = after ?? before
         if options.keyValue, let key { self.key(key, facts, into: &out) }
         if options.keyValue { out.append(0x09) }
@@ -194,6 +201,18 @@ final class DebeziumEncoder {
 
     // MARK: - Messages and snapshot rows
 
+    /// A non-transactional message's event.
+    func message(_ message: PGLogicalDecodingMessage, into out: inout [UInt8]) -> Bool {
+        var points: [Int] = []
+        self.message(message, xid: nil, time: .now, points: &points, into: &out)
+        return true
+    }
+
+    /// What a spooled event gets at its insertion points: `source.ts_ms`, the commit time.
+    func insertion(for transaction: PGTransaction) -> [UInt8] {
+        Array(String(Self.milliseconds(transaction.commitTime)).utf8)
+    }
+
     /// `{"op":"m","ts_ms":…,"source":{…},"message":{"prefix":…,"content":base64}}`.
     func message(
         _ message: PGLogicalDecodingMessage, xid: UInt32?, time: SourceTime, points: inout [Int],
@@ -216,8 +235,9 @@ final class DebeziumEncoder {
 
     /// A snapshot row (`op: "r"`): `snapshot` is `true` for the initial snapshot, `incremental`
     /// for a backfill chunk.
-    func snapshotRow(_ row: PGRow, _ table: PGTable, incremental: Bool, into out: inout [UInt8]) throws {
-        let facts = try catalog.facts(for: table)
+    func snapshotRow(_ row: PGRow, of batch: PGSnapshotBatch, into out: inout [UInt8]) throws {
+        let (table, incremental) = (batch.table, batch.backfill != nil)
+        let facts = try catalogFacts.facts(for: table)
         if options.keyValue {
             key(row, facts, into: &out)
             out.append(0x09)

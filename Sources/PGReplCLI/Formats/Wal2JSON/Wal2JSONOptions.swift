@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 
 /// wal2json's options (format-version 2), by their own names and defaults, as `pgrepl stream -o
@@ -51,10 +52,27 @@ struct Wal2JSONOptions: Equatable, Sendable {
     /// Whether anything needs the catalog beyond the column types.
     var needsAttributes: Bool { includeNotNull || includeDefault || includePK || includeColumnPositions }
 
-    /// Parses `NAME=VALUE` (or `NAME`, which means true for booleans), in order.
-    static func parse(_ arguments: [String]) throws(CLIError) -> Wal2JSONOptions {
-        var options = Wal2JSONOptions()
-        for argument in arguments {
+    /// One `-o NAME[=VALUE]`, parsed (and refused when wrong) once, where the command line is
+    /// read; ``init(_:)`` applies the settings in order.
+    struct Setting: Sendable {
+        let argument: String
+        let apply: @Sendable (inout Wal2JSONOptions) -> Void
+
+        /// For `@Option(transform:)`: the refusal as the parser reports it.
+        static func argument(_ argument: String) throws -> Setting {
+            do {
+                return try Setting(parsing: argument)
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
+
+        init(parsing argument: String) throws(CLIError) {
+            self.argument = argument
+            apply = try Self.parse(argument)
+        }
+
+        private static func parse(_ argument: String) throws(CLIError) -> @Sendable (inout Wal2JSONOptions) -> Void {
             let name: String
             let value: String?
             if let equals = argument.firstIndex(of: "=") {
@@ -72,27 +90,36 @@ struct Wal2JSONOptions: Equatable, Sendable {
                 guard let parsed = parseBool(value) else { throw refuse("not a boolean (true, false, on, off, 1, 0)") }
                 return parsed
             }
+            func set(
+                _ path: @escaping @Sendable (inout Wal2JSONOptions, Bool) -> Void
+            ) throws(CLIError)
+                -> @Sendable (inout Wal2JSONOptions) -> Void
+            {
+                let on = try flag()
+                return { path(&$0, on) }
+            }
             switch name {
-            case "include-transaction": options.includeTransaction = try flag()
-            case "include-xids": options.includeXids = try flag()
-            case "include-timestamp": options.includeTimestamp = try flag()
-            case "include-schemas": options.includeSchemas = try flag()
-            case "include-types": options.includeTypes = try flag()
-            case "include-type-oids": options.includeTypeOids = try flag()
-            case "include-domain-data-type": options.includeDomainDataType = try flag()
-            case "include-column-positions": options.includeColumnPositions = try flag()
-            case "include-not-null": options.includeNotNull = try flag()
-            case "include-default": options.includeDefault = try flag()
-            case "include-pk": options.includePK = try flag()
-            case "include-lsn": options.includeLSN = try flag()
-            case "numeric-data-types-as-string": options.numericDataTypesAsString = try flag()
+            case "include-transaction": return try set { $0.includeTransaction = $1 }
+            case "include-xids": return try set { $0.includeXids = $1 }
+            case "include-timestamp": return try set { $0.includeTimestamp = $1 }
+            case "include-schemas": return try set { $0.includeSchemas = $1 }
+            case "include-types": return try set { $0.includeTypes = $1 }
+            case "include-type-oids": return try set { $0.includeTypeOids = $1 }
+            case "include-domain-data-type": return try set { $0.includeDomainDataType = $1 }
+            case "include-column-positions": return try set { $0.includeColumnPositions = $1 }
+            case "include-not-null": return try set { $0.includeNotNull = $1 }
+            case "include-default": return try set { $0.includeDefault = $1 }
+            case "include-pk": return try set { $0.includePK = $1 }
+            case "include-lsn": return try set { $0.includeLSN = $1 }
+            case "numeric-data-types-as-string": return try set { $0.numericDataTypesAsString = $1 }
             // What wal2json's format-version 2 ignores: typmods are always in the type names,
             // and lines are never pretty-printed or chunked.
-            case "include-typmod", "pretty-print", "write-in-chunks": _ = try flag()
+            case "include-typmod", "pretty-print", "write-in-chunks": return try set { _, _ in }
             case "format-version":
                 guard value == "2" else { throw refuse("pgrepl writes wal2json's format-version 2 only") }
+                return { _ in }
             case "actions":
-                guard let value else { continue }
+                guard let value else { return { _ in } }
                 var actions = Set<Action>()
                 for item in try split(value, argument: argument) {
                     guard let action = Action(rawValue: item) else {
@@ -100,30 +127,31 @@ struct Wal2JSONOptions: Equatable, Sendable {
                     }
                     actions.insert(action)
                 }
-                options.actions = actions
+                return { [actions] in $0.actions = actions }
             // As wal2json: a repeated add-tables replaces the list, the others add to theirs;
             // an option without a value empties its list.
             case "add-tables":
-                options.addTables =
-                    try value.map { value throws(CLIError) in try tablePatterns(value, argument: argument) } ?? []
+                let patterns = try value.map { value throws(CLIError) in try tablePatterns(value, argument: argument) }
+                return { $0.addTables = patterns ?? [] }
             case "filter-tables":
-                guard let value else {
-                    options.filterTables = []
-                    continue
+                let patterns = try value.map { value throws(CLIError) in try tablePatterns(value, argument: argument) }
+                return { options in
+                    if let patterns { options.filterTables += patterns } else { options.filterTables = [] }
                 }
-                options.filterTables += try tablePatterns(value, argument: argument)
             case "add-msg-prefixes":
-                guard let value else {
-                    options.addMessagePrefixes = []
-                    continue
+                let prefixes = try value.map { value throws(CLIError) in try split(value, argument: argument) }
+                return { options in
+                    options.addMessagePrefixes = prefixes.map { (options.addMessagePrefixes ?? []) + $0 } ?? []
                 }
-                options.addMessagePrefixes = (options.addMessagePrefixes ?? []) + (try split(value, argument: argument))
             case "filter-msg-prefixes":
-                guard let value else {
-                    options.filterMessagePrefixes = []
-                    continue
+                let prefixes = try value.map { value throws(CLIError) in try split(value, argument: argument) }
+                return { options in
+                    if let prefixes {
+                        options.filterMessagePrefixes += prefixes
+                    } else {
+                        options.filterMessagePrefixes = []
+                    }
                 }
-                options.filterMessagePrefixes += try split(value, argument: argument)
             case "include-origin", "filter-origins", "include-unchanged-toast":
                 throw refuse("not supported by pgrepl")
             default:
@@ -132,7 +160,18 @@ struct Wal2JSONOptions: Equatable, Sendable {
                 )
             }
         }
-        return options
+    }
+
+    /// The defaults with `settings` applied in order.
+    init(_ settings: [Setting] = []) {
+        for setting in settings { setting.apply(&self) }
+    }
+
+    /// Parses `NAME=VALUE` (or `NAME`, which means true for booleans), in order.
+    static func parse(_ arguments: [String]) throws(CLIError) -> Wal2JSONOptions {
+        var settings: [Setting] = []
+        for argument in arguments { settings.append(try Setting(parsing: argument)) }
+        return Wal2JSONOptions(settings)
     }
 
     /// PostgreSQL's boolean words, by unique prefix: `t`, `true`, `yes`, `on`, `1`, ….

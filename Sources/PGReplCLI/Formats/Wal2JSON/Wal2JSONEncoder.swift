@@ -2,293 +2,53 @@ import Foundation
 import PGOutput
 import PGReplication
 
-/// What wal2json reads from the catalog and pgoutput does not send, per table: type names as
-/// `format_type` prints them, and (for `include-pk`, `include-not-null`, `include-default`,
-/// `include-column-positions`) each column's attributes.
-///
-/// Read on an ordinary connection once per table and again when the table's description in the
-/// stream changes (a Relation message with other columns, a schema change).
-final class CatalogFacts {
-    final class Table {
-        /// The description the facts were read for.
-        var columns: [RelationColumn]
-        /// Each column's type name, escaped for JSON as wal2json writes it.
-        var typeNames: [[UInt8]]
-        var positions: [Int]
-        var notNull: [Bool]
-        /// The default expression, or nil (no default, or a generated column).
-        var defaults: [String?]
-        var primaryKey: [Bool]
-        var hasPrimaryKey: Bool
-        /// What the encoder writes for the table and each column, made once per description:
-        /// `,"schema":…,"table":…`; `{"name":…,"type":…,"typeoid":…,"value":` and what follows
-        /// the value in `columns` (optional, position, default, `}`) and in `identity`; the
-        /// whole item in `pk`.
-        @exclusivity(unchecked) var tableFields: [UInt8] = []
-        /// Per column, one after the other in ``encoded``: the item's start up to its value, what
-        /// follows the value in `columns`, and the whole `pk` item; ``offsets`` has their ends
-        /// (4 per column: start, value, end of the `columns` item, end of the `pk` item).
-        @exclusivity(unchecked) var encoded: [UInt8] = []
-        @exclusivity(unchecked) var offsets: [Int] = []
-        @exclusivity(unchecked) var typeOIDs: [UInt32] = []
-        /// Per column: 1 a replica-identity key column, 2 a primary-key column.
-        @exclusivity(unchecked) var flags: [UInt8] = []
-
-        init(
-            columns: [RelationColumn], typeNames: [[UInt8]], positions: [Int], notNull: [Bool], defaults: [String?],
-            primaryKey: [Bool], hasPrimaryKey: Bool
-        ) {
-            self.columns = columns
-            self.typeNames = typeNames
-            self.positions = positions
-            self.notNull = notNull
-            self.defaults = defaults
-            self.primaryKey = primaryKey
-            self.hasPrimaryKey = hasPrimaryKey
-        }
-    }
-
-    private let sql: CatalogConnection
-    private let options: Wal2JSONOptions
-    private var tables: [UInt32: Table] = [:]
-    /// The offset of the server's TimeZone for an instant (how its sessions print timestamptz).
-    let zone: ServerTimeZone
-
-    init(sql: CatalogConnection, options: Wal2JSONOptions) throws {
-        self.sql = sql
-        self.options = options
-        zone = try ServerTimeZone(sql)
-    }
-
-    func forget(_ oid: UInt32) { tables[oid] = nil }
-
-    func facts(for table: PGTable) throws -> Table {
-        if let known = tables[table.oid], known.columns == table.columns { return known }
-        let oids = table.columns.map { String($0.typeOID) }.joined(separator: ",")
-        let modifiers = table.columns.map { String($0.typeModifier) }.joined(separator: ",")
-        let types = try sql.execute(
-            """
-            SELECT format_type(u.type, u.modifier), t.typtype = 'd', format_type(t.typbasetype, t.typtypmod)
-            FROM unnest(ARRAY[\(oids)]::oid[], ARRAY[\(modifiers)]::int4[]) WITH ORDINALITY AS u(type, modifier, n)
-            LEFT JOIN pg_type t ON t.oid = u.type
-            ORDER BY u.n
-            """)
-        let typeNames = table.columns.indices.map { index -> [UInt8] in
-            let row = index < types.rows.count ? types.rows[index] : []
-            let isDomain = row.count > 1 && row[1] == "t"
-            let name = (options.includeDomainDataType && isDomain ? row[2] : row.first ?? nil) ?? "???"
-            // format_type quotes a name that needs it; wal2json then writes it as it is, unless
-            // it is an array (the brackets are outside the quotes).
-            if name.hasPrefix("\""), !name.hasSuffix("]") { return Array(name.utf8) }
-            var bytes: [UInt8] = []
-            JSONWriter.appendString(Array(name.utf8), to: &bytes)
-            return bytes
-        }
-        let facts = Table(
-            columns: table.columns, typeNames: typeNames, positions: [], notNull: [], defaults: [], primaryKey: [],
-            hasPrimaryKey: false)
-        if options.needsAttributes {
-            let rows = try sql.execute(
-                """
-                SELECT a.attname, a.attnum, a.attnotnull,
-                       CASE WHEN a.atthasdef AND a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END,
-                       COALESCE(a.attnum = ANY (i.indkey), false), i.indrelid IS NOT NULL
-                FROM pg_attribute a
-                LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-                LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
-                WHERE a.attrelid = \(table.oid) AND a.attnum > 0 AND NOT a.attisdropped
-                """
-            ).rows
-            var byName: [String: [String?]] = [:]
-            for row in rows { if let name = row.first ?? nil { byName[name] = row } }
-            for column in table.columns {
-                let row = byName[column.name] ?? []
-                facts.positions.append(row.count > 1 ? Int(row[1] ?? "") ?? 0 : 0)
-                facts.notNull.append(row.count > 2 && row[2] == "t")
-                facts.defaults.append(row.count > 3 ? row[3] : nil)
-                facts.primaryKey.append(row.count > 4 && row[4] == "t")
-            }
-            facts.hasPrimaryKey = rows.contains { $0.count > 5 && $0[5] == "t" }
-        }
-        facts.prepareEncodings(for: table, options)
-        tables[table.oid] = facts
-        return facts
-    }
-}
-
-extension CatalogFacts.Table {
-    /// Builds the fixed parts of the encoding (see the properties).
-    func prepareEncodings(for table: PGTable, _ options: Wal2JSONOptions) {
-        tableFields = []
-        if options.includeSchemas {
-            JSONWriter.append(",\"schema\":", to: &tableFields)
-            JSONWriter.appendString(table.schema, to: &tableFields)
-        }
-        JSONWriter.append(",\"table\":", to: &tableFields)
-        JSONWriter.appendString(table.name, to: &tableFields)
-        typeOIDs = table.columns.map(\.typeOID)
-        flags = table.columns.indices.map { index in
-            (table.columns[index].isKey ? 1 : 0) | (index < primaryKey.count && primaryKey[index] ? 2 : 0)
-        }
-        encoded = []
-        offsets = []
-        for (index, column) in table.columns.enumerated() {
-            offsets.append(encoded.count)
-            var head: [UInt8] = []
-            JSONWriter.append("{\"name\":", to: &head)
-            JSONWriter.appendString(column.name, to: &head)
-            if options.includeTypes, index < typeNames.count {
-                JSONWriter.append(",\"type\":", to: &head)
-                head += typeNames[index]
-            }
-            if options.includeTypeOids {
-                JSONWriter.append(",\"typeoid\":", to: &head)
-                JSONWriter.appendNumber(Int32(bitPattern: column.typeOID), to: &head)
-            }
-            encoded += head
-            JSONWriter.append(",\"value\":", to: &encoded)
-            offsets.append(encoded.count)
-            if options.includeNotNull, index < notNull.count {
-                JSONWriter.append(notNull[index] ? ",\"optional\":false" : ",\"optional\":true", to: &encoded)
-            }
-            if options.includeColumnPositions, index < positions.count {
-                JSONWriter.append(",\"position\":", to: &encoded)
-                JSONWriter.appendNumber(positions[index], to: &encoded)
-            }
-            if options.includeDefault, index < defaults.count {
-                if let expression = defaults[index] {
-                    // wal2json writes the expression in quotes, unescaped.
-                    JSONWriter.append(",\"default\":\"", to: &encoded)
-                    encoded += Array(expression.utf8)
-                    encoded.append(0x22)
-                } else {
-                    JSONWriter.append(",\"default\":null", to: &encoded)
-                }
-            }
-            encoded.append(0x7D)
-            offsets.append(encoded.count)
-            encoded += head
-            encoded.append(0x7D)
-            offsets.append(encoded.count)
-        }
-    }
-}
-
-/// The server's TimeZone, as its sessions print `timestamptz` values and wal2json its
-/// timestamps: a zone of the tz database when Foundation knows it, else the offset the server
-/// reports now.
-struct ServerTimeZone {
-    private let zone: TimeZone?
-    private let fixedOffset: Int
-
-    init(_ sql: CatalogConnection) throws {
-        let name = try sql.execute("SHOW TimeZone").scalar ?? "UTC"
-        zone = TimeZone(identifier: name)
-        fixedOffset =
-            Int(try sql.execute("SELECT EXTRACT(TIMEZONE FROM now())::int").scalar ?? "0") ?? 0
-    }
-
-    /// Seconds east of UTC at `time`.
-    func offset(at time: PostgresTimestamp) -> Int {
-        guard let zone, time != .infinity, time != .negativeInfinity else { return fixedOffset }
-        return zone.secondsFromGMT(for: time.date)
-    }
-
-    func text(_ time: PostgresTimestamp) -> String { time.postgresText(utcOffset: offset(at: time)) }
-}
-
-/// JSON into a byte buffer, with PostgreSQL's `escape_json` rules (what wal2json uses):
-/// `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, other bytes below 0x20 as `\u00xx`, the rest as is.
-enum JSONWriter {
-    static func appendString(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        // A large value grows the buffer once, not by doubling (each step holds old and new).
-        if bytes.count > 1 << 16 { out.reserveCapacity(out.count + bytes.count + bytes.count / 16 + 64) }
-        out.append(0x22)
-        var start = 0
-        for index in 0..<bytes.count {
-            let byte = bytes[index]
-            guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
-            if start < index { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<index])) }
-            start = index + 1
-            switch byte {
-            case 0x22: out.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
-            case 0x08: out.append(contentsOf: [0x5C, 0x62])
-            case 0x0C: out.append(contentsOf: [0x5C, 0x66])
-            case 0x0A: out.append(contentsOf: [0x5C, 0x6E])
-            case 0x0D: out.append(contentsOf: [0x5C, 0x72])
-            case 0x09: out.append(contentsOf: [0x5C, 0x74])
-            default:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-            }
-        }
-        if start < bytes.count { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<bytes.count])) }
-        out.append(0x22)
-    }
-
-    static func appendString(_ bytes: [UInt8], to out: inout [UInt8]) {
-        bytes.withUnsafeBytes { appendString($0, to: &out) }
-    }
-
-    static func appendString(_ text: String, to out: inout [UInt8]) {
-        var text = text
-        text.withUTF8 { appendString(UnsafeRawBufferPointer($0), to: &out) }
-    }
-
-    static func append(_ text: StaticString, to out: inout [UInt8]) {
-        text.withUTF8Buffer { out.append(contentsOf: $0) }
-    }
-
-    static func appendNumber<T: BinaryInteger>(_ value: T, to out: inout [UInt8]) {
-        out.append(contentsOf: String(value).utf8)
-    }
-}
-
 /// Lines in wal2json's format-version 2, written straight into a byte buffer: every line equals
 /// the one wal2json (2.5 and later) writes for the same change with the same options. Values
 /// in text mode are the server's text output bytes (escaped as JSON); binary values are brought
 /// to the same text.
-final class Wal2JSONEncoder {
+final class Wal2JSONEncoder: ChangeLineEncoder {
     let options: Wal2JSONOptions
-    let catalog: CatalogFacts
+    let catalogFacts: CatalogFacts
+    var catalog: CatalogFacts? { catalogFacts }
 
     init(options: Wal2JSONOptions, catalog: CatalogFacts) {
         self.options = options
-        self.catalog = catalog
+        self.catalogFacts = catalog
     }
 
     // MARK: - B and C
 
-    func begin(xid: UInt32, commitLSN: LSN, endLSN: LSN?, time: PostgresTimestamp, into out: inout [UInt8]) {
+    func begin(_ transaction: TransactionLine, into out: inout [UInt8]) {
         guard options.includeTransaction else { return }
-        transactionLine("B", xid: xid, commitLSN: commitLSN, endLSN: endLSN, time: time, into: &out)
+        transactionLine("B", transaction, into: &out)
     }
 
-    func commit(_ transaction: PGTransaction, into out: inout [UInt8]) {
+    func commit(_ transaction: TransactionLine, into out: inout [UInt8]) {
         guard options.includeTransaction else { return }
-        transactionLine(
-            "C", xid: transaction.xid, commitLSN: transaction.commitLSN, endLSN: transaction.endLSN,
-            time: transaction.commitTime, into: &out)
+        transactionLine("C", transaction, into: &out)
     }
 
     /// Whether a B line needs what only the commit tells (`include-lsn`: the commit record's end).
-    var beginNeedsCommit: Bool { options.includeTransaction && options.includeLSN }
+    var spoolsEveryTransaction: Bool { options.includeTransaction && options.includeLSN }
 
     /// A two-phase line (pgrepl's own; wal2json has none): `P` where a prepared transaction ends
     /// (in place of its `C`), `CP` for its COMMIT PREPARED, `RP` for its ROLLBACK PREPARED; each
     /// with the `gid`, and the transaction fields the options ask for.
-    func twoPhaseLine(
-        _ action: StaticString, gid: String, xid: UInt32, lsn: LSN, endLSN: LSN, time: PostgresTimestamp,
-        into out: inout [UInt8]
-    ) {
-        transactionLine(action, gid: gid, xid: xid, commitLSN: lsn, endLSN: endLSN, time: time, into: &out)
+    func twoPhase(_ action: TwoPhaseAction, gid: String, _ transaction: TransactionLine, into out: inout [UInt8]) {
+        let name: StaticString =
+            switch action {
+            case .prepare: "P"
+            case .commitPrepared: "CP"
+            case .rollbackPrepared: "RP"
+            }
+        transactionLine(name, gid: gid, transaction, into: &out)
     }
 
     private func transactionLine(
-        _ action: StaticString, gid: String? = nil, xid: UInt32, commitLSN: LSN, endLSN: LSN?,
-        time: PostgresTimestamp, into out: inout [UInt8]
+        _ action: StaticString, gid: String? = nil, _ transaction: TransactionLine, into out: inout [UInt8]
     ) {
+        let (xid, commitLSN, endLSN) = (transaction.xid, transaction.lsn, transaction.endLSN)
+        let time = transaction.time ?? PostgresTimestamp(rawValue: 0)
         JSONWriter.append("{\"action\":\"", to: &out)
         JSONWriter.append(action, to: &out)
         out.append(0x22)
@@ -314,7 +74,7 @@ final class Wal2JSONEncoder {
     func timestampField(_ time: PostgresTimestamp) -> [UInt8] {
         var out: [UInt8] = []
         JSONWriter.append(",\"timestamp\":", to: &out)
-        JSONWriter.appendString(catalog.zone.text(time), to: &out)
+        JSONWriter.appendString(catalogFacts.zone.text(time), to: &out)
         return out
     }
 
@@ -323,9 +83,9 @@ final class Wal2JSONEncoder {
     /// Appends the lines of one change to `out` (none when options leave it out). `time` is the
     /// commit time when known; when it is nil and `include-timestamp` is on, the offsets in `out`
     /// where its field goes are returned (a truncate writes a line per table).
-    func change(
-        _ change: PGChange, xid: UInt32, lsn: LSN?, time: PostgresTimestamp?, into out: inout [UInt8]
-    ) throws -> [Int] {
+    func change(_ change: PGChange, at position: ChangePosition, into out: inout [UInt8]) throws -> [Int] {
+        let (xid, lsn) = (position.xid, position.lsn)
+        let time = position.commit.map { $0.time ?? PostgresTimestamp(rawValue: 0) }
         var points: [Int] = []
         func note(_ point: Int?) { if let point { points.append(point) } }
         switch change {
@@ -354,12 +114,12 @@ final class Wal2JSONEncoder {
             guard options.actions.contains(.truncate) else { return [] }
             for table in tables where options.includes(schema: table.schema, table: table.name) {
                 note(head("T", xid: xid, time: time, lsn: lsn, into: &out))
-                out += try catalog.facts(for: table).tableFields
+                out += try catalogFacts.facts(for: table).tableFields
                 JSONWriter.append("}\n", to: &out)
             }
         case .message(let message):
             guard options.includes(messagePrefix: message.prefix) else { return [] }
-            note(self.message(message, xid: xid, time: time, into: &out))
+            note(messageLine(message, xid: xid, time: time, into: &out))
         }
         return points
     }
@@ -406,7 +166,7 @@ final class Wal2JSONEncoder {
         _ action: StaticString, _ table: PGTable, xid: UInt32, lsn: LSN?, time: PostgresTimestamp?, new: PGRow?,
         identity: (row: PGRow, keysOnly: Bool)?, into out: inout [UInt8]
     ) throws -> Int? {
-        let facts = try catalog.facts(for: table)
+        let facts = try catalogFacts.facts(for: table)
         let point = head(action, xid: xid, time: time, lsn: lsn, into: &out)
         out += facts.tableFields
         if let new {
@@ -498,7 +258,7 @@ final class Wal2JSONEncoder {
         case .null, .unchangedToast:
             JSONWriter.append("null", to: &out)
             return
-        case .timestamptz(let time): text = catalog.zone.text(time)
+        case .timestamptz(let time): text = catalogFacts.zone.text(time)
         case .bool(let flag): text = flag ? "t" : "f"
         default: text = value.description
         }
@@ -549,8 +309,20 @@ final class Wal2JSONEncoder {
 
     // MARK: - Messages, snapshot rows, schema changes
 
+    /// What a spooled line gets at its insertion point: the commit time's field.
+    func insertion(for transaction: PGTransaction) -> [UInt8] {
+        options.includeTimestamp ? timestampField(transaction.commitTime) : []
+    }
+
+    /// A non-transactional message's `M` line, unless the prefix is left out.
+    func message(_ message: PGLogicalDecodingMessage, into out: inout [UInt8]) -> Bool {
+        guard options.includes(messagePrefix: message.prefix) else { return false }
+        _ = messageLine(message, xid: nil, time: nil, into: &out)
+        return true
+    }
+
     /// An `M` line; `xid` nil for a non-transactional message (`"xid":null`, `"timestamp":null`).
-    func message(
+    private func messageLine(
         _ message: PGLogicalDecodingMessage, xid: UInt32?, time: PostgresTimestamp?, into out: inout [UInt8]
     )
         -> Int?
@@ -590,8 +362,9 @@ final class Wal2JSONEncoder {
     }
 
     /// An `R` line (initial snapshot or backfill row): shaped like an `I` line, without an xid.
-    func snapshotRow(_ row: PGRow, _ table: PGTable, into out: inout [UInt8]) throws {
-        let facts = try catalog.facts(for: table)
+    func snapshotRow(_ row: PGRow, of batch: PGSnapshotBatch, into out: inout [UInt8]) throws {
+        let table = batch.table
+        let facts = try catalogFacts.facts(for: table)
         JSONWriter.append("{\"action\":\"R\"", to: &out)
         tableFields(table, into: &out)
         JSONWriter.append(",\"columns\":[", to: &out)
@@ -601,8 +374,7 @@ final class Wal2JSONEncoder {
 
     /// An `S` line (`--schema-changes`): the table's new columns and what changed.
     func schemaChange(_ change: PGSchemaChange, into out: inout [UInt8]) throws {
-        catalog.forget(change.new.oid)
-        let facts = try catalog.facts(for: change.new)
+        let facts = try catalogFacts.facts(for: change.new)
         JSONWriter.append("{\"action\":\"S\"", to: &out)
         tableFields(change.new, into: &out)
         JSONWriter.append(",\"columns\":[", to: &out)

@@ -98,8 +98,10 @@ struct DemoCommand: ParsableCommand {
         configuration.reconnect = .never
         configuration.delivery = .chunked(batchSize: 1000)
         configuration.keepTuples = true
-        let sql = try ConnectionOptions.forDSN(dsn).catalogConnection(policy: configuration.reconnect)
-        let encoding = try StreamWriter.encoding(json ? .json : .text, options: [], sql: sql)
+        let format: ChangeFormat = json ? .json : .text
+        let encoder = try format.encoder(FormatOptions()) { () throws(CLIError) in
+            try ConnectionOptions.forDSN(dsn).catalogConnection(policy: configuration.reconnect)
+        }
         let stream = ChangeStream(configuration)
         let workload = DemoWorkload(dsn: dsn, names: names, duration: duration)
         let seen = SeenTransactions()
@@ -130,9 +132,9 @@ struct DemoCommand: ParsableCommand {
             workload.stop()
             workload.wait()
         }
-        let writer = StreamWriter(encoding: encoding, output: LineOutput())
+        let writer = StreamWriter(encoder: encoder, output: LineOutput())
         do {
-            try stream.run { event in
+            try stream.consume { event in
                 if let lsn = try writer.write(event) { stream.acknowledge(lsn) }
                 if case .commit(let transaction) = event { seen.insert(transaction.xid) }
             }

@@ -368,7 +368,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
         let fixture = try StreamFixture()
         var configuration = fixture.configuration()
         configuration.reconnect = .never
-        configuration.statusInterval = 1
+        configuration.statusInterval = .seconds(1)
         let stream = ChangeStream(configuration)
         try fixture.insert(3)
         try fixture.insert(1)
@@ -496,7 +496,7 @@ func isMarker(_ table: String) -> @Sendable (PGTransaction) -> Bool {
     @Test func missingSlotIsItsOwnError() throws {
         var configuration = ChangeStream.Configuration(
             dsn: try TestServer.dsn(), slot: "no_such_slot_anywhere", publications: ["p"])
-        configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 2, initialDelay: 0.05)
+        configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 2, initialDelay: .seconds(0.05))
         let error = try #require(throws: ChangeStreamError.self) { try ChangeStream(configuration).consume { _ in } }
         #expect(error.kind == .slotMissing, "\(error)")
     }

@@ -74,8 +74,8 @@ import Testing
         }.start()
 
         var configuration = ChangeStream.Configuration(dsn: dsn, slot: "ev_slot", publications: ["ev_pub"])
-        configuration.reconnect = ChangeStream.ReconnectPolicy(initialDelay: 0.05, maxDelay: 0.5)
-        configuration.statusInterval = 1
+        configuration.reconnect = ChangeStream.ReconnectPolicy(initialDelay: .seconds(0.05), maxDelay: .seconds(0.5))
+        configuration.statusInterval = .seconds(1)
         let stream = ChangeStream(configuration)
         let delivered = Locked<[[Int]]>([])
         let failure = Locked<(any Error)?>(nil)

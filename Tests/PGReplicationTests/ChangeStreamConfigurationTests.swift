@@ -13,34 +13,35 @@ import Testing
 /// The reconnect budget, with no server: by count, by time, whichever ends first, and the delay.
 @Suite struct ReconnectPolicyTests {
     @Test func neverAllowsNoAttempt() {
-        #expect(ChangeStream.ReconnectPolicy.never.exhausted(attempt: 1, failingFor: 0) == "0 attempts")
+        #expect(ChangeStream.ReconnectPolicy.never.exhausted(attempt: 1, failingFor: .seconds(0)) == "0 attempts")
     }
 
     @Test func aBudgetByCountEndsAfterItsLastAttempt() {
         let policy = ChangeStream.ReconnectPolicy(maxAttempts: 3)
-        #expect((1...3).allSatisfy { policy.exhausted(attempt: $0, failingFor: 3600) == nil })
-        #expect(policy.exhausted(attempt: 4, failingFor: 0) == "3 attempts")
+        #expect((1...3).allSatisfy { policy.exhausted(attempt: $0, failingFor: .seconds(3600)) == nil })
+        #expect(policy.exhausted(attempt: 4, failingFor: .seconds(0)) == "3 attempts")
     }
 
     @Test func aBudgetByTimeEndsOnceItIsSpent() {
-        let policy = ChangeStream.ReconnectPolicy(maxDuration: 120)
-        #expect(policy.exhausted(attempt: 1000, failingFor: 119.9) == nil)
-        #expect(policy.exhausted(attempt: 12, failingFor: 120.4) == "11 attempts in 120 s")
+        let policy = ChangeStream.ReconnectPolicy(maxDuration: .seconds(120))
+        #expect(policy.exhausted(attempt: 1000, failingFor: .seconds(119.9)) == nil)
+        #expect(policy.exhausted(attempt: 12, failingFor: .seconds(120.4)) == "11 attempts in 120 s")
     }
 
     @Test func theFirstBudgetSpentEndsIt() {
-        let policy = ChangeStream.ReconnectPolicy(maxAttempts: 5, maxDuration: 10)
-        #expect(policy.exhausted(attempt: 6, failingFor: 1) == "5 attempts")
-        #expect(policy.exhausted(attempt: 2, failingFor: 11) == "1 attempts in 11 s")
-        #expect(ChangeStream.ReconnectPolicy().exhausted(attempt: 1_000_000, failingFor: 1e9) == nil, "no budget")
+        let policy = ChangeStream.ReconnectPolicy(maxAttempts: 5, maxDuration: .seconds(10))
+        #expect(policy.exhausted(attempt: 6, failingFor: .seconds(1)) == "5 attempts")
+        #expect(policy.exhausted(attempt: 2, failingFor: .seconds(11)) == "1 attempts in 11 s")
+        #expect(
+            ChangeStream.ReconnectPolicy().exhausted(attempt: 1_000_000, failingFor: .seconds(1e9)) == nil, "no budget")
     }
 
     @Test func theDelayDoublesWithJitterUpToItsCeiling() {
-        let policy = ChangeStream.ReconnectPolicy(initialDelay: 0.2, maxDelay: 1)
+        let policy = ChangeStream.ReconnectPolicy(initialDelay: .seconds(0.2), maxDelay: .seconds(1))
         for _ in 0..<100 {
-            #expect((0.1...0.2).contains(policy.delay(attempt: 1)))
-            #expect((0.2...0.4).contains(policy.delay(attempt: 2)))
-            #expect((0.5...1).contains(policy.delay(attempt: 10)))
+            #expect((Duration.milliseconds(100)...Duration.milliseconds(200)).contains(policy.delay(attempt: 1)))
+            #expect((Duration.milliseconds(200)...Duration.milliseconds(400)).contains(policy.delay(attempt: 2)))
+            #expect((Duration.milliseconds(500)...Duration.seconds(1)).contains(policy.delay(attempt: 10)))
         }
     }
 }

@@ -5,31 +5,26 @@ import Testing
 
 /// Bad configuration is a clear error before anything connects: on the first release a zero
 /// snapshot batch looped forever, a NaN reconnect delay trapped and a negative one made `poll`
-/// wait forever.
+/// wait forever. (The times are `Duration`s now: a NaN or an infinite one cannot be written.)
 @Suite struct ConfigurationValidationTests {
     static let base = ChangeStream.Configuration(dsn: "host=/nonexistent", slot: "s", publications: ["p"])
 
     static let bad: [(String, @Sendable (inout ChangeStream.Configuration) -> Void)] = [
         ("snapshotBatchSize", { $0.snapshotBatchSize = 0 }),
         ("snapshotBatchSize", { $0.snapshotBatchSize = -5 }),
-        ("reconnect.initialDelay", { $0.reconnect.initialDelay = .nan }),
-        ("reconnect.initialDelay", { $0.reconnect.initialDelay = -1 }),
-        ("reconnect.maxDelay", { $0.reconnect.maxDelay = .infinity }),
-        ("reconnect.maxDelay", { $0.reconnect = .init(initialDelay: 5, maxDelay: 1) }),
+        ("reconnect.initialDelay", { $0.reconnect.initialDelay = .seconds(-1) }),
+        ("reconnect.maxDelay", { $0.reconnect = .init(initialDelay: .seconds(5), maxDelay: .seconds(1)) }),
         ("reconnect.maxAttempts", { $0.reconnect.maxAttempts = -1 }),
-        ("statusInterval", { $0.statusInterval = 0.5 }),
-        ("statusInterval", { $0.statusInterval = .nan }),
+        ("statusInterval", { $0.statusInterval = .seconds(0.5) }),
         ("bufferSize", { $0.bufferSize = 0 }),
-        ("receiveTimeout", { $0.receiveTimeout = 0 }),
-        ("receiveTimeout", { $0.receiveTimeout = .nan }),
+        ("receiveTimeout", { $0.receiveTimeout = .seconds(0) }),
         ("protocolVersion", { $0.protocolVersion = 5 }),
         ("delivery", { $0.delivery = .chunked(batchSize: 0) }),
         ("publications", { $0.publications = [] }),
         ("slot", { $0.slot = "" }),
         ("slot", { $0.slot = String(repeating: "s", count: 64) }),
-        ("reconnect.maxDuration", { $0.reconnect.maxDuration = -1 }),
-        ("reconnect.maxDuration", { $0.reconnect.maxDuration = .nan }),
-        ("heartbeat.interval", { $0.heartbeat = .init(interval: 0.000001) }),
+        ("reconnect.maxDuration", { $0.reconnect.maxDuration = .seconds(-1) }),
+        ("heartbeat.interval", { $0.heartbeat = .init(interval: .microseconds(1)) }),
         (
             "streaming",
             {

@@ -242,9 +242,12 @@ struct StreamCommand: ParsableCommand {
         configuration.startLSN = start
         configuration.messages = ServerVersion(number: serverVersion).supports(.logicalDecodingMessages)
         configuration.acknowledgement = .manual
-        configuration.reconnect = ChangeStream.ReconnectPolicy(maxDuration: reconnectFor, maxDelay: 5)
-        configuration.statusInterval = Double(statusInterval)
-        configuration.heartbeat = heartbeat.map { ChangeStream.Heartbeat(interval: $0, dsn: heartbeatDSN) }
+        configuration.reconnect = ChangeStream.ReconnectPolicy(
+            maxDuration: .seconds(exactly: reconnectFor), maxDelay: .seconds(5))
+        configuration.statusInterval = .seconds(statusInterval)
+        configuration.heartbeat = heartbeat.map {
+            ChangeStream.Heartbeat(interval: .seconds(exactly: $0), dsn: heartbeatDSN)
+        }
         return configuration
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PGReplication
+import PGSupport
 
 /// The ordinary connection the encoders read catalog facts on (type names, keys, the server's
 /// TimeZone), opened again when it is lost.
@@ -37,7 +38,7 @@ final class CatalogConnection {
     @discardableResult
     func execute(_ sql: String) throws -> PGConnection.QueryResult {
         var attempt = 0
-        let start = Date()
+        let start = ContinuousClock.now
         while true {
             do {
                 let current = try connection ?? connect()
@@ -48,16 +49,16 @@ final class CatalogConnection {
                 connection = nil
                 attempt += 1
                 guard !stopping(),
-                    policy.exhausted(attempt: attempt, failingFor: Date().timeIntervalSince(start)) == nil
+                    policy.exhausted(attempt: attempt, failingFor: ContinuousClock.now - start) == nil
                 else { throw error }
                 let delay = policy.delay(attempt: attempt)
                 logger.warning(
                     "the catalog connection was lost; connecting again",
                     metadata: [
                         "pgrepl.error": "\(error)", "pgrepl.attempt": "\(attempt)",
-                        "pgrepl.delay": "\(String(format: "%.2f", delay))",
+                        "pgrepl.delay": "\(String(format: "%.2f", delay.timeInterval))",
                     ])
-                Thread.sleep(forTimeInterval: delay)
+                Thread.sleep(forTimeInterval: delay.timeInterval)
             }
         }
     }

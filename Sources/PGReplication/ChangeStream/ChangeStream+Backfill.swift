@@ -351,7 +351,8 @@ final class BackfillCoordinator: Sendable {
                     "a backfill query failed; trying again",
                     metadata: ["pgrepl.slot": "\(slot)", "pgrepl.error": "\(error)", "pgrepl.attempt": "\(attempt)"])
                 let delay = stream.configuration.reconnect.delay(attempt: attempt)
-                state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(delay)) { _, _ in }
+                state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(delay.timeInterval)) { _, _ in
+                }
             }
         }
     }
@@ -378,7 +379,9 @@ final class BackfillCoordinator: Sendable {
     static func givingUp(
         after error: any Error, attempt: Int, failingFor: Double, policy: ChangeStream.ReconnectPolicy
     ) -> String? {
-        if let reason = policy.exhausted(attempt: attempt, failingFor: failingFor) { return "after \(reason)" }
+        if let reason = policy.exhausted(attempt: attempt, failingFor: .seconds(exactly: failingFor)) {
+            return "after \(reason)"
+        }
         // A server going down or coming up is waited for like a lost connection.
         let unavailable: Set<SQLState> = [.adminShutdown, .crashShutdown, .cannotConnectNow]
         if let state = (error as? PGError)?.sqlState, state.errorClass != "08", !unavailable.contains(state),

@@ -1,5 +1,6 @@
 import Foundation
 import PGOutput
+import PGSupport
 
 extension ChangeStream {
     public struct Configuration: Sendable {
@@ -80,8 +81,8 @@ extension ChangeStream {
         public var messages = false
         /// Decode prepared transactions at PREPARE (a two-phase slot, protocol 3+).
         public var twoPhase = false
-        /// Seconds between timed status updates.
-        public var statusInterval: Double = 10
+        /// Time between timed status updates (at least a second).
+        public var statusInterval: Duration = .seconds(10)
         /// Where to start on the first connection: a position you persisted; nil means the slot's.
         /// See ``slotAhead`` for a slot that confirmed more than this.
         public var startLSN: LSN?
@@ -101,8 +102,8 @@ extension ChangeStream {
         /// Events buffered between the I/O thread and an async consumer, at most; their changes
         /// count against ``transactionMemoryLimit`` too.
         public var bufferSize = 256
-        /// Fail (and reconnect) when nothing arrives from the server for this many seconds.
-        public var receiveTimeout: Double?
+        /// Fail (and reconnect) when nothing arrives from the server for this long.
+        public var receiveTimeout: Duration?
         /// Periodic heartbeats the stream expects back, to notice a connected stream that no
         /// longer progresses (off by default; see ``ChangeStream/Heartbeat``).
         public var heartbeat: Heartbeat?
@@ -145,14 +146,15 @@ extension ChangeStream {
     public struct ReconnectPolicy: Hashable, Sendable {
         /// Attempts after a failure before giving up; nil: no limit by count.
         public var maxAttempts: Int?
-        /// Seconds since the first of a run of failures after which no new attempt is made; nil:
+        /// The time since the first of a run of failures after which no new attempt is made; nil:
         /// no limit by time. A failover manager usually promotes a standby within 10–30 s.
-        public var maxDuration: Double?
-        public var initialDelay: Double
-        public var maxDelay: Double
+        public var maxDuration: Duration?
+        public var initialDelay: Duration
+        public var maxDelay: Duration
 
         public init(
-            maxAttempts: Int? = nil, maxDuration: Double? = nil, initialDelay: Double = 0.2, maxDelay: Double = 10
+            maxAttempts: Int? = nil, maxDuration: Duration? = nil, initialDelay: Duration = .milliseconds(200),
+            maxDelay: Duration = .seconds(10)
         ) {
             self.maxAttempts = maxAttempts
             self.maxDuration = maxDuration
@@ -161,11 +163,11 @@ extension ChangeStream {
         }
 
         /// Why no attempt number `attempt` (1 for the first after a failure) is made after failing
-        /// for `failingFor` seconds (`"5 attempts"`, `"12 attempts in 120 s"`); nil when it is.
-        public func exhausted(attempt: Int, failingFor: Double) -> String? {
+        /// for `failingFor` (`"5 attempts"`, `"12 attempts in 120 s"`); nil when it is.
+        public func exhausted(attempt: Int, failingFor: Duration) -> String? {
             if let maxAttempts, attempt > maxAttempts { return "\(maxAttempts) attempts" }
             if let maxDuration, failingFor > maxDuration {
-                return "\(attempt - 1) attempts in \(Int(failingFor.rounded())) s"
+                return "\(attempt - 1) attempts in \(Int(failingFor.timeInterval.rounded())) s"
             }
             return nil
         }
@@ -173,11 +175,11 @@ extension ChangeStream {
         /// No reconnecting: the first failure ends the stream.
         public static let never = ReconnectPolicy(maxAttempts: 0)
 
-        /// Seconds to wait before attempt number `attempt`: up to `initialDelay` doubled per
-        /// attempt, at most `maxDelay`, with full jitter (between half and all of it).
-        public func delay(attempt: Int) -> Double {
-            let ceiling = min(maxDelay, initialDelay * pow(2, Double(max(0, attempt - 1))))
-            return Double.random(in: (ceiling / 2)...max(ceiling / 2, ceiling))
+        /// The wait before attempt number `attempt`: up to `initialDelay` doubled per attempt, at
+        /// most `maxDelay`, with full jitter (between half and all of it).
+        public func delay(attempt: Int) -> Duration {
+            let ceiling = min(maxDelay.timeInterval, initialDelay.timeInterval * pow(2, Double(max(0, attempt - 1))))
+            return .seconds(exactly: Double.random(in: (ceiling / 2)...max(ceiling / 2, ceiling)))
         }
     }
 
@@ -229,8 +231,8 @@ extension ChangeStream.Configuration {
         guard !slot.isEmpty else { throw refuse("slot", "\"\"", "a slot name") }
         // The server cuts a longer name to 63 bytes without a word: the stream would use another slot.
         guard slot.utf8.count <= 63 else { throw refuse("slot", "\"\(slot)\"", "at most 63 bytes long") }
-        if let maxDuration = reconnect.maxDuration, !(maxDuration.isFinite && maxDuration >= 0) {
-            throw refuse("reconnect.maxDuration", maxDuration, "0 or more seconds, or nil")
+        if let maxDuration = reconnect.maxDuration, maxDuration < .zero {
+            throw refuse("reconnect.maxDuration", maxDuration, "zero or more, or nil")
         }
         guard !publications.isEmpty else { throw refuse("publications", "[]", "at least one publication") }
         if let protocolVersion, !(1...4).contains(protocolVersion) {
@@ -248,7 +250,7 @@ extension ChangeStream.Configuration {
                 "used with protocolVersion \(needed) or later (protocolVersion is \(protocolVersion))")
         }
         if case .chunked(let size) = delivery, size < 1 { throw refuse("delivery", delivery, "batches of at least 1") }
-        guard statusInterval.isFinite, statusInterval >= 1 else {
+        guard statusInterval >= .seconds(1) else {
             throw refuse("statusInterval", statusInterval, "at least 1 second")
         }
         guard snapshotBatchSize >= 1 else { throw refuse("snapshotBatchSize", snapshotBatchSize, "at least 1") }
@@ -257,26 +259,26 @@ extension ChangeStream.Configuration {
         guard transactionMemoryLimit >= 0 else {
             throw refuse("transactionMemoryLimit", transactionMemoryLimit, "0 or more bytes")
         }
-        if let receiveTimeout, !(receiveTimeout.isFinite && receiveTimeout > 0) {
-            throw refuse("receiveTimeout", receiveTimeout, "a positive number of seconds, or nil")
+        if let receiveTimeout, receiveTimeout <= .zero {
+            throw refuse("receiveTimeout", receiveTimeout, "more than zero, or nil")
         }
         if let heartbeat {
             // Each heartbeat is a write on the server: faster than ten a second is a mistake.
-            guard heartbeat.interval.isFinite, heartbeat.interval >= 0.1 else {
+            guard heartbeat.interval >= .milliseconds(100) else {
                 throw refuse("heartbeat.interval", heartbeat.interval, "at least 0.1 seconds")
             }
-            guard heartbeat.deadline.isFinite, heartbeat.deadline > 0 else {
-                throw refuse("heartbeat.deadline", heartbeat.deadline, "a positive number of seconds")
+            guard heartbeat.deadline > .zero else {
+                throw refuse("heartbeat.deadline", heartbeat.deadline, "more than zero")
             }
         }
         if let maxAttempts = reconnect.maxAttempts, maxAttempts < 0 {
             throw refuse("reconnect.maxAttempts", maxAttempts, "0 or more, or nil")
         }
-        guard reconnect.initialDelay.isFinite, reconnect.initialDelay >= 0 else {
-            throw refuse("reconnect.initialDelay", reconnect.initialDelay, "0 or more seconds")
+        guard reconnect.initialDelay >= .zero else {
+            throw refuse("reconnect.initialDelay", reconnect.initialDelay, "zero or more")
         }
-        guard reconnect.maxDelay.isFinite, reconnect.maxDelay >= reconnect.initialDelay else {
-            throw refuse("reconnect.maxDelay", reconnect.maxDelay, "at least reconnect.initialDelay seconds")
+        guard reconnect.maxDelay >= reconnect.initialDelay else {
+            throw refuse("reconnect.maxDelay", reconnect.maxDelay, "at least reconnect.initialDelay")
         }
     }
 

@@ -34,24 +34,27 @@ extension ChangeStream {
         /// The prefix of the heartbeat messages.
         public static let prefix = "pgrepl.heartbeat"
 
-        /// Seconds between heartbeats.
-        public var interval: Double
-        /// Seconds a heartbeat may take to come back before the stream counts as stalled.
-        public var deadline: Double
+        /// The time between heartbeats.
+        public var interval: Duration
+        /// How long a heartbeat may take to come back before the stream counts as stalled.
+        public var deadline: Duration
         public var onStall: StallAction
         /// The connection string heartbeats are written with; nil: the stream's
         /// (``Configuration/dsn``). For a stream decoding on a standby, the primary's.
         public var dsn: String?
 
         /// - Parameters:
-        ///   - interval: seconds between heartbeats (more than 0).
-        ///   - deadline: seconds a heartbeat may take to come back; by default three intervals,
+        ///   - interval: the time between heartbeats (at least 0.1 seconds).
+        ///   - deadline: how long a heartbeat may take to come back; by default three intervals,
         ///     at least 5 seconds.
         ///   - onStall: what a stall does.
         ///   - dsn: the connection string heartbeats are written with; nil: the stream's.
-        public init(interval: Double = 10, deadline: Double? = nil, onStall: StallAction = .warn, dsn: String? = nil) {
+        public init(
+            interval: Duration = .seconds(10), deadline: Duration? = nil, onStall: StallAction = .warn,
+            dsn: String? = nil
+        ) {
             self.interval = interval
-            self.deadline = deadline ?? max(3 * interval, 5)
+            self.deadline = deadline ?? max(interval * 3, .seconds(5))
             self.onStall = onStall
             self.dsn = dsn
         }
@@ -76,7 +79,7 @@ final class HeartbeatMonitor: Sendable {
     init(_ settings: ChangeStream.Heartbeat, slot: String) {
         self.settings = settings
         tag = "\(slot) \(UInt32.random(in: 0...UInt32.max))"
-        state = Locked(State(rule: StallRule(deadline: settings.deadline)))
+        state = Locked(State(rule: StallRule(deadline: settings.deadline.timeInterval)))
     }
 
     /// Starts the thread; it runs until ``stop()``.
@@ -110,7 +113,9 @@ final class HeartbeatMonitor: Sendable {
                     }
                 }
                 check(stream)
-                state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(settings.interval)) { _, _ in
+                state.withLock(
+                    when: { !$0.running }, deadline: Date().addingTimeInterval(settings.interval.timeInterval)
+                ) { _, _ in
                 }
             }
             connection?.close()

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PGOutput
+import PGSupport
 
 extension ChangeStream {
     // MARK: - The run and reconnect loop
@@ -61,7 +62,9 @@ extension ChangeStream {
             let now = POSIX.monotonicNow()
             let failingFor = now - (firstFailure ?? now)
             if firstFailure == nil { firstFailure = now }
-            if let reason = configuration.reconnect.exhausted(attempt: attempt, failingFor: failingFor) {
+            if let reason = configuration.reconnect.exhausted(
+                attempt: attempt, failingFor: .seconds(exactly: failingFor))
+            {
                 throw ChangeStreamError(
                     .reconnectFailed, "gave up reconnecting after \(reason): \(cause)", slot: configuration.slot,
                     underlying: cause as? PGError)
@@ -71,11 +74,11 @@ extension ChangeStream {
                 "replication connection lost; reconnecting",
                 metadata: [
                     "pgrepl.slot": "\(configuration.slot)", "pgrepl.attempt": "\(attempt)",
-                    "pgrepl.delay": "\(String(format: "%.2f", delay))", "pgrepl.error": "\(cause)",
+                    "pgrepl.delay": "\(String(format: "%.2f", delay.timeInterval))", "pgrepl.error": "\(cause)",
                 ])
             state.withLock { $0.metrics.reconnects += 1 }
             instruments.reconnects.increment()
-            wake.sleep(delay)
+            wake.sleep(delay.timeInterval)
         }
     }
 
@@ -132,11 +135,11 @@ extension ChangeStream {
         // Acknowledged positions reach the server within 10 ms, not on the next timed status
         // update (up to `statusInterval` later): the slot follows the consumer closely.
         cursor.promptFeedbackInterval = 0.01
-        cursor.receiveTimeout = configuration.receiveTimeout
+        cursor.receiveTimeout = configuration.receiveTimeout?.timeInterval
         try cursor.startReplication(
             slotName: configuration.slot, startLSN: startLSN,
             options: try pluginOptions(version: version, cursor: cursor),
-            statusInterval: configuration.statusInterval)
+            statusInterval: configuration.statusInterval.timeInterval)
         let feedback = try cursor.makeFeedbackHandle()
         let acknowledged = state.withLock { state in
             state.stopHandle = cursor.makeStopHandle()

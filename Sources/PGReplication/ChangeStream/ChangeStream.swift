@@ -147,7 +147,7 @@ public final class ChangeStream: Sendable {
             // release of it on the read path would take the runtime's slow path. The
             // interruption lives in the stream's own connections, which end before the stream.
             pipe: wake, isRequested: { self.stopRequested },
-            timeout: configuration.receiveTimeout)
+            timeout: configuration.receiveTimeout?.timeInterval)
     }
 
     // MARK: - The blocking front end

@@ -34,7 +34,7 @@ import Glibc
         try rig.cluster.psql("INSERT INTO ev VALUES (2, 'T2')")
 
         var configuration = rig.configuration()
-        configuration.statusInterval = 10
+        configuration.statusInterval = .seconds(10)
         let stream = ChangeStream(configuration)
         let violations = Locked<[String]>([])
         let sawKeepalivePastT2 = Atomic<Bool>(false)
@@ -112,7 +112,7 @@ import Glibc
         configuration.createSlot = true
         configuration.initialSnapshot = true
         configuration.snapshotBatchSize = 1000
-        configuration.reconnect = .init(initialDelay: 0.05, maxDelay: 0.2)
+        configuration.reconnect = .init(initialDelay: .seconds(0.05), maxDelay: .seconds(0.2))
         let stream = ChangeStream(configuration)
         var copied = 0
         var thrown: (any Error)?
@@ -213,7 +213,7 @@ import Glibc
         let proxy = try TCPProxy(targetPort: rig.cluster.port)
         defer { proxy.stop() }
         var configuration = rig.configuration(dsn: rig.cluster.dsn(extra: ["port": "\(proxy.port)"]))
-        configuration.reconnect = .init(maxAttempts: 1, initialDelay: 0.05, maxDelay: 0.1)
+        configuration.reconnect = .init(maxAttempts: 1, initialDelay: .seconds(0.05), maxDelay: .seconds(0.1))
         let stream = ChangeStream(configuration)
         let recorder = Recorder(stream)
         let writer = Writer(dsn: rig.cluster.dsn())
@@ -376,7 +376,7 @@ import Glibc
     @Test func acknowledgementsReachTheSlotWhileTheAsyncBufferIsFull() async throws {
         let rig = try FaultRig()
         var configuration = rig.configuration()
-        configuration.statusInterval = 30
+        configuration.statusInterval = .seconds(30)
         configuration.bufferSize = 1
         configuration.acknowledgement = .manual
         let stream = ChangeStream(configuration)

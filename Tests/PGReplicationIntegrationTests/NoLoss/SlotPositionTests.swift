@@ -68,7 +68,7 @@ import Testing
     @Test func aSlotMovedByAnotherWhileReconnectingIsAnError() throws {
         let fixture = try StreamFixture()
         var configuration = fixture.configuration()
-        configuration.reconnect = .init(maxAttempts: 5, initialDelay: 3, maxDelay: 3)
+        configuration.reconnect = .init(maxAttempts: 5, initialDelay: .seconds(3), maxDelay: .seconds(3))
         let running = RunningStream(configuration)
         defer { running.stop() }
         try fixture.insert(1, value: "handled")

@@ -15,7 +15,7 @@ import Glibc
         let fixture = try StreamFixture()
         let metrics = TestMetrics()
         var configuration = fixture.configuration()
-        configuration.reconnect = .init(initialDelay: 0.05, maxDelay: 0.2)
+        configuration.reconnect = .init(initialDelay: .seconds(0.05), maxDelay: .seconds(0.2))
         let running = RunningStream(configuration, metricsFactory: metrics)
         defer { running.stop() }
         #expect(running.waitConnected())
@@ -69,7 +69,7 @@ import Glibc
         let fixture = try StreamFixture()
         let metrics = TestMetrics()
         var configuration = fixture.configuration()
-        configuration.heartbeat = .init(interval: 0.3, deadline: 1.5)
+        configuration.heartbeat = .init(interval: .seconds(0.3), deadline: .seconds(1.5))
         configuration.reconnect = .never
         let running = RunningStream(configuration, metricsFactory: metrics)
         defer { running.stop() }
@@ -101,7 +101,7 @@ import Glibc
     @Test func aStallCanEndTheStream() throws {
         let fixture = try StreamFixture()
         var configuration = fixture.configuration()
-        configuration.heartbeat = .init(interval: 0.3, deadline: 1.5, onStall: .fail)
+        configuration.heartbeat = .init(interval: .seconds(0.3), deadline: .seconds(1.5), onStall: .fail)
         configuration.reconnect = .never
         let running = RunningStream(configuration)
         defer { running.stop() }
@@ -124,8 +124,8 @@ import Glibc
         try cluster.psql("SELECT pg_create_logical_replication_slot('idle', 'pgoutput')")
         let before = try LSN(cluster.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots"))
         var configuration = ChangeStream.Configuration(dsn: cluster.dsn(), slot: "idle", publications: ["p"])
-        configuration.heartbeat = .init(interval: 0.2)
-        configuration.statusInterval = 1
+        configuration.heartbeat = .init(interval: .seconds(0.2))
+        configuration.statusInterval = .seconds(1)
         let running = RunningStream(configuration)
         defer { running.stop() }
         #expect(running.waitConnected())
@@ -141,7 +141,7 @@ import Glibc
     @Test func schemaChangesComeBeforeTheFirstChangeOfTheNewShape() throws {
         let fixture = try StreamFixture()
         var configuration = fixture.configuration()
-        configuration.reconnect = .init(initialDelay: 0.05, maxDelay: 0.2)
+        configuration.reconnect = .init(initialDelay: .seconds(0.05), maxDelay: .seconds(0.2))
         let running = RunningStream(configuration)
         defer { running.stop() }
         #expect(running.waitConnected())

@@ -126,7 +126,8 @@ import Testing
         let start = Date()
         // Nothing listens on port 1.
         let (error, _) = try failure("host=127.0.0.1 port=1 user=x dbname=x", logger: capture.logger) {
-            $0.reconnect = ChangeStream.ReconnectPolicy(maxDuration: 2, initialDelay: 0.1, maxDelay: 0.3)
+            $0.reconnect = ChangeStream.ReconnectPolicy(
+                maxDuration: .seconds(2), initialDelay: .seconds(0.1), maxDelay: .seconds(0.3))
         }
         #expect(error.kind == .reconnectFailed)
         #expect(error.message.contains("Connection refused"), "\(error)")

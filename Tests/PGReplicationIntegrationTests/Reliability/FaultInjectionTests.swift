@@ -68,7 +68,7 @@ import Glibc
                 "port": "\(proxy.port)", "keepalives_idle": "1", "keepalives_interval": "1", "keepalives_count": "2",
                 "tcp_user_timeout": "3000",
             ]))
-        configuration.receiveTimeout = 3
+        configuration.receiveTimeout = .seconds(3)
         let stream = ChangeStream(configuration)
         let started = Date()
         let recorder = try streamThroughFaults(rig, stream, faults: 1, pause: 1) { _ in
@@ -159,7 +159,7 @@ import Glibc
     @Test func aSlotDroppedUnderARunningStreamIsSlotMissing() throws {
         let rig = try FaultRig()
         var configuration = rig.configuration()
-        configuration.reconnect = ChangeStream.ReconnectPolicy(initialDelay: 0.3, maxDelay: 1)
+        configuration.reconnect = ChangeStream.ReconnectPolicy(initialDelay: .seconds(0.3), maxDelay: .seconds(1))
         let stream = ChangeStream(configuration)
         let recorder = Recorder(stream)
         let writer = Writer(dsn: rig.cluster.dsn())

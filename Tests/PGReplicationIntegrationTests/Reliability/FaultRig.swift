@@ -49,8 +49,8 @@ final class FaultRig: Sendable {
     /// A change stream configuration for the slot under test, reconnecting quickly.
     func configuration(dsn: String? = nil) -> ChangeStream.Configuration {
         var configuration = ChangeStream.Configuration(dsn: dsn ?? self.dsn, slot: slot, publications: ["ev_pub"])
-        configuration.reconnect = ChangeStream.ReconnectPolicy(initialDelay: 0.05, maxDelay: 0.5)
-        configuration.statusInterval = 1
+        configuration.reconnect = ChangeStream.ReconnectPolicy(initialDelay: .seconds(0.05), maxDelay: .seconds(0.5))
+        configuration.statusInterval = .seconds(1)
         return configuration
     }
 

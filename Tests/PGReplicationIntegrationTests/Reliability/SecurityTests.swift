@@ -117,7 +117,7 @@ final class LogCapture: Sendable {
             #expect(!error.message.contains(SecureServer.password))
         }
         var configuration = setup.rig.configuration(dsn: dsn)
-        configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 1, initialDelay: 0.01)
+        configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 1, initialDelay: .seconds(0.01))
         let error = try #require(throws: ChangeStreamError.self) { try ChangeStream(configuration).consume { _ in } }
         #expect(error.kind == .reconnectFailed)
     }
@@ -167,7 +167,7 @@ final class LogCapture: Sendable {
                 do { try connect() } catch { record(error) }
             }
             var configuration = setup.rig.configuration(dsn: dsn)
-            configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 1, initialDelay: 0.01)
+            configuration.reconnect = ChangeStream.ReconnectPolicy(maxAttempts: 1, initialDelay: .seconds(0.01))
             do { try ChangeStream(configuration, logger: logger).consume { _ in } } catch { record(error) }
         }
         #expect(texts.count >= failing.count * 4)

@@ -233,7 +233,7 @@ import Glibc
             """)
         var configuration = ChangeStream.Configuration(dsn: cluster.dsn(), slot: "timeout", publications: ["p"])
         configuration.createSlot = true
-        configuration.reconnect = ChangeStream.ReconnectPolicy(initialDelay: 0.1, maxDelay: 0.5)
+        configuration.reconnect = ChangeStream.ReconnectPolicy(initialDelay: .seconds(0.1), maxDelay: .seconds(0.5))
         let running = RunningStream(configuration)
         defer { running.stop() }
         #expect(running.waitConnected(seconds: 60))

@@ -103,7 +103,7 @@ import Glibc
             var configuration = ChangeStream.Configuration(dsn: standby.dsn(), slot: slot, publications: ["p"])
             configuration.createSlot = true
             configuration.reconnect = .never
-            configuration.heartbeat = ChangeStream.Heartbeat(interval: 0.5, dsn: heartbeatDSN)
+            configuration.heartbeat = ChangeStream.Heartbeat(interval: .seconds(0.5), dsn: heartbeatDSN)
             let metrics = TestMetrics()
             let running = RunningStream(configuration, logger: capture.logger, metricsFactory: metrics)
             defer { running.stop() }
@@ -183,7 +183,7 @@ import Glibc
             "host=127.0.0.1,127.0.0.1 port=\(primary.port),\(standby.port) dbname=postgres user=postgres"
             + " target_session_attrs=primary connect_timeout=5"
         var stream = ChangeStream.Configuration(dsn: dsn, slot: "fs", publications: ["p"])
-        stream.reconnect = .init(maxAttempts: 200, initialDelay: 0.1, maxDelay: 0.5)
+        stream.reconnect = .init(maxAttempts: 200, initialDelay: .seconds(0.1), maxDelay: .seconds(0.5))
         let running = RunningStream(stream)
         defer { running.stop() }
         #expect(running.waitConnected())
@@ -284,7 +284,7 @@ import Glibc
         // Both hosts, the first preferred: when it goes, libpq reaches the second.
         let dsn = "host=127.0.0.1,127.0.0.1 port=\(first.port),\(second.port) dbname=postgres user=postgres"
         var configuration = ChangeStream.Configuration(dsn: dsn, slot: "s", publications: ["p"])
-        configuration.reconnect = .init(maxAttempts: 50, initialDelay: 0.05, maxDelay: 0.2)
+        configuration.reconnect = .init(maxAttempts: 50, initialDelay: .seconds(0.05), maxDelay: .seconds(0.2))
         let running = RunningStream(configuration)
         defer { running.stop() }
         #expect(running.waitConnected())

@@ -39,8 +39,8 @@ nonisolated func consume() -> Int32 {
     var configuration = ChangeStream.Configuration(dsn: arguments[1], slot: arguments[2], publications: [arguments[3]])
     configuration.streaming = settings["streaming"] == "on" ? .on : .off
     configuration.acknowledgement = .manual
-    configuration.statusInterval = 1
-    configuration.reconnect = .init(initialDelay: 0.05, maxDelay: 0.5)
+    configuration.statusInterval = .seconds(1)
+    configuration.reconnect = .init(initialDelay: .seconds(0.05), maxDelay: .seconds(0.5))
     var end: LSN?
     if let text = settings["end"] {
         guard let lsn = try? LSN(text) else {
@@ -113,8 +113,8 @@ nonisolated func writeLine(_ transaction: PGTransaction, to fd: Int32) throws {
 nonisolated func serve() async -> Int32 {
     let arguments = CommandLine.arguments
     var configuration = ChangeStream.Configuration(dsn: arguments[1], slot: arguments[2], publications: [arguments[3]])
-    configuration.statusInterval = 1
-    configuration.reconnect = .init(initialDelay: 0.05, maxDelay: 0.5)
+    configuration.statusInterval = .seconds(1)
+    configuration.reconnect = .init(initialDelay: .seconds(0.05), maxDelay: .seconds(0.5))
     let fd = open(arguments[4], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else { return 1 }
     var logger = Logger(label: "pgrepl-torture-consumer")

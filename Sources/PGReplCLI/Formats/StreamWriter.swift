@@ -220,8 +220,4 @@ final class StreamWriter {
             try output.write(bytes)
         }
     }
-
-    private func write(_ bytes: ArraySlice<UInt8>) throws(CLIError) {
-        try bytes.withUnsafeBytes { raw in Result { () throws(CLIError) in try write(raw) } }.get()
-    }
 }

@@ -99,17 +99,8 @@ public struct PGChangeList: Sequence, Hashable, Sendable, ExpressibleByArrayLite
     }
 }
 
-/// Changes written to an unlinked temporary file: records of (subtransaction, change), read
-/// back in order, skipping rolled-back subtransactions.
-/// An open, unlinked temporary file, closed with its last owner.
-package final class SpillFile: Sendable {
-    let fd: Int32
-
-    init(fd: Int32) { self.fd = fd }
-
-    deinit { close(fd) }
-}
-
+/// The spilled part of a list: changes in a spill file (``SpillWriter``), read back and decoded as
+/// they are iterated.
 package final class SpilledChanges: Sequence, @unchecked Sendable {
     let file: SpillFile
     /// The first failure of an iteration (guarded by `lock`).
@@ -122,20 +113,20 @@ package final class SpilledChanges: Sequence, @unchecked Sendable {
     private let keepTuples: Bool
     private let decodeValues: Bool
 
-    init(
-        file: SpillFile, size: Int, tables: [PGTable], aborted: Set<UInt32>, count: Int, keepTuples: Bool,
-        decodeValues: Bool
-    ) {
-        self.file = file
-        self.size = size
+    init(writer: SpillWriter, tables: [PGTable], count: Int, keepTuples: Bool, decodeValues: Bool) {
+        file = writer.file
+        size = writer.size
+        aborted = writer.aborted
         self.tables = tables
-        self.aborted = aborted
         self.count = count
         self.keepTuples = keepTuples
         self.decodeValues = decodeValues
     }
 
-    package func makeIterator() -> Iterator { Iterator(owner: self) }
+    package func makeIterator() -> Iterator {
+        Iterator(
+            owner: self, reader: SpillReader(file: file, size: size, aborted: aborted, purpose: ChangeSpool.purpose))
+    }
 
     var failure: PGError? { lock.withLock { firstFailure } }
 
@@ -145,41 +136,7 @@ package final class SpilledChanges: Sequence, @unchecked Sendable {
 
     package struct Iterator: IteratorProtocol {
         let owner: SpilledChanges
-        private var buffer: [UInt8] = []
-        private var start = 0
-        private var fileOffset = 0
-
-        init(owner: SpilledChanges) { self.owner = owner }
-
-        /// Makes sure `count` bytes from `start` are in the buffer; false at the end of the file.
-        private mutating func fill(_ count: Int) throws(PGError) -> Bool {
-            while buffer.count - start < count {
-                guard fileOffset < owner.size else {
-                    guard buffer.count == start else { throw Self.failure("it ends inside a record") }
-                    return false
-                }
-                if start > 0 {
-                    buffer.removeFirst(start)
-                    start = 0
-                }
-                let chunk = Swift.max(1 << 16, count)
-                let old = buffer.count
-                buffer.append(contentsOf: repeatElement(0, count: chunk))
-                let got = buffer.withUnsafeMutableBytes { raw in
-                    raw.baseAddress.map { pread(owner.file.fd, $0 + old, chunk, off_t(fileOffset)) } ?? -1
-                }
-                guard got > 0 else {
-                    throw Self.failure(got < 0 ? String(cString: strerror(errno)) : "it is shorter than written")
-                }
-                buffer.removeLast(chunk - got)
-                fileOffset += got
-            }
-            return true
-        }
-
-        static func failure(_ why: String) -> PGError {
-            PGError(.operational, "cannot read back the spill file of a large transaction: \(why)")
-        }
+        var reader: SpillReader
 
         /// The next change; nil at the end, and at a failure, which the list keeps.
         package mutating func next() -> PGChange? {
@@ -192,27 +149,17 @@ package final class SpilledChanges: Sequence, @unchecked Sendable {
         }
 
         package mutating func nextChange() throws(PGError) -> PGChange? {
-            while try fill(8) {
-                let subxid = word(start)
-                let length = word(start + 4)
-                guard try fill(8 + length) else { throw Self.failure("it ends inside a record") }
-                let body = start + 8
-                start = body + length
-                if owner.aborted.contains(UInt32(subxid)) { continue }
-                let decoded = buffer.withUnsafeBytes { raw in
-                    Result { () throws(PGError) in
-                        try owner.decode(UnsafeRawBufferPointer(rebasing: raw[body..<(body + length)]))
-                    }
+            do {
+                return try reader.next { record throws(PGError) in try owner.decode(record) }
+            } catch {
+                switch error {
+                case .read(let failure), .body(let failure): throw failure
                 }
-                return try decoded.get()
             }
-            return nil
         }
 
-        private func word(_ at: Int) -> Int {
-            Int(
-                UInt32(buffer[at]) | UInt32(buffer[at + 1]) << 8 | UInt32(buffer[at + 2]) << 16 | UInt32(buffer[at + 3])
-                    << 24)
+        static func failure(_ why: String) -> PGError {
+            PGError(.operational, "cannot read back the spill file of \(ChangeSpool.purpose): \(why)")
         }
     }
 
@@ -301,13 +248,14 @@ package struct ChangeSpool {
         case message(PGLogicalDecodingMessage)
     }
 
+    /// What the spill file holds, in its error messages.
+    static let purpose = "a large transaction"
+
     private(set) var memory: [(subxid: UInt32, change: PGChange)] = []
     private var memoryBytes = 0
     let limit: Int
     let directory: String
-    private var file: SpillFile?
-    private var size = 0
-    private var pending: [UInt8] = []
+    private var file: SpillWriter?
     private var tables: [PGTable] = []
     private var tableIndex: [PGTable: Int] = [:]
     private var spilledCounts: [UInt32: Int] = [:]
@@ -333,18 +281,20 @@ package struct ChangeSpool {
     /// A subtransaction rolled back: its changes are dropped.
     mutating func abort(_ subxid: UInt32) {
         memory.removeAll { $0.subxid == subxid }
-        if spilledCounts[subxid] != nil { aborted.insert(subxid) }
+        if spilledCounts[subxid] != nil {
+            aborted.insert(subxid)
+            file?.abort(subxid)
+        }
     }
 
     /// The list to deliver; the spool is spent.
     mutating func list(keepTuples: Bool, decodeValues: Bool) throws -> PGChangeList {
         let changes = memory.map(\.change)
-        guard let file else { return PGChangeList(memory: changes, spill: nil, memoryBytes: memoryBytes) }
-        try drain(file)
+        guard var file else { return PGChangeList(memory: changes, spill: nil, memoryBytes: memoryBytes) }
+        try file.flush()
         let count = spilledCounts.filter { !aborted.contains($0.key) }.values.reduce(0, +)
         let spilled = SpilledChanges(
-            file: file, size: size, tables: tables, aborted: aborted, count: count, keepTuples: keepTuples,
-            decodeValues: decodeValues)
+            writer: file, tables: tables, count: count, keepTuples: keepTuples, decodeValues: decodeValues)
         self.file = nil
         return PGChangeList(memory: changes, spill: spilled, memoryBytes: memoryBytes)
     }
@@ -358,16 +308,7 @@ package struct ChangeSpool {
 
     private mutating func write(subxid: UInt32, _ source: Source) throws {
         if file == nil {
-            var template = Array((directory + "/pgrepl-transaction-XXXXXX").utf8CString)
-            let opened = template.withUnsafeMutableBufferPointer { $0.baseAddress.map { mkstemp($0) } ?? -1 }
-            guard opened >= 0 else {
-                throw PGError(
-                    .operational,
-                    "cannot create a spill file for a large transaction in \(directory): \(String(cString: strerror(errno)))"
-                )
-            }
-            template.withUnsafeBufferPointer { _ = $0.baseAddress.map { unlink($0) } }
-            file = SpillFile(fd: opened)
+            file = try SpillWriter(directory: directory, prefix: "pgrepl-transaction", purpose: Self.purpose)
         }
         var record: [UInt8] = []
         func put(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { record += $0 } }
@@ -396,28 +337,7 @@ package struct ChangeSpool {
             Array(message.prefix.utf8).withUnsafeBytes { put(bytes: $0) }
             message.content.withUnsafeBytes { put(bytes: $0) }
         }
-        withUnsafeBytes(of: subxid.littleEndian) { pending += $0 }
-        withUnsafeBytes(of: UInt32(record.count).littleEndian) { pending += $0 }
-        pending += record
+        try file?.append(subxid: subxid, record)
         spilledCounts[subxid, default: 0] += 1
-        if pending.count >= 1 << 20, let file { try drain(file) }
-    }
-
-    private mutating func drain(_ file: SpillFile) throws {
-        var done = 0
-        while done < pending.count {
-            let written = pending.withUnsafeBytes { raw in
-                raw.baseAddress.map { Foundation.write(file.fd, $0 + done, raw.count - done) } ?? -1
-            }
-            guard written > 0 else {
-                throw PGError(
-                    .operational,
-                    "cannot write the spill file of a large transaction in \(directory): \(String(cString: strerror(errno)))"
-                )
-            }
-            done += written
-        }
-        size += pending.count
-        pending.removeAll(keepingCapacity: true)
     }
 }

@@ -73,6 +73,13 @@ let package = Package(
             path: "Tests/Tools/TortureConsumer",
             swiftSettings: swiftSettings
         ),
+        // A throwaway cluster for the shell scripts (benchmarks, fixture captures): no product.
+        .executableTarget(
+            name: "pgrepl-throwaway",
+            dependencies: ["PGLocalCluster"],
+            path: "Tests/Tools/Throwaway",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PGOutputTests",
             dependencies: ["PGOutput"],

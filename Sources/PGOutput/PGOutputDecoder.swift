@@ -113,10 +113,9 @@ public struct PGOutputDecoder: Sendable {
         return try decode(buffer)
     }
 
-    /// Decodes the body of a message, checks that nothing follows it, then updates the session state.
-    ///
-    /// Row messages come first and return without going through the state updates below: they are
-    /// nearly all of a stream.
+    /// Decodes the body of a message, checks that nothing follows it, then updates the session
+    /// state: the one switch over the message kinds. Row messages come first: they are nearly all
+    /// of a stream.
     @inline(__always)
     private mutating func decodeBody(
         _ kind: PGOutputMessage.MessageKind, from reader: inout MessageReader
@@ -124,19 +123,15 @@ public struct PGOutputDecoder: Sendable {
         throws(PGOutputDecodingError) -> PGOutputMessage
     {
         let streamXID = inStream
+        let message: PGOutputMessage
         switch kind {
         case .insert:
-            let insert = try PGOutputMessage.Insert.decode(from: &reader, streamXID: streamXID, pool: &tuplePool)
-            try reader.expectEnd()
-            return .insert(insert)
+            message = .insert(try .decode(from: &reader, streamXID: streamXID, pool: &tuplePool))
         case .update:
-            let update = try PGOutputMessage.Update.decode(from: &reader, streamXID: streamXID, pool: &tuplePool)
-            try reader.expectEnd()
-            return .update(update)
+            message = .update(try .decode(from: &reader, streamXID: streamXID, pool: &tuplePool))
         case .delete:
-            let delete = try PGOutputMessage.Delete.decode(from: &reader, streamXID: streamXID, pool: &tuplePool)
-            try reader.expectEnd()
-            return .delete(delete)
+            message = .delete(try .decode(from: &reader, streamXID: streamXID, pool: &tuplePool))
+        // The session state changes only for a whole message: after the check of its end.
         case .relation:
             let relation = try PGOutputMessage.Relation.decode(from: &reader, streamXID: streamXID)
             try reader.expectEnd()
@@ -148,47 +143,30 @@ public struct PGOutputDecoder: Sendable {
             types[type.oid] = type
             return .type(type)
         case .streamStart:
-            let message = PGOutputMessage.streamStart(try .decode(from: &reader))
+            let start = PGOutputMessage.streamStart(try .decode(from: &reader))
             try reader.expectEnd()
             inStream = true
-            return message
+            return start
         case .streamStop:
             try reader.expectEnd()
             inStream = false
             return .streamStop(PGOutputMessage.StreamStop())
-        default:
-            let message = try Self.decodeOther(
-                kind, from: &reader, streamXID: streamXID,
-                parallelAbort: protocolVersion >= 4 && streaming == .parallel)
-            try reader.expectEnd()
-            return message
+        case .begin: message = .begin(try .decode(from: &reader))
+        case .commit: message = .commit(try .decode(from: &reader))
+        case .origin: message = .origin(try .decode(from: &reader))
+        case .truncate: message = .truncate(try .decode(from: &reader, streamXID: streamXID))
+        case .message: message = .message(try .decode(from: &reader, streamXID: streamXID))
+        case .streamCommit: message = .streamCommit(try .decode(from: &reader))
+        case .streamAbort:
+            message = .streamAbort(
+                try .decode(from: &reader, parallelFields: protocolVersion >= 4 && streaming == .parallel))
+        case .beginPrepare: message = .beginPrepare(try .decode(from: &reader))
+        case .prepare: message = .prepare(try .decode(from: &reader))
+        case .commitPrepared: message = .commitPrepared(try .decode(from: &reader))
+        case .rollbackPrepared: message = .rollbackPrepared(try .decode(from: &reader))
+        case .streamPrepare: message = .streamPrepare(try .decode(from: &reader))
         }
-    }
-
-    /// The messages that change no session state.
-    private static func decodeOther(
-        _ kind: PGOutputMessage.MessageKind, from reader: inout MessageReader, streamXID: Bool, parallelAbort: Bool
-    ) throws(PGOutputDecodingError) -> PGOutputMessage {
-        switch kind {
-        case .begin: .begin(try .decode(from: &reader))
-        case .commit: .commit(try .decode(from: &reader))
-        case .origin: .origin(try .decode(from: &reader))
-        case .relation: .relation(try .decode(from: &reader, streamXID: streamXID))
-        case .type: .type(try .decode(from: &reader, streamXID: streamXID))
-        case .insert: .insert(try .decode(from: &reader, streamXID: streamXID))
-        case .update: .update(try .decode(from: &reader, streamXID: streamXID))
-        case .delete: .delete(try .decode(from: &reader, streamXID: streamXID))
-        case .truncate: .truncate(try .decode(from: &reader, streamXID: streamXID))
-        case .message: .message(try .decode(from: &reader, streamXID: streamXID))
-        case .streamStart: .streamStart(try .decode(from: &reader))
-        case .streamStop: .streamStop(PGOutputMessage.StreamStop())
-        case .streamCommit: .streamCommit(try .decode(from: &reader))
-        case .streamAbort: .streamAbort(try .decode(from: &reader, parallelFields: parallelAbort))
-        case .beginPrepare: .beginPrepare(try .decode(from: &reader))
-        case .prepare: .prepare(try .decode(from: &reader))
-        case .commitPrepared: .commitPrepared(try .decode(from: &reader))
-        case .rollbackPrepared: .rollbackPrepared(try .decode(from: &reader))
-        case .streamPrepare: .streamPrepare(try .decode(from: &reader))
-        }
+        try reader.expectEnd()
+        return message
     }
 }

@@ -65,7 +65,7 @@ extension CopyBothEngine {
                 switch pq.getCopyData() {
                 case .data(let buffer):
                     if let header = try receiveLocked(buffer, now: POSIX.monotonicNow()) {
-                        stash.append((buffer, header))
+                        stash.append(Frame(buffer: buffer, header: header))
                         stashBytes += buffer.count
                         ioTimestamp = Date()
                     }

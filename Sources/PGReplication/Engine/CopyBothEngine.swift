@@ -84,7 +84,7 @@ final class CopyBothEngine: @unchecked Sendable {
     @exclusivity(unchecked) var feedbackTimestamp = Date(timeIntervalSince1970: 0)
 
     // Frames the keeper read while the consumer was busy, delivered before anything newer.
-    @exclusivity(unchecked) var stash: [(CopyDataBuffer, XLogDataHeader)?] = []
+    @exclusivity(unchecked) var stash: [Frame?] = []
     @exclusivity(unchecked) var stashHead = 0
     @exclusivity(unchecked) var stashBytes = 0
     /// A keepalive a batch read found behind data frames: handled at the next read, once the
@@ -218,8 +218,8 @@ final class CopyBothEngine: @unchecked Sendable {
             while stashHead < stash.count, frames.count < limit, let frame = stash[stashHead] {
                 stash[stashHead] = nil
                 stashHead += 1
-                stashBytes -= frame.0.count
-                frames.append(Frame(buffer: frame.0, header: frame.1))
+                stashBytes -= frame.buffer.count
+                frames.append(frame)
             }
             if stashHead == stash.count {
                 stash.removeAll(keepingCapacity: true)

@@ -76,8 +76,8 @@ extension ChangeStream {
         let sql = try PGConnection(configuration.dsn, logger: logger, interruption: interruption)
         defer { sql.close() }
         var resolved = request
-        resolved.tables = try request.tables.map { try resolveBackfillTable($0, sql: sql).qualifiedName }
-        backfills.enqueue(resolved, stream: self)
+        resolved.tables = try request.tables.map { try configuration.resolveBackfillTable($0, sql: sql).qualifiedName }
+        backfills.enqueue(resolved, context: context)
     }
 
     /// Runs `hook` on the backfill thread after each chunk is read and before its high watermark
@@ -87,22 +87,25 @@ extension ChangeStream {
         backfills.afterRead.withLock { $0 = hook }
     }
 
+}
+
+extension ChangeStream.Configuration {
     /// The published table a backfill names, checked for what a backfill needs.
     func resolveBackfillTable(_ name: String, sql: PGConnection) throws -> PublishedTable {
         func refuse(_ why: String) -> ChangeStreamError {
-            ChangeStreamError(.backfillFailed, "cannot backfill \(name): \(why)", slot: configuration.slot)
+            ChangeStreamError(.backfillFailed, "cannot backfill \(name): \(why)", slot: slot)
         }
         guard sql.version.supports(.logicalDecodingMessages) else {
             throw refuse(
                 "backfills need PostgreSQL \(ServerFeature.logicalDecodingMessages.since) or later (logical decoding"
                     + " messages in pgoutput)")
         }
-        let published = try PublishedTable.list(configuration.publications, sql: sql)
+        let published = try PublishedTable.list(publications, sql: sql)
         let matches = published.filter { $0.qualifiedName == name || (!name.contains(".") && $0.name == name) }
         guard matches.count == 1, let table = matches.first else {
             if matches.isEmpty {
                 throw refuse(
-                    "no publication of the stream (\(configuration.publications.joined(separator: ", "))) publishes"
+                    "no publication of the stream (\(publications.joined(separator: ", "))) publishes"
                         + " it; a partitioned table's rows are published under its root only with"
                         + " publish_via_partition_root, else under each partition's name")
             }
@@ -171,21 +174,21 @@ final class BackfillCoordinator: Sendable {
 
     var isActive: Bool { state.withLock { $0.current != nil || !$0.queue.isEmpty } }
 
-    func enqueue(_ backfill: ChangeStream.Backfill, stream: ChangeStream) {
+    func enqueue(_ backfill: ChangeStream.Backfill, context: StreamContext) {
         let start = state.withLock { state -> Bool in
             state.queue.append(backfill)
             return claimThread(&state)
         }
-        if start { startThread(stream) }
+        if start { startThread(context) }
     }
 
     /// The stream runs: backfills asked for start.
-    func begin(_ stream: ChangeStream) {
+    func begin(_ context: StreamContext) {
         let start = state.withLock { state -> Bool in
             state.running = true
             return claimThread(&state)
         }
-        if start { startThread(stream) }
+        if start { startThread(context) }
     }
 
     /// The stream ended: the thread stops after the statement in hand.
@@ -271,23 +274,23 @@ final class BackfillCoordinator: Sendable {
 
     // MARK: - The backfill thread
 
-    private func startThread(_ stream: ChangeStream) {
-        let thread = Thread { [self] in run(stream) }
+    private func startThread(_ context: StreamContext) {
+        let thread = Thread { [self] in run(context) }
         thread.name = "pgrepl-backfill"
         thread.start()
     }
 
     /// The thread's life: chunk after chunk until no backfill is left or the stream ends.
-    private func run(_ stream: ChangeStream) {
+    private func run(_ context: StreamContext) {
         var connection: PGConnection?
         defer { connection?.close() }
         var attempt = 0
         var failingSince: Date?
         var readAgain = 0
-        let slot = stream.configuration.slot
-        while let backfill = nextBackfill(stream) {
+        let slot = context.configuration.slot
+        while let backfill = nextBackfill(context) {
             // Watermarks written before the stream streams could lie before a slot it creates.
-            guard stream.metrics.isConnected else {
+            guard context.isConnected() else {
                 state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(0.05)) { _, _ in }
                 continue
             }
@@ -295,11 +298,11 @@ final class BackfillCoordinator: Sendable {
                 let sql =
                     try connection
                     ?? PGConnection(
-                        stream.configuration.dsn, logger: stream.logger,
+                        context.configuration.dsn, logger: context.logger,
                         interruption: Interruption(pipe: nil, isRequested: { [self] in !isRunning }, timeout: 60))
                 if connection == nil { try PublishedTable.prepareSession(sql) }
                 connection = sql
-                switch try copyChunk(of: backfill, sql: sql, stream: stream) {
+                switch try copyChunk(of: backfill, sql: sql, context: context) {
                 case .delivered?:
                     attempt = 0
                     failingSince = nil
@@ -325,12 +328,12 @@ final class BackfillCoordinator: Sendable {
                     state.window.dropChunk()
                 }
                 guard isRunning else { continue }
-                guard stream.isRetryable(error) else {
+                guard ChangeStream.isRetryable(error) else {
                     abandon(
                         (error as? ChangeStreamError)
                             ?? ChangeStreamError(
                                 .backfillFailed, "the backfill of \(backfill.tables.first ?? "?") failed: \(error)",
-                                slot: slot, underlying: error as? PGError), stream)
+                                slot: slot, underlying: error as? PGError), context)
                     continue
                 }
                 attempt += 1
@@ -338,19 +341,19 @@ final class BackfillCoordinator: Sendable {
                 failingSince = since
                 if let reason = Self.givingUp(
                     after: error, attempt: attempt, failingFor: Date().timeIntervalSince(since),
-                    policy: stream.configuration.reconnect)
+                    policy: context.configuration.reconnect)
                 {
                     abandon(
                         ChangeStreamError(
                             .backfillFailed,
                             "the backfill of \(backfill.tables.first ?? "?") failed \(reason): \(error)",
-                            slot: slot, underlying: error as? PGError), stream)
+                            slot: slot, underlying: error as? PGError), context)
                     continue
                 }
-                stream.logger.warning(
+                context.logger.warning(
                     "a backfill query failed; trying again",
                     metadata: ["pgrepl.slot": "\(slot)", "pgrepl.error": "\(error)", "pgrepl.attempt": "\(attempt)"])
-                let delay = stream.configuration.reconnect.delay(attempt: attempt)
+                let delay = context.configuration.reconnect.delay(attempt: attempt)
                 state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(delay.timeInterval)) { _, _ in
                 }
             }
@@ -358,8 +361,8 @@ final class BackfillCoordinator: Sendable {
     }
 
     /// Ends the stream with `error`, and with it every backfill, running or queued.
-    private func abandon(_ error: ChangeStreamError, _ stream: ChangeStream) {
-        stream.fail(error)
+    private func abandon(_ error: ChangeStreamError, _ context: StreamContext) {
+        context.fail(error)
         state.withLock { state in
             state.current = nil
             state.queue = []
@@ -399,7 +402,7 @@ final class BackfillCoordinator: Sendable {
     /// The backfill in progress, or the next one queued. When none is left or the stream ended,
     /// the thread is released (in the same lock as an ``enqueue(_:stream:)`` would claim it) and
     /// this returns nil.
-    private func nextBackfill(_ stream: ChangeStream) -> ChangeStream.Backfill? {
+    private func nextBackfill(_ context: StreamContext) -> ChangeStream.Backfill? {
         let (next, completed) = state.withLock { state -> (ChangeStream.Backfill?, Bool) in
             var completed = false
             if let current = state.current, current.tables.isEmpty {
@@ -414,11 +417,8 @@ final class BackfillCoordinator: Sendable {
             return (current, completed)
         }
         if completed {
-            stream.state.withLock {
-                $0.metrics.backfillTable = nil
-                $0.metrics.copy = nil
-            }
-            stream.logger.info("backfill complete", metadata: ["pgrepl.slot": "\(stream.configuration.slot)"])
+            context.setCopyProgress(nil)
+            context.logger.info("backfill complete", metadata: ["pgrepl.slot": "\(context.configuration.slot)"])
         }
         if next == nil { state.broadcast() }
         return next
@@ -429,7 +429,7 @@ final class BackfillCoordinator: Sendable {
     /// Reads one chunk of the backfill's first table between its watermarks and waits until the
     /// stream delivered it; nil when the stream ended meanwhile.
     private func copyChunk(
-        of backfill: ChangeStream.Backfill, sql: PGConnection, stream: ChangeStream
+        of backfill: ChangeStream.Backfill, sql: PGConnection, context: StreamContext
     ) throws -> Outcome? {
         guard let name = backfill.tables.first else { return .delivered }
         let tracked = state.withLock { $0.tracked }
@@ -437,24 +437,22 @@ final class BackfillCoordinator: Sendable {
         if let tracked, tracked.qualifiedName == name {
             table = tracked
         } else {
-            table = try stream.resolveBackfillTable(name, sql: sql)
+            table = try context.configuration.resolveBackfillTable(name, sql: sql)
             // From here the I/O thread notes the keys the stream delivers for the table.
             track(table)
-            stream.state.withLock {
-                $0.metrics.backfillTable = table.qualifiedName
-                $0.metrics.copy = ChangeStream.CopyProgress(
-                    table: table.qualifiedName, isBackfill: true, estimatedRows: table.estimatedRows)
-            }
-            stream.logger.info(
+            context.setCopyProgress(
+                ChangeStream.CopyProgress(
+                    table: table.qualifiedName, isBackfill: true, estimatedRows: table.estimatedRows))
+            context.logger.info(
                 "backfill of a table starts",
-                metadata: ["pgrepl.slot": "\(stream.configuration.slot)", "pgrepl.table": "\(name)"])
+                metadata: ["pgrepl.slot": "\(context.configuration.slot)", "pgrepl.table": "\(name)"])
         }
         let sequence = state.withLock { state in
             state.sequence += 1
             return state.sequence
         }
         try watermark("low", sequence, sql: sql)
-        let binary = stream.configuration.binary
+        let binary = context.configuration.binary
         let keyList = try table.key.map { try sql.quoteIdentifier($0) }
         // The key's text too, after the row's columns, for the checkpoint when the row's
         // columns are read as the binary stream sends them.

@@ -5,7 +5,7 @@ extension ChangeStream {
 
     /// Whether reconnecting can cure `error`: a ``PGError`` that ``PGError/isTransient``; no
     /// other error.
-    func isRetryable(_ error: any Error) -> Bool { (error as? PGError)?.isTransient ?? false }
+    static func isRetryable(_ error: any Error) -> Bool { (error as? PGError)?.isTransient ?? false }
 
     /// After a failure: a missing or invalidated slot becomes its own error.
     ///

@@ -83,20 +83,20 @@ final class HeartbeatMonitor: Sendable {
     }
 
     /// Starts the thread; it runs until ``stop()``.
-    func start(_ stream: ChangeStream) {
+    func start(_ context: StreamContext) {
         let thread = Thread { [self] in
             defer { done.signal() }
             var connection: PGConnection?
             // When the current run of failures began, and when it was last told.
             var failing: (since: Double, told: Double)?
-            let metadata: Logger.Metadata = ["pgrepl.slot": "\(stream.configuration.slot)"]
+            let metadata: Logger.Metadata = ["pgrepl.slot": "\(context.configuration.slot)"]
             while isRunning {
                 do {
-                    let current = try connection ?? connect(stream)
+                    let current = try connection ?? connect(context)
                     connection = current
                     try emit(on: current)
                     if let since = failing?.since {
-                        stream.logger.info(
+                        context.logger.info(
                             "heartbeats are written again after \(Int(POSIX.monotonicNow() - since)) s",
                             metadata: metadata)
                     }
@@ -106,13 +106,13 @@ final class HeartbeatMonitor: Sendable {
                     connection = nil
                     let now = POSIX.monotonicNow()
                     if isRunning, failing.map({ now - $0.told >= 60 }) ?? true {
-                        stream.logger.warning(
+                        context.logger.warning(
                             "a heartbeat cannot be written, so a stall goes unnoticed until one is: \(error)",
                             metadata: metadata.merging(["pgrepl.error": "\(error)"]) { $1 })
                         failing = (failing?.since ?? now, now)
                     }
                 }
-                check(stream)
+                check(context)
                 state.withLock(
                     when: { !$0.running }, deadline: Date().addingTimeInterval(settings.interval.timeInterval)
                 ) { _, _ in
@@ -128,9 +128,9 @@ final class HeartbeatMonitor: Sendable {
 
     /// A new connection for heartbeats; refused when it reaches a standby, which cannot write
     /// them (`pg_logical_emit_message` fails there with an internal error, XX000).
-    private func connect(_ stream: ChangeStream) throws -> PGConnection {
+    private func connect(_ context: StreamContext) throws -> PGConnection {
         let connection = try PGConnection(
-            settings.dsn ?? stream.configuration.dsn, logger: stream.logger,
+            settings.dsn ?? context.configuration.dsn, logger: context.logger,
             interruption: Interruption(pipe: nil, isRequested: { [self] in !isRunning }, timeout: 30))
         guard try connection.execute("SELECT pg_is_in_recovery()").scalar == "t" else { return connection }
         connection.close()
@@ -160,7 +160,7 @@ final class HeartbeatMonitor: Sendable {
     }
 
     /// Whether `message` is one of this monitor's heartbeats; notes its arrival when it is.
-    func received(_ message: PGLogicalDecodingMessage, stream: ChangeStream) -> Bool {
+    func received(_ message: PGLogicalDecodingMessage, context: StreamContext) -> Bool {
         guard message.prefix == ChangeStream.Heartbeat.prefix else { return false }
         let text = String(decoding: message.content, as: UTF8.self)
         guard text.hasPrefix(tag + " "), let sequence = UInt64(text.dropFirst(tag.count + 1)) else {
@@ -169,13 +169,13 @@ final class HeartbeatMonitor: Sendable {
         }
         let back = state.withLock { $0.rule.returned(sequence, at: POSIX.monotonicNow()) }
         if let roundTrip = back.roundTrip {
-            stream.instruments.heartbeatRoundTrip.recordNanoseconds(Int64(roundTrip * 1e9))
+            context.instruments.heartbeatRoundTrip.recordNanoseconds(Int64(roundTrip * 1e9))
         }
         if back.recovered {
-            stream.instruments.stalled.record(0)
-            stream.logger.info(
+            context.instruments.stalled.record(0)
+            context.logger.info(
                 "the change stream progresses again: a heartbeat came back",
-                metadata: ["pgrepl.slot": "\(stream.configuration.slot)"])
+                metadata: ["pgrepl.slot": "\(context.configuration.slot)"])
         }
         return true
     }
@@ -191,21 +191,21 @@ final class HeartbeatMonitor: Sendable {
         state.withLock { $0.rule.takePending() }
     }
 
-    private func check(_ stream: ChangeStream) {
-        let connected = stream.metrics.isConnected
+    private func check(_ context: StreamContext) {
+        let connected = context.isConnected()
         let stall = state.withLock { $0.rule.check(at: POSIX.monotonicNow(), connected: connected) }
         guard let stall else { return }
-        stream.instruments.stalled.record(1)
-        stream.instruments.stalls.increment()
-        let metadata: Logger.Metadata = ["pgrepl.slot": "\(stream.configuration.slot)"]
+        context.instruments.stalled.record(1)
+        context.instruments.stalls.increment()
+        let metadata: Logger.Metadata = ["pgrepl.slot": "\(context.configuration.slot)"]
         switch settings.onStall {
         case .warn:
-            stream.logger.warning("the change stream is stalled: \(stall.explanation)", metadata: metadata)
+            context.logger.warning("the change stream is stalled: \(stall.explanation)", metadata: metadata)
         case .fail:
-            stream.logger.error("the change stream is stalled: \(stall.explanation)", metadata: metadata)
-            stream.fail(
+            context.logger.error("the change stream is stalled: \(stall.explanation)", metadata: metadata)
+            context.fail(
                 ChangeStreamError(
-                    .stalled, "the stream is stalled: \(stall.explanation)", slot: stream.configuration.slot))
+                    .stalled, "the stream is stalled: \(stall.explanation)", slot: context.configuration.slot))
         }
     }
 }

@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import Logging
 import Metrics
 import PGOutput
 
@@ -52,5 +53,35 @@ extension ChangeStream {
             stalled = gauge("pgrepl_stalled")
             stalls = counter("pgrepl_stalls_total")
         }
+    }
+}
+
+/// What a stream's helper threads (the backfill's and the heartbeat's) may see and do of it: its
+/// settings, logger and instruments, whether it is connected, its copy progress, and ending it
+/// with an error. They never get the stream itself.
+struct StreamContext: Sendable {
+    let configuration: ChangeStream.Configuration
+    let logger: Logger
+    let instruments: ChangeStream.Instruments
+    let isConnected: @Sendable () -> Bool
+    /// Sets the table being copied (nil when none is).
+    let setCopyProgress: @Sendable (ChangeStream.CopyProgress?) -> Void
+    /// Ends the stream with `error`.
+    let fail: @Sendable (ChangeStreamError) -> Void
+}
+
+extension ChangeStream {
+    /// The context of this stream's helper threads.
+    var context: StreamContext {
+        StreamContext(
+            configuration: configuration, logger: logger, instruments: instruments,
+            isConnected: { self.state.withLock { $0.metrics.isConnected } },
+            setCopyProgress: { progress in
+                self.state.withLock {
+                    $0.metrics.backfillTable = progress?.table
+                    $0.metrics.copy = progress
+                }
+            },
+            fail: { self.fail($0) })
     }
 }

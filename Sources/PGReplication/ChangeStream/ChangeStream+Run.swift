@@ -20,10 +20,13 @@ extension ChangeStream {
         guard first else { throw PGError.programming("a ChangeStream runs once; make a new one to stream again") }
         try configuration.validate()
         let monitor = configuration.heartbeat.map { HeartbeatMonitor($0, slot: configuration.slot) }
-        monitor?.start(self)
+        let context = self.context
+        monitor?.start(context)
         defer { monitor?.stop() }
-        if let backfill = configuration.backfill, !backfill.tables.isEmpty { backfills.enqueue(backfill, stream: self) }
-        backfills.begin(self)
+        if let backfill = configuration.backfill, !backfill.tables.isEmpty {
+            backfills.enqueue(backfill, context: context)
+        }
+        backfills.begin(context)
         defer { backfills.end() }
         var attempt = 0
         // What the configuration asks to create (and the initial snapshot) is done on the first
@@ -45,7 +48,7 @@ extension ChangeStream {
             } catch {
                 if let failure = state.withLock({ $0.failure }) { throw failure }
                 if let typed = try diagnoseSlot(after: error) { throw typed }
-                guard isRetryable(error) else { throw cannotStart(error, streamed: session.startedAt != nil) }
+                guard Self.isRetryable(error) else { throw cannotStart(error, streamed: session.startedAt != nil) }
                 // What a stop interrupted (a connect, a query) ends the run as a stop does,
                 // whatever the reconnect policy.
                 if stopRequested { return }
@@ -202,7 +205,7 @@ extension ChangeStream {
                     return
                 }
                 // Heartbeats and watermarks are the stream's own; other messages only when asked for.
-                if message.prefix == Backfill.prefix || monitor?.received(message, stream: self) == true
+                if message.prefix == Backfill.prefix || monitor?.received(message, context: context) == true
                     || !configuration.messages
                 {
                     // Confirmed when everything delivered before it was acknowledged: an idle

@@ -3,10 +3,10 @@ import Testing
 
 @Suite struct ChangeStreamConfigurationTests {
     @Test func highestProtocolVersionFollowsTheServer() {
-        #expect(ChangeStream.highestProtocolVersion(serverVersion: 130012) == 1)
-        #expect(ChangeStream.highestProtocolVersion(serverVersion: 140005) == 2)
-        #expect(ChangeStream.highestProtocolVersion(serverVersion: 150018) == 3)
-        #expect(ChangeStream.highestProtocolVersion(serverVersion: 170002) == 4)
+        #expect(ServerVersion(number: 130012).highestProtocolVersion == 1)
+        #expect(ServerVersion(number: 140005).highestProtocolVersion == 2)
+        #expect(ServerVersion(number: 150018).highestProtocolVersion == 3)
+        #expect(ServerVersion(number: 170002).highestProtocolVersion == 4)
     }
 }
 

@@ -245,7 +245,9 @@ func runLatency(_ options: Arguments) throws {
     configuration.createSlot = true
     configuration.delivery = .chunked(batchSize: 1000)
     configuration.reconnect = .never
-    if let interval = options.values["status_interval"].flatMap(Double.init) { configuration.statusInterval = interval }
+    if let interval = options.values["status_interval"].flatMap(Double.init) {
+        configuration.statusInterval = .seconds(interval)
+    }
     let stream = ChangeStream(configuration)
     let consumer = Thread {
         var toucher = Toucher()

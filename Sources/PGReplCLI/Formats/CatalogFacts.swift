@@ -12,6 +12,7 @@ import PGReplication
 /// the stream changes (a Relation message with other columns, a schema change).
 final class CatalogFacts {
     final class Table {
+        let oid: UInt32
         /// The description the facts were read for.
         var columns: [RelationColumn]
         /// Each column's type name, escaped for JSON as wal2json writes it.
@@ -36,7 +37,8 @@ final class CatalogFacts {
         /// Per column: 1 a replica-identity key column, 2 a primary-key column.
         @exclusivity(unchecked) var flags: [UInt8] = []
 
-        init(columns: [RelationColumn], facts: ColumnFacts, domainBaseTypes: Bool) {
+        init(oid: UInt32, columns: [RelationColumn], facts: ColumnFacts, domainBaseTypes: Bool) {
+            self.oid = oid
             self.columns = columns
             typeNames = columns.indices.map { index in
                 let base = index < facts.domainBaseTypeNames.count ? facts.domainBaseTypeNames[index] : nil
@@ -64,6 +66,9 @@ final class CatalogFacts {
     private let sql: CatalogConnection
     private let options: Wal2JSONOptions
     private var tables: [UInt32: Table] = [:]
+    /// The table looked up last: consecutive changes mostly touch one table, and this spares
+    /// them the dictionary (the columns compare by identity first).
+    private var last: Table?
     /// The offset of the server's TimeZone for an instant (how its sessions print timestamptz).
     let zone: ServerTimeZone
     /// `current_database()`.
@@ -78,7 +83,10 @@ final class CatalogFacts {
         database = settings.database
     }
 
-    func forget(_ oid: UInt32) { tables[oid] = nil }
+    func forget(_ oid: UInt32) {
+        tables[oid] = nil
+        last = nil
+    }
 
     /// Reads the facts of the tables `change` names that are not known for their current
     /// description: before any of its lines is encoded.
@@ -91,17 +99,24 @@ final class CatalogFacts {
     }
 
     func prepare(_ table: PGTable) throws(CLIError) {
-        if let known = tables[table.oid], known.columns == table.columns { return }
+        if let last, last.oid == table.oid, last.columns == table.columns { return }
+        if let known = tables[table.oid], known.columns == table.columns {
+            last = known
+            return
+        }
         let facts = try attempt("reading the catalog facts of \(table.qualifiedName)") {
             try ColumnFacts.read(for: table, attributes: options.needsAttributes, on: sql)
         }
-        let prepared = Table(columns: table.columns, facts: facts, domainBaseTypes: options.includeDomainDataType)
+        let prepared = Table(
+            oid: table.oid, columns: table.columns, facts: facts, domainBaseTypes: options.includeDomainDataType)
         prepared.prepareEncodings(for: table, options)
         tables[table.oid] = prepared
+        last = prepared
     }
 
     /// The facts of `table`, read by ``prepare(_:)`` before.
     func facts(for table: PGTable) throws(CLIError) -> Table {
+        if let last, last.oid == table.oid, last.columns == table.columns { return last }
         guard let known = tables[table.oid], known.columns == table.columns else {
             throw CLIError(
                 .server, "encoding \(table.qualifiedName)", "internal error: its catalog facts were not read first")

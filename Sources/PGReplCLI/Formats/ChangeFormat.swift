@@ -36,6 +36,3 @@ struct FormatOptions {
     /// `--topic-prefix`, `--decimal-handling`, `--key-value`, for `--format debezium`.
     var debezium = DebeziumOptions()
 }
-
-/// Lower-case hex digits of bytes.
-func hex(_ bytes: some Sequence<UInt8>) -> String { Array(bytes).lowercaseHex }

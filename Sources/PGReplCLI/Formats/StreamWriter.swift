@@ -17,6 +17,10 @@ import PGReplication
 ///   so the next B line repeats it.
 final class StreamWriter {
     let encoder: any ChangeLineEncoder
+    /// The encoder's catalog facts, prepared here before each change reaches it.
+    private let catalog: CatalogFacts?
+    /// Whether the lines are the raw messages (nothing is spooled).
+    private let writesRawMessages: Bool
     let output: LineOutput
     let status: StatusLine?
     /// Whether schema changes are written as lines (`--schema-changes`).
@@ -35,6 +39,8 @@ final class StreamWriter {
 
     init(encoder: any ChangeLineEncoder, output: LineOutput, status: StatusLine? = nil) {
         self.encoder = encoder
+        catalog = encoder.catalog
+        writesRawMessages = encoder.writesRawMessages
         self.output = output
         self.status = status
         buffer.reserveCapacity(Self.flushSize + 65_536)
@@ -69,7 +75,7 @@ final class StreamWriter {
     private func handle(_ event: PGChangeEvent) throws -> LSN? {
         switch event {
         case .begin(let begin):
-            let spooled = !encoder.writesRawMessages && (begin.isStreamed || encoder.spoolsEveryTransaction)
+            let spooled = !writesRawMessages && (begin.isStreamed || encoder.spoolsEveryTransaction)
             open[begin.xid] = (begin, spooled ? try Spool() : nil)
             if !spooled {
                 encoder.begin(
@@ -83,7 +89,7 @@ final class StreamWriter {
                 previousCommit: lastCommitLSN)
             for (index, change) in batch.changes.enumerated() {
                 position.lsn = index < batch.lsns.count ? batch.lsns[index] : nil
-                try encoder.catalog?.prepare(change)
+                try catalog?.prepare(change)
                 if let spool {
                     scratch.removeAll(keepingCapacity: true)
                     let points = try encoder.change(change, at: position, into: &scratch)
@@ -129,7 +135,7 @@ final class StreamWriter {
                 xid: transaction.xid, lsn: nil, commit: (transaction.commitTime, transaction.commitLSN),
                 previousCommit: lastCommitLSN)
             for change in transaction.changes {
-                try encoder.catalog?.prepare(change)
+                try catalog?.prepare(change)
                 _ = try encoder.change(change, at: position, into: &buffer)
             }
             commitLine(transaction)
@@ -141,12 +147,12 @@ final class StreamWriter {
             try output.sync()
         case .schemaChange(let change):
             // The next change of the table reads its facts again.
-            encoder.catalog?.forget(change.new.oid)
+            catalog?.forget(change.new.oid)
             guard schemaChanges else { return nil }
-            try encoder.catalog?.prepare(change.new)
+            try catalog?.prepare(change.new)
             try encoder.schemaChange(change, into: &buffer)
         case .snapshot(let batch):
-            try encoder.catalog?.prepare(batch.table)
+            try catalog?.prepare(batch.table)
             for row in batch.rows {
                 try encoder.snapshotRow(row, of: batch, into: &buffer)
                 try flush(whenLarger: Self.flushSize)

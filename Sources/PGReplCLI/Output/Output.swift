@@ -58,3 +58,6 @@ func renderJSON(_ value: some Encodable) throws(CLIError) -> String {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     return try attempt("encoding JSON") { String(decoding: try encoder.encode(value), as: UTF8.self) }
 }
+
+/// `1 transaction`, `2 transactions`.
+func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }

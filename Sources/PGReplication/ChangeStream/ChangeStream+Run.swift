@@ -133,7 +133,7 @@ extension ChangeStream {
         }
         session.prepared = true
         let version =
-            configuration.protocolVersion ?? Self.highestProtocolVersion(serverVersion: connection.serverVersion)
+            configuration.protocolVersion ?? connection.version.highestProtocolVersion
         let startLSN = try landing(cursor: cursor)
         // Acknowledged positions reach the server within 10 ms, not on the next timed status
         // update (up to `statusInterval` later): the slot follows the consumer closely.
@@ -141,7 +141,7 @@ extension ChangeStream {
         cursor.receiveTimeout = configuration.receiveTimeout?.timeInterval
         try cursor.startReplication(
             slotName: configuration.slot, startLSN: startLSN,
-            options: try pluginOptions(version: version, cursor: cursor),
+            options: try configuration.pluginOptions(version: version, cursor: cursor),
             statusInterval: configuration.statusInterval.timeInterval)
         let feedback = try cursor.makeFeedbackHandle()
         let acknowledged = state.withLock { state in
@@ -170,7 +170,8 @@ extension ChangeStream {
             ])
 
         var assembler = TransactionAssembler(
-            decoder: PGOutputDecoder(protocolVersion: version, streaming: try streamingMode(version: version)),
+            decoder: PGOutputDecoder(
+                protocolVersion: version, streaming: try configuration.streamingMode(version: version)),
             delivery: configuration.delivery)
         assembler.knownTables = state.withLock { $0.knownTables }
         assembler.transactionalMessages = configuration.messages
@@ -407,17 +408,24 @@ extension ChangeStream {
         }
     }
 
-    /// The pgoutput options for this configuration, as the stream sends them at START: for
-    /// consumers of the raw pgoutput bytes (`pgrepl stream --format raw`) that want the same stream.
-    public func pluginOptions(version: Int, cursor: ReplicationCursor) throws -> ReplicationOptions {
-        guard !configuration.publications.isEmpty else {
+    /// pgoutput's highest protocol for a server version: 4 from 16, 3 from 15, 2 from 14, else 1.
+    @available(*, deprecated, message: "use ServerVersion(number:).highestProtocolVersion")
+    public static func highestProtocolVersion(serverVersion: Int) -> Int {
+        ServerVersion(number: serverVersion).highestProtocolVersion
+    }
+}
+
+extension ChangeStream.Configuration {
+    /// The pgoutput options of this configuration, as the stream sends them at START.
+    func pluginOptions(version: Int, cursor: ReplicationCursor) throws -> ReplicationOptions {
+        guard !publications.isEmpty else {
             throw PGError.programming("a change stream needs at least one publication")
         }
-        let names = try configuration.publications.map { try cursor.quoteIdentifier($0, what: "a publication name") }
+        let names = try publications.map { try cursor.quoteIdentifier($0, what: "a publication name") }
         var options: ReplicationOptions = [
             "proto_version": .int(version), "publication_names": .string(names.joined(separator: ",")),
         ]
-        if configuration.binary { options.set("binary", true) }
+        if binary { options.set("binary", true) }
         switch try streamingMode(version: version) {
         case .off: break
         case .on: options.set("streaming", true)
@@ -425,32 +433,27 @@ extension ChangeStream {
         }
         // Messages carry the stream's own heartbeats and backfill watermarks (which any stream may
         // start); transactional ones reach the handler only with `messages`.
-        if configuration.messages || configuration.heartbeat != nil
-            || cursor.connection.version.supports(.logicalDecodingMessages)
-        {
+        if messages || heartbeat != nil || cursor.connection.version.supports(.logicalDecodingMessages) {
             options.set("messages", true)
         }
-        if configuration.twoPhase, version >= 3 { options.set("two_phase", true) }
+        if twoPhase, version >= ServerFeature.protocol3TwoPhase.protocolVersion ?? .max {
+            options.set("two_phase", true)
+        }
         return options
     }
 
     /// The configured streaming mode, checked against the protocol version the stream uses.
     ///
     /// - Throws: `PGError` (`.notSupported`) when the protocol (and so the server) is too old for it.
-    public func streamingMode(version: Int) throws -> PGOutputDecoder.StreamingMode {
-        let mode = configuration.streaming
-        if let feature = ServerFeature.needed(for: mode), let needed = feature.protocolVersion, version < needed {
+    func streamingMode(version: Int) throws -> PGOutputDecoder.StreamingMode {
+        if let feature = ServerFeature.needed(for: streaming), let needed = feature.protocolVersion, version < needed {
             throw PGError(
                 .notSupported,
-                "streaming = .\(mode) needs pgoutput protocol \(needed) (PostgreSQL \(feature.since) or later); this"
+                "streaming = .\(streaming) needs pgoutput protocol \(needed) (PostgreSQL \(feature.since) or later); this"
                     + " stream uses protocol \(version)"
-                    + (mode == .parallel && version >= 2 ? "; .on works with it" : ""))
+                    + (streaming == .parallel && version >= ServerFeature.protocol2Streaming.protocolVersion ?? .max
+                        ? "; .on works with it" : ""))
         }
-        return mode
-    }
-
-    /// pgoutput's highest protocol for a server version: 4 from 16, 3 from 15, 2 from 14, else 1.
-    public static func highestProtocolVersion(serverVersion: Int) -> Int {
-        ServerVersion(number: serverVersion).highestProtocolVersion
+        return streaming
     }
 }

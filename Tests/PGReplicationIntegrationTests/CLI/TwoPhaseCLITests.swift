@@ -127,4 +127,28 @@ import Testing
         #expect(
             !result.stdout.contains(" COMMIT next "), "a prepared transaction written as committed: \(result.stdout)")
     }
+
+    /// Raw runs on the same path: a prepared transaction's messages (b, I, P) and its decision (K)
+    /// are written and acknowledged; a rerun starts after them.
+    @Test(.timeLimit(.minutes(2))) func rawLinesCarryThePrepareAndTheDecision() throws {
+        let cluster = try Self.startCluster()
+        defer { cluster.destroy() }
+        try cluster.psql("CREATE TABLE tp (id int PRIMARY KEY); CREATE PUBLICATION pub FOR TABLE tp")
+        try cluster.psql("SELECT pg_create_logical_replication_slot('tp', 'pgoutput', false, true)")
+        try cluster.psql("BEGIN; INSERT INTO tp VALUES (1); PREPARE TRANSACTION 'g1'")
+        try cluster.psql("COMMIT PREPARED 'g1'")
+        let end = try cluster.psql("SELECT pg_current_wal_lsn()")
+        let command = [
+            "stream", "--dsn", cluster.dsn(), "--slot", "tp", "--publication", "pub", "--two-phase", "--format", "raw",
+            "--end", end,
+        ]
+        let result = try pgrepl(command)
+        #expect(result.status == 0, "\(result)")
+        let tags = result.stdout.split(separator: "\n").compactMap { line in
+            line.split(separator: " ").last.flatMap { hexBytes($0)?.first }.map { Character(UnicodeScalar($0)) }
+        }
+        #expect(String(tags) == "bRIPK", "\(result.stdout)")
+        let again = try pgrepl(command)
+        #expect(again.status == 0 && again.stdout.isEmpty, "\(again)")
+    }
 }

@@ -63,6 +63,53 @@ public final class PGConnection {
         }
     }
 
+    /// Runs a `COPY … TO STDOUT` and calls `body` with each CopyData message (one row; valid only
+    /// during the call) as it arrives: rows are handled while the server sends the next ones, and
+    /// none is held after its call. A stop or the receive timeout of the connection's interruption
+    /// ends the copy (the server is asked to cancel it).
+    ///
+    /// The corresponding libpq functions are `PQexec` and `PQgetCopyData`.
+    func copyOut(_ sql: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard !pq.isFinished else { throw PGError.interface("connection already closed") }
+        guard !sql.utf8.contains(0) else { throw PGError.programming("the SQL must not contain NUL bytes") }
+        guard let result = try pq.execute(sql, interruption: interruption) else {
+            throw PGError.from(nil, connection: pq, command: sql)
+        }
+        guard result.status == .copyOut else { throw PGError.from(result, connection: pq, command: sql) }
+        let action = "copying \(sql.prefix(40))"
+        var lastProgress = POSIX.monotonicNow()
+        copying: while true {
+            switch pq.getCopyData() {
+            case .data(let buffer):
+                try body(buffer.bytes)
+                // The handler's time is not the server's silence.
+                lastProgress = POSIX.monotonicNow()
+            case .wouldBlock:
+                do {
+                    try interruption.check(since: lastProgress, action)
+                } catch {
+                    pq.makeCanceller()?.requestCancel()
+                    throw error
+                }
+                if try interruption.wait(on: pq).readable {
+                    guard pq.consumeInput() else { throw PGError.connectionFailure(pq, while: "copying") }
+                }
+            case .done:
+                break copying
+            case .failed:
+                throw PGError.connectionFailure(pq, while: "copying")
+            }
+        }
+        // The command's own result says whether the copy ended well.
+        var failure: PGError?
+        while let final = pq.getResult() {
+            if failure == nil, final.status != .commandOK {
+                failure = PGError.from(final, connection: pq, command: sql)
+            }
+        }
+        if let failure { throw failure }
+    }
+
     /// The text as a quoted identifier (`PQescapeIdentifier`).
     ///
     /// The corresponding libpq function is `PQescapeIdentifier`.

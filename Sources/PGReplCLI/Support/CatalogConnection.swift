@@ -48,9 +48,11 @@ final class CatalogConnection {
                 connection?.close()
                 connection = nil
                 attempt += 1
-                guard !stopping(),
-                    policy.exhausted(attempt: attempt, failingFor: ContinuousClock.now - start) == nil
-                else { throw error }
+                // A stop asked for while the connection is lost is a stop, not a failure.
+                if stopping() { throw CLIError(.interrupted, "", "stopped while the catalog connection was lost") }
+                guard policy.exhausted(attempt: attempt, failingFor: ContinuousClock.now - start) == nil else {
+                    throw error
+                }
                 let delay = policy.delay(attempt: attempt)
                 logger.warning(
                     "the catalog connection was lost; connecting again",

@@ -43,22 +43,46 @@ package struct PublishedTable: Hashable {
 
     package var qualifiedName: String { "\(schema).\(name)" }
 
-    /// The published columns as a select list (`*` when there are none): each one in text, or,
-    /// for a `binary` stream, as its type's send function writes it (hex-encoded), which is what
-    /// pgoutput sends in binary mode for a type that has one.
-    func selectList(binary: Bool, _ sql: PGConnection) throws -> String {
-        guard !published.isEmpty else { return "*" }
-        return try published.map { column in
+    /// `COPY (SELECT … FROM … WHERE filter) TO STDOUT` of every published row, with `extra`
+    /// expressions after the published columns. In text format for a text stream; for a `binary`
+    /// stream in binary format, each column as pgoutput sends it: its type's send output, or its
+    /// text (`::text`) for a type without one (``copyFormats(extra:)`` says which is which).
+    func copyStatement(
+        binary: Bool, extra: [String] = [], condition: String? = nil, suffix: String = "", _ sql: PGConnection
+    )
+        throws -> String
+    {
+        var list = try published.map { column in
             let name = try sql.quoteIdentifier(column.name)
-            guard binary, let send = column.send else { return name }
-            // No alias: one named after the column would shadow it in ORDER BY.
-            return "encode(\(send)(\(name)), 'hex')"
-        }.joined(separator: ", ")
+            return binary && column.send == nil ? "\(name)::text" : name
+        }
+        list += extra
+        let conditions = [filter.map { "(\($0))" }, condition].compactMap { $0 }
+        let query =
+            "SELECT \(list.joined(separator: ", ")) FROM \(relation)"
+            + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")) + suffix
+        return "COPY (\(query)) TO STDOUT" + (binary ? " (FORMAT binary)" : "")
     }
 
-    /// Every published row.
-    func selectStatement(binary: Bool, _ sql: PGConnection) throws -> String {
-        "SELECT \(try selectList(binary: binary, sql)) FROM \(relation)" + (filter.map { " WHERE \($0)" } ?? "")
+    /// Per column of ``copyStatement(binary:extra:condition:suffix:_:)``'s rows in binary format:
+    /// true for a type's send output (pgoutput's `b`), false for text (its `t`); `extra` more text
+    /// columns at the end.
+    func copyFormats(extra: Int = 0) -> [Bool] {
+        published.map { $0.send != nil } + Array(repeating: false, count: extra)
+    }
+
+    /// The published columns as the stream's Relation message describes them.
+    var relationColumns: [RelationColumn] {
+        published.map { column in
+            RelationColumn(
+                flags: isKey(column.name) ? 1 : 0, name: column.name, typeOID: column.type,
+                typeModifier: column.modifier)
+        }
+    }
+
+    /// The table as the stream's changes name it.
+    var changeTable: PGTable {
+        PGTable(oid: oid, schema: schema, name: name, replicaIdentity: replicaIdentity, columns: relationColumns)
     }
 
     /// Whether pgoutput flags `column` as part of the key: every column with REPLICA IDENTITY
@@ -76,66 +100,6 @@ package struct PublishedTable: Hashable {
     static func prepareSession(_ sql: PGConnection) throws {
         try sql.execute(
             "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; SET TimeZone = 'UTC'")
-    }
-
-    /// The rows of a result of ``selectStatement(binary:_:)`` (or a chunk of it) as the stream
-    /// would send them: each column with the type and modifier pgoutput gives it (a domain's,
-    /// not its base type's), in the format the select list read it in. Only the first
-    /// `published.count` columns are rows' columns; `columns` describes them once, for every
-    /// batch of the table.
-    func rows(
-        of result: PGConnection.QueryResult, binary: Bool, columns: inout [RelationColumn]?
-    ) throws -> (PGTable, [PGRow]) {
-        let count = published.isEmpty ? result.columns.count : min(published.count, result.columns.count)
-        let described =
-            columns
-            ?? (0..<count).map { index in
-                let known = index < published.count ? published[index] : nil
-                let name = known?.name ?? result.columns[index]
-                return RelationColumn(
-                    flags: isKey(name) ? 1 : 0, name: name, typeOID: known?.type ?? result.columnTypes[index],
-                    typeModifier: known?.modifier ?? result.columnModifiers[index])
-            }
-        columns = described
-        let formats = (0..<count).map { binary && $0 < published.count && published[$0].send != nil }
-        let table = PGTable(
-            oid: oid, schema: schema, name: name, replicaIdentity: replicaIdentity, columns: described)
-        let rows = try result.rows.map { values in
-            var tuple: [TupleData.Column] = []
-            tuple.reserveCapacity(count)
-            for index in 0..<count {
-                guard let value = values[index] else {
-                    tuple.append(.null)
-                    continue
-                }
-                guard formats[index] else {
-                    tuple.append(.text(Array(value.utf8)))
-                    continue
-                }
-                guard let bytes = Self.hexBytes(value) else {
-                    throw PGError.interface("the server's send output for \(described[index].name) is not hex")
-                }
-                tuple.append(.binary(bytes))
-            }
-            return try PGRow(columns: described, tuple: TupleData(columns: tuple))
-        }
-        return (table, rows)
-    }
-
-    /// The bytes of lower- or upper-case hex text, nil when it is not hex.
-    static func hexBytes(_ text: String) -> [UInt8]? {
-        var text = text
-        return text.withUTF8 { utf8 -> [UInt8]? in
-            guard utf8.count % 2 == 0 else { return nil }
-            var bytes = [UInt8](repeating: 0, count: utf8.count / 2)
-            for index in bytes.indices {
-                guard let high = hexDigitValue(utf8[2 * index]), let low = hexDigitValue(utf8[2 * index + 1]) else {
-                    return nil
-                }
-                bytes[index] = high << 4 | low
-            }
-            return bytes
-        }
     }
 
     package static func list(_ publications: [String], sql: PGConnection) throws -> [PublishedTable] {

@@ -452,31 +452,41 @@ final class BackfillCoordinator: Sendable {
             return state.sequence
         }
         try watermark("low", sequence, sql: sql)
-        let binary = context.configuration.binary
+        let binary = context.configuration.binary && !table.published.isEmpty
         let keyList = try table.key.map { try sql.quoteIdentifier($0) }
-        // The key's text too, after the row's columns, for the checkpoint when the row's
-        // columns are read as the binary stream sends them.
-        var statement = "SELECT \(try table.selectList(binary: binary, sql))"
-        if binary { statement += ", " + keyList.joined(separator: ", ") }
-        statement += " FROM \(table.relation)"
-        var conditions = table.filter.map { ["(\($0))"] } ?? []
+        var condition: String?
         if let after = backfill.after, after.count == table.key.count {
             let values = try after.map { try sql.quoteLiteral($0) }
-            conditions.append(
+            condition =
                 keyList.count == 1
-                    ? "\(keyList[0]) > \(values[0])"
-                    : "(\(keyList.joined(separator: ", "))) > (\(values.joined(separator: ", ")))")
+                ? "\(keyList[0]) > \(values[0])"
+                : "(\(keyList.joined(separator: ", "))) > (\(values.joined(separator: ", ")))"
         }
-        if !conditions.isEmpty { statement += " WHERE " + conditions.joined(separator: " AND ") }
-        statement += " ORDER BY \(keyList.joined(separator: ", ")) LIMIT \(backfill.chunkSize)"
-        let result = try sql.execute(statement)
-        var columns: [RelationColumn]?
-        let (changeTable, rows) = try table.rows(of: result, binary: binary, columns: &columns)
+        // The key's text too, after the row's columns: the checkpoint, which the next chunk's
+        // condition reads back as literals.
+        let extra = keyList.map { "\($0)::text" }
+        // By position: the key's text after the columns has the key column's name too.
+        let order = table.key.compactMap { key in table.columns.firstIndex(of: key).map { "\($0 + 1)" } }
+        let statement = try table.copyStatement(
+            binary: binary, extra: extra, condition: condition,
+            suffix: " ORDER BY \(order.joined(separator: ", ")) LIMIT \(backfill.chunkSize)", sql)
+        let changeTable = table.changeTable
+        // Keys are compared as values: a chunk's rows are decoded, whatever the stream's rows are.
+        var reader = CopyRowReader(
+            columns: changeTable.columns, extra: extra.count,
+            binaryFormats: binary ? table.copyFormats(extra: extra.count) : nil,
+            keepTuples: context.configuration.keepTuples, decodeValues: true)
+        var rows: [PGRow] = []
+        var lastExtra: [String?] = []
+        try sql.copyOut(statement) { message in
+            guard let (row, extraText) = try reader.row(message) else { return }
+            rows.append(row)
+            lastExtra = extraText
+        }
         let positions = table.key.compactMap { key in changeTable.columns.firstIndex { $0.name == key } }
         // Keys as the stream's changes carry them: the same type, format and bytes.
         let keys = rows.map { row in positions.map { row.values[$0] } }
-        let textPositions = binary ? Array(changeTable.columns.count..<result.columns.count) : positions
-        let lastKey = result.rows.last.map { last in textPositions.map { last[$0] ?? "" } }
+        let lastKey = rows.isEmpty ? nil : lastExtra.map { $0 ?? "" }
         state.withLock { state in
             state.settled = nil
             state.chunk = Chunk(

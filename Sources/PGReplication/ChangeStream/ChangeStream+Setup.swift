@@ -105,21 +105,23 @@ extension ChangeStream {
         try sql.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try sql.execute("SET TRANSACTION SNAPSHOT \(try sql.quoteLiteral(name))")
         let tables = try PublishedTable.list(configuration.publications, sql: sql)
-        for (index, table) in tables.enumerated() {
-            try sql.execute(
-                "DECLARE pgrepl_snapshot NO SCROLL CURSOR FOR \(try table.selectStatement(binary: configuration.binary, sql))"
-            )
+        let batchSize = max(1, configuration.snapshotBatchSize)
+        for table in tables {
             state.withLock {
                 $0.metrics.snapshotTable = table.qualifiedName
                 $0.metrics.copy = CopyProgress(
                     table: table.qualifiedName, isBackfill: false, estimatedRows: table.estimatedRows)
             }
-            var columns: [RelationColumn]?
-            while true {
-                let batch = try sql.execute(
-                    "FETCH FORWARD \(max(1, configuration.snapshotBatchSize)) FROM pgrepl_snapshot")
-                let (changeTable, rows) = try table.rows(of: batch, binary: configuration.binary, columns: &columns)
-                let last = batch.rows.count < configuration.snapshotBatchSize
+            // COPY, not a cursor: the server sends rows while the handler writes the ones before,
+            // and each row's tuple is built straight from the server's bytes.
+            let binary = configuration.binary && !table.published.isEmpty
+            let changeTable = table.changeTable
+            var reader = CopyRowReader(
+                columns: changeTable.columns, binaryFormats: binary ? table.copyFormats() : nil,
+                keepTuples: configuration.keepTuples, decodeValues: configuration.decodeValues)
+            var rows: [PGRow] = []
+            rows.reserveCapacity(min(batchSize, 10_000))
+            func deliver(last: Bool) throws {
                 let event = PGChangeEvent.snapshot(PGSnapshotBatch(table: changeTable, rows: rows, isLast: last))
                 do {
                     try handler(event)
@@ -133,11 +135,14 @@ extension ChangeStream {
                 }
                 instruments.snapshotRows.increment(by: rows.count)
                 instruments.changes.increment(by: rows.count)
-                if last { break }
+                rows.removeAll(keepingCapacity: true)
             }
-            // After the last table every row was delivered: ending the read-only transaction is
-            // tidying up, and a stop() from the handler must not make the copy count as failed.
-            if index < tables.count - 1 { try sql.execute("CLOSE pgrepl_snapshot") }
+            try sql.copyOut(try table.copyStatement(binary: binary, sql)) { message in
+                guard let row = try reader.row(message) else { return }
+                rows.append(row.row)
+                if rows.count == batchSize { try deliver(last: false) }
+            }
+            try deliver(last: true)
         }
         state.withLock {
             $0.metrics.snapshotTable = nil

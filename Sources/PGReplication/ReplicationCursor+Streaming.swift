@@ -84,18 +84,19 @@ extension ReplicationCursor {
         var words: [String] = []
         var word = ""
         var quoted = false
-        for character in command {
+        // By scalar: a quote followed by a combining mark is one Character.
+        for character in command.unicodeScalars {
             if quoted {
-                word.append(character)
+                word.unicodeScalars.append(character)
                 if character == "\"" { quoted = false }
             } else if character == "\"" {
-                word.append(character)
+                word.unicodeScalars.append(character)
                 quoted = true
-            } else if character.isWhitespace {
+            } else if character.properties.isWhitespace {
                 if !word.isEmpty { words.append(word) }
                 word = ""
             } else {
-                word.append(character)
+                word.unicodeScalars.append(character)
             }
             if words.count >= 4 { break }
         }

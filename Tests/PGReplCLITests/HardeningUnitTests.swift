@@ -110,3 +110,18 @@ import Testing
         #expect(throws: (any Error).self) { _ = try ConnectionOptions.parse(["--sslmode", "sometimes"]) }
     }
 }
+
+/// A delimiter followed by a combining mark is one Swift `Character`: tokenizers that compared
+/// characters missed it (the value fuzzer found the same in the array printer).
+@Suite struct CombiningMarkTests {
+    @Test func aTablePatternSplitsBeforeACombiningMark() throws {
+        let options = try Wal2JSONOptions.parse(["add-tables=s.\u{0301}t"])
+        #expect(options.addTables == [.init(schema: "s", table: "\u{0301}t")])
+    }
+
+    @Test func aRowFilterNamesAColumnAfterACombiningMark() {
+        #expect(Preflight.mentions("(\"a\u{0301}\" > 1) AND (b < 2)", "b"))
+        #expect(Preflight.mentions("('x\u{0301}' = v)", "v"))
+        #expect(!Preflight.mentions("('\u{0301}b' = v)", "b"))
+    }
+}

@@ -143,10 +143,12 @@ public struct PGArray: Hashable, Sendable, CustomStringConvertible {
                 }
             }
         guard needsQuotes else { return raw }
+        // By scalar, not by Character: a backslash or quote followed by a combining mark is one
+        // Character, and would go unescaped.
         var quoted = "\""
-        for character in raw {
-            if character == "\"" || character == "\\" { quoted.append("\\") }
-            quoted.append(character)
+        for scalar in raw.unicodeScalars {
+            if scalar == "\"" || scalar == "\\" { quoted.unicodeScalars.append("\\") }
+            quoted.unicodeScalars.append(scalar)
         }
         return quoted + "\""
     }

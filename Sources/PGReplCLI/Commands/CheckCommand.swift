@@ -252,7 +252,8 @@ struct Preflight {
         var word = ""
         var inString = false
         var inIdentifier = false
-        for character in filter {
+        // By scalar: a quote followed by a combining mark is one Character.
+        for character in filter.unicodeScalars {
             if inString {
                 if character == "'" { inString = false }
                 continue
@@ -263,7 +264,7 @@ struct Preflight {
                     words.append(word)
                     word = ""
                 } else {
-                    word.append(character)
+                    word.unicodeScalars.append(character)
                 }
                 continue
             }
@@ -271,8 +272,10 @@ struct Preflight {
                 inString = true
             } else if character == "\"" {
                 inIdentifier = true
-            } else if character.isLetter || character.isNumber || character == "_" {
-                word.append(character)
+            } else if character.value >= 0x80 || ("0"..."9").contains(character) || character == "_" || character == "$"
+                || ("a"..."z").contains(character) || ("A"..."Z").contains(character)
+            {
+                word.unicodeScalars.append(character)
                 continue
             }
             if !word.isEmpty {

@@ -80,6 +80,18 @@ import Testing
         }
     }
 
+    /// Found by the value fuzzer: a backslash or a quote followed by a combining mark is one
+    /// Swift `Character`, and the element printer compared characters, so it left that backslash
+    /// unescaped and the printed array read back as another value.
+    @Test func aBackslashBeforeACombiningMarkIsEscaped() throws {
+        for element in ["a\\\u{07F1}", "a\\\"\u{0301}", "\\\u{0301}\\"] {
+            let value = PGValue.array(PGArray(elementType: .text, elements: [.text(element)]))
+            let printed = value.description
+            let again = try decodeText(printed, .textArray)
+            #expect(again == value, "\(printed.debugDescription)")
+        }
+    }
+
     @Test func elementErrorsPointIntoTheArray() throws {
         let error = try #require(throws: PGValueDecodingError.self) { try decodeText("{1,2x}", .int4Array) }
         #expect(error.type == .int4)

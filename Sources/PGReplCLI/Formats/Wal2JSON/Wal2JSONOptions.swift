@@ -202,18 +202,23 @@ struct Wal2JSONOptions: Equatable, Sendable {
             var table = ""
             var inTable = false
             var escaped = false
-            for character in item {
+            // By scalar: a separator followed by a combining mark is one Character.
+            for character in item.unicodeScalars {
                 if escaped {
-                    if inTable { table.append(character) } else { schema.append(character) }
+                    if inTable {
+                        table.unicodeScalars.append(character)
+                    } else {
+                        schema.unicodeScalars.append(character)
+                    }
                     escaped = false
                 } else if character == "\\" {
                     escaped = true
                 } else if character == ".", !inTable {
                     inTable = true
                 } else if inTable {
-                    table.append(character)
+                    table.unicodeScalars.append(character)
                 } else {
-                    schema.append(character)
+                    schema.unicodeScalars.append(character)
                 }
             }
             guard inTable else {

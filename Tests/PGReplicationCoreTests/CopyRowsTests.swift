@@ -96,4 +96,27 @@ import Testing
             }
         }
     }
+
+    /// A backfill's rows carry their key's text after the row's columns: the reader takes it off
+    /// and makes the row of the rest, in text and in binary format.
+    @Test func extraColumnsAreTakenOffTheRow() throws {
+        let columns = [
+            RelationColumn(flags: 1, name: "id", typeOID: 23, typeModifier: -1),
+            RelationColumn(flags: 0, name: "v", typeOID: 25, typeModifier: -1),
+        ]
+        var text = CopyRowReader(
+            columns: columns, extra: 2, binaryFormats: nil, keepTuples: true, decodeValues: true)
+        let line = Array("7\tseven\t7\t\\N\n".utf8)
+        let (row, extra) = try #require(try line.withUnsafeBytes { try text.row($0) })
+        #expect(row.values == [.int32(7), .text("seven")])
+        #expect(row.tuple?.columns == [.text(Array("7".utf8)), .text(Array("seven".utf8))])
+        #expect(extra == ["7", nil])
+
+        var binary = CopyRowReader(
+            columns: columns, extra: 1, binaryFormats: [true, false, false], keepTuples: false, decodeValues: true)
+        let message = binaryMessage(header: true, fields: [[0, 0, 0, 7], Array("seven".utf8), Array("7".utf8)])
+        let (binaryRow, binaryExtra) = try #require(try message.withUnsafeBytes { try binary.row($0) })
+        #expect(binaryRow.values == [.int32(7), .text("seven")])
+        #expect(binaryExtra == ["7"])
+    }
 }

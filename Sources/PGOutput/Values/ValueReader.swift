@@ -131,14 +131,21 @@ extension ByteReader where Context == ValueContext {
 extension Array where Element == UInt8 {
     /// Hex digits of `self` (lower case), used by several text renderings.
     package var lowercaseHex: String {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
-        out.reserveCapacity(count * 2)
-        for byte in self {
+        withUnsafeBytes { appendLowercaseHex($0, to: &out) }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Appends the hex digits (lower case) of `bytes` to `out`.
+package func appendLowercaseHex(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+    let digits: StaticString = "0123456789abcdef"
+    out.reserveCapacity(out.count + 2 * bytes.count)
+    digits.withUTF8Buffer { digits in
+        for byte in bytes {
             out.append(digits[Int(byte >> 4)])
             out.append(digits[Int(byte & 0x0F)])
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

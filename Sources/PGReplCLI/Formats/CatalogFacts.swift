@@ -99,11 +99,7 @@ final class CatalogFacts {
     }
 
     func prepare(_ table: PGTable) throws(CLIError) {
-        if let last, last.oid == table.oid, last.columns == table.columns { return }
-        if let known = tables[table.oid], known.columns == table.columns {
-            last = known
-            return
-        }
+        if known(table) != nil { return }
         let facts = try attempt("reading the catalog facts of \(table.qualifiedName)") {
             try ColumnFacts.read(for: table, attributes: options.needsAttributes, on: sql)
         }
@@ -116,16 +112,22 @@ final class CatalogFacts {
 
     /// The facts of `table`, read by ``prepare(_:)`` before.
     func facts(for table: PGTable) throws(CLIError) -> Table {
-        if let last, last.oid == table.oid, last.columns == table.columns { return last }
-        guard let known = tables[table.oid], known.columns == table.columns else {
+        guard let known = known(table) else {
             throw CLIError(
                 .server, "encoding \(table.qualifiedName)", "internal error: its catalog facts were not read first")
         }
         return known
     }
-}
 
-extension CatalogConnection: CatalogQuerying {}
+    /// The facts read for `table`'s current description, nil when there are none; the table
+    /// looked up last is tried first.
+    private func known(_ table: PGTable) -> Table? {
+        if let last, last.oid == table.oid, last.columns == table.columns { return last }
+        guard let known = tables[table.oid], known.columns == table.columns else { return nil }
+        last = known
+        return known
+    }
+}
 
 /// The server's TimeZone, as its sessions print `timestamptz` values and wal2json its
 /// timestamps: a zone of the tz database when Foundation knows it, else the offset the server

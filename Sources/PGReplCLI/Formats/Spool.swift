@@ -45,24 +45,20 @@ final class Spool {
         }
         var reader = writer.reader()
         var assembled: [UInt8] = []
-        while true {
-            let more: Bool?
-            do {
-                more = try reader.next { record in try Self.replay(record, insertion, into: &assembled, body) }
-            } catch {
-                switch error {
-                case .read(let failure): throw CLIError(.io, "reading a spool file", failure.message)
-                case .body(let failure): throw failure
-                }
+        do {
+            while try reader.next({ record in try Self.replay(record, insertion, into: &assembled, body) }) != nil {}
+        } catch {
+            switch error {
+            case .read(let failure): throw CLIError(.io, "reading a spool file", failure.message)
+            case .body(let failure): throw failure
             }
-            guard more != nil else { return }
         }
     }
 
     private static func replay(
         _ record: UnsafeRawBufferPointer, _ insertion: [UInt8], into assembled: inout [UInt8],
         _ body: (UnsafeRawBufferPointer) throws -> Void
-    ) throws -> Bool {
+    ) throws {
         func damaged() -> CLIError { CLIError(.io, "reading a spool file", "a record is damaged") }
         guard record.count >= 4 else { throw damaged() }
         let count = Int(record.loadUnaligned(as: UInt32.self).littleEndian)
@@ -72,7 +68,7 @@ final class Spool {
         // Nothing to insert: the lines go out from where they were read.
         if insertion.isEmpty || count == 0 {
             try body(lines)
-            return true
+            return
         }
         assembled.removeAll(keepingCapacity: true)
         assembled.reserveCapacity(lines.count + insertion.count * count)
@@ -88,6 +84,5 @@ final class Spool {
         try assembled.withUnsafeBytes { try body($0) }
         // A large line's room is not kept for the rest.
         if assembled.capacity > 1 << 20 { assembled = [] }
-        return true
     }
 }

@@ -19,8 +19,6 @@ final class StreamWriter {
     let encoder: any ChangeLineEncoder
     /// The encoder's catalog facts, prepared here before each change reaches it.
     private let catalog: CatalogFacts?
-    /// Whether the lines are the raw messages (nothing is spooled).
-    private let writesRawMessages: Bool
     let output: LineOutput
     let status: StatusLine?
     /// Whether schema changes are written as lines (`--schema-changes`).
@@ -40,7 +38,6 @@ final class StreamWriter {
     init(encoder: any ChangeLineEncoder, output: LineOutput, status: StatusLine? = nil) {
         self.encoder = encoder
         catalog = encoder.catalog
-        writesRawMessages = encoder.writesRawMessages
         self.output = output
         self.status = status
         buffer.reserveCapacity(Self.flushSize + 65_536)
@@ -75,7 +72,7 @@ final class StreamWriter {
     private func handle(_ event: PGChangeEvent) throws -> LSN? {
         switch event {
         case .begin(let begin):
-            let spooled = !writesRawMessages && (begin.isStreamed || encoder.spoolsEveryTransaction)
+            let spooled = !encoder.writesRawMessages && (begin.isStreamed || encoder.spoolsEveryTransaction)
             open[begin.xid] = (begin, spooled ? try Spool() : nil)
             if !spooled {
                 encoder.begin(

@@ -12,7 +12,7 @@ import PGSupport
 /// (``PGReplicationCore/PGError/isTransient``) is run again on a new connection, with the backoff
 /// and budget of the stream's ``ChangeStream/ReconnectPolicy``; each attempt is a warning with its
 /// cause.
-final class CatalogConnection {
+final class CatalogConnection: CatalogQuerying {
     private let connect: () throws -> PGConnection
     private var connection: PGConnection?
     /// How long to wait between attempts, and how many or how long to try.

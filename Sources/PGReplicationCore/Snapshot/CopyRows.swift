@@ -224,24 +224,46 @@ package struct CopyRowReader {
         }
         // A large value's room is not kept for the rows after it.
         defer { if wire.capacity > 1 << 20 { wire = [] } }
-        guard let all = wire.withUnsafeBytes({ TupleData(checkingWire: $0) }) else {
+        let extraText = splitExtra()
+        guard let tuple = wire.withUnsafeBytes({ TupleData(checkingWire: $0) }) else {
             throw CopyRows.failure("a row could not be read")
-        }
-        guard extra > 0 else {
-            return (
-                try PGRow(columns: columns, tuple: all, keepingTuple: keepTuples, decodingValues: decodeValues), []
-            )
-        }
-        let fields = all.columns
-        let tuple = TupleData(columns: Array(fields.prefix(columns.count)))
-        let extraText = fields.dropFirst(columns.count).map { field -> String? in
-            switch field {
-            case .text(let bytes), .binary(let bytes): String(decoding: bytes, as: UTF8.self)
-            case .null, .unchangedToast: nil
-            }
         }
         return (
             try PGRow(columns: columns, tuple: tuple, keepingTuple: keepTuples, decodingValues: decodeValues), extraText
         )
+    }
+
+    /// Takes the extra fields off the end of `wire` (a tuple the parsers wrote, of the row's
+    /// columns then the extra fields) and returns their text; `wire` is then the row's tuple.
+    private mutating func splitExtra() -> [String?] {
+        guard extra > 0 else { return [] }
+        var offset = 2
+        var rowEnd = offset
+        var texts: [String?] = []
+        texts.reserveCapacity(extra)
+        for field in 0..<(columns.count + extra) {
+            guard offset < wire.count else { break }
+            let kind = wire[offset]
+            offset += 1
+            var value: ArraySlice<UInt8>?
+            if kind == 0x74 || kind == 0x62 {  // t, b: a length and the bytes
+                guard wire.count - offset >= 4 else { break }
+                let length = wire[offset..<(offset + 4)].reduce(0) { $0 << 8 | Int($1) }
+                offset += 4
+                guard wire.count - offset >= length else { break }
+                value = wire[offset..<(offset + length)]
+                offset += length
+            }
+            if field < columns.count {
+                rowEnd = offset
+            } else {
+                texts.append(value.map { String(decoding: $0, as: UTF8.self) })
+            }
+        }
+        // The row's tuple: its fields, and their count.
+        wire.removeSubrange(rowEnd...)
+        wire[0] = UInt8(truncatingIfNeeded: columns.count >> 8)
+        wire[1] = UInt8(truncatingIfNeeded: columns.count)
+        return texts
     }
 }

@@ -11,7 +11,7 @@ final class RawEncoder: ChangeLineEncoder {
     func rawMessage(_ payload: UnsafeRawBufferPointer, lsn: LSN, into out: inout [UInt8]) {
         out += Array(lsn.description.utf8)
         out.append(0x20)
-        Self.appendHex(payload, to: &out)
+        appendLowercaseHex(payload, to: &out)
         out.append(0x0A)
     }
 
@@ -20,14 +20,4 @@ final class RawEncoder: ChangeLineEncoder {
     func insertion(for transaction: PGTransaction) -> [UInt8] { [] }
     func message(_ message: PGLogicalDecodingMessage, into out: inout [UInt8]) -> Bool { true }
     func snapshotRow(_ row: PGRow, of batch: PGSnapshotBatch, into out: inout [UInt8]) throws {}
-
-    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
-
-    static func appendHex(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        out.reserveCapacity(out.count + 2 * bytes.count + 1)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-    }
 }

@@ -12,6 +12,8 @@ import Testing
     static let bad: [(String, @Sendable (inout ChangeStream.Configuration) -> Void)] = [
         ("snapshotBatchSize", { $0.snapshotBatchSize = 0 }),
         ("snapshotBatchSize", { $0.snapshotBatchSize = -5 }),
+        ("initialSnapshotWorkers", { $0.initialSnapshotWorkers = 0 }),
+        ("initialSnapshotWorkers", { $0.initialSnapshotWorkers = 65 }),
         ("reconnect.initialDelay", { $0.reconnect.initialDelay = .seconds(-1) }),
         ("reconnect.maxDelay", { $0.reconnect = .init(initialDelay: .seconds(5), maxDelay: .seconds(1)) }),
         ("reconnect.maxAttempts", { $0.reconnect.maxAttempts = -1 }),

@@ -33,6 +33,11 @@ struct StreamCommand: ParsableCommand {
     )
     var initialSnapshot = false
     @Option(
+        help: ArgumentHelp(
+            "With --initial-snapshot: connections that copy it together, each reading ranges of a table's blocks under the slot's one snapshot. Tables still come one after another; a table's rows come in no defined order.",
+            valueName: "n"))
+    var snapshotWorkers = 1
+    @Option(
         help: ArgumentHelp("Start here instead of the slot's position.", valueName: "lsn"), transform: parseLSNArgument)
     var start: LSN?
     @Option(
@@ -148,6 +153,13 @@ struct StreamCommand: ParsableCommand {
             throw ValidationError("--slot must be at most 63 bytes long (the server would cut it): \(slot)")
         }
         if initialSnapshot, !createSlot { throw ValidationError("--initial-snapshot needs --create-slot") }
+        let workers = ChangeStream.Configuration.initialSnapshotWorkersRange
+        guard workers.contains(snapshotWorkers) else {
+            throw ValidationError("--snapshot-workers must be \(workers.lowerBound) to \(workers.upperBound)")
+        }
+        if snapshotWorkers > 1, !initialSnapshot {
+            throw ValidationError("--snapshot-workers needs --initial-snapshot")
+        }
         // Raw lines are the server's messages: snapshot and backfill rows and schema changes have none.
         if initialSnapshot, format == .raw {
             throw ValidationError("--initial-snapshot needs --format json, debezium or text")
@@ -235,6 +247,7 @@ struct StreamCommand: ParsableCommand {
         var configuration = ChangeStream.Configuration(dsn: connection.conninfo, slot: slot, publications: publication)
         configuration.createSlot = createSlot
         configuration.initialSnapshot = initialSnapshot
+        configuration.initialSnapshotWorkers = snapshotWorkers
         configuration.twoPhase = twoPhase
         configuration.binary = binary
         configuration.streaming = streaming.mode

@@ -71,6 +71,21 @@ package struct PublishedTable: Hashable {
         published.map { $0.send != nil } + Array(repeating: false, count: extra)
     }
 
+    /// The heap blocks a parallel snapshot shares out: the table's, or for a partitioned root its
+    /// largest leaf partition's (each range's condition applies to every partition). Read in the
+    /// snapshot's transaction.
+    func heapBlocks(_ sql: PGConnection) throws -> Int {
+        let blocks = try sql.execute(
+            """
+            SELECT coalesce(
+                     (SELECT max(pg_relation_size(t.relid)) FROM pg_partition_tree(c.oid) t WHERE t.isleaf),
+                     pg_relation_size(c.oid)) / current_setting('block_size')::bigint
+            FROM pg_class c WHERE c.oid = \(oid)
+            """
+        ).scalar
+        return blocks.flatMap { Int($0) } ?? 0
+    }
+
     /// The published columns as the stream's Relation message describes them.
     var relationColumns: [RelationColumn] {
         published.map { column in

@@ -93,67 +93,6 @@ extension ChangeStream {
         "pgrepl_snapshot_" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
     }
 
-    /// Copies the published tables as they were at the slot's consistent point, in batches.
-    ///
-    /// The exported snapshot lives until the replication connection runs its next command, so it
-    /// is imported first; the copy then reads from this transaction while the replication
-    /// connection waits, and streaming starts at the consistent point: no gap, no duplicate.
-    private func copySnapshot(
-        named name: String, consistentPoint: LSN, sql: PGConnection, handler: (PGChangeEvent) throws -> Void
-    ) throws {
-        try PublishedTable.prepareSession(sql)
-        try sql.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        try sql.execute("SET TRANSACTION SNAPSHOT \(try sql.quoteLiteral(name))")
-        let tables = try PublishedTable.list(configuration.publications, sql: sql)
-        let batchSize = max(1, configuration.snapshotBatchSize)
-        for table in tables {
-            state.withLock {
-                $0.metrics.snapshotTable = table.qualifiedName
-                $0.metrics.copy = CopyProgress(
-                    table: table.qualifiedName, isBackfill: false, estimatedRows: table.estimatedRows)
-            }
-            // COPY, not a cursor: the server sends rows while the handler writes the ones before,
-            // and each row's tuple is built straight from the server's bytes.
-            let binary = configuration.binary && !table.published.isEmpty
-            let changeTable = table.changeTable
-            var reader = CopyRowReader(
-                columns: changeTable.columns, binaryFormats: binary ? table.copyFormats() : nil,
-                keepTuples: configuration.keepTuples, decodeValues: configuration.decodeValues)
-            var rows: [PGRow] = []
-            rows.reserveCapacity(min(batchSize, 10_000))
-            func deliver(last: Bool) throws {
-                let event = PGChangeEvent.snapshot(PGSnapshotBatch(table: changeTable, rows: rows, isLast: last))
-                do {
-                    try handler(event)
-                } catch {
-                    throw HandlerFailure(error: error)
-                }
-                state.withLock { state in
-                    state.metrics.changes += rows.count
-                    state.metrics.snapshotRows += rows.count
-                    state.metrics.copy?.rows += rows.count
-                }
-                instruments.snapshotRows.increment(by: rows.count)
-                instruments.changes.increment(by: rows.count)
-                rows.removeAll(keepingCapacity: true)
-            }
-            try sql.copyOut(try table.copyStatement(binary: binary, sql)) { message in
-                guard let row = try reader.row(message) else { return }
-                rows.append(row.row)
-                if rows.count == batchSize { try deliver(last: false) }
-            }
-            try deliver(last: true)
-        }
-        state.withLock {
-            $0.metrics.snapshotTable = nil
-            $0.metrics.copy = nil
-        }
-        _ = try? sql.execute("COMMIT")
-        logger.debug(
-            "initial snapshot copied",
-            metadata: ["pgrepl.slot": "\(configuration.slot)", "pgrepl.consistent_point": "\(consistentPoint)"])
-    }
-
     /// `schema.table` or `table`, each part quoted.
     private func qualifiedIdentifier(_ name: String, _ sql: PGConnection) throws -> String {
         let parts = name.split(separator: ".", maxSplits: 1).map(String.init)

@@ -60,8 +60,8 @@ import Testing
         #expect(difference == nil, "\(difference ?? "")", sourceLocation: sourceLocation)
     }
 
-    @Test(arguments: [false, true])
-    func columnListsAndRowFiltersUnderConcurrentWrites(binary: Bool) throws {
+    @Test(arguments: [false, true], [1, 2])
+    func columnListsAndRowFiltersUnderConcurrentWrites(binary: Bool, workers: Int) throws {
         let cluster = try LocalCluster.start(testClusterConfiguration)
         defer { cluster.destroy() }
         try cluster.psql(
@@ -80,6 +80,7 @@ import Testing
         configuration.initialSnapshot = true
         configuration.snapshotBatchSize = 100
         configuration.binary = binary
+        configuration.initialSnapshotWorkers = workers
         let events = try snapshotAndStream(
             configuration, marker: "INSERT INTO marker DEFAULT VALUES", dsn: cluster.dsn()
         ) {
@@ -116,8 +117,8 @@ import Testing
         expectEqual(mirror, expected)
     }
 
-    @Test(arguments: [true, false])
-    func partitionsFollowPublishViaPartitionRoot(viaRoot: Bool) throws {
+    @Test(arguments: [true, false], [1, 2])
+    func partitionsFollowPublishViaPartitionRoot(viaRoot: Bool, workers: Int) throws {
         let cluster = try LocalCluster.start(testClusterConfiguration)
         defer { cluster.destroy() }
         try cluster.psql(
@@ -133,6 +134,7 @@ import Testing
         configuration.createSlot = true
         configuration.initialSnapshot = true
         configuration.snapshotBatchSize = 100
+        configuration.initialSnapshotWorkers = workers
         let events = try snapshotAndStream(
             configuration, marker: "INSERT INTO marker DEFAULT VALUES", dsn: cluster.dsn()
         ) {
@@ -210,8 +212,8 @@ import Testing
 
     /// The snapshot's typed values are the ones the stream gives for the same row, in text and
     /// binary mode.
-    @Test(arguments: [false, true])
-    func snapshotValuesEqualTheStreamsValues(binary: Bool) throws {
+    @Test(arguments: [false, true], [1, 2])
+    func snapshotValuesEqualTheStreamsValues(binary: Bool, workers: Int) throws {
         let cluster = try LocalCluster.start(testClusterConfiguration)
         defer { cluster.destroy() }
         let values =
@@ -230,6 +232,7 @@ import Testing
         configuration.createSlot = true
         configuration.initialSnapshot = true
         configuration.binary = binary
+        configuration.initialSnapshotWorkers = workers
         let running = RunningStream(configuration)
         defer { running.stop() }
         #expect(running.waitConnected())
@@ -301,8 +304,60 @@ import Testing
         )
     }
 
+    /// With several workers, that many connections read each table at once, every row arrives
+    /// once, tables come one after another, and only a table's last batch says it is last (an
+    /// empty table's too).
+    @Test func workersShareEachTableAndEveryRowArrivesOnce() throws {
+        let cluster = try LocalCluster.start(testClusterConfiguration)
+        defer { cluster.destroy() }
+        try cluster.psql(
+            """
+            CREATE TABLE wide (id int PRIMARY KEY, v text);
+            INSERT INTO wide SELECT g, repeat('w', 100) FROM generate_series(1, 30000) g;
+            DELETE FROM wide WHERE id % 7 = 0;
+            CREATE TABLE narrow (id int PRIMARY KEY);
+            INSERT INTO narrow SELECT generate_series(1, 5000);
+            CREATE TABLE empty (id int PRIMARY KEY);
+            CREATE PUBLICATION pub FOR TABLE wide, narrow, empty;
+            """)
+        var configuration = ChangeStream.Configuration(dsn: cluster.dsn(), slot: "workers", publications: ["pub"])
+        configuration.createSlot = true
+        configuration.initialSnapshot = true
+        configuration.snapshotBatchSize = 1000
+        configuration.initialSnapshotWorkers = 3
+        let observer = try PGConnection(cluster.dsn())
+        var copiers = 0
+        var ids: [String: [Int]] = [:]
+        var order: [String] = []
+        var lastFlags: [String: [Bool]] = [:]
+        let stream = ChangeStream(configuration)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { stream.stop() }
+        try stream.consume { event in
+            guard case .snapshot(let batch) = event else { return }
+            let name = batch.table.name
+            if order.last != name { order.append(name) }
+            lastFlags[name, default: []].append(batch.isLast)
+            ids[name, default: []] += try batch.rows.map { try $0["id", as: Int.self] }
+            // Every worker's connection shows its COPY (running, or done and waiting for the next).
+            let count = try observer.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (%' AND pid <> pg_backend_pid()"
+            ).scalar
+            copiers = max(copiers, Int(count ?? "") ?? 0)
+            if lastFlags.values.filter({ $0.last == true }).count == 3 { stream.stop() }
+        }
+        #expect(copiers == 3, "\(copiers) connections copied")
+        #expect(order == ["empty", "narrow", "wide"], "tables interleaved: \(order)")
+        for (name, flags) in lastFlags {
+            #expect(flags.last == true && flags.dropLast().allSatisfy { !$0 }, "\(name): \(flags)")
+        }
+        #expect(ids["empty"] == [])
+        #expect(ids["narrow"]?.sorted() == Array(1...5000))
+        #expect(ids["wide"]?.sorted() == (1...30000).filter { $0 % 7 != 0 })
+        #expect(try cluster.psql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'workers'") == "1")
+    }
+
     /// The CLI writes the snapshot as `R` lines, then the stream.
-    @Test func theCLIWritesSnapshotRowsAsRLines() throws {
+    @Test(arguments: [1, 2]) func theCLIWritesSnapshotRowsAsRLines(workers: Int) throws {
         let cluster = try LocalCluster.start(testClusterConfiguration)
         defer { cluster.destroy() }
         try cluster.psql(
@@ -316,7 +371,7 @@ import Testing
         let file = folder + "/out.jsonl"
         let process = try RunningProcess.pgrepl([
             "stream", "--dsn", cluster.dsn(), "--slot", "cli_snap", "--publication", "items_pub", "--create-slot",
-            "--initial-snapshot", "--output", file,
+            "--initial-snapshot", "--output", file, "--snapshot-workers", "\(workers)",
         ])
         defer { process.signal(SIGKILL) }
         #expect(eventually { readTextFile(file).components(separatedBy: "\"action\":\"R\"").count - 1 == 20 })
@@ -335,5 +390,14 @@ import Testing
             try RunningProcess.pgrepl([
                 "stream", "--dsn", cluster.dsn(), "--slot", "x", "--publication", "items_pub", "--initial-snapshot",
             ]).finish(), status: 1, containing: ["--create-slot"])
+        expectFailure(
+            try RunningProcess.pgrepl([
+                "stream", "--dsn", cluster.dsn(), "--slot", "x", "--publication", "items_pub", "--snapshot-workers", "2",
+            ]).finish(), status: 1, containing: ["--snapshot-workers needs --initial-snapshot"])
+        expectFailure(
+            try RunningProcess.pgrepl([
+                "stream", "--dsn", cluster.dsn(), "--slot", "x", "--publication", "items_pub", "--create-slot",
+                "--initial-snapshot", "--snapshot-workers", "0",
+            ]).finish(), status: 1, containing: ["--snapshot-workers must be 1 to 64"])
     }
 }

@@ -130,7 +130,7 @@ import Testing
     }
 
     /// A handler error in the library's copy leaves no slot, and the next stream copies again.
-    @Test(.timeLimit(.minutes(3))) func aHandlerErrorLeavesNoSlot() throws {
+    @Test(.timeLimit(.minutes(3)), arguments: [1, 2]) func aHandlerErrorLeavesNoSlot(workers: Int) throws {
         let cluster = try LocalCluster.start(testClusterConfiguration)
         defer { cluster.destroy() }
         try cluster.psql(
@@ -143,6 +143,7 @@ import Testing
         configuration.createSlot = true
         configuration.initialSnapshot = true
         configuration.snapshotBatchSize = 500
+        configuration.initialSnapshotWorkers = workers
         struct Refused: Error {}
         var seen = 0
         #expect(throws: Refused.self) {

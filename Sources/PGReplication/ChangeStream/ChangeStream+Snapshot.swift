@@ -1,0 +1,244 @@
+import Foundation
+import Logging
+import PGOutput
+import PGSupport
+
+extension ChangeStream {
+    /// Copies the published tables as they were at the slot's consistent point, in batches, one
+    /// table after another.
+    ///
+    /// The exported snapshot lives until the replication connection runs its next command, so it
+    /// is imported first; the copy then reads from this transaction (and with
+    /// ``Configuration/initialSnapshotWorkers`` above 1, from the workers' transactions, which
+    /// import the same snapshot) while the replication connection waits, and streaming starts at
+    /// the consistent point: no gap, no duplicate.
+    func copySnapshot(
+        named name: String, consistentPoint: LSN, sql: PGConnection, handler: (PGChangeEvent) throws -> Void
+    ) throws {
+        try Self.importSnapshot(name, on: sql)
+        let tables = try PublishedTable.list(configuration.publications, sql: sql)
+        let reading = SnapshotReading(
+            batchSize: max(1, configuration.snapshotBatchSize), keepTuples: configuration.keepTuples,
+            decodeValues: configuration.decodeValues)
+        let workerCount = configuration.initialSnapshotWorkers
+        let workers =
+            workerCount > 1
+            ? SnapshotWorkers(
+                count: workerCount, snapshot: name, dsn: configuration.dsn, logger: logger,
+                interruption: interruption, reading: reading)
+            : nil
+        defer { workers?.close() }
+        for table in tables {
+            state.withLock {
+                $0.metrics.snapshotTable = table.qualifiedName
+                $0.metrics.copy = CopyProgress(
+                    table: table.qualifiedName, isBackfill: false, estimatedRows: table.estimatedRows)
+            }
+            let binary = configuration.binary && !table.published.isEmpty
+            let changeTable = table.changeTable
+            func deliver(_ rows: [PGRow], last: Bool) throws {
+                let event = PGChangeEvent.snapshot(PGSnapshotBatch(table: changeTable, rows: rows, isLast: last))
+                do {
+                    try handler(event)
+                } catch {
+                    throw HandlerFailure(error: error)
+                }
+                state.withLock { state in
+                    state.metrics.changes += rows.count
+                    state.metrics.snapshotRows += rows.count
+                    state.metrics.copy?.rows += rows.count
+                }
+                instruments.snapshotRows.increment(by: rows.count)
+                instruments.changes.increment(by: rows.count)
+            }
+            // A batch is held until the next one arrives, so the table's last one says it is last.
+            var held: [PGRow]?
+            func take(_ rows: [PGRow]) throws {
+                if let held { try deliver(held, last: false) }
+                held = rows
+            }
+            // COPY, not a cursor: the server sends rows while the handler writes the ones before,
+            // and each row's tuple is built straight from the server's bytes.
+            func job(_ condition: String?) throws -> SnapshotJob {
+                SnapshotJob(
+                    statement: try table.copyStatement(binary: binary, condition: condition, sql),
+                    columns: changeTable.columns, binaryFormats: binary ? table.copyFormats() : nil)
+            }
+            if let workers {
+                // Several ranges per worker, taken in turn, so that a worker that is done early
+                // takes the next.
+                let ranges = BlockRanges(blocks: try table.heapBlocks(sql), parts: workerCount * 4).ranges
+                try workers.run(try ranges.map { try job($0.condition) }, take)
+            } else {
+                try reading.read(try job(nil), on: sql, take)
+            }
+            try deliver(held ?? [], last: true)
+        }
+        state.withLock {
+            $0.metrics.snapshotTable = nil
+            $0.metrics.copy = nil
+        }
+        _ = try? sql.execute("COMMIT")
+        logger.debug(
+            "initial snapshot copied",
+            metadata: ["pgrepl.slot": "\(configuration.slot)", "pgrepl.consistent_point": "\(consistentPoint)"])
+    }
+
+    /// Starts a read-only transaction on `sql` that sees what the exported snapshot `name` sees,
+    /// with text output in the forms the value decoder reads.
+    static func importSnapshot(_ name: String, on sql: PGConnection) throws {
+        try PublishedTable.prepareSession(sql)
+        try sql.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try sql.execute("SET TRANSACTION SNAPSHOT \(try sql.quoteLiteral(name))")
+    }
+}
+
+/// One `COPY` of an initial snapshot (a table, or a range of its blocks) and how to read its rows.
+struct SnapshotJob: Sendable {
+    var statement: String
+    var columns: [RelationColumn]
+    /// Per column, whether it is a type's send output; nil for a text-format COPY.
+    var binaryFormats: [Bool]?
+}
+
+/// How a snapshot's rows are read into batches.
+struct SnapshotReading: Sendable {
+    var batchSize: Int
+    var keepTuples: Bool
+    var decodeValues: Bool
+
+    /// Runs the job's COPY on `sql` and passes its rows to `emit` in batches of ``batchSize``
+    /// (the last one smaller, none when there are no rows).
+    func read(_ job: SnapshotJob, on sql: PGConnection, _ emit: ([PGRow]) throws -> Void) throws {
+        var reader = CopyRowReader(
+            columns: job.columns, binaryFormats: job.binaryFormats, keepTuples: keepTuples,
+            decodeValues: decodeValues)
+        var rows: [PGRow] = []
+        rows.reserveCapacity(min(batchSize, 10_000))
+        try sql.copyOut(job.statement) { message in
+            guard let row = try reader.row(message) else { return }
+            rows.append(row.row)
+            if rows.count == batchSize {
+                try emit(rows)
+                rows.removeAll(keepingCapacity: true)
+            }
+        }
+        if !rows.isEmpty { try emit(rows) }
+    }
+}
+
+/// The connections of a parallel initial snapshot.
+///
+/// Each worker thread opens its own connection, imports the slot's exported snapshot and runs the
+/// jobs it takes (one table's block ranges at a time); the stream's thread hands their batches to
+/// the handler, in the order they are read. At most `count` batches wait, besides one being read
+/// per worker, so memory stays bounded. The first failure of any worker (its connection, its
+/// COPY, a stop) ends every worker and fails the snapshot; ``close()`` ends them too and waits
+/// for their connections to close.
+final class SnapshotWorkers: Sendable {
+    private struct State {
+        /// The current table's jobs not taken yet, the next last.
+        var jobs: [SnapshotJob] = []
+        /// Jobs taken and not finished.
+        var running = 0
+        var batches: [[PGRow]] = []
+        var failure: (any Error)?
+        var closed = false
+        var exited = 0
+    }
+
+    private let state = Locked(State())
+    private let count: Int
+
+    init(
+        count: Int, snapshot: String, dsn: String, logger: Logger, interruption: Interruption,
+        reading: SnapshotReading
+    ) {
+        self.count = count
+        let state = self.state
+        // A worker's waits end at a stop of the stream or once the snapshot is closed.
+        let workerInterruption = Interruption(
+            pipe: interruption.pipe,
+            isRequested: { interruption.isRequested() || state.withLock { $0.closed } },
+            timeout: interruption.timeout)
+        for index in 0..<count {
+            let thread = Thread { [self] in
+                work(snapshot: snapshot, dsn: dsn, logger: logger, interruption: workerInterruption, reading: reading)
+            }
+            thread.name = "pgrepl-snapshot-\(index)"
+            thread.start()
+        }
+    }
+
+    private func work(
+        snapshot: String, dsn: String, logger: Logger, interruption: Interruption, reading: SnapshotReading
+    ) {
+        defer {
+            state.withLock { $0.exited += 1 }
+            state.broadcast()
+        }
+        do {
+            let sql = try PGConnection(dsn, logger: logger, interruption: interruption)
+            defer { sql.close() }
+            try ChangeStream.importSnapshot(snapshot, on: sql)
+            while let job = take() {
+                try reading.read(job, on: sql) { rows in try put(rows) }
+                state.withLock { $0.running -= 1 }
+                state.broadcast()
+            }
+        } catch {
+            state.withLock { state in
+                if state.failure == nil, !state.closed { state.failure = error }
+                state.closed = true
+            }
+            state.broadcast()
+        }
+    }
+
+    /// The next job, once there is one; nil once the snapshot is closed.
+    private func take() -> SnapshotJob? {
+        state.withLock(when: { !$0.jobs.isEmpty || $0.closed }) { state, _ in
+            guard !state.closed, let job = state.jobs.popLast() else { return nil }
+            state.running += 1
+            return job
+        }
+    }
+
+    /// Queues a batch for the stream's thread, once there is room.
+    private func put(_ rows: [PGRow]) throws {
+        try state.withLock(when: { $0.batches.count < count || $0.closed }) { state, _ in
+            if state.closed { throw Interruption.stopped("copying the initial snapshot") }
+            state.batches.append(rows)
+        }
+        state.broadcast()
+    }
+
+    /// Runs one table's jobs and passes every batch to `emit` on this thread; returns once every
+    /// job is done, and throws the first failure of a worker.
+    func run(_ jobs: [SnapshotJob], _ emit: ([PGRow]) throws -> Void) throws {
+        state.withLock { $0.jobs = jobs.reversed() }
+        state.broadcast()
+        while true {
+            let next = try state.withLock(when: { state in
+                !state.batches.isEmpty || state.failure != nil || state.closed
+                    || (state.jobs.isEmpty && state.running == 0)
+            }) { state, _ throws -> [PGRow]? in
+                if let failure = state.failure { throw failure }
+                if !state.batches.isEmpty { return state.batches.removeFirst() }
+                if state.closed { throw Interruption.stopped("copying the initial snapshot") }
+                return nil
+            }
+            guard let next else { return }
+            state.broadcast()
+            try emit(next)
+        }
+    }
+
+    /// Ends every worker and waits (up to 30 s) until their connections are closed.
+    func close() {
+        state.withLock { $0.closed = true }
+        state.broadcast()
+        let count = self.count
+        state.withLock(when: { $0.exited == count }, deadline: Date().addingTimeInterval(30)) { _, _ in }
+    }
+}

@@ -264,7 +264,8 @@ extension ChangeStream.Configuration {
         guard snapshotBatchSize >= 1 else { throw refuse("snapshotBatchSize", snapshotBatchSize, "at least 1") }
         let workers = Self.initialSnapshotWorkersRange
         guard workers.contains(initialSnapshotWorkers) else {
-            throw refuse("initialSnapshotWorkers", initialSnapshotWorkers, "\(workers.lowerBound) to \(workers.upperBound)")
+            throw refuse(
+                "initialSnapshotWorkers", initialSnapshotWorkers, "\(workers.lowerBound) to \(workers.upperBound)")
         }
         if let backfill, backfill.chunkSize < 1 { throw refuse("backfill.chunkSize", backfill.chunkSize, "at least 1") }
         guard bufferSize >= 1 else { throw refuse("bufferSize", bufferSize, "at least 1") }

@@ -103,7 +103,8 @@ import Glibc
     /// copy. Now the stream ends with `.snapshotIncomplete`, no slot is left (it is created only
     /// once a copy was handled), and a new run copies everything.
     /// With two workers, one of theirs is cut: the whole snapshot fails the same way.
-    @Test(arguments: [1, 2]) func anInterruptedInitialSnapshotEndsWithADistinctErrorAndDropsTheSlot(workers: Int) throws {
+    @Test(arguments: [1, 2]) func anInterruptedInitialSnapshotEndsWithADistinctErrorAndDropsTheSlot(workers: Int) throws
+    {
         let cluster = try LocalCluster.start(testClusterConfiguration)
         defer { cluster.destroy() }
         try cluster.psql(

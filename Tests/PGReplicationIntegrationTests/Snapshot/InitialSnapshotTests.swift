@@ -392,7 +392,8 @@ import Testing
             ]).finish(), status: 1, containing: ["--create-slot"])
         expectFailure(
             try RunningProcess.pgrepl([
-                "stream", "--dsn", cluster.dsn(), "--slot", "x", "--publication", "items_pub", "--snapshot-workers", "2",
+                "stream", "--dsn", cluster.dsn(), "--slot", "x", "--publication", "items_pub", "--snapshot-workers",
+                "2",
             ]).finish(), status: 1, containing: ["--snapshot-workers needs --initial-snapshot"])
         expectFailure(
             try RunningProcess.pgrepl([

@@ -287,17 +287,14 @@ extension ReplicationCursor {
                         lastActivity = now
                     }
                 }
-                if readSocket {
-                    try engine.waitForInput(atMost: idleInterval)
-                } else if let coalescing, sinceRead < Self.coalescingLimit {
-                    // A wake-up's messages are used up while the stream is busy: let the next
-                    // batch gather, then read it without a poll (a read that finds nothing polls).
-                    POSIX.pause(coalescing)
-                } else if coalescing == nil {
-                    try engine.waitForInput(atMost: idleInterval)
+                switch Self.nextRead(
+                    afterSocketRead: readSocket, sinceRead: sinceRead, coalescing: coalescing,
+                    betweenTransactions: betweenTransactions)
+                {
+                case .poll: try engine.waitForInput(atMost: idleInterval)
+                case .pause(let seconds): POSIX.pause(seconds)
+                case .readAgain: break
                 }
-                // Otherwise the last read brought many messages: the server sends faster than a
-                // pause would let the socket hold, so read again at once.
                 readSocket = true
             case .ended:
                 endReported = true
@@ -306,10 +303,42 @@ extension ReplicationCursor {
         }
     }
 
+    /// How `consumeStream` reads next once the messages it has are used up.
+    enum NextRead: Equatable {
+        /// Wait for the socket (`poll`), then read.
+        case poll
+        /// Sleep this long, then read without a poll (a read that finds nothing polls).
+        case pause(Double)
+        /// Read again at once.
+        case readAgain
+    }
+
+    /// The read pacing rule.
+    /// - The last read was of the socket and found nothing: poll.
+    /// - A quiet stream between transactions (the last socket read brought at most ``quietRead``
+    ///   messages): poll, since the next message may be a while and a pause would only delay it.
+    /// - A busy stream (`coalescing` set and fewer than ``coalescingLimit`` messages a read): pause,
+    ///   so that the next batch gathers and is read without a poll and a wake-up per message.
+    /// - Many messages a read: the server sends faster than a pause would let the socket hold,
+    ///   so read again at once.
+    /// - No coalescing: poll, as psycopg2.
+    static func nextRead(
+        afterSocketRead: Bool, sinceRead: Int, coalescing: Double?, betweenTransactions: Bool
+    ) -> NextRead {
+        if afterSocketRead || (betweenTransactions && sinceRead <= quietRead) { return .poll }
+        guard let coalescing else { return .poll }
+        return sinceRead < coalescingLimit ? .pause(coalescing) : .readAgain
+    }
+
     /// How many messages one socket read may bring for `consumeStream` to pause before the next:
     /// past it the server sends fast enough to fill the socket's buffer (about a hundred small
     /// messages on a Unix socket) during a pause and would wait for the consumer.
     static let coalescingLimit = 40
+
+    /// At most how many messages one socket read brings on a stream ``betweenTransactions`` calls
+    /// quiet: a small transaction's (a begin, a few changes, a commit). A busy stream's read after
+    /// a pause brings more, and keeps the pause.
+    static let quietRead = 8
 
     /// Ends the stream from the client: sends CopyDone, drains the server's remaining data up to
     /// its CopyDone, reads the command's results and leaves the connection ready for other

@@ -67,6 +67,12 @@ public final class ReplicationCursor {
     /// buffer fills with about a hundred small messages. At most 1 s.
     public var readCoalescing: Double? = 0.000_2
 
+    /// Set by a consumer that knows the stream's transactions (``ChangeStream``): true while no
+    /// transaction is open. Then a socket read that brought few messages is not followed by the
+    /// ``readCoalescing`` pause: on a quiet stream the next message comes later, and polling
+    /// delivers it as it arrives.
+    package var betweenTransactions = false
+
     var result: PQResult?
     var resultRows: [[String?]] = []
     var resultPosition = 0

@@ -230,6 +230,10 @@ final class BackfillCoordinator: Sendable {
                 return nil
             }
             let rows = keeping.map { chunk.rows[$0] }
+            // Settled: the thread reads the next chunk while this one is handled (its window
+            // opens here, at this high watermark, either way).
+            state.settled = (sequence, true)
+            if chunk.last { state.untrack() }
             state.chunks += 1
             backfill.tableRows += rows.count
             let chunkNumber = state.chunks
@@ -249,7 +253,7 @@ final class BackfillCoordinator: Sendable {
                     checkpoint: PGBackfillCheckpoint(
                         tables: backfill.tables, after: backfill.after, tableRows: backfill.tableRows)))
         }
-        if event == nil { state.broadcast() }
+        state.broadcast()
         return event
     }
 
@@ -261,15 +265,6 @@ final class BackfillCoordinator: Sendable {
             state.window.track(BackfillWindow.Table(oid: table.oid, key: table.key))
             if state.current?.tables.isEmpty == false { state.current?.tables[0] = table.qualifiedName }
         }
-    }
-
-    /// The handler returned for a chunk: the thread reads the next one.
-    func delivered(_ batch: PGSnapshotBatch) {
-        state.withLock { state in
-            state.settled = (state.sequence, true)
-            if batch.isLast { state.untrack() }
-        }
-        state.broadcast()
     }
 
     // MARK: - The backfill thread
@@ -471,11 +466,10 @@ final class BackfillCoordinator: Sendable {
             binary: binary, extra: extra, condition: condition,
             suffix: " ORDER BY \(order.joined(separator: ", ")) LIMIT \(backfill.chunkSize)", sql)
         let changeTable = table.changeTable
-        // Keys are compared as values: a chunk's rows are decoded, whatever the stream's rows are.
         var reader = CopyRowReader(
             columns: changeTable.columns, extra: extra.count,
             binaryFormats: binary ? table.copyFormats(extra: extra.count) : nil,
-            keepTuples: context.configuration.keepTuples, decodeValues: true)
+            keepTuples: context.configuration.keepTuples, decodeValues: context.configuration.decodeValues)
         var rows: [PGRow] = []
         var lastExtra: [String?] = []
         try sql.copyOut(statement) { message in
@@ -484,8 +478,19 @@ final class BackfillCoordinator: Sendable {
             lastExtra = extraText
         }
         let positions = table.key.compactMap { key in changeTable.columns.firstIndex { $0.name == key } }
-        // Keys as the stream's changes carry them: the same type, format and bytes.
-        let keys = rows.map { row in positions.map { row.values[$0] } }
+        // Keys are compared as values, as the stream's changes carry them (the same type, format
+        // and bytes): only the key's columns are decoded when the rows' values are not.
+        let keys = try rows.map { row in
+            try positions.map { position in
+                guard let value = row[position] else {
+                    throw PGError(
+                        .data,
+                        "a key value of a backfill chunk of \(table.qualifiedName) (column"
+                            + " \(changeTable.columns[position].name)) could not be decoded")
+                }
+                return value
+            }
+        }
         let lastKey = rows.isEmpty ? nil : lastExtra.map { $0 ?? "" }
         state.withLock { state in
             state.settled = nil
@@ -506,11 +511,18 @@ final class BackfillCoordinator: Sendable {
     }
 
     /// Writes a watermark: a non-transactional message, which the stream decodes at its place in
-    /// the WAL. PostgreSQL 17+ flushes it at once; before, the WAL writer does within
-    /// `wal_writer_delay`.
+    /// the WAL, flushed at once. PostgreSQL 17+ flushes the message itself; before, the WAL writer
+    /// would within `wal_writer_delay` (200 ms by default, a wait per chunk), so the message is
+    /// written in a transaction that takes a transaction ID and commits synchronously: its commit
+    /// flushes the WAL up to it. The transaction has no change, so the stream sends nothing of it.
     private func watermark(_ kind: String, _ sequence: Int, sql: PGConnection) throws {
         let content = try sql.quoteLiteral("\(tag) \(kind) \(sequence)")
-        let flush = sql.version.supports(.flushedMessages) ? ", true" : ""
-        try sql.execute("SELECT pg_logical_emit_message(false, '\(ChangeStream.Backfill.prefix)', \(content)\(flush))")
+        let message = "pg_logical_emit_message(false, '\(ChangeStream.Backfill.prefix)', \(content)"
+        if sql.version.supports(.flushedMessages) {
+            try sql.execute("SELECT \(message), true)")
+        } else {
+            try sql.execute(
+                "BEGIN; SET LOCAL synchronous_commit = on; SELECT \(message)); SELECT pg_current_xact_id(); COMMIT")
+        }
     }
 }

@@ -202,7 +202,6 @@ extension ChangeStream {
                 // A backfill chunk is delivered where the stream reaches its high watermark.
                 if message.prefix == Backfill.prefix, let chunk = backfills.chunkEvent(at: message) {
                     try deliver(.snapshot(chunk))
-                    backfills.delivered(chunk)
                     return
                 }
                 // Heartbeats and watermarks are the stream's own; other messages only when asked for.
@@ -244,6 +243,7 @@ extension ChangeStream {
         // The forwarding fence: while a transaction is open, keepalives do not move the flush
         // position (see TransactionAssembler.hasOpenTransaction).
         var holding = false
+        cursor.betweenTransactions = true
         // With a heartbeat, an idle stream wakes twice a second to deliver a stall as an event.
         do {
             try cursor.consumeStream(
@@ -264,6 +264,7 @@ extension ChangeStream {
                 if assembler.hasOpenTransaction != holding {
                     holding.toggle()
                     feedback.holdForwarding(holding)
+                    cursor.betweenTransactions = !holding
                 }
             }
         } catch let failure as HandlerFailure {

@@ -1,0 +1,108 @@
+"""Commit-to-line latency of a consumer that writes one JSON line per inserted row.
+
+    python3 commit_to_line.py DSN TABLE RATE SECONDS -- CONSUMER ARGS...
+
+Starts the consumer (its stdout a pipe), waits for it to be streaming (a probe row's line), then
+inserts RATE rows a second for SECONDS, open loop: transactions of max(1, RATE / 1000) rows
+scheduled at fixed times, each committed with autocommit. A row's latency runs from the moment
+its COMMIT returned to the moment its line was read from the consumer's pipe (CLOCK_MONOTONIC in
+both threads of this process). The id is the first `"value":N` of an `"action":"I"` line (wal2json's
+format-version 2, which `pgrepl stream --format json` writes too).
+
+Prints one line: `RESULT rate=… sent=… received=… p50_ms=… p99_ms=… max_ms=… keeps_up=0|1
+consumer_cpu_s=…` (the consumer's user+sys CPU over the whole run, from /proc). The
+first second is a warm-up and is left out. The consumer keeps up when every row's line arrived
+within 5 s after the last commit and the p99 stays under 1 s.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg2
+
+ID = re.compile(rb'"action":"I".*?"value":(\d+)')
+
+
+def main():
+    dsn, table, rate, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+    command = sys.argv[sys.argv.index("--") + 1:]
+    consumer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=-1)
+    arrived = {}
+    lock = threading.Lock()
+
+    def read():
+        for line in consumer.stdout:
+            now = time.monotonic()
+            match = ID.search(line)
+            if match:
+                with lock:
+                    arrived.setdefault(int(match.group(1)), now)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    connection = psycopg2.connect(dsn)
+    connection.autocommit = True
+    cursor = connection.cursor()
+    # The probe: the consumer streams once its line arrives.
+    probe = 0
+    cursor.execute(f"INSERT INTO {table} VALUES ({probe})")
+    deadline = time.monotonic() + 60
+    while probe not in arrived:
+        if time.monotonic() > deadline or consumer.poll() is not None:
+            sys.exit(f"the consumer did not start streaming: {command}")
+        time.sleep(0.01)
+    per_transaction = max(1, int(rate // 1000))
+    transactions = int(rate * seconds / per_transaction)
+    interval = per_transaction / rate
+    committed = {}
+    start = time.monotonic()
+    next_id = 1
+    for n in range(transactions):
+        due = start + n * interval
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        ids = range(next_id, next_id + per_transaction)
+        next_id += per_transaction
+        if per_transaction == 1:
+            cursor.execute(f"INSERT INTO {table} VALUES ({ids[0]})")
+        else:
+            cursor.execute(f"INSERT INTO {table} SELECT generate_series({ids[0]}, {ids[-1]})")
+        done = time.monotonic()
+        for i in ids:
+            committed[i] = done
+    last = time.monotonic()
+    while time.monotonic() < last + 5:
+        with lock:
+            if len(arrived) > len(committed):
+                break
+        time.sleep(0.01)
+    with open(f"/proc/{consumer.pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    consumer.terminate()
+    try:
+        consumer.wait(10)
+    except subprocess.TimeoutExpired:
+        consumer.kill()
+    warm = start + 1
+    latencies = sorted(
+        (arrived[i] - t) * 1000 for i, t in committed.items() if t >= warm and i in arrived)
+    received = sum(1 for i in committed if i in arrived)
+    sent_rate = len(committed) / (last - start)
+
+    def pct(p):
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else float("nan")
+
+    keeps_up = int(received == len(committed) and pct(0.99) < 1000)
+    print(f"RESULT rate={rate:.0f} sent_rate={sent_rate:.0f} sent={len(committed)} received={received} "
+          f"p50_ms={pct(0.5):.3f} p99_ms={pct(0.99):.3f} max_ms={latencies[-1] if latencies else float('nan'):.3f} "
+          f"keeps_up={keeps_up} consumer_cpu_s={cpu:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -251,6 +251,7 @@ extension ChangeStream {
                 onIdle: { if let stall = monitor?.takePendingStall() { try emit(.stalled(stall)) } }
             ) { message in
                 receivedBytes &+= message.dataSize
+                var open = holding
                 try message.withUnsafePayload { payload in
                     if let rawMessages {
                         do {
@@ -259,9 +260,9 @@ extension ChangeStream {
                             throw HandlerFailure(error: error)
                         }
                     }
-                    try assembler.feed(payload, lsn: message.dataStart, owner: message.buffer, emit: emit)
+                    open = try assembler.feed(payload, lsn: message.dataStart, owner: message.buffer, emit: emit)
                 }
-                if assembler.hasOpenTransaction != holding {
+                if open != holding {
                     holding.toggle()
                     feedback.holdForwarding(holding)
                     cursor.betweenTransactions = !holding

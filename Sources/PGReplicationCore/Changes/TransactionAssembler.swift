@@ -98,9 +98,19 @@ package struct TransactionAssembler {
     }
 
     /// Feeds one pgoutput message; `lsn` is where the server sent it (its XLogData start: a
-    /// change's own WAL position), kept for chunked batches (`PGChangeBatch/lsns`).
+    /// change's own WAL position), kept for chunked batches (`PGChangeBatch/lsns`). Returns
+    /// ``hasOpenTransaction`` after it: read here, in the mutating access, because reading the
+    /// property of an assembler that a closure captured copies the whole assembler first.
+    @discardableResult
     package mutating func feed(
         _ payload: UnsafeRawBufferPointer, lsn: LSN = 0, owner: AnyObject? = nil, emit: (PGChangeEvent) throws -> Void
+    ) throws -> Bool {
+        try feedMessage(payload, lsn: lsn, owner: owner, emit: emit)
+        return current != nil
+    }
+
+    private mutating func feedMessage(
+        _ payload: UnsafeRawBufferPointer, lsn: LSN, owner: AnyObject?, emit: (PGChangeEvent) throws -> Void
     ) throws {
         messageLSN = lsn
         // A large tuple stays in the message's buffer when something keeps that alive.

@@ -285,7 +285,7 @@ final class DebeziumEncoder: ChangeLineEncoder {
             JSONWriter.appendNumber(Self.precision(column) <= 3 ? micros / 1000 : micros, to: &out)
         case .timetz(let time):
             // io.debezium.time.ZonedTime: the time in UTC, ISO-8601.
-            var micros = time.time.microsecondsSinceMidnight - Int64(time.utcOffsetSeconds) * 1_000_000
+            var micros = time.time.microsecondsSinceMidnight &- Int64(time.utcOffsetSeconds) &* 1_000_000
             let day: Int64 = 86_400_000_000
             micros = ((micros % day) + day) % day
             JSONWriter.appendString(Self.isoClock(micros) + "Z", to: &out)
@@ -297,11 +297,7 @@ final class DebeziumEncoder: ChangeLineEncoder {
             // io.debezium.time.ZonedTimestamp: ISO-8601 in UTC.
             JSONWriter.appendString(Self.isoTimestamp(time), to: &out)
         case .interval(let interval):
-            // io.debezium.time.MicroDuration: months as 30.4375 days.
-            let micros =
-                Double(interval.months) * 30.4375 * 86_400_000_000 + Double(interval.days) * 86_400_000_000
-                + Double(interval.microseconds)
-            JSONWriter.appendNumber(Int64(micros), to: &out)
+            JSONWriter.appendNumber(Self.microDuration(interval), to: &out)
         case .inet, .cidr: JSONWriter.appendString(value.description, to: &out)
         case .array(let array):
             out.append(0x5B)
@@ -414,8 +410,30 @@ final class DebeziumEncoder: ChangeLineEncoder {
 
     static var nowMilliseconds: Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
+    /// Rounded towards minus infinity; defined for every value and a positive divisor.
     static func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
-        value >= 0 ? value / divisor : -((-value + divisor - 1) / divisor)
+        let (quotient, remainder) = value.quotientAndRemainder(dividingBy: divisor)
+        return remainder < 0 ? quotient - 1 : quotient
+    }
+
+    /// io.debezium.time.MicroDuration: the interval in microseconds, a month as 30.4375 days,
+    /// computed in floating point and converted as Java's `(long)` cast does: towards zero, and
+    /// saturated at the ends of the range (`'178000000 years'` is 9223372036854775807).
+    static func microDuration(_ interval: PGInterval) -> Int64 {
+        let micros =
+            Double(interval.months) * 30.4375 * 86_400_000_000 + Double(interval.days) * 86_400_000_000
+            + Double(interval.microseconds)
+        return javaLong(micros)
+    }
+
+    /// Java's `(long)` of a double: NaN is 0, values past the range are its ends, others are cut
+    /// towards zero.
+    static func javaLong(_ value: Double) -> Int64 {
+        if value.isNaN { return 0 }
+        // 2^63 is the first double past Int64.max.
+        if value >= 9_223_372_036_854_775_808.0 { return .max }
+        if value <= -9_223_372_036_854_775_808.0 { return .min }
+        return Int64(value)
     }
 
     /// `HH:MM:SS` and the fraction without trailing zeros.

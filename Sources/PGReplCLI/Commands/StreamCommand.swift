@@ -129,6 +129,11 @@ struct StreamCommand: ParsableCommand {
             valueName: "file"))
     var backfillState: String?
     @Option(help: ArgumentHelp("Rows per backfill chunk.", valueName: "n")) var backfillChunk = 1000
+    @Option(
+        help: ArgumentHelp(
+            "Connections that read each backfill chunk together, each a part of its key range, between the chunk's watermarks.",
+            valueName: "n"))
+    var backfillWorkers = 1
 
     func validate() throws {
         if publication.isEmpty { throw ValidationError("Missing expected argument '--publication <name>'") }
@@ -153,12 +158,18 @@ struct StreamCommand: ParsableCommand {
             throw ValidationError("--slot must be at most 63 bytes long (the server would cut it): \(slot)")
         }
         if initialSnapshot, !createSlot { throw ValidationError("--initial-snapshot needs --create-slot") }
-        let workers = ChangeStream.Configuration.initialSnapshotWorkersRange
+        let workers = ChangeStream.copyWorkersRange
         guard workers.contains(snapshotWorkers) else {
             throw ValidationError("--snapshot-workers must be \(workers.lowerBound) to \(workers.upperBound)")
         }
         if snapshotWorkers > 1, !initialSnapshot {
             throw ValidationError("--snapshot-workers needs --initial-snapshot")
+        }
+        guard workers.contains(backfillWorkers) else {
+            throw ValidationError("--backfill-workers must be \(workers.lowerBound) to \(workers.upperBound)")
+        }
+        if backfillWorkers > 1, backfill.isEmpty, backfillState == nil {
+            throw ValidationError("--backfill-workers needs --backfill")
         }
         // Raw lines are the server's messages: snapshot and backfill rows and schema changes have none.
         if initialSnapshot, format == .raw {
@@ -278,7 +289,9 @@ struct StreamCommand: ParsableCommand {
                     "pgrepl: the backfill of \(state.requested.joined(separator: ", ")) in \(path) is complete; remove the file to copy again"
                 )
             } else {
-                configuration.backfill = ChangeStream.Backfill(resuming: state.checkpoint, chunkSize: backfillChunk)
+                var backfill = ChangeStream.Backfill(resuming: state.checkpoint, chunkSize: backfillChunk)
+                backfill.workers = backfillWorkers
+                configuration.backfill = backfill
             }
         }
         configuration.delivery = .chunked(batchSize: 1000)

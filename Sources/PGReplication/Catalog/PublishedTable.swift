@@ -86,6 +86,43 @@ package struct PublishedTable: Hashable {
         return blocks.flatMap { Int($0) } ?? 0
     }
 
+    /// The condition that a row's key compares as `comparison` (`>`, `<=`) with `values`, the
+    /// key's text (a checkpoint's): a row comparison for a key of several columns.
+    func keyCondition(_ comparison: String, _ values: [String], _ sql: PGConnection) throws -> String {
+        let columns = try key.map { try sql.quoteIdentifier($0) }
+        let literals = try values.map { try sql.quoteLiteral($0) }
+        return columns.count == 1
+            ? "\(columns[0]) \(comparison) \(literals[0])"
+            : "(\(columns.joined(separator: ", "))) \(comparison) (\(literals.joined(separator: ", ")))"
+    }
+
+    /// Where a backfill chunk read by several connections is cut: the key's text (`key::text`, as
+    /// a checkpoint holds it) of every `step`-th published row after `condition` in key order
+    /// (`cuts`), and of the `limit`-th (`end`), nil when fewer rows are left.
+    func keyBoundaries(
+        after condition: String?, step: Int, limit: Int, _ sql: PGConnection
+    ) throws -> (cuts: [[String]], end: [String]?) {
+        let columns = try key.map { try sql.quoteIdentifier($0) }
+        let order = columns.joined(separator: ", ")
+        let conditions = [filter.map { "(\($0))" }, condition].compactMap { $0 }
+        let rows = try sql.execute(
+            """
+            SELECT n, \(columns.map { "\($0)::text" }.joined(separator: ", ")) FROM (
+              SELECT row_number() OVER (ORDER BY \(order)) AS n, \(order) FROM \(relation)
+              \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+              ORDER BY \(order) LIMIT \(limit)) rows
+            WHERE n % \(step) = 0 OR n = \(limit) ORDER BY n
+            """
+        ).rows
+        var cuts: [[String]] = []
+        var end: [String]?
+        for row in rows {
+            let text = row.dropFirst().map { $0 ?? "" }
+            if row.first == "\(limit)" { end = text } else { cuts.append(text) }
+        }
+        return (cuts, end)
+    }
+
     /// The published columns as the stream's Relation message describes them.
     var relationColumns: [RelationColumn] {
         published.map { column in

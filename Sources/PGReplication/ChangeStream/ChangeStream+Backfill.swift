@@ -38,6 +38,13 @@ extension ChangeStream {
         public var tables: [String]
         /// Rows per chunk.
         public var chunkSize: Int
+        /// Connections that read a chunk together (``ChangeStream/copyWorkersRange``). Above 1,
+        /// each chunk's key range is cut where every `chunkSize / workers`-th row's key lies, and
+        /// the workers read the parts at once, between the chunk's watermarks; the chunk's rows
+        /// stay in key order. A part is read whole, so a chunk may hold more rows than
+        /// `chunkSize` when rows are inserted into its range meanwhile. The backfill then uses
+        /// `workers` connections besides its own.
+        public var workers = 1
         /// Where to resume: the key after which the first table goes on.
         public var after: [String]?
         /// Rows of the first table delivered before (for progress).
@@ -60,6 +67,11 @@ extension ChangeStream {
         func validate() throws {
             guard chunkSize >= 1 else {
                 throw PGError.programming("ChangeStream.Backfill.chunkSize must be at least 1 (got \(chunkSize))")
+            }
+            let range = ChangeStream.copyWorkersRange
+            guard range.contains(workers) else {
+                throw PGError.programming(
+                    "ChangeStream.Backfill.workers must be \(range.lowerBound) to \(range.upperBound) (got \(workers))")
             }
         }
     }
@@ -278,7 +290,12 @@ final class BackfillCoordinator: Sendable {
     /// The thread's life: chunk after chunk until no backfill is left or the stream ends.
     private func run(_ context: StreamContext) {
         var connection: PGConnection?
-        defer { connection?.close() }
+        // A chunk's readers when the backfill has several workers.
+        var workers: CopyWorkers?
+        defer {
+            connection?.close()
+            workers?.close()
+        }
         var attempt = 0
         var failingSince: Date?
         var readAgain = 0
@@ -297,7 +314,18 @@ final class BackfillCoordinator: Sendable {
                         interruption: Interruption(pipe: nil, isRequested: { [self] in !isRunning }, timeout: 60))
                 if connection == nil { try PublishedTable.prepareSession(sql) }
                 connection = sql
-                switch try copyChunk(of: backfill, sql: sql, context: context) {
+                if backfill.workers > 1, workers?.count != backfill.workers {
+                    workers?.close()
+                    workers = CopyWorkers(
+                        count: backfill.workers, snapshot: nil, dsn: context.configuration.dsn, logger: context.logger,
+                        interruption: Interruption(pipe: nil, isRequested: { [self] in !isRunning }, timeout: 60),
+                        reading: SnapshotReading(
+                            batchSize: backfill.chunkSize, keepTuples: context.configuration.keepTuples,
+                            decodeValues: context.configuration.decodeValues))
+                }
+                switch try copyChunk(
+                    of: backfill, sql: sql, workers: backfill.workers > 1 ? workers : nil, context: context)
+                {
                 case .delivered?:
                     attempt = 0
                     failingSince = nil
@@ -318,6 +346,8 @@ final class BackfillCoordinator: Sendable {
             } catch {
                 connection?.close()
                 connection = nil
+                workers?.close()
+                workers = nil
                 state.withLock { state in
                     state.chunk = nil
                     state.window.dropChunk()
@@ -424,7 +454,7 @@ final class BackfillCoordinator: Sendable {
     /// Reads one chunk of the backfill's first table between its watermarks and waits until the
     /// stream delivered it; nil when the stream ended meanwhile.
     private func copyChunk(
-        of backfill: ChangeStream.Backfill, sql: PGConnection, context: StreamContext
+        of backfill: ChangeStream.Backfill, sql: PGConnection, workers: CopyWorkers?, context: StreamContext
     ) throws -> Outcome? {
         guard let name = backfill.tables.first else { return .delivered }
         let tracked = state.withLock { $0.tracked }
@@ -451,31 +481,57 @@ final class BackfillCoordinator: Sendable {
         let keyList = try table.key.map { try sql.quoteIdentifier($0) }
         var condition: String?
         if let after = backfill.after, after.count == table.key.count {
-            let values = try after.map { try sql.quoteLiteral($0) }
-            condition =
-                keyList.count == 1
-                ? "\(keyList[0]) > \(values[0])"
-                : "(\(keyList.joined(separator: ", "))) > (\(values.joined(separator: ", ")))"
+            condition = try table.keyCondition(">", after, sql)
         }
-        // The key's text too, after the row's columns: the checkpoint, which the next chunk's
-        // condition reads back as literals.
-        let extra = keyList.map { "\($0)::text" }
         // By position: the key's text after the columns has the key column's name too.
         let order = table.key.compactMap { key in table.columns.firstIndex(of: key).map { "\($0 + 1)" } }
-        let statement = try table.copyStatement(
-            binary: binary, extra: extra, condition: condition,
-            suffix: " ORDER BY \(order.joined(separator: ", ")) LIMIT \(backfill.chunkSize)", sql)
         let changeTable = table.changeTable
-        var reader = CopyRowReader(
-            columns: changeTable.columns, extra: extra.count,
-            binaryFormats: binary ? table.copyFormats(extra: extra.count) : nil,
-            keepTuples: context.configuration.keepTuples, decodeValues: context.configuration.decodeValues)
         var rows: [PGRow] = []
-        var lastExtra: [String?] = []
-        try sql.copyOut(statement) { message in
-            guard let (row, extraText) = try reader.row(message) else { return }
-            rows.append(row)
-            lastExtra = extraText
+        let lastKey: [String]?
+        let last: Bool
+        if let workers {
+            // The chunk's key range, cut into parts the workers read at once, each in key order.
+            let step = max(1, (backfill.chunkSize + workers.count - 1) / workers.count)
+            let (cuts, end) = try table.keyBoundaries(after: condition, step: step, limit: backfill.chunkSize, sql)
+            let bounds: [[String]?] = cuts + [end]
+            var lower = condition
+            var jobs: [SnapshotJob] = []
+            for bound in bounds {
+                let upper = try bound.map { try table.keyCondition("<=", $0, sql) }
+                let range = [lower, upper].compactMap { $0 }
+                jobs.append(
+                    SnapshotJob(
+                        statement: try table.copyStatement(
+                            binary: binary, condition: range.isEmpty ? nil : range.joined(separator: " AND "),
+                            suffix: " ORDER BY \(order.joined(separator: ", "))", sql),
+                        columns: changeTable.columns, binaryFormats: binary ? table.copyFormats() : nil))
+                lower = try bound.map { try table.keyCondition(">", $0, sql) }
+            }
+            var parts = Array(repeating: [PGRow](), count: jobs.count)
+            try workers.run(jobs) { job, batch in parts[job] += batch }
+            rows = parts.flatMap { $0 }
+            // Not the last chunk: the next one starts after its end, whatever was read of it.
+            lastKey = end
+            last = end == nil
+        } else {
+            // The key's text too, after the row's columns: the checkpoint, which the next chunk's
+            // condition reads back as literals.
+            let extra = keyList.map { "\($0)::text" }
+            let statement = try table.copyStatement(
+                binary: binary, extra: extra, condition: condition,
+                suffix: " ORDER BY \(order.joined(separator: ", ")) LIMIT \(backfill.chunkSize)", sql)
+            var reader = CopyRowReader(
+                columns: changeTable.columns, extra: extra.count,
+                binaryFormats: binary ? table.copyFormats(extra: extra.count) : nil,
+                keepTuples: context.configuration.keepTuples, decodeValues: context.configuration.decodeValues)
+            var lastExtra: [String?] = []
+            try sql.copyOut(statement) { message in
+                guard let (row, extraText) = try reader.row(message) else { return }
+                rows.append(row)
+                lastExtra = extraText
+            }
+            lastKey = rows.isEmpty ? nil : lastExtra.map { $0 ?? "" }
+            last = rows.count < backfill.chunkSize
         }
         let positions = table.key.compactMap { key in changeTable.columns.firstIndex { $0.name == key } }
         // Keys are compared as values, as the stream's changes carry them (the same type, format
@@ -491,12 +547,9 @@ final class BackfillCoordinator: Sendable {
                 return value
             }
         }
-        let lastKey = rows.isEmpty ? nil : lastExtra.map { $0 ?? "" }
         state.withLock { state in
             state.settled = nil
-            state.chunk = Chunk(
-                sequence: sequence, table: changeTable, rows: rows, lastKey: lastKey,
-                last: rows.count < backfill.chunkSize)
+            state.chunk = Chunk(sequence: sequence, table: changeTable, rows: rows, lastKey: lastKey, last: last)
             state.window.chunkRead(sequence: sequence, keys: keys)
         }
         try afterRead.withLock { $0 }?(table.qualifiedName, sequence)

@@ -94,14 +94,12 @@ extension ChangeStream {
         public var initialSnapshot = false
         /// Rows per snapshot batch.
         public var snapshotBatchSize = 10_000
-        /// Connections that copy the initial snapshot together (``initialSnapshotWorkersRange``). Above 1, each table's
+        /// Connections that copy the initial snapshot together (``ChangeStream/copyWorkersRange``). Above 1, each table's
         /// heap blocks are shared out in ranges that the workers read under the slot's one exported
         /// snapshot: tables still come one after another, each ending with its last batch, but a
         /// table's rows arrive in no defined order (as from any heap scan). The first failure of
         /// any worker fails the whole snapshot, and no slot is left behind.
         public var initialSnapshotWorkers = 1
-        /// The values ``initialSnapshotWorkers`` may take.
-        public static let initialSnapshotWorkersRange = 1...64
         /// A backfill to run once the stream streams (``ChangeStream/Backfill``); more can be
         /// started on a running stream with ``ChangeStream/backfill(_:)``.
         public var backfill: Backfill?
@@ -262,7 +260,7 @@ extension ChangeStream.Configuration {
             throw refuse("statusInterval", statusInterval, "at least 1 second")
         }
         guard snapshotBatchSize >= 1 else { throw refuse("snapshotBatchSize", snapshotBatchSize, "at least 1") }
-        let workers = Self.initialSnapshotWorkersRange
+        let workers = ChangeStream.copyWorkersRange
         guard workers.contains(initialSnapshotWorkers) else {
             throw refuse(
                 "initialSnapshotWorkers", initialSnapshotWorkers, "\(workers.lowerBound) to \(workers.upperBound)")

@@ -4,6 +4,10 @@ import PGOutput
 import PGSupport
 
 extension ChangeStream {
+    /// How many connections may copy together: ``Configuration/initialSnapshotWorkers`` and
+    /// ``Backfill/workers``.
+    public static let copyWorkersRange = 1...64
+
     /// Copies the published tables as they were at the slot's consistent point, in batches, one
     /// table after another.
     ///
@@ -23,7 +27,7 @@ extension ChangeStream {
         let workerCount = configuration.initialSnapshotWorkers
         let workers =
             workerCount > 1
-            ? SnapshotWorkers(
+            ? CopyWorkers(
                 count: workerCount, snapshot: name, dsn: configuration.dsn, logger: logger,
                 interruption: interruption, reading: reading)
             : nil
@@ -68,7 +72,7 @@ extension ChangeStream {
                 // Several ranges per worker, taken in turn, so that a worker that is done early
                 // takes the next.
                 let ranges = BlockRanges(blocks: try table.heapBlocks(sql), parts: workerCount * 4).ranges
-                try workers.run(try ranges.map { try job($0.condition) }, take)
+                try workers.run(try ranges.map { try job($0.condition) }) { _, rows in try take(rows) }
             } else {
                 try reading.read(try job(nil), on: sql, take)
             }
@@ -127,31 +131,34 @@ struct SnapshotReading: Sendable {
     }
 }
 
-/// The connections of a parallel initial snapshot.
+/// Connections that run `COPY` jobs together: the workers of a parallel initial snapshot (each in
+/// a transaction that imported the slot's exported snapshot) or of a backfill chunk's key ranges.
 ///
-/// Each worker thread opens its own connection, imports the slot's exported snapshot and runs the
-/// jobs it takes (one table's block ranges at a time); the stream's thread hands their batches to
-/// the handler, in the order they are read. At most `count` batches wait, besides one being read
-/// per worker, so memory stays bounded. The first failure of any worker (its connection, its
-/// COPY, a stop) ends every worker and fails the snapshot; ``close()`` ends them too and waits
-/// for their connections to close.
-final class SnapshotWorkers: Sendable {
+/// Each worker thread opens its own connection and runs the jobs it takes, one set of jobs at a
+/// time (a table's block ranges, a chunk's key ranges); the calling thread gets their batches, in
+/// the order they are read, each with its job's index. At most `count` batches wait, besides one
+/// being read per worker, so memory stays bounded. The first failure of any worker (its
+/// connection, its COPY, a stop) ends every worker and is thrown to the caller; ``close()`` ends
+/// them too and waits for their connections to close.
+final class CopyWorkers: Sendable {
     private struct State {
-        /// The current table's jobs not taken yet, the next last.
-        var jobs: [SnapshotJob] = []
+        /// The current set's jobs not taken yet, with their indexes, the next last.
+        var jobs: [(index: Int, job: SnapshotJob)] = []
         /// Jobs taken and not finished.
         var running = 0
-        var batches: [[PGRow]] = []
+        var batches: [(job: Int, rows: [PGRow])] = []
         var failure: (any Error)?
         var closed = false
         var exited = 0
     }
 
     private let state = Locked(State())
-    private let count: Int
+    let count: Int
 
+    /// - Parameter snapshot: the exported snapshot each worker's transaction imports; nil for
+    ///   none (each job reads what is committed when it runs).
     init(
-        count: Int, snapshot: String, dsn: String, logger: Logger, interruption: Interruption,
+        count: Int, snapshot: String?, dsn: String, logger: Logger, interruption: Interruption,
         reading: SnapshotReading
     ) {
         self.count = count
@@ -171,7 +178,7 @@ final class SnapshotWorkers: Sendable {
     }
 
     private func work(
-        snapshot: String, dsn: String, logger: Logger, interruption: Interruption, reading: SnapshotReading
+        snapshot: String?, dsn: String, logger: Logger, interruption: Interruption, reading: SnapshotReading
     ) {
         defer {
             state.withLock { $0.exited += 1 }
@@ -180,9 +187,13 @@ final class SnapshotWorkers: Sendable {
         do {
             let sql = try PGConnection(dsn, logger: logger, interruption: interruption)
             defer { sql.close() }
-            try ChangeStream.importSnapshot(snapshot, on: sql)
-            while let job = take() {
-                try reading.read(job, on: sql) { rows in try put(rows) }
+            if let snapshot {
+                try ChangeStream.importSnapshot(snapshot, on: sql)
+            } else {
+                try PublishedTable.prepareSession(sql)
+            }
+            while let (index, job) = take() {
+                try reading.read(job, on: sql) { rows in try put(rows, job: index) }
                 state.withLock { $0.running -= 1 }
                 state.broadcast()
             }
@@ -195,8 +206,8 @@ final class SnapshotWorkers: Sendable {
         }
     }
 
-    /// The next job, once there is one; nil once the snapshot is closed.
-    private func take() -> SnapshotJob? {
+    /// The next job and its index, once there is one; nil once the workers are closed.
+    private func take() -> (Int, SnapshotJob)? {
         state.withLock(when: { !$0.jobs.isEmpty || $0.closed }) { state, _ in
             guard !state.closed, let job = state.jobs.popLast() else { return nil }
             state.running += 1
@@ -204,33 +215,33 @@ final class SnapshotWorkers: Sendable {
         }
     }
 
-    /// Queues a batch for the stream's thread, once there is room.
-    private func put(_ rows: [PGRow]) throws {
+    /// Queues a batch for the calling thread, once there is room.
+    private func put(_ rows: [PGRow], job: Int) throws {
         try state.withLock(when: { $0.batches.count < count || $0.closed }) { state, _ in
-            if state.closed { throw Interruption.stopped("copying the initial snapshot") }
-            state.batches.append(rows)
+            if state.closed { throw Interruption.stopped("copying") }
+            state.batches.append((job, rows))
         }
         state.broadcast()
     }
 
-    /// Runs one table's jobs and passes every batch to `emit` on this thread; returns once every
-    /// job is done, and throws the first failure of a worker.
-    func run(_ jobs: [SnapshotJob], _ emit: ([PGRow]) throws -> Void) throws {
-        state.withLock { $0.jobs = jobs.reversed() }
+    /// Runs a set of jobs and passes every batch, with its job's index, to `emit` on this
+    /// thread; returns once every job is done, and throws the first failure of a worker.
+    func run(_ jobs: [SnapshotJob], _ emit: (Int, [PGRow]) throws -> Void) throws {
+        state.withLock { $0.jobs = Array(jobs.enumerated().map { ($0.offset, $0.element) }.reversed()) }
         state.broadcast()
         while true {
             let next = try state.withLock(when: { state in
                 !state.batches.isEmpty || state.failure != nil || state.closed
                     || (state.jobs.isEmpty && state.running == 0)
-            }) { state, _ throws -> [PGRow]? in
+            }) { state, _ throws -> (job: Int, rows: [PGRow])? in
                 if let failure = state.failure { throw failure }
                 if !state.batches.isEmpty { return state.batches.removeFirst() }
-                if state.closed { throw Interruption.stopped("copying the initial snapshot") }
+                if state.closed { throw Interruption.stopped("copying") }
                 return nil
             }
             guard let next else { return }
             state.broadcast()
-            try emit(next)
+            try emit(next.job, next.rows)
         }
     }
 

@@ -76,8 +76,9 @@ import Glibc
         #expect(difference == nil, "\(difference ?? "")", sourceLocation: sourceLocation)
     }
 
-    @Test(arguments: [false, true])
-    func backfillStartedMidStreamUnderConcurrentWrites(chunked: Bool) throws {
+    /// With two workers, each chunk's key range is read in two parts at once.
+    @Test(arguments: [false, true], [1, 2])
+    func backfillStartedMidStreamUnderConcurrentWrites(chunked: Bool, workers: Int) throws {
         let cluster = try LocalCluster.start(
             LocalCluster.Configuration(
                 settings: testClusterConfiguration.settings.merging(["logical_decoding_work_mem": "64kB"]) { $1 }))
@@ -93,8 +94,18 @@ import Glibc
             configuration.delivery = .chunked(batchSize: 50)
             configuration.streaming = major >= 16 ? .parallel : .on
         }
+        // Every reader's connection shows its COPY (running, or done and waiting for the next).
+        let observer = Locked(try PGConnection(cluster.dsn()))
+        let copiers = Locked(0)
         let running = RunningStream(configuration) { event in
-            if case .snapshot = event { usleep(20_000) }
+            guard case .snapshot = event else { return }
+            let count = observer.withLock { connection in
+                try? connection.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (%' AND pid <> pg_backend_pid()"
+                ).scalar
+            }
+            copiers.withLock { $0 = max($0, Int(count ?? "") ?? 0) }
+            usleep(20_000)
         }
         defer { running.stop() }
         #expect(running.waitConnected(seconds: 60))
@@ -103,7 +114,9 @@ import Glibc
         let large = try PGConnection(cluster.dsn())
         defer { large.close() }
         try large.execute("BEGIN; UPDATE items SET v = 'large' WHERE id % 10 = 2")
-        try running.stream.backfill(ChangeStream.Backfill(tables: ["items", "measures"], chunkSize: 100))
+        var backfill = ChangeStream.Backfill(tables: ["items", "measures"], chunkSize: 100)
+        backfill.workers = workers
+        try running.stream.backfill(backfill)
         #expect(running.wait(seconds: 30) { $0.contains { if case .snapshot = $0 { true } else { false } } })
         try large.execute("COMMIT")
         let complete = running.wait(seconds: 180, until: Self.backfillComplete)
@@ -130,19 +143,21 @@ import Glibc
         }
         #expect(itemIDs == itemIDs.sorted())
         #expect(running.stream.metrics.backfillRows == chunks.reduce(0) { $0 + $1.rows.count })
+        #expect(copiers.withLock { $0 } == workers, "\(copiers.withLock { $0 }) connections read chunks")
         try expectMirrorEqual(events, dsn: cluster.dsn())
     }
 
     /// A backfill stopped part way resumes from the checkpoint of the last chunk handled, in a
     /// new stream (a new process would do the same with the persisted checkpoint): no row is
     /// copied twice and none is missed.
-    @Test func resumesFromTheLastCheckpoint() throws {
+    @Test(arguments: [1, 2]) func resumesFromTheLastCheckpoint(workers: Int) throws {
         let cluster = try LocalCluster.start(testClusterConfiguration)
         defer { cluster.destroy() }
         try cluster.psql(Self.schema)
         var configuration = ChangeStream.Configuration(dsn: cluster.dsn(), slot: "bf", publications: ["pub"])
         configuration.createSlot = true
         configuration.backfill = ChangeStream.Backfill(tables: ["public.items", "measures"], chunkSize: 200)
+        configuration.backfill?.workers = workers
         let writer = ConcurrentWriter(dsn: cluster.dsn(), Self.write)
         var events: [PGChangeEvent] = []
         var checkpoints: [PGBackfillCheckpoint] = []
@@ -165,6 +180,7 @@ import Glibc
             if run < 2 {
                 #expect(!last.isComplete)
                 configuration.backfill = ChangeStream.Backfill(resuming: last, chunkSize: 200)
+                configuration.backfill?.workers = workers
                 configuration.createSlot = false
             }
         }
@@ -254,7 +270,7 @@ import Glibc
 
     /// `pgrepl stream --backfill`, killed with SIGKILL twice while it copies: the restarts resume
     /// from `--backfill-state`, and the output, replayed into a mirror, equals the publication.
-    @Test(.timeLimit(.minutes(5))) func cliBackfillSurvivesSIGKILL() throws {
+    @Test(.timeLimit(.minutes(5)), arguments: [1, 2]) func cliBackfillSurvivesSIGKILL(workers: Int) throws {
         let cluster = try LocalCluster.start(testClusterConfiguration)
         defer { cluster.destroy() }
         try cluster.psql(Self.schema)
@@ -265,7 +281,7 @@ import Glibc
         let arguments = [
             "stream", "--dsn", cluster.dsn(), "--slot", "cli_bf", "--publication", "pub", "--create-slot",
             "--backfill", "items", "--backfill", "measures", "--backfill-state", state, "--backfill-chunk", "50",
-            "--output", output, "--status-interval", "1",
+            "--output", output, "--status-interval", "1", "--backfill-workers", "\(workers)",
         ]
         func snapshotRows() -> Int { readTextFile(output).components(separatedBy: "\"action\":\"R\"").count - 1 }
         let writer = ConcurrentWriter(dsn: cluster.dsn(), Self.write)

@@ -29,19 +29,20 @@ import Testing
         ALTER PUBLICATION pub ADD TABLE by_citext;
         """
 
-    @Test(arguments: [false, true])
-    func aRowChangedBetweenAChunksReadAndItsHighWatermarkIsLeftOut(binary: Bool) throws {
-        try check(tables: ["by_domain", "by_enum", "by_composite"], binary: binary)
+    /// With two workers, each chunk's key range is cut at a typed key and read in two parts.
+    @Test(arguments: [false, true], [1, 2])
+    func aRowChangedBetweenAChunksReadAndItsHighWatermarkIsLeftOut(binary: Bool, workers: Int) throws {
+        try check(tables: ["by_domain", "by_enum", "by_composite"], binary: binary, workers: workers)
     }
 
-    @Test(.requires(.citext), arguments: [false, true])
-    func aCitextKeyChangedInTheWindowIsLeftOut(binary: Bool) throws {
-        try check(tables: ["by_citext"], binary: binary, extra: Self.citextSchema)
+    @Test(.requires(.citext), arguments: [false, true], [1, 2])
+    func aCitextKeyChangedInTheWindowIsLeftOut(binary: Bool, workers: Int) throws {
+        try check(tables: ["by_citext"], binary: binary, workers: workers, extra: Self.citextSchema)
     }
 
     /// Backfills `tables` in chunks of 3 (k 1–3, then 4–6); in each table's first chunk's window
     /// row k = 2 is set to v = 1.
-    private func check(tables: [String], binary: Bool, extra: String = "") throws {
+    private func check(tables: [String], binary: Bool, workers: Int, extra: String = "") throws {
         let cluster = try LocalCluster.start(testClusterConfiguration)
         defer { cluster.destroy() }
         try cluster.psql(Self.schema + extra)
@@ -66,7 +67,9 @@ import Testing
             defer { writer.close() }
             try writer.execute("UPDATE \(name) SET v = 1 WHERE k = 2")
         }
-        try running.stream.backfill(ChangeStream.Backfill(tables: tables, chunkSize: 3))
+        var backfill = ChangeStream.Backfill(tables: tables, chunkSize: 3)
+        backfill.workers = workers
+        try running.stream.backfill(backfill)
         let complete = running.wait(seconds: 120, until: BackfillTests.backfillComplete)
         #expect(complete, "the backfill did not complete: \(String(describing: running.error))")
         running.stop()

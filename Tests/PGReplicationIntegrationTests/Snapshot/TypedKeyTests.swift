@@ -69,8 +69,8 @@ import Glibc
     /// so the rule must leave it out; odd rows are never touched and always delivered. No row
     /// goes back in time, the key and column types equal the stream's, and the consumer's last
     /// value of each row equals the table.
-    @Test(arguments: [false, true])
-    func backfillWithDomainEnumAndCitextKeys(binary: Bool) throws {
+    @Test(arguments: [false, true], [1, 2])
+    func backfillWithDomainEnumAndCitextKeys(binary: Bool, workers: Int) throws {
         let cluster = try LocalCluster.start(testClusterConfiguration)
         defer { cluster.destroy() }
         try cluster.psql(Self.schema)
@@ -85,7 +85,9 @@ import Glibc
             try connection.execute(
                 Self.tables.map { "UPDATE \($0) SET v = v + 1 WHERE k = \(k);" }.joined(separator: " "))
         }
-        try running.stream.backfill(ChangeStream.Backfill(tables: Self.tables, chunkSize: 2))
+        var backfill = ChangeStream.Backfill(tables: Self.tables, chunkSize: 2)
+        backfill.workers = workers
+        try running.stream.backfill(backfill)
         let complete = running.wait(seconds: 180, until: BackfillTests.backfillComplete)
         #expect(complete, "the backfill did not complete: \(String(describing: running.error))")
         writer.stop()

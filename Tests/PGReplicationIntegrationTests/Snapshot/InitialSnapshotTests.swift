@@ -325,27 +325,34 @@ import Testing
         configuration.initialSnapshot = true
         configuration.snapshotBatchSize = 1000
         configuration.initialSnapshotWorkers = 3
-        let observer = try PGConnection(cluster.dsn())
-        var copiers = 0
+        // Every worker's connection shows its COPY (running, or done and waiting for the next).
+        let observer = Locked(try PGConnection(cluster.dsn()))
+        let copiers = Locked(0)
+        let running = RunningStream(configuration) { event in
+            guard case .snapshot = event else { return }
+            let count = observer.withLock { connection in
+                try? connection.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (%' AND pid <> pg_backend_pid()"
+                ).scalar
+            }
+            copiers.withLock { $0 = max($0, Int(count ?? "") ?? 0) }
+        }
+        defer { running.stop() }
+        // Streaming starts once every table was copied and the slot made.
+        #expect(running.waitConnected(seconds: 60), "\(String(describing: running.error))")
+        running.stop()
         var ids: [String: [Int]] = [:]
         var order: [String] = []
         var lastFlags: [String: [Bool]] = [:]
-        let stream = ChangeStream(configuration)
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { stream.stop() }
-        try stream.consume { event in
-            guard case .snapshot(let batch) = event else { return }
+        for event in running.received {
+            guard case .snapshot(let batch) = event else { continue }
             let name = batch.table.name
             if order.last != name { order.append(name) }
             lastFlags[name, default: []].append(batch.isLast)
             ids[name, default: []] += try batch.rows.map { try $0["id", as: Int.self] }
-            // Every worker's connection shows its COPY (running, or done and waiting for the next).
-            let count = try observer.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (%' AND pid <> pg_backend_pid()"
-            ).scalar
-            copiers = max(copiers, Int(count ?? "") ?? 0)
-            if lastFlags.values.filter({ $0.last == true }).count == 3 { stream.stop() }
         }
-        #expect(copiers == 3, "\(copiers) connections copied")
+        let copied = copiers.withLock { $0 }
+        #expect(copied == 3, "\(copied) connections copied")
         #expect(order == ["empty", "narrow", "wide"], "tables interleaved: \(order)")
         for (name, flags) in lastFlags {
             #expect(flags.last == true && flags.dropLast().allSatisfy { !$0 }, "\(name): \(flags)")

@@ -12,7 +12,8 @@ format-version 2, which `pgrepl stream --format json` writes too).
 Prints one line: `RESULT rate=… sent=… received=… p50_ms=… p99_ms=… max_ms=… keeps_up=0|1
 consumer_cpu_s=…` (the consumer's user+sys CPU over the whole run, from /proc). The
 first second is a warm-up and is left out. The consumer keeps up when every row's line arrived
-within 5 s after the last commit and the p99 stays under 1 s.
+within 5 s after the last commit and its lag did not grow over the run (the median lag of the
+last tenth of rows at most 50 ms above the first tenth's, both printed as first_ms and last_ms).
 """
 
 import os
@@ -98,10 +99,19 @@ def main():
     def pct(p):
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else float("nan")
 
-    keeps_up = int(received == len(committed) and pct(0.99) < 1000)
+    # Keeping up: every line arrived, and the lag did not grow over the run (the median of the
+    # last tenth of rows at most 50 ms above the first tenth's, after the warm-up).
+    timed = sorted((t, (arrived[i] - t) * 1000) for i, t in committed.items() if t >= warm and i in arrived)
+    tenth = max(1, len(timed) // 10)
+    first = sorted(lag for _, lag in timed[:tenth])
+    final = sorted(lag for _, lag in timed[-tenth:])
+    first_lag = first[len(first) // 2] if first else float("nan")
+    final_lag = final[len(final) // 2] if final else float("nan")
+    growing = bool(timed) and final_lag > first_lag + 50
+    keeps_up = int(received == len(committed) and not growing)
     print(f"RESULT rate={rate:.0f} sent_rate={sent_rate:.0f} sent={len(committed)} received={received} "
           f"p50_ms={pct(0.5):.3f} p99_ms={pct(0.99):.3f} max_ms={latencies[-1] if latencies else float('nan'):.3f} "
-          f"keeps_up={keeps_up} consumer_cpu_s={cpu:.2f}")
+          f"keeps_up={keeps_up} first_ms={first_lag:.3f} last_ms={final_lag:.3f} consumer_cpu_s={cpu:.2f}")
 
 
 if __name__ == "__main__":

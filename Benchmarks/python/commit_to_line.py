@@ -16,7 +16,6 @@ within 5 s after the last commit and its lag did not grow over the run (the medi
 last tenth of rows at most 50 ms above the first tenth's, both printed as first_ms and last_ms).
 """
 
-import os
 import re
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import threading
 import time
 
 import psycopg2
+
+from proc_times import cpu_seconds
 
 ID = re.compile(rb'"action":"I".*?"value":(\d+)')
 
@@ -82,9 +83,7 @@ def main():
             if len(arrived) > len(committed):
                 break
         time.sleep(0.01)
-    with open(f"/proc/{consumer.pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    cpu = sum(cpu_seconds(consumer.pid))
     consumer.terminate()
     try:
         consumer.wait(10)

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+from proc_times import cpu_seconds, peak_rss_kb
+
 
 def complete(path):
     try:
@@ -27,7 +29,6 @@ def main():
     command = sys.argv[sys.argv.index("--") + 1:]
     if os.path.exists(state):
         os.remove(state)
-    ticks = os.sysconf("SC_CLK_TCK")
     start = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     while not complete(state):
@@ -35,11 +36,8 @@ def main():
             sys.exit(f"the backfill ended early (status {process.returncode})")
         time.sleep(0.005)
     wall = time.monotonic() - start
-    with open(f"/proc/{process.pid}/stat") as file:
-        fields = file.read().rsplit(")", 1)[1].split()
-    user, system = int(fields[11]) / ticks, int(fields[12]) / ticks
-    with open(f"/proc/{process.pid}/status") as file:
-        rss = next(int(line.split()[1]) for line in file if line.startswith("VmHWM:"))
+    user, system = cpu_seconds(process.pid)
+    rss = peak_rss_kb(process.pid)
     process.send_signal(signal.SIGTERM)
     process.wait(30)
     print(f"wall={wall:.2f} user={user:.2f} sys={system:.2f} rss_kb={rss}")

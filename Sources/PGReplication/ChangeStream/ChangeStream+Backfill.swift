@@ -300,6 +300,8 @@ final class BackfillCoordinator: Sendable {
         var failingSince: Date?
         var readAgain = 0
         let slot = context.configuration.slot
+        // The backfill's connections wait for the server as long as the stream runs, a minute at most.
+        let interruption = Interruption(pipe: nil, isRequested: { [self] in !isRunning }, timeout: 60)
         while let backfill = nextBackfill(context) {
             // Watermarks written before the stream streams could lie before a slot it creates.
             guard context.isConnected() else {
@@ -309,23 +311,22 @@ final class BackfillCoordinator: Sendable {
             do {
                 let sql =
                     try connection
-                    ?? PGConnection(
-                        context.configuration.dsn, logger: context.logger,
-                        interruption: Interruption(pipe: nil, isRequested: { [self] in !isRunning }, timeout: 60))
+                    ?? PGConnection(context.configuration.dsn, logger: context.logger, interruption: interruption)
                 if connection == nil { try PublishedTable.prepareSession(sql) }
                 connection = sql
-                if backfill.workers > 1, workers?.count != backfill.workers {
+                if workers?.count != backfill.workers {
                     workers?.close()
-                    workers = CopyWorkers(
-                        count: backfill.workers, snapshot: nil, dsn: context.configuration.dsn, logger: context.logger,
-                        interruption: Interruption(pipe: nil, isRequested: { [self] in !isRunning }, timeout: 60),
-                        reading: SnapshotReading(
-                            batchSize: backfill.chunkSize, keepTuples: context.configuration.keepTuples,
-                            decodeValues: context.configuration.decodeValues))
+                    workers =
+                        backfill.workers > 1
+                        ? CopyWorkers(
+                            count: backfill.workers, snapshot: nil, dsn: context.configuration.dsn,
+                            logger: context.logger, interruption: interruption,
+                            reading: SnapshotReading(
+                                batchSize: backfill.chunkSize, keepTuples: context.configuration.keepTuples,
+                                decodeValues: context.configuration.decodeValues))
+                        : nil
                 }
-                switch try copyChunk(
-                    of: backfill, sql: sql, workers: backfill.workers > 1 ? workers : nil, context: context)
-                {
+                switch try copyChunk(of: backfill, sql: sql, workers: workers, context: context) {
                 case .delivered?:
                     attempt = 0
                     failingSince = nil
@@ -570,12 +571,13 @@ final class BackfillCoordinator: Sendable {
     /// flushes the WAL up to it. The transaction has no change, so the stream sends nothing of it.
     private func watermark(_ kind: String, _ sequence: Int, sql: PGConnection) throws {
         let content = try sql.quoteLiteral("\(tag) \(kind) \(sequence)")
-        let message = "pg_logical_emit_message(false, '\(ChangeStream.Backfill.prefix)', \(content)"
+        let arguments = "false, '\(ChangeStream.Backfill.prefix)', \(content)"
         if sql.version.supports(.flushedMessages) {
-            try sql.execute("SELECT \(message), true)")
+            try sql.execute("SELECT pg_logical_emit_message(\(arguments), true)")
         } else {
             try sql.execute(
-                "BEGIN; SET LOCAL synchronous_commit = on; SELECT \(message)); SELECT pg_current_xact_id(); COMMIT")
+                "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_logical_emit_message(\(arguments));"
+                    + " SELECT pg_current_xact_id(); COMMIT")
         }
     }
 }

@@ -163,7 +163,7 @@ final class CopyWorkers: Sendable {
     ) {
         self.count = count
         let state = self.state
-        // A worker's waits end at a stop of the stream or once the snapshot is closed.
+        // A worker's waits end at a stop of the stream or once the workers are closed.
         let workerInterruption = Interruption(
             pipe: interruption.pipe,
             isRequested: { interruption.isRequested() || state.withLock { $0.closed } },
@@ -172,7 +172,7 @@ final class CopyWorkers: Sendable {
             let thread = Thread { [self] in
                 work(snapshot: snapshot, dsn: dsn, logger: logger, interruption: workerInterruption, reading: reading)
             }
-            thread.name = "pgrepl-snapshot-\(index)"
+            thread.name = "pgrepl-copy-\(index)"
             thread.start()
         }
     }

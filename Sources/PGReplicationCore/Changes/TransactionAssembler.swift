@@ -106,7 +106,7 @@ package struct TransactionAssembler {
         _ payload: UnsafeRawBufferPointer, lsn: LSN = 0, owner: AnyObject? = nil, emit: (PGChangeEvent) throws -> Void
     ) throws -> Bool {
         try feedMessage(payload, lsn: lsn, owner: owner, emit: emit)
-        return current != nil
+        return hasOpenTransaction
     }
 
     private mutating func feedMessage(

@@ -14,6 +14,10 @@ public struct ServerFeatures: Sendable, Hashable {
         case wal2json
         /// The citext extension (contrib), for keys of an extension type.
         case citext
+        /// Debezium 3.6.3's embedded engine (`java`, and its jars in `PGREPL_DEBEZIUM_JARS`,
+        /// which `Scripts/debezium/fetch.sh` fetches) beside a server with hstore (contrib), for
+        /// the differential test of `--format debezium`.
+        case debezium
     }
 
     /// The server's major version (15, 16, 18 …), 0 when unknown.
@@ -30,7 +34,22 @@ public struct ServerFeatures: Sendable, Hashable {
 
     /// Why a test that needs `feature` does not run here.
     public func reason(_ feature: Feature) -> String {
-        "needs \(feature.rawValue), which this PostgreSQL \(majorVersion) build lacks (the PostgreSQL 15 lane runs it)"
+        if feature == .debezium {
+            return
+                "needs Debezium 3.6.3 (java and PGREPL_DEBEZIUM_JARS) and hstore, which this PostgreSQL \(majorVersion) lane lacks (the PostgreSQL 15 lane runs it)"
+        }
+        return
+            "needs \(feature.rawValue), which this PostgreSQL \(majorVersion) build lacks (the PostgreSQL 15 lane runs it)"
+    }
+
+    /// The folder of Debezium's jars when they and `java` are there.
+    public static func debeziumJars(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard let jars = environment["PGREPL_DEBEZIUM_JARS"], !jars.isEmpty,
+            let files = try? FileManager.default.contentsOfDirectory(atPath: jars),
+            files.contains(where: { $0.hasPrefix("debezium-connector-postgres-") })
+        else { return nil }
+        let path = (environment["PATH"] ?? "/usr/bin").split(separator: ":")
+        return path.contains { FileManager.default.isExecutableFile(atPath: "\($0)/java") } ? jars : nil
     }
 
     /// The major version an external server reports (`server_version_num`), asked with `psql`
@@ -77,6 +96,11 @@ public struct ServerFeatures: Sendable, Hashable {
         }
         if FileManager.default.fileExists(atPath: pgConfig("--sharedir") + "/extension/citext.control") {
             available.insert(.citext)
+        }
+        if FileManager.default.fileExists(atPath: pgConfig("--sharedir") + "/extension/hstore.control"),
+            debeziumJars(environment: environment) != nil
+        {
+            available.insert(.debezium)
         }
         let version = pgConfig("--version")  // "PostgreSQL 16.2"
         let major = Int(version.split(separator: " ").last?.prefix { $0.isNumber } ?? "") ?? 0

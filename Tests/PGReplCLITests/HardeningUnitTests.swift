@@ -32,14 +32,14 @@ import Testing
     /// Int64", exit 132); Debezium saturates as Java's `(long)` cast does.
     @Test func anIntervalPastTheMicrosecondRangeSaturatesAsDebeziumDoes() {
         let years178M = PGInterval(months: 178_000_000 * 12)
-        #expect(DebeziumEncoder.microDuration(years178M) == .max)
-        #expect(DebeziumEncoder.microDuration(PGInterval(months: -178_000_000 * 12)) == .min)
+        #expect(DebeziumValues.microDuration(years178M) == .max)
+        #expect(DebeziumValues.microDuration(PGInterval(months: -178_000_000 * 12)) == .min)
         #expect(
-            DebeziumEncoder.microDuration(PGInterval(months: .max, days: .max, microseconds: .max)) == .max)
-        #expect(DebeziumEncoder.microDuration(PGInterval(months: 1, days: 2, microseconds: 3)) == 2_802_600_000_003)
-        #expect(DebeziumEncoder.javaLong(.nan) == 0 && DebeziumEncoder.javaLong(-2.9) == -2)
-        #expect(DebeziumEncoder.floorDivide(.min, 1000) == -9_223_372_036_854_776)
-        #expect(DebeziumEncoder.floorDivide(-1, 1000) == -1 && DebeziumEncoder.floorDivide(1999, 1000) == 1)
+            DebeziumValues.microDuration(PGInterval(months: .max, days: .max, microseconds: .max)) == .max)
+        #expect(DebeziumValues.microDuration(PGInterval(months: 1, days: 2, microseconds: 3)) == 2_802_600_000_003)
+        #expect(DebeziumValues.javaLong(.nan) == 0 && DebeziumValues.javaLong(-2.9) == -2)
+        #expect(DebeziumValues.floorDivide(.min, 1000) == -9_223_372_036_854_776)
+        #expect(DebeziumValues.floorDivide(-1, 1000) == -1 && DebeziumValues.floorDivide(1999, 1000) == 1)
     }
 
     @Test func aNaNDateHasNoTimestamp() {

@@ -46,6 +46,11 @@ public struct PGTypeOID: RawRepresentable, Hashable, Sendable, ExpressibleByInte
     public static let numeric: PGTypeOID = 1700
     public static let uuid: PGTypeOID = 2950
     public static let jsonb: PGTypeOID = 3802
+    /// Types kept as they came (``PGRawValue``) that formats map on their own.
+    public static let point: PGTypeOID = 600
+    public static let money: PGTypeOID = 790
+    public static let bit: PGTypeOID = 1560
+    public static let varbit: PGTypeOID = 1562
 
     // MARK: - Array types
 

@@ -62,8 +62,26 @@ struct StreamCommand: ParsableCommand {
         help: ArgumentHelp(
             "--format debezium: source.name, as Debezium's topic.prefix.", valueName: "name"))
     var topicPrefix = "pgrepl"
-    @Option(help: "--format debezium: numeric values as precise (Debezium's default), double or string.")
+    @Option(
+        help:
+            "--format debezium: numeric and money values as precise (Debezium's default), double or string (decimal.handling.mode)."
+    )
     var decimalHandling: DecimalHandling = .precise
+    @Option(
+        help:
+            "--format debezium: time and timestamp values as adaptive (Debezium's default), adaptive_time_microseconds or connect (time.precision.mode)."
+    )
+    var timePrecision: TimePrecision = .adaptive
+    @Option(
+        help:
+            "--format debezium: bytea values as bytes (Debezium's default), base64, base64-url-safe or hex (binary.handling.mode)."
+    )
+    var binaryHandling: BinaryHandling = .bytes
+    @Option(
+        help: "--format debezium: interval values as numeric (Debezium's default) or string (interval.handling.mode).")
+    var intervalHandling: IntervalHandling = .numeric
+    @Option(help: "--format debezium: hstore values as json (Debezium's default) or map (hstore.handling.mode).")
+    var hstoreHandling: HstoreHandling = .json
     @Flag(
         help:
             "--format debezium: write key<TAB>value lines (the primary key as JSON, then the event) for kcat -K'\\t', and a tombstone (key<TAB>) after each delete."
@@ -190,8 +208,10 @@ struct StreamCommand: ParsableCommand {
         }
         guard backfillChunk >= 1 else { throw ValidationError("--backfill-chunk must be at least 1") }
         if !pluginOptions.isEmpty, format != .json { throw ValidationError("-o needs --format json") }
-        if format != .debezium, keyValue || topicPrefix != "pgrepl" || decimalHandling != .precise {
-            throw ValidationError("--key-value, --topic-prefix and --decimal-handling need --format debezium")
+        if format != .debezium, !debeziumOptions.isDefault {
+            throw ValidationError(
+                "--key-value, --topic-prefix, --decimal-handling, --time-precision, --binary-handling, --interval-handling and --hstore-handling need --format debezium"
+            )
         }
     }
 
@@ -199,7 +219,14 @@ struct StreamCommand: ParsableCommand {
     private var formatOptions: FormatOptions {
         FormatOptions(
             wal2json: Wal2JSONOptions(pluginOptions),
-            debezium: DebeziumOptions(topicPrefix: topicPrefix, decimalHandling: decimalHandling, keyValue: keyValue))
+            debezium: debeziumOptions)
+    }
+
+    private var debeziumOptions: DebeziumOptions {
+        DebeziumOptions(
+            topicPrefix: topicPrefix, decimalHandling: decimalHandling, timePrecision: timePrecision,
+            binaryHandling: binaryHandling, intervalHandling: intervalHandling, hstoreHandling: hstoreHandling,
+            keyValue: keyValue)
     }
 
     func run() throws(CLIError) {

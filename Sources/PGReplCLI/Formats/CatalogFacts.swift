@@ -23,6 +23,10 @@ final class CatalogFacts {
         var defaults: [String?]
         var primaryKey: [Bool]
         var hasPrimaryKey: Bool
+        /// Each column's type name as `format_type` prints it (nil when the catalog lacks it).
+        var plainTypeNames: [String?]
+        /// Per column: a domain's base type, else nil.
+        var domainBases: [ColumnFacts.DomainBase?]
         /// What the wal2json encoder writes for the table and each column, made once per
         /// description: `,"schema":…,"table":…`; `{"name":…,"type":…,"typeoid":…,"value":` and
         /// what follows the value in `columns` (optional, position, default, `}`) and in
@@ -51,6 +55,8 @@ final class CatalogFacts {
             defaults = facts.defaults
             primaryKey = facts.primaryKey
             hasPrimaryKey = facts.hasPrimaryKey
+            plainTypeNames = facts.typeNames
+            domainBases = facts.domainBaseTypes
         }
 
         /// format_type quotes a name that needs it; wal2json then writes it as it is, unless it is

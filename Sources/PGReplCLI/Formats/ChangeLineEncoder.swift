@@ -35,8 +35,8 @@ protocol ChangeLineEncoder: AnyObject {
     func message(_ message: PGLogicalDecodingMessage, into out: inout [UInt8]) -> Bool
     /// A schema change's lines (`--schema-changes`).
     func schemaChange(_ change: PGSchemaChange, into out: inout [UInt8]) throws
-    /// One row of the initial snapshot or of a backfill chunk.
-    func snapshotRow(_ row: PGRow, of batch: PGSnapshotBatch, into out: inout [UInt8]) throws
+    /// One row of the initial snapshot or of a backfill chunk: the batch's row at `index`.
+    func snapshotRow(_ row: PGRow, at index: Int, of batch: PGSnapshotBatch, into out: inout [UInt8]) throws
     /// One pgoutput message as it came, for a format that writes them (``writesRawMessages``).
     func rawMessage(_ payload: UnsafeRawBufferPointer, lsn: LSN, into out: inout [UInt8])
 }
@@ -79,11 +79,10 @@ enum TwoPhaseAction {
     case prepare, commitPrepared, rollbackPrepared
 }
 
-/// Where a change is: its transaction, its own LSN when known, the transaction's commit (time and
-/// LSN) unless it is spooled, and the commit LSN of the transaction written before it.
+/// Where a change is: its transaction, its own LSN when known, and the transaction's commit (time
+/// and LSN) unless it is spooled.
 struct ChangePosition {
     var xid: UInt32
     var lsn: LSN?
     var commit: (time: PostgresTimestamp?, lsn: LSN)?
-    var previousCommit: LSN?
 }

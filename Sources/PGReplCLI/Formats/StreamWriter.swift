@@ -30,8 +30,6 @@ final class StreamWriter {
     /// The lines of a change on their way to a spool.
     @exclusivity(unchecked) private var scratch: [UInt8] = []
     private var open: [UInt32: (begin: PGTransactionBegin, spool: Spool?)] = [:]
-    /// The commit LSN of the last transaction written (Debezium's `source.sequence`).
-    private var lastCommitLSN: LSN?
     /// Bytes gathered before they are written (not synced) in the middle of a transaction.
     static let flushSize = 1 << 20
 
@@ -82,8 +80,7 @@ final class StreamWriter {
         case .changes(let batch):
             guard let (begin, spool) = open[batch.xid] else { return nil }
             var position = ChangePosition(
-                xid: batch.xid, lsn: nil, commit: spool == nil ? (begin.commitTime, begin.finalLSN) : nil,
-                previousCommit: lastCommitLSN)
+                xid: batch.xid, lsn: nil, commit: spool == nil ? (begin.commitTime, begin.finalLSN) : nil)
             for (index, change) in batch.changes.enumerated() {
                 position.lsn = index < batch.lsns.count ? batch.lsns[index] : nil
                 try catalog?.prepare(change)
@@ -129,8 +126,7 @@ final class StreamWriter {
         case .transaction(let transaction):
             encoder.begin(TransactionLine(transaction), into: &buffer)
             let position = ChangePosition(
-                xid: transaction.xid, lsn: nil, commit: (transaction.commitTime, transaction.commitLSN),
-                previousCommit: lastCommitLSN)
+                xid: transaction.xid, lsn: nil, commit: (transaction.commitTime, transaction.commitLSN))
             for change in transaction.changes {
                 try catalog?.prepare(change)
                 _ = try encoder.change(change, at: position, into: &buffer)
@@ -150,8 +146,8 @@ final class StreamWriter {
             try encoder.schemaChange(change, into: &buffer)
         case .snapshot(let batch):
             try catalog?.prepare(batch.table)
-            for row in batch.rows {
-                try encoder.snapshotRow(row, of: batch, into: &buffer)
+            for (index, row) in batch.rows.enumerated() {
+                try encoder.snapshotRow(row, at: index, of: batch, into: &buffer)
                 try flush(whenLarger: Self.flushSize)
             }
             changes += batch.rows.count
@@ -187,7 +183,6 @@ final class StreamWriter {
     /// A transaction's lines are all in the buffer: written, synced, counted; its end may be acknowledged.
     private func committed(_ transaction: PGTransaction) throws(CLIError) -> LSN {
         transactions += 1
-        lastCommitLSN = transaction.commitLSN
         try flush(whenLarger: 0)
         try output.sync()
         return transaction.endLSN

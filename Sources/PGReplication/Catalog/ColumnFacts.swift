@@ -11,6 +11,8 @@ package struct ColumnFacts: Hashable, Sendable {
     package var typeNames: [String?]
     /// Per column: the base type's `format_type` when the column's type is a domain, else nil.
     package var domainBaseTypeNames: [String?]
+    /// Per column: the base type and its modifier when the column's type is a domain, else nil.
+    package var domainBaseTypes: [DomainBase?] = []
     /// The attributes, when they were read (`attributes: true`); else empty.
     package var positions: [Int] = []
     package var notNull: [Bool] = []
@@ -29,7 +31,8 @@ package struct ColumnFacts: Hashable, Sendable {
         let modifiers = table.columns.map { String($0.typeModifier) }.joined(separator: ",")
         let types = try connection.execute(
             """
-            SELECT format_type(u.type, u.modifier), t.typtype = 'd', format_type(t.typbasetype, t.typtypmod)
+            SELECT format_type(u.type, u.modifier), t.typtype = 'd', format_type(t.typbasetype, t.typtypmod),
+                   t.typbasetype, t.typtypmod
             FROM unnest(ARRAY[\(oids)]::oid[], ARRAY[\(modifiers)]::int4[]) WITH ORDINALITY AS u(type, modifier, n)
             LEFT JOIN pg_type t ON t.oid = u.type
             ORDER BY u.n
@@ -39,7 +42,10 @@ package struct ColumnFacts: Hashable, Sendable {
         for index in table.columns.indices {
             let row = index < types.count ? types[index] : []
             facts.typeNames.append(row.first ?? nil)
-            facts.domainBaseTypeNames.append(row.count > 2 && row[1] == "t" ? row[2] : nil)
+            let isDomain = row.count > 4 && row[1] == "t"
+            facts.domainBaseTypeNames.append(isDomain ? row[2] : nil)
+            facts.domainBaseTypes.append(
+                isDomain ? UInt32(row[3] ?? "").map { DomainBase(oid: $0, modifier: Int32(row[4] ?? "") ?? -1) } : nil)
         }
         guard attributes else { return facts }
         let rows = try connection.execute(
@@ -64,5 +70,13 @@ package struct ColumnFacts: Hashable, Sendable {
         }
         facts.hasPrimaryKey = rows.contains { $0.count > 5 && $0[5] == "t" }
         return facts
+    }
+}
+
+extension ColumnFacts {
+    /// A domain's base type and its modifier.
+    package struct DomainBase: Hashable, Sendable {
+        package var oid: UInt32
+        package var modifier: Int32
     }
 }

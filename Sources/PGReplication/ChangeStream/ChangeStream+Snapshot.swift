@@ -21,6 +21,41 @@ extension ChangeStream {
     ) throws {
         try Self.importSnapshot(name, on: sql)
         let tables = try PublishedTable.list(configuration.publications, sql: sql)
+        let xmax = try sql.execute("SELECT txid_snapshot_xmax(txid_current_snapshot())").rows.first?.first ?? nil
+        let point = PGSnapshotPoint(lsn: consistentPoint, xmax: xmax.flatMap { UInt64($0) } ?? 0)
+        // Batches wait here until one with rows follows them (or the snapshot ends), so the last
+        // one with rows says it ends the snapshot: at most one batch with rows, and the empty
+        // last batches of empty tables after it.
+        // The progress shown (`metrics.copy`) is of the table whose rows are handed out.
+        var pending: [(batch: PGSnapshotBatch, table: PublishedTable)] = []
+        func deliver(_ batch: PGSnapshotBatch, of table: PublishedTable) throws {
+            state.withLock { state in
+                if state.metrics.snapshotTable != table.qualifiedName {
+                    state.metrics.snapshotTable = table.qualifiedName
+                    state.metrics.copy = CopyProgress(
+                        table: table.qualifiedName, isBackfill: false, estimatedRows: table.estimatedRows)
+                }
+                state.metrics.copy?.rows += batch.rows.count
+            }
+            do {
+                try handler(.snapshot(batch))
+            } catch {
+                throw HandlerFailure(error: error)
+            }
+            state.withLock { state in
+                state.metrics.changes += batch.rows.count
+                state.metrics.snapshotRows += batch.rows.count
+            }
+            instruments.snapshotRows.increment(by: batch.rows.count)
+            instruments.changes.increment(by: batch.rows.count)
+        }
+        func enqueue(_ batch: PGSnapshotBatch, of table: PublishedTable) throws {
+            if !batch.rows.isEmpty {
+                for waiting in pending { try deliver(waiting.batch, of: waiting.table) }
+                pending.removeAll()
+            }
+            pending.append((batch, table))
+        }
         let reading = SnapshotReading(
             batchSize: max(1, configuration.snapshotBatchSize), keepTuples: configuration.keepTuples,
             decodeValues: configuration.decodeValues)
@@ -32,28 +67,19 @@ extension ChangeStream {
                 interruption: interruption, reading: reading)
             : nil
         defer { workers?.close() }
+        var first = true
         for table in tables {
-            state.withLock {
-                $0.metrics.snapshotTable = table.qualifiedName
-                $0.metrics.copy = CopyProgress(
-                    table: table.qualifiedName, isBackfill: false, estimatedRows: table.estimatedRows)
-            }
             let binary = configuration.binary && !table.published.isEmpty
             let changeTable = table.changeTable
             func deliver(_ rows: [PGRow], last: Bool) throws {
-                let event = PGChangeEvent.snapshot(PGSnapshotBatch(table: changeTable, rows: rows, isLast: last))
-                do {
-                    try handler(event)
-                } catch {
-                    throw HandlerFailure(error: error)
-                }
-                state.withLock { state in
-                    state.metrics.changes += rows.count
-                    state.metrics.snapshotRows += rows.count
-                    state.metrics.copy?.rows += rows.count
-                }
-                instruments.snapshotRows.increment(by: rows.count)
-                instruments.changes.increment(by: rows.count)
+                // Debezium's sense: the first table's first row, none when that table is empty.
+                let starts = first && table.qualifiedName == tables.first?.qualifiedName
+                first = false
+                try enqueue(
+                    PGSnapshotBatch(
+                        table: changeTable, rows: rows, isLast: last, point: point,
+                        startsSnapshot: starts && !rows.isEmpty),
+                    of: table)
             }
             // A batch is held until the next one arrives, so the table's last one says it is last.
             var held: [PGRow]?
@@ -78,6 +104,10 @@ extension ChangeStream {
             }
             try deliver(held ?? [], last: true)
         }
+        if let index = pending.firstIndex(where: { !$0.batch.rows.isEmpty }) {
+            pending[index].batch.endsSnapshot = true
+        }
+        for waiting in pending { try deliver(waiting.batch, of: waiting.table) }
         state.withLock {
             $0.metrics.snapshotTable = nil
             $0.metrics.copy = nil

@@ -247,12 +247,39 @@ public struct PGSnapshotBatch: Hashable, Sendable {
     /// For a backfill chunk: where it stands, and what to persist to resume it; nil for the
     /// initial snapshot.
     public var backfill: PGBackfillProgress?
+    /// For the initial snapshot: the point in the stream it shows; nil for a backfill chunk.
+    public var point: PGSnapshotPoint?
+    /// Whether its first row is the initial snapshot's first row (of its first table).
+    public var startsSnapshot: Bool
+    /// Whether its last row is the initial snapshot's last row (no later table has rows).
+    public var endsSnapshot: Bool
 
-    public init(table: PGTable, rows: [PGRow], isLast: Bool, backfill: PGBackfillProgress? = nil) {
+    public init(
+        table: PGTable, rows: [PGRow], isLast: Bool, backfill: PGBackfillProgress? = nil,
+        point: PGSnapshotPoint? = nil, startsSnapshot: Bool = false, endsSnapshot: Bool = false
+    ) {
         self.table = table
         self.rows = rows
         self.isLast = isLast
         self.backfill = backfill
+        self.point = point
+        self.startsSnapshot = startsSnapshot
+        self.endsSnapshot = endsSnapshot
+    }
+}
+
+/// Where an initial snapshot stands in the stream: it shows every transaction committed before
+/// the slot's consistent point, and streaming starts there.
+public struct PGSnapshotPoint: Hashable, Sendable {
+    /// The slot's consistent point.
+    public var lsn: LSN
+    /// The snapshot's xmax (`txid_snapshot_xmax`, epoch included): the first transaction id it
+    /// does not see.
+    public var xmax: UInt64
+
+    public init(lsn: LSN, xmax: UInt64) {
+        self.lsn = lsn
+        self.xmax = xmax
     }
 }
 

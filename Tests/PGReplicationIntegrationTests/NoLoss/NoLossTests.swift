@@ -379,6 +379,11 @@ import Glibc
     /// Async delivery with a full buffer: the I/O thread waits for the consumer, and manual
     /// acknowledgements must still reach the slot promptly (on the first release, up to
     /// `statusInterval` later).
+    ///
+    /// The bounds are fractions of `statusInterval` (30 s), the delay this test guards against:
+    /// the keeper sends within a tick (0.1 s), but a loaded CI machine once took 1.5 s for one
+    /// round trip (the check itself is a psql run), so one slow acknowledgement is not the defect;
+    /// a typical one (the median) that is slow, or any that waits for the status interval, is.
     @Test func acknowledgementsReachTheSlotWhileTheAsyncBufferIsFull() async throws {
         let rig = try FaultRig()
         var configuration = rig.configuration()
@@ -398,8 +403,8 @@ import Glibc
             let acknowledged = Date()
             stream.acknowledge(transaction.endLSN)
             while try rig.confirmedFlush() ?? 0 < transaction.endLSN {
-                #expect(Date().timeIntervalSince(acknowledged) < 2, "the acknowledgement did not reach the slot")
-                if Date().timeIntervalSince(acknowledged) >= 2 { break }
+                #expect(Date().timeIntervalSince(acknowledged) < 10, "the acknowledgement did not reach the slot")
+                if Date().timeIntervalSince(acknowledged) >= 10 { break }
                 try await Task.sleep(for: .milliseconds(5))
             }
             latencies.append(Date().timeIntervalSince(acknowledged))
@@ -410,7 +415,8 @@ import Glibc
             "acknowledgement to confirmed_flush_lsn with the async buffer full: median \(latencies[latencies.count / 2] * 1000) ms, max \((latencies.last ?? 0) * 1000) ms"
         )
         #expect(latencies.count == 10)
-        #expect((latencies.last ?? 9) < 0.5)
+        #expect(latencies[latencies.count / 2] < 0.5)
+        #expect((latencies.last ?? 99) < 10)
     }
 
     /// Chunked delivery, the connection lost in the middle of a transaction: before the server

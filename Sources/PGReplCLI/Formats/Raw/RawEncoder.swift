@@ -19,5 +19,5 @@ final class RawEncoder: ChangeLineEncoder {
     func change(_ change: PGChange, at position: ChangePosition, into out: inout [UInt8]) throws -> [Int] { [] }
     func insertion(for transaction: PGTransaction) -> [UInt8] { [] }
     func message(_ message: PGLogicalDecodingMessage, into out: inout [UInt8]) -> Bool { true }
-    func snapshotRow(_ row: PGRow, of batch: PGSnapshotBatch, into out: inout [UInt8]) throws {}
+    func snapshotRow(_ row: PGRow, at index: Int, of batch: PGSnapshotBatch, into out: inout [UInt8]) throws {}
 }

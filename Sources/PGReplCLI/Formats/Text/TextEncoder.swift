@@ -47,7 +47,7 @@ final class TextEncoder: ChangeLineEncoder {
         out += Array((TextChangeLines.line(for: change) + "\n").utf8)
     }
 
-    func snapshotRow(_ row: PGRow, of batch: PGSnapshotBatch, into out: inout [UInt8]) throws {
+    func snapshotRow(_ row: PGRow, at index: Int, of batch: PGSnapshotBatch, into out: inout [UInt8]) throws {
         out += Array(
             "\(TextChangeLines.clock(nil)) SNAPSHOT \(batch.table.qualifiedName) \(TextChangeLines.fields(row))\n".utf8)
     }

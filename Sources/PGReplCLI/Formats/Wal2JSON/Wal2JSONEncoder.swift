@@ -362,7 +362,7 @@ final class Wal2JSONEncoder: ChangeLineEncoder {
     }
 
     /// An `R` line (initial snapshot or backfill row): shaped like an `I` line, without an xid.
-    func snapshotRow(_ row: PGRow, of batch: PGSnapshotBatch, into out: inout [UInt8]) throws {
+    func snapshotRow(_ row: PGRow, at index: Int, of batch: PGSnapshotBatch, into out: inout [UInt8]) throws {
         let table = batch.table
         let facts = try catalogFacts.facts(for: table)
         JSONWriter.append("{\"action\":\"R\"", to: &out)

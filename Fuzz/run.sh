@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-90}
 max_runs=${PGREPL_FUZZ_RUNS:-2000000}
 work=${PGREPL_FUZZ_DIR:-/tmp/pgrepl-fuzz}
-targets=${PGREPL_FUZZ_TARGETS:-"decoder frame lsn value"}
+targets=${PGREPL_FUZZ_TARGETS:-"decoder frame lsn value encoders"}
 mkdir -p "$work/module"
 flags=(-sanitize=fuzzer,address -parse-as-library -O -package-name swift_pg_replication)
 mapfile -t pgoutput < <(find Sources/PGOutput -name '*.swift' | sort)
@@ -35,13 +35,13 @@ build() {
         quiet swiftc "${flags[@]}" -module-name PGOutputFuzz "${pgoutput[@]}" Fuzz/PGOutputDecoderFuzz.swift \
             -o "$work/decoder"
         ;;
-    frame | lsn | value)
+    frame | lsn | value | encoders)
         if [[ ! -f "$work/module/libPGOutput.a" || "$work/module/.stamp" != "$(cat "${pgoutput[@]}" | cksum)" ]]; then
             quiet swiftc "${flags[@]}" -module-name PGOutput -emit-module -emit-module-path "$work/module/PGOutput.swiftmodule" \
                 -emit-library -static -o "$work/module/libPGOutput.a" "${pgoutput[@]}"
             cat "${pgoutput[@]}" | cksum >"$work/module/.stamp"
         fi
-        if [[ $name == frame ]]; then
+        if [[ $name == frame || $name == encoders ]]; then
             # The libpq-free protocol core, built as its package target is: every file of it.
             quiet swiftc "${flags[@]}" -module-name PGReplicationCore -emit-module \
                 -emit-module-path "$work/module/PGReplicationCore.swiftmodule" -I "$work/module" \
@@ -53,6 +53,17 @@ build() {
             sources=(Fuzz/ReplicationFrameFuzz.swift -lPGReplicationCore -lPGOutput) ;;
         lsn) sources=(Fuzz/LSNFuzz.swift) ;;
         value) sources=(Fuzz/PGValueFuzz.swift) ;;
+        encoders)
+            # The formats' value code, against a stand-in PGReplication module (the real one
+            # needs libpq): the harness and the CLI's files it drives are one module.
+            quiet swiftc "${flags[@]}" -module-name PGReplication -emit-module \
+                -emit-module-path "$work/module/PGReplication.swiftmodule" -emit-library -static \
+                -o "$work/module/libPGReplication.a" Fuzz/encoders/PGReplicationStub.swift
+            sources=(Fuzz/EncoderFuzz.swift Sources/PGReplCLI/Formats/JSONWriter.swift
+                Sources/PGReplCLI/Formats/Debezium/DebeziumValues.swift
+                Sources/PGReplCLI/Formats/Debezium/DebeziumOptions.swift
+                -lPGReplication -lPGReplicationCore -lPGOutput)
+            ;;
         esac
         quiet swiftc "${flags[@]}" -module-name "Fuzz_$name" -I "$work/module" -L "$work/module" -lPGOutput \
             "${sources[@]}" -o "$work/$name"
@@ -75,6 +86,7 @@ max_len() {
     frame) echo 2048 ;;
     lsn) echo 64 ;;
     value) echo 1024 ;;
+    encoders) echo 1024 ;;
     esac
 }
 

@@ -28,6 +28,33 @@ import Testing
         #expect(largest?.description.count == PGNumeric.maximumScale + 2)
     }
 
+    /// Java's `BigInteger.toByteArray` of decimal digits, nine digits at a time: small values,
+    /// the ends of a byte, a limb's edge, Int64's least value, and 60 digits.
+    @Test func twosComplementIsJavasBigIntegerBytes() {
+        func bytes(_ text: String, _ negative: Bool = false) -> [UInt8] {
+            DebeziumValues.twosComplement(digits: Array(text.utf8).map { $0 - 0x30 }, negative: negative)
+        }
+        #expect(bytes("0") == [0] && bytes("000") == [0])
+        #expect(bytes("1", true) == [0xFF] && bytes("128") == [0, 0x80] && bytes("128", true) == [0x80])
+        #expect(bytes("129", true) == [0xFF, 0x7F] && bytes("4294967296") == [1, 0, 0, 0, 0])
+        #expect(bytes("9223372036854775808", true) == [0x80, 0, 0, 0, 0, 0, 0, 0])
+        let sixty = "123456789012345678901234567890123456789012345678901234567890"
+        #expect(
+            bytes(sixty) == [
+                19, 170, 245, 4, 228, 188, 30, 98, 23, 63, 135, 164, 55, 140, 55, 180, 156, 140, 207, 241, 150, 206, 63,
+                10, 210,
+            ])
+        #expect(
+            bytes(sixty, true) == [
+                236, 85, 10, 251, 27, 67, 225, 157, 232, 192, 120, 91, 200, 115, 200, 75, 99, 115, 48, 14, 105, 49, 192,
+                245, 46,
+            ])
+        // The most digits a numeric has (the quadratic digit-by-digit form took seconds).
+        #expect(bytes(String(repeating: "9", count: 131_072)).count == 54_427)
+        #expect(DebeziumValues.numericScale(-1) == nil && DebeziumValues.numericScale((10 << 16 | 2) + 4) == 2)
+        #expect(DebeziumValues.numericScale((5 << 16 | (-2 & 0x7FF)) + 4) == -2)
+    }
+
     /// `'178000000 years'` trapped the Debezium encoder ("Double value cannot be converted to
     /// Int64", exit 132); Debezium saturates as Java's `(long)` cast does.
     @Test func anIntervalPastTheMicrosecondRangeSaturatesAsDebeziumDoes() {

@@ -404,3 +404,11 @@ enum StreamingMode: String, CaseIterable, ExpressibleByArgument, Sendable {
         }
     }
 }
+
+// Debezium's options by their names on the command line (the options themselves stay free of
+// ArgumentParser, so the encoders' fuzz target builds without it).
+extension DecimalHandling: ExpressibleByArgument {}
+extension TimePrecision: ExpressibleByArgument {}
+extension BinaryHandling: ExpressibleByArgument {}
+extension IntervalHandling: ExpressibleByArgument {}
+extension HstoreHandling: ExpressibleByArgument {}

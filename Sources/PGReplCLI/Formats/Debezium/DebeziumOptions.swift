@@ -1,8 +1,6 @@
-import ArgumentParser
-
 /// How `--format debezium` writes `numeric` (and `money`) values: Debezium's
 /// `decimal.handling.mode`.
-enum DecimalHandling: String, CaseIterable, ExpressibleByArgument, Sendable {
+enum DecimalHandling: String, CaseIterable, Sendable {
     /// Kafka Connect's `Decimal`: the unscaled value's two's-complement bytes, big-endian, in
     /// base64; a numeric without a declared scale as `{"scale":…,"value":…}`. NaN and the
     /// infinities have no such form: null.
@@ -16,7 +14,7 @@ enum DecimalHandling: String, CaseIterable, ExpressibleByArgument, Sendable {
 
 /// How `--format debezium` writes `time` and `timestamp` values: Debezium's
 /// `time.precision.mode`.
-enum TimePrecision: String, CaseIterable, ExpressibleByArgument, Sendable {
+enum TimePrecision: String, CaseIterable, Sendable {
     /// Milliseconds up to precision 3, microseconds above.
     case adaptive
     /// `time` always in microseconds; `timestamp` as `adaptive`.
@@ -26,7 +24,7 @@ enum TimePrecision: String, CaseIterable, ExpressibleByArgument, Sendable {
 }
 
 /// How `--format debezium` writes `bytea` values: Debezium's `binary.handling.mode`.
-enum BinaryHandling: String, CaseIterable, ExpressibleByArgument, Sendable {
+enum BinaryHandling: String, CaseIterable, Sendable {
     /// Kafka Connect bytes, which the JSON converter writes in base64.
     case bytes
     case base64
@@ -35,7 +33,7 @@ enum BinaryHandling: String, CaseIterable, ExpressibleByArgument, Sendable {
 }
 
 /// How `--format debezium` writes `interval` values: Debezium's `interval.handling.mode`.
-enum IntervalHandling: String, CaseIterable, ExpressibleByArgument, Sendable {
+enum IntervalHandling: String, CaseIterable, Sendable {
     /// Microseconds, a month counted as 30.4375 days.
     case numeric
     /// ISO 8601 (`P1Y2M3DT4H5M6.789S`).
@@ -43,7 +41,7 @@ enum IntervalHandling: String, CaseIterable, ExpressibleByArgument, Sendable {
 }
 
 /// How `--format debezium` writes `hstore` values: Debezium's `hstore.handling.mode`.
-enum HstoreHandling: String, CaseIterable, ExpressibleByArgument, Sendable {
+enum HstoreHandling: String, CaseIterable, Sendable {
     /// The map as a JSON document in a string.
     case json
     /// The map as a JSON object.

@@ -213,8 +213,7 @@ struct DebeziumValues {
     }
 
     func numeric(_ number: PGNumeric, typeModifier: Int32, into out: inout [UInt8]) {
-        // numeric(p,s): typmod = (p << 16 | s) + 4.
-        let declaredScale = typeModifier >= 4 ? Int((typeModifier - 4) & 0xFFFF) : nil
+        let declaredScale = Self.numericScale(typeModifier)
         switch options.decimalHandling {
         case .string:
             switch number.kind {
@@ -251,6 +250,10 @@ struct DebeziumValues {
                 }
             } else if scale > number.scale {
                 digits += Array(repeating: 0, count: scale - number.scale)
+            } else if scale < number.scale {
+                // A negative declared scale (PostgreSQL 15+): the server rounded to it, so the
+                // digits dropped are zeros.
+                digits.removeLast(max(0, min(digits.count - 1, number.scale - scale)))
             }
             let encoded = Data(Self.twosComplement(digits: digits, negative: number.isNegative)).base64EncodedString()
             if declaredScale == nil {
@@ -263,6 +266,14 @@ struct DebeziumValues {
                 JSONWriter.appendString(encoded, to: &out)
             }
         }
+    }
+
+    /// A numeric column's declared scale: typmod = (precision << 16 | scale's 11 bits) + 4, the
+    /// scale negative from PostgreSQL 15 on; nil without one.
+    static func numericScale(_ typeModifier: Int32) -> Int? {
+        guard typeModifier >= 4 else { return nil }
+        let bits = Int((typeModifier - 4) & 0x7FF)
+        return bits >= 0x400 ? bits - 0x800 : bits
     }
 
     /// `money`: a decimal of scale 2 in the decimal mode.
@@ -282,21 +293,37 @@ struct DebeziumValues {
     }
 
     /// The shortest big-endian two's-complement bytes of a decimal integer (Java's
-    /// `BigInteger.toByteArray`).
+    /// `BigInteger.toByteArray`). The digits are taken nine at a time into 32-bit limbs, so a
+    /// numeric of 131072 digits (the most PostgreSQL has) takes a fraction of a second.
     static func twosComplement(digits: [UInt8], negative: Bool) -> [UInt8] {
-        // Base-256 magnitude, least significant first.
-        var magnitude: [UInt8] = []
-        for digit in digits {
-            var carry = UInt32(digit)
-            for index in magnitude.indices {
-                let value = UInt32(magnitude[index]) * 10 + carry
-                magnitude[index] = UInt8(value & 0xFF)
-                carry = value >> 8
+        // Base-2^32 magnitude, least significant limb first.
+        var limbs: [UInt32] = []
+        var index = 0
+        var length = digits.count % 9 == 0 ? 9 : digits.count % 9
+        while index < digits.count {
+            var chunk: UInt64 = 0
+            var multiplier: UInt64 = 1
+            for digit in digits[index..<index + length] {
+                chunk = chunk * 10 + UInt64(digit)
+                multiplier *= 10
+            }
+            var carry = chunk
+            for limb in limbs.indices {
+                let value = UInt64(limbs[limb]) * multiplier + carry
+                limbs[limb] = UInt32(truncatingIfNeeded: value)
+                carry = value >> 32
             }
             while carry > 0 {
-                magnitude.append(UInt8(carry & 0xFF))
-                carry >>= 8
+                limbs.append(UInt32(truncatingIfNeeded: carry))
+                carry >>= 32
             }
+            index += length
+            length = 9
+        }
+        var magnitude: [UInt8] = []
+        magnitude.reserveCapacity(limbs.count * 4 + 1)
+        for limb in limbs {
+            for shift in stride(from: 0, to: 32, by: 8) { magnitude.append(UInt8(truncatingIfNeeded: limb >> shift)) }
         }
         while magnitude.count > 1, magnitude.last == 0 { magnitude.removeLast() }
         if magnitude.isEmpty || magnitude == [0] { return [0] }

@@ -28,6 +28,25 @@ import Testing
         #expect(largest?.description.count == PGNumeric.maximumScale + 2)
     }
 
+    /// Integers are written straight into the buffer, two digits at a time: every length and
+    /// both ends of Int64, as `String` writes them.
+    @Test func integersAreWrittenAsStringWritesThem() {
+        var samples: [Int64] = [0, 9, 10, 99, 100, 101, 999, 1000, -1, -10, -99, -100, .max, .min, .max - 1, .min + 1]
+        var power: Int64 = 1
+        for _ in 0..<18 {
+            power *= 10
+            samples += [power - 1, power, power + 1, -power]
+        }
+        for value in samples {
+            var out: [UInt8] = []
+            JSONWriter.appendInteger(value, to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == String(value))
+        }
+        var base64: [UInt8] = []
+        JSONWriter.appendBase64String([0x00, 0xFF, 0x10, 0x01], to: &base64)
+        #expect(String(decoding: base64, as: UTF8.self) == "\"AP8QAQ==\"")
+    }
+
     /// Java's `BigInteger.toByteArray` of decimal digits, nine digits at a time: small values,
     /// the ends of a byte, a limb's edge, Int64's least value, and 60 digits.
     @Test func twosComplementIsJavasBigIntegerBytes() {

@@ -46,7 +46,7 @@ extension PGValue {
     }
 
     /// Decodes a value (or an array element, with `base` its offset in the column value).
-    static func decode(
+    package static func decode(
         _ bytes: UnsafeRawBufferPointer, type: PGTypeOID, format: PGValueFormat, base: Int
     )
         throws(PGValueDecodingError) -> PGValue

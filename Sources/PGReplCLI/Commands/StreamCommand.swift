@@ -322,11 +322,12 @@ struct StreamCommand: ParsableCommand {
             }
         }
         configuration.delivery = .chunked(batchSize: 1000)
-        // wal2json's lines copy the server's text bytes (the tuples); the other formats write
-        // decoded values, and a row does not keep both. Raw lines need neither.
-        configuration.keepTuples = format == .json
+        // wal2json's and Debezium's lines copy the server's text bytes (the tuples) where they
+        // can, and Debezium's decode the other values one by one; the text format writes decoded
+        // values, and a row does not keep both. Raw lines need neither.
+        configuration.keepTuples = format == .json || format == .debezium
         // wal2json's lines copy the server's text bytes: nothing to decode in text mode.
-        configuration.decodeValues = format == .json ? binary : format != .raw
+        configuration.decodeValues = format == .json ? binary : format == .text
         let encoder = try format.encoder(formatOptions) { () throws(CLIError) in
             try connection.catalogConnection(policy: configuration.reconnect) { [stopper] in
                 stopper.signalReceived != nil

@@ -63,6 +63,8 @@ import Testing
         CREATE TABLE toasty (id int PRIMARY KEY, big text, bb bytea, arr text[], small int);
         ALTER TABLE toasty ALTER COLUMN big SET STORAGE EXTERNAL, ALTER COLUMN bb SET STORAGE EXTERNAL,
           ALTER COLUMN arr SET STORAGE EXTERNAL;
+        CREATE TABLE toasty_full (id int PRIMARY KEY, big text, small int);
+        ALTER TABLE toasty_full ALTER COLUMN big SET STORAGE EXTERNAL, REPLICA IDENTITY FULL;
         CREATE PUBLICATION dz FOR ALL TABLES;
         """
 
@@ -128,6 +130,8 @@ import Testing
         INSERT INTO nothing_ident VALUES (1, 'x');
         INSERT INTO toasty VALUES (1, repeat('x', 100000), convert_to(repeat('y', 100000), 'UTF8'), ARRAY[repeat('z', 100000)], 1);
         UPDATE toasty SET small = 2 WHERE id = 1;
+        INSERT INTO toasty_full VALUES (1, repeat('f', 100000), 1);
+        UPDATE toasty_full SET small = 2 WHERE id = 1;
         BEGIN;
         SELECT pg_logical_emit_message(true, 'tx-prefix', 'transactional content');
         INSERT INTO nokey VALUES (3, 'in tx with message');
@@ -280,7 +284,7 @@ import Testing
                     "SELECT (SELECT count(*) FROM types) + (SELECT count(*) FROM nokey) + (SELECT count(*) FROM full_ident)"
                         + " + (SELECT count(*) FROM def_ident) + (SELECT count(*) FROM full_nokey)"
                         + " + (SELECT count(*) FROM idx_ident) + (SELECT count(*) FROM nothing_ident)"
-                        + " + (SELECT count(*) FROM toasty)")) ?? 0
+                        + " + (SELECT count(*) FROM toasty) + (SELECT count(*) FROM toasty_full)")) ?? 0
         let folder = try temporaryFolder()
         defer { removeTemporary(folder) }
         let file = folder + "/out.jsonl"

@@ -15,9 +15,17 @@ final class DebeziumEncoder: ChangeLineEncoder {
     let catalogFacts: CatalogFacts
     var catalog: CatalogFacts? { catalogFacts }
     let values: DebeziumValues
-    /// `"name":…,` then `,"db":…` of every `source` block, escaped once.
-    private let sourceName: [UInt8]
+    /// The fixed parts of every `source` block, escaped once: up to `"ts_ms":`, and
+    /// `,"snapshot":"false","db":…,"sequence":"[`.
+    private let sourceHead: [UInt8]
+    private let sourceStreamed: [UInt8]
     private let sourceDatabase: [UInt8]
+    /// The time of writing's fields, made once per millisecond.
+    private var nowCache: (millisecond: Int64, bytes: [UInt8]) = (-1, [])
+    /// The fields of the last commit time written: `ms`, and `,"ts_us":…,"ts_ns":…`.
+    private var commitCache: (micros: Int64, milliseconds: [UInt8], times: [UInt8]) = (.min, [], [])
+    /// `,"schema":…,"table":…,"txId":` of the table written last.
+    private var sourceTable: (table: PGTable, bytes: [UInt8])?
     /// Debezium's `source.sequence` starts with the end of the last commit it handled (or the
     /// position of the last message outside a transaction); null before the first.
     private var lastCommitEnd: LSN?
@@ -28,19 +36,28 @@ final class DebeziumEncoder: ChangeLineEncoder {
     /// `source.snapshot` markers).
     private var snapshotTableOID: UInt32?
     private var snapshotRowsInTable = 0
-    /// The column kinds of the table written last.
-    private var kinds: (table: ObjectIdentifier, kinds: [DebeziumValues.Kind])?
+    /// What the rows of the table written last need, made once per description.
+    private var codec: (table: ObjectIdentifier, codec: TableCodec)?
 
     init(options: DebeziumOptions, catalog: CatalogFacts) {
         self.options = options
         self.catalogFacts = catalog
         values = DebeziumValues(options: options)
-        var name: [UInt8] = []
-        JSONWriter.appendString(options.topicPrefix, to: &name)
-        sourceName = name
         var database: [UInt8] = []
         JSONWriter.appendString(catalog.database, to: &database)
         sourceDatabase = database
+        var head: [UInt8] = []
+        JSONWriter.append("{\"version\":\"", to: &head)
+        JSONWriter.append(Self.version, to: &head)
+        JSONWriter.append("\",\"connector\":\"postgresql\",\"name\":", to: &head)
+        JSONWriter.appendString(options.topicPrefix, to: &head)
+        JSONWriter.append(",\"ts_ms\":", to: &head)
+        sourceHead = head
+        var streamed: [UInt8] = []
+        JSONWriter.append(",\"snapshot\":\"false\",\"db\":", to: &streamed)
+        streamed += database
+        JSONWriter.append(",\"sequence\":\"[", to: &streamed)
+        sourceStreamed = streamed
     }
 
     /// The wal2json options whose catalog facts the envelope needs: the primary key, NOT NULL
@@ -78,7 +95,8 @@ final class DebeziumEncoder: ChangeLineEncoder {
         var xid: UInt64?
         var lsn: LSN?
         var time: SourceTime
-        var snapshot: StaticString = "false"
+        /// `source.snapshot` of a snapshot row; nil for `"false"`.
+        var snapshot: StaticString?
     }
 
     /// Appends the events of one change; returns where the commit's part of `source` goes in
@@ -119,8 +137,7 @@ final class DebeziumEncoder: ChangeLineEncoder {
     private func keyChanged(_ old: PGRow, _ new: PGRow, _ table: PGTable, _ facts: CatalogFacts.Table) -> Bool {
         guard let key = keyColumns(table, facts) else { return false }
         return key.contains { index in
-            index < old.values.count && index < new.values.count && old.values[index] != new.values[index]
-                && new.values[index] != .unchangedToast
+            index < old.count && index < new.count && old[index] != new[index] && new[index] != .unchangedToast
         }
     }
 
@@ -161,31 +178,71 @@ final class DebeziumEncoder: ChangeLineEncoder {
 
     /// `{"id":1}`: the key's columns.
     private func key(_ row: PGRow, _ key: [Int], _ facts: CatalogFacts.Table, into out: inout [UInt8]) {
-        let kinds = self.kinds(facts)
+        let codec = self.codec(facts)
         out.append(0x7B)
         var first = true
-        for index in key where index < row.values.count {
+        for index in key where index < row.count && index < codec.names.count {
             if !first { out.append(0x2C) }
             first = false
-            JSONWriter.appendString(row.columns[index].name, to: &out)
-            out.append(0x3A)
-            values.value(row.values[index], row.columns[index], kind: kinds[index], into: &out)
+            out += codec.names[index]
+            values.value(row[index] ?? .null, row.columns[index], kind: codec.kinds[index], into: &out)
         }
         out.append(0x7D)
     }
 
-    /// Each column's kind (hstore, domain or plain), worked out once per table description.
-    private func kinds(_ facts: CatalogFacts.Table) -> [DebeziumValues.Kind] {
-        if let kinds, kinds.table == ObjectIdentifier(facts), kinds.kinds.count == facts.columns.count {
-            return kinds.kinds
+    /// What a table's rows need, per column: the `"name":` bytes, the kind (hstore, domain or
+    /// plain), and whether the server's text is the value as it is.
+    final class TableCodec {
+        enum Text {
+            /// The text as a JSON string (text, varchar, uuid, json, inet …).
+            case string
+            /// The text as a JSON number (the integer types).
+            case number
+            /// A numeric, written from its text when it is short.
+            case numeric
+            case boolean
+            /// Decoded, then mapped.
+            case decode
         }
-        let made: [DebeziumValues.Kind] = facts.columns.indices.map { index in
-            if index < facts.domainBases.count, let base = facts.domainBases[index] { return .domain(base) }
-            let name = index < facts.plainTypeNames.count ? facts.plainTypeNames[index] : nil
-            if let name, name == "hstore" || name.hasSuffix(".hstore") { return .hstore }
-            return .plain
+
+        let names: [[UInt8]]
+        let kinds: [DebeziumValues.Kind]
+        let texts: [Text]
+
+        init(_ facts: CatalogFacts.Table) {
+            names = facts.columns.map { column in
+                var name: [UInt8] = []
+                JSONWriter.appendString(column.name, to: &name)
+                name.append(0x3A)
+                return name
+            }
+            let kinds: [DebeziumValues.Kind] = facts.columns.indices.map { index in
+                if index < facts.domainBases.count, let base = facts.domainBases[index] { return .domain(base) }
+                let name = index < facts.plainTypeNames.count ? facts.plainTypeNames[index] : nil
+                if let name, name == "hstore" || name.hasSuffix(".hstore") { return .hstore }
+                return .plain
+            }
+            self.kinds = kinds
+            texts = facts.columns.indices.map { index in
+                guard case .plain = kinds[index] else { return .decode }
+                switch PGTypeOID(facts.columns[index].typeOID) {
+                // 829 macaddr, 774 macaddr8, 142 xml.
+                case .text, .varchar, .bpchar, .uuid, .json, .jsonb, .inet, .cidr, 829, 774, 142: return .string
+                case .int2, .int4, .int8, .oid: return .number
+                case .bool: return .boolean
+                case .numeric: return .numeric
+                default: return .decode
+                }
+            }
         }
-        kinds = (ObjectIdentifier(facts), made)
+    }
+
+    private func codec(_ facts: CatalogFacts.Table) -> TableCodec {
+        if let codec, codec.table == ObjectIdentifier(facts), codec.codec.names.count == facts.columns.count {
+            return codec.codec
+        }
+        let made = TableCodec(facts)
+        codec = (ObjectIdentifier(facts), made)
         return made
     }
 
@@ -194,27 +251,41 @@ final class DebeziumEncoder: ChangeLineEncoder {
         facts: CatalogFacts.Table? = nil, fillsRequired: Bool = false, points: inout [Int], into out: inout [UInt8]
     ) {
         JSONWriter.append("{\"before\":", to: &out)
-        row(before, facts, fillsRequired: fillsRequired, into: &out)
+        if let facts {
+            row(before, facts, fillsRequired: fillsRequired, into: &out)
+        } else {
+            JSONWriter.append("null", to: &out)
+        }
         JSONWriter.append(",\"after\":", to: &out)
-        row(after, facts, fillsRequired: false, into: &out)
+        if let facts {
+            row(after, facts, fillsRequired: false, filling: table.replicaIdentity == .full ? before : nil, into: &out)
+        } else {
+            JSONWriter.append("null", to: &out)
+        }
         JSONWriter.append(",\"source\":", to: &out)
         source(table: table, position, points: &points, into: &out)
         JSONWriter.append(",\"transaction\":null,\"op\":\"", to: &out)
         JSONWriter.append(op, to: &out)
         JSONWriter.append("\",", to: &out)
-        Self.now(into: &out)
+        now(into: &out)
         JSONWriter.append("}\n", to: &out)
     }
 
-    /// `"ts_ms":…,"ts_us":…,"ts_ns":…`: the time of writing.
-    private static func now(into out: inout [UInt8]) {
-        JSONWriter.append("\"ts_ms\":", to: &out)
-        nowValues(into: &out)
+    /// `"ts_ms":…,"ts_us":…,"ts_ns":…`: the time of writing, read once per millisecond (the
+    /// events written within one share it).
+    private func now(into out: inout [UInt8]) {
+        let nanoseconds = Self.nowNanoseconds
+        if nanoseconds / 1_000_000 != nowCache.millisecond {
+            var bytes: [UInt8] = []
+            JSONWriter.append("\"ts_ms\":", to: &bytes)
+            Self.nowValues(nanoseconds, into: &bytes)
+            nowCache = (nanoseconds / 1_000_000, bytes)
+        }
+        out += nowCache.bytes
     }
 
     /// `ms,"ts_us":µs,"ts_ns":ns` of the time of writing (after `"ts_ms":`).
-    private static func nowValues(into out: inout [UInt8]) {
-        let nanoseconds = nowNanoseconds
+    private static func nowValues(_ nanoseconds: Int64 = nowNanoseconds, into out: inout [UInt8]) {
         JSONWriter.appendNumber(nanoseconds / 1_000_000, to: &out)
         JSONWriter.append(",\"ts_us\":", to: &out)
         JSONWriter.appendNumber(nanoseconds / 1000, to: &out)
@@ -232,11 +303,7 @@ final class DebeziumEncoder: ChangeLineEncoder {
     /// `ts_ns` and the sequence's first element) is one insertion point, so its fields come in
     /// another order than Debezium's; the values are the same.
     private func source(table: PGTable?, _ position: Position, points: inout [Int], into out: inout [UInt8]) {
-        JSONWriter.append("{\"version\":\"", to: &out)
-        JSONWriter.append(Self.version, to: &out)
-        JSONWriter.append("\",\"connector\":\"postgresql\",\"name\":", to: &out)
-        out += sourceName
-        JSONWriter.append(",\"ts_ms\":", to: &out)
+        out += sourceHead
         // Debezium's order: ts_ms, snapshot, db, sequence, ts_us, ts_ns.
         var micros: Int64?
         switch position.time {
@@ -249,12 +316,20 @@ final class DebeziumEncoder: ChangeLineEncoder {
             micros = Self.nowNanoseconds / 1000
         }
         if let micros {
-            JSONWriter.appendNumber(DebeziumValues.floorDivide(micros, 1000), to: &out)
-            JSONWriter.append(",\"snapshot\":\"", to: &out)
-            JSONWriter.append(position.snapshot, to: &out)
-            JSONWriter.append("\",\"db\":", to: &out)
-            out += sourceDatabase
-            JSONWriter.append(",\"sequence\":\"[", to: &out)
+            if case .commit = position.time, micros == commitCache.micros {
+                out += commitCache.milliseconds
+            } else {
+                JSONWriter.appendNumber(DebeziumValues.floorDivide(micros, 1000), to: &out)
+            }
+            if let snapshot = position.snapshot {
+                JSONWriter.append(",\"snapshot\":\"", to: &out)
+                JSONWriter.append(snapshot, to: &out)
+                JSONWriter.append("\",\"db\":", to: &out)
+                out += sourceDatabase
+                JSONWriter.append(",\"sequence\":\"[", to: &out)
+            } else {
+                out += sourceStreamed
+            }
             if case .commit = position.time {
                 sequenceStart(lastCommitEnd, into: &out)
             } else {
@@ -269,16 +344,37 @@ final class DebeziumEncoder: ChangeLineEncoder {
             JSONWriter.append("null]\"", to: &out)
         }
         if let micros {
-            Self.microTimes(micros, into: &out)
+            if case .commit = position.time {
+                // Every event of a transaction has its commit's times: written once.
+                if micros != commitCache.micros {
+                    var milliseconds: [UInt8] = []
+                    JSONWriter.appendNumber(DebeziumValues.floorDivide(micros, 1000), to: &milliseconds)
+                    var times: [UInt8] = []
+                    Self.microTimes(micros, into: &times)
+                    commitCache = (micros, milliseconds, times)
+                }
+                out += commitCache.times
+            } else {
+                Self.microTimes(micros, into: &out)
+            }
         } else {
             JSONWriter.append(",\"snapshot\":\"false\",\"db\":", to: &out)
             out += sourceDatabase
         }
-        JSONWriter.append(",\"schema\":", to: &out)
-        JSONWriter.appendString(table?.schema ?? "", to: &out)
-        JSONWriter.append(",\"table\":", to: &out)
-        JSONWriter.appendString(table?.name ?? "", to: &out)
-        JSONWriter.append(",\"txId\":", to: &out)
+        if let table, let known = sourceTable, known.table.oid == table.oid, known.table.name == table.name,
+            known.table.schema == table.schema
+        {
+            out += known.bytes
+        } else {
+            var bytes: [UInt8] = []
+            JSONWriter.append(",\"schema\":", to: &bytes)
+            JSONWriter.appendString(table?.schema ?? "", to: &bytes)
+            JSONWriter.append(",\"table\":", to: &bytes)
+            JSONWriter.appendString(table?.name ?? "", to: &bytes)
+            JSONWriter.append(",\"txId\":", to: &bytes)
+            out += bytes
+            if let table { sourceTable = (table, bytes) }
+        }
         if let xid = position.xid {
             JSONWriter.appendNumber(xid, to: &out)
         } else {
@@ -314,29 +410,66 @@ final class DebeziumEncoder: ChangeLineEncoder {
     }
 
     /// `{"column":value,…}` or `null`; with `fillsRequired`, a NOT NULL column without a value
-    /// gets its default or its type's zero.
-    private func row(_ row: PGRow?, _ facts: CatalogFacts.Table?, fillsRequired: Bool, into out: inout [UInt8]) {
+    /// gets its default or its type's zero. From the row's tuple, a value whose text is its JSON
+    /// is copied from the server's bytes, and only the others are decoded.
+    private func row(
+        _ row: PGRow?, _ facts: CatalogFacts.Table, fillsRequired: Bool, filling: PGRow? = nil, into out: inout [UInt8]
+    ) {
         guard let row else {
             JSONWriter.append("null", to: &out)
             return
         }
-        let kinds = facts.map { self.kinds($0) } ?? []
+        let codec = self.codec(facts)
+        let columns = row.columns
         out.append(0x7B)
-        for index in row.columns.indices {
-            if index > 0 { out.append(0x2C) }
-            let column = row.columns[index]
-            JSONWriter.appendString(column.name, to: &out)
-            out.append(0x3A)
-            let value = row.values[index]
-            let kind = index < kinds.count ? kinds[index] : .plain
-            if fillsRequired, let facts, value == .null, !column.isKey, index < facts.notNull.count,
-                facts.notNull[index]
-            {
-                values.required(
-                    column, kind: kind, default: index < facts.defaults.count ? facts.defaults[index] : nil,
-                    into: &out)
-            } else {
-                values.value(value, column, kind: kind, into: &out)
+        if let tuple = row.tuple, !fillsRequired, columns.count == codec.names.count {
+            tuple.forEachColumn { index, kind, bytes in
+                guard index < columns.count else { return }
+                if index > 0 { out.append(0x2C) }
+                out += codec.names[index]
+                switch kind {
+                case .null: JSONWriter.append("null", to: &out)
+                case .text where codec.texts[index] == .string: JSONWriter.appendString(bytes, to: &out)
+                case .text where codec.texts[index] == .number: out.append(contentsOf: bytes)
+                case .text where codec.texts[index] == .boolean:
+                    JSONWriter.append(bytes.first == 0x74 ? "true" : "false", to: &out)
+                case .text
+                where codec.texts[index] == .numeric
+                    && values.numericText(bytes, typeModifier: columns[index].typeModifier, into: &out):
+                    break
+                case .unchangedToast:
+                    // Under REPLICA IDENTITY FULL the old row has the value, and Debezium takes it.
+                    let old = filling?[index] ?? .unchangedToast
+                    values.value(
+                        old == .null ? .unchangedToast : old, columns[index], kind: codec.kinds[index], into: &out)
+                case .text, .binary:
+                    let format: PGValueFormat = kind == .text ? .text : .binary
+                    let type = PGTypeOID(columns[index].typeOID)
+                    let value =
+                        (try? PGValue.decode(bytes, type: type, format: format, base: 0))
+                        ?? .raw(PGRawValue(type: type, format: format, bytes: Array(bytes)))
+                    values.value(value, columns[index], kind: codec.kinds[index], into: &out)
+                }
+            }
+        } else {
+            for index in columns.indices {
+                if index > 0 { out.append(0x2C) }
+                let column = columns[index]
+                if index < codec.names.count {
+                    out += codec.names[index]
+                } else {
+                    JSONWriter.appendString(column.name, to: &out)
+                    out.append(0x3A)
+                }
+                let value = row[index] ?? .null
+                let kind = index < codec.kinds.count ? codec.kinds[index] : .plain
+                if fillsRequired, value == .null, !column.isKey, index < facts.notNull.count, facts.notNull[index] {
+                    values.required(
+                        column, kind: kind, default: index < facts.defaults.count ? facts.defaults[index] : nil,
+                        into: &out)
+                } else {
+                    values.value(value, column, kind: kind, into: &out)
+                }
             }
         }
         out.append(0x7D)
@@ -411,7 +544,7 @@ final class DebeziumEncoder: ChangeLineEncoder {
         var points: [Int] = []
         source(table: table, position, points: &points, into: &out)
         JSONWriter.append(",\"transaction\":null,\"op\":\"r\",", to: &out)
-        Self.now(into: &out)
+        now(into: &out)
         JSONWriter.append("}\n", to: &out)
     }
 

@@ -83,7 +83,7 @@ struct DebeziumValues {
         case .timestamptz(let time):
             // io.debezium.time.ZonedTimestamp: ISO-8601 in UTC, the fraction padded to the
             // column's precision.
-            JSONWriter.appendString(Self.isoTimestamp(time, digits: Self.precision(column)), to: &out)
+            Self.appendISOTimestamp(time, digits: Self.precision(column), into: &out)
         case .interval(let interval): self.interval(interval, into: &out)
         case .inet, .cidr: JSONWriter.appendString(value.description, to: &out)
         case .array(let array):
@@ -255,15 +255,15 @@ struct DebeziumValues {
                 // digits dropped are zeros.
                 digits.removeLast(max(0, min(digits.count - 1, number.scale - scale)))
             }
-            let encoded = Data(Self.twosComplement(digits: digits, negative: number.isNegative)).base64EncodedString()
+            let bytes = Self.twosComplement(digits: digits, negative: number.isNegative)
             if declaredScale == nil {
                 JSONWriter.append("{\"scale\":", to: &out)
                 JSONWriter.appendNumber(scale, to: &out)
                 JSONWriter.append(",\"value\":", to: &out)
-                JSONWriter.appendString(encoded, to: &out)
+                JSONWriter.appendBase64String(bytes, to: &out)
                 out.append(0x7D)
             } else {
-                JSONWriter.appendString(encoded, to: &out)
+                JSONWriter.appendBase64String(bytes, to: &out)
             }
         }
     }
@@ -274,6 +274,65 @@ struct DebeziumValues {
         guard typeModifier >= 4 else { return nil }
         let bits = Int((typeModifier - 4) & 0x7FF)
         return bits >= 0x400 ? bits - 0x800 : bits
+    }
+
+    /// A numeric's text (`-12.340`) as ``numeric(_:typeModifier:into:)`` writes it, without
+    /// decoding it, when it is finite and has at most 18 digits; false (nothing written)
+    /// otherwise.
+    func numericText(_ text: UnsafeRawBufferPointer, typeModifier: Int32, into out: inout [UInt8]) -> Bool {
+        // A digit first, after the sign: NaN and the infinities are decoded.
+        guard options.decimalHandling != .double, let first = text.first,
+            let lead = first == 0x2D ? text.dropFirst().first : first, (0x30...0x39).contains(lead)
+        else { return false }
+        if options.decimalHandling == .string {
+            JSONWriter.appendString(text, to: &out)
+            return true
+        }
+        var unscaled: Int64 = 0
+        var digits = 0
+        var scale = -1
+        for byte in text.dropFirst(first == 0x2D ? 1 : 0) {
+            if byte == 0x2E {
+                guard scale < 0 else { return false }
+                scale = 0
+                continue
+            }
+            guard byte & 0xF0 == 0x30, byte <= 0x39 else { return false }
+            if unscaled != 0 || byte != 0x30 { digits += 1 }
+            guard digits <= 18 else { return false }
+            unscaled = unscaled * 10 + Int64(byte - 0x30)
+            if scale >= 0 { scale += 1 }
+        }
+        scale = max(scale, 0)
+        let declared = Self.numericScale(typeModifier)
+        if let declared {
+            guard declared == scale else { return false }
+        } else {
+            while scale > 0, unscaled != 0, unscaled % 10 == 0 {
+                unscaled /= 10
+                scale -= 1
+            }
+            if unscaled == 0 { scale = 0 }
+        }
+        if first == 0x2D { unscaled = -unscaled }
+        // The shortest big-endian two's complement (Java's BigInteger.toByteArray).
+        var length = 8
+        while length > 1 {
+            let top = unscaled >> (8 * (length - 1) - 1)
+            guard top == 0 || top == -1 else { break }
+            length -= 1
+        }
+        let bytes = (0..<length).reversed().map { UInt8(truncatingIfNeeded: unscaled >> (8 * $0)) }
+        if declared == nil {
+            JSONWriter.append("{\"scale\":", to: &out)
+            JSONWriter.appendNumber(scale, to: &out)
+            JSONWriter.append(",\"value\":", to: &out)
+            JSONWriter.appendBase64String(bytes, to: &out)
+            out.append(0x7D)
+        } else {
+            JSONWriter.appendBase64String(bytes, to: &out)
+        }
+        return true
     }
 
     /// `money`: a decimal of scale 2 in the decimal mode.
@@ -351,7 +410,7 @@ struct DebeziumValues {
     /// `bytea` (and a logical message's content) under `binary.handling.mode`.
     func binary(_ bytes: [UInt8], into out: inout [UInt8]) {
         switch options.binaryHandling {
-        case .bytes, .base64: JSONWriter.appendString(Data(bytes).base64EncodedString(), to: &out)
+        case .bytes, .base64: JSONWriter.appendBase64String(bytes, to: &out)
         case .base64URLSafe:
             let text = Data(bytes).base64EncodedString()
                 .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
@@ -481,6 +540,53 @@ struct DebeziumValues {
             text += "." + shown
         }
         return text
+    }
+
+    /// ``isoTimestamp(_:digits:)`` as a JSON string, its digits written straight into the
+    /// buffer (the commonest timestamps: years 1 to 9999).
+    static func appendISOTimestamp(_ time: PostgresTimestamp, digits: Int, into out: inout [UInt8]) {
+        let day: Int64 = 86_400_000_000
+        let days = floorDivide(time.rawValue, day)
+        guard time != .infinity, time != .negativeInfinity,
+            let (year, month, dayOfMonth) = PGDate(rawValue: Int32(truncatingIfNeeded: days)).components,
+            (1...9999).contains(year)
+        else {
+            JSONWriter.appendString(isoTimestamp(time, digits: digits), to: &out)
+            return
+        }
+        let clock = time.rawValue - days * day
+        func put(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                out.append(0x30 &+ UInt8(truncatingIfNeeded: rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        out.append(0x22)
+        put(year, 4)
+        out.append(0x2D)
+        put(month, 2)
+        out.append(0x2D)
+        put(dayOfMonth, 2)
+        out.append(0x54)
+        let seconds = Int(clock / 1_000_000)
+        put(seconds / 3600, 2)
+        out.append(0x3A)
+        put(seconds / 60 % 60, 2)
+        out.append(0x3A)
+        put(seconds % 60, 2)
+        if digits > 0 {
+            out.append(0x2E)
+            let shown = min(digits, 6)
+            var fraction = Int(clock % 1_000_000)
+            for _ in shown..<6 { fraction /= 10 }
+            put(fraction, shown)
+        }
+        out.append(0x5A)
+        out.append(0x22)
     }
 
     /// `2024-02-29T13:14:15.500Z` for `timestamptz(3)`; a year past 9999 with its sign, as

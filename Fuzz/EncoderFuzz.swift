@@ -32,7 +32,8 @@ public func encoderFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let count = min(Int(input.removeFirst()), input.count)
         let bytes = Array(input.prefix(count))
         input.removeFirst(count)
-        let column = RelationColumn(flags: flags & 0x10 == 0 ? 0 : 1, name: "c\(columns.count)", typeOID: oid, typeModifier: modifier)
+        let column = RelationColumn(
+            flags: flags & 0x10 == 0 ? 0 : 1, name: "c\(columns.count)", typeOID: oid, typeModifier: modifier)
         let wire: TupleData.Column = flags & 1 == 1 ? .binary(bytes) : .text(bytes)
         let kind: DebeziumValues.Kind
         switch (flags >> 1) & 3 {

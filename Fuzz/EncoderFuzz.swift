@@ -49,6 +49,26 @@ public func encoderFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             value = .raw(PGRawValue(type: PGTypeOID(oid), format: flags & 1 == 1 ? .binary : .text, bytes: bytes))
         }
         encode(value, column, kind, values)
+        // The paths that write a value from the server's text without decoding it (the server's
+        // text is UTF-8: the client encoding is).
+        if String(validating: bytes, as: UTF8.self) != nil {
+            bytes.withUnsafeBytes { text in
+                for write in [
+                    { (out: inout [UInt8]) in values.numericText(text, typeModifier: modifier, into: &out) },
+                    { (out: inout [UInt8]) in
+                        DebeziumValues.timestamptzText(text, digits: Int(modifier & 7), into: &out)
+                    },
+                    { (out: inout [UInt8]) in DebeziumValues.textArrayText(text, into: &out) },
+                ] {
+                    var out: [UInt8] = []
+                    if write(&out) {
+                        expectJSON(out, "from text \(bytes)")
+                    } else if !out.isEmpty {
+                        fatalError("wrote on refusal")
+                    }
+                }
+            }
+        }
         // A NOT NULL column's value from its default (any text) or its type's zero.
         var required: [UInt8] = []
         values.required(column, kind: kind, default: String(decoding: bytes, as: UTF8.self), into: &required)

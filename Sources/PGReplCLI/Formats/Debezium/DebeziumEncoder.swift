@@ -200,6 +200,10 @@ final class DebeziumEncoder: ChangeLineEncoder {
             case number
             /// A numeric, written from its text when it is short.
             case numeric
+            /// A timestamptz, written from its text when it is in UTC.
+            case timestamptz
+            /// A text[], written from its text when no element is quoted.
+            case textArray
             case boolean
             /// Decoded, then mapped.
             case decode
@@ -231,6 +235,8 @@ final class DebeziumEncoder: ChangeLineEncoder {
                 case .int2, .int4, .int8, .oid: return .number
                 case .bool: return .boolean
                 case .numeric: return .numeric
+                case .timestamptz: return .timestamptz
+                case .textArray, .varcharArray: return .textArray
                 default: return .decode
                 }
             }
@@ -436,6 +442,13 @@ final class DebeziumEncoder: ChangeLineEncoder {
                 case .text
                 where codec.texts[index] == .numeric
                     && values.numericText(bytes, typeModifier: columns[index].typeModifier, into: &out):
+                    break
+                case .text
+                where codec.texts[index] == .timestamptz
+                    && DebeziumValues.timestamptzText(
+                        bytes, digits: DebeziumValues.precision(columns[index]), into: &out):
+                    break
+                case .text where codec.texts[index] == .textArray && DebeziumValues.textArrayText(bytes, into: &out):
                     break
                 case .unchangedToast:
                     // Under REPLICA IDENTITY FULL the old row has the value, and Debezium takes it.

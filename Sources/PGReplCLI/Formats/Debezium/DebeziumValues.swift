@@ -335,6 +335,66 @@ struct DebeziumValues {
         return true
     }
 
+    /// A timestamptz's text in UTC (`2024-02-29 13:14:15.5+00`, years 1000 to 9999) as
+    /// ``appendISOTimestamp(_:digits:into:)`` writes it, without decoding it; false (nothing
+    /// written) for any other text.
+    static func timestamptzText(_ text: UnsafeRawBufferPointer, digits: Int, into out: inout [UInt8]) -> Bool {
+        // YYYY-MM-DD HH:MM:SS, then an optional fraction, then +00.
+        let count = text.count
+        guard count >= 22, count <= 29, text[count - 3] == 0x2B, text[count - 2] == 0x30, text[count - 1] == 0x30,
+            text[4] == 0x2D, text[7] == 0x2D, text[10] == 0x20, text[13] == 0x3A, text[16] == 0x3A,
+            text[0] != 0x30
+        else { return false }
+        for index in [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18] where !(0x30...0x39).contains(text[index]) {
+            return false
+        }
+        var fraction = 0
+        if count > 22 {
+            guard text[19] == 0x2E, count - 23 <= min(digits, 6) else { return false }
+            fraction = count - 23
+            for index in 20..<(count - 3) where !(0x30...0x39).contains(text[index]) { return false }
+        }
+        out.append(0x22)
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[0..<10]))
+        out.append(0x54)
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[11..<19]))
+        if digits > 0 {
+            out.append(0x2E)
+            if fraction > 0 { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[20..<(20 + fraction)])) }
+            for _ in fraction..<min(digits, 6) { out.append(0x30) }
+        }
+        out.append(0x5A)
+        out.append(0x22)
+        return true
+    }
+
+    /// A text array's text (`{a,b,NULL}`) as a JSON array, without decoding it, when no
+    /// element is quoted (no element has a quote, a backslash, a comma, braces or spaces, or is
+    /// empty) and it has one dimension; false (nothing written) otherwise.
+    static func textArrayText(_ text: UnsafeRawBufferPointer, into out: inout [UInt8]) -> Bool {
+        guard text.count >= 2, text.first == 0x7B, text.last == 0x7D else { return false }
+        let inner = UnsafeRawBufferPointer(rebasing: text[1..<(text.count - 1)])
+        for byte in inner where byte == 0x22 || byte == 0x5C || byte == 0x7B || byte == 0x7D { return false }
+        out.append(0x5B)
+        if !inner.isEmpty {
+            var start = 0
+            var first = true
+            for end in 0...inner.count where end == inner.count || inner[end] == 0x2C {
+                let element = UnsafeRawBufferPointer(rebasing: inner[start..<end])
+                if !first { out.append(0x2C) }
+                first = false
+                if element.count == 4, element[0] == 0x4E, element[1] == 0x55, element[2] == 0x4C, element[3] == 0x4C {
+                    JSONWriter.append("null", to: &out)
+                } else {
+                    JSONWriter.appendString(element, to: &out)
+                }
+                start = end + 1
+            }
+        }
+        out.append(0x5D)
+        return true
+    }
+
     /// `money`: a decimal of scale 2 in the decimal mode.
     private func money(cents: Int64, into out: inout [UInt8]) {
         let magnitude = cents.magnitude

@@ -208,6 +208,11 @@ struct StreamCommand: ParsableCommand {
         }
         guard backfillChunk >= 1 else { throw ValidationError("--backfill-chunk must be at least 1") }
         if !pluginOptions.isEmpty, format != .json { throw ValidationError("-o needs --format json") }
+        if format == .debezium, binary {
+            // Types pgrepl keeps as they came (ranges, macaddr, tsvector …) would be written as
+            // their binary form; Debezium's mappings start from their text.
+            throw ValidationError("--binary does not go with --format debezium, which maps the values' text")
+        }
         if format != .debezium, !debeziumOptions.isDefault {
             throw ValidationError(
                 "--key-value, --topic-prefix, --decimal-handling, --time-precision, --binary-handling, --interval-handling and --hstore-handling need --format debezium"

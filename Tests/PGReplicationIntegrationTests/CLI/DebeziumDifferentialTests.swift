@@ -325,6 +325,16 @@ import Testing
         "interval": " interval",
     ]
 
+    /// `--binary` would hand the types pgrepl keeps as they came (ranges, macaddr, tsvector) to
+    /// the Debezium mappings in their binary form, which came out as bytes: it is refused.
+    @Test func binaryValuesAreRefused() throws {
+        expectFailure(
+            try pgrepl(
+                "stream", "--dsn", "host=/nonexistent", "--slot", "s", "--publication", "p", "--format", "debezium",
+                "--binary"),
+            status: 1, containing: ["--binary does not go with --format debezium"])
+    }
+
     /// The mapping table in `Docs/pgrepl.md` names only types the workload has.
     @Test func theDocumentedMappingTableIsTheTestedOne() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -23,9 +23,10 @@ extension ChangeStream {
         let tables = try PublishedTable.list(configuration.publications, sql: sql)
         let xmax = try sql.execute("SELECT txid_snapshot_xmax(txid_current_snapshot())").rows.first?.first ?? nil
         let point = PGSnapshotPoint(lsn: consistentPoint, xmax: xmax.flatMap { UInt64($0) } ?? 0)
-        // Batches wait here until one with rows follows them (or the snapshot ends), so the last
-        // one with rows says it ends the snapshot: at most one batch with rows, and the empty
-        // last batches of empty tables after it.
+        // Batches wait here until one with rows follows them (or the snapshot ends), so that a
+        // table's last batch says it is last, and the snapshot's last batch with rows says it
+        // ends the snapshot: at most one batch with rows waits, with the empty last batches of
+        // empty tables after it.
         // The progress shown (`metrics.copy`) is of the table whose rows are handed out.
         var pending: [(batch: PGSnapshotBatch, table: PublishedTable)] = []
         func deliver(_ batch: PGSnapshotBatch, of table: PublishedTable) throws {
@@ -67,25 +68,19 @@ extension ChangeStream {
                 interruption: interruption, reading: reading)
             : nil
         defer { workers?.close() }
-        var first = true
-        for table in tables {
+        for (order, table) in tables.enumerated() {
             let binary = configuration.binary && !table.published.isEmpty
             let changeTable = table.changeTable
-            func deliver(_ rows: [PGRow], last: Bool) throws {
-                // Debezium's sense: the first table's first row, none when that table is empty.
-                let starts = first && table.qualifiedName == tables.first?.qualifiedName
-                first = false
+            var hasRows = false
+            func take(_ rows: [PGRow]) throws {
+                guard !rows.isEmpty else { return }
+                // Debezium's sense of the first row: the first table's, none when it is empty.
                 try enqueue(
                     PGSnapshotBatch(
-                        table: changeTable, rows: rows, isLast: last, point: point,
-                        startsSnapshot: starts && !rows.isEmpty),
+                        table: changeTable, rows: rows, isLast: false, point: point,
+                        startsSnapshot: order == 0 && !hasRows),
                     of: table)
-            }
-            // A batch is held until the next one arrives, so the table's last one says it is last.
-            var held: [PGRow]?
-            func take(_ rows: [PGRow]) throws {
-                if let held { try deliver(held, last: false) }
-                held = rows
+                hasRows = true
             }
             // COPY, not a cursor: the server sends rows while the handler writes the ones before,
             // and each row's tuple is built straight from the server's bytes.
@@ -102,7 +97,12 @@ extension ChangeStream {
             } else {
                 try reading.read(try job(nil), on: sql, take)
             }
-            try deliver(held ?? [], last: true)
+            // The table's batch that waits last is its last one; an empty table has one, empty.
+            if hasRows, let last = pending.indices.last {
+                pending[last].batch.isLast = true
+            } else {
+                try enqueue(PGSnapshotBatch(table: changeTable, rows: [], isLast: true, point: point), of: table)
+            }
         }
         if let index = pending.firstIndex(where: { !$0.batch.rows.isEmpty }) {
             pending[index].batch.endsSnapshot = true

@@ -22,8 +22,8 @@ final class DebeziumEncoder: ChangeLineEncoder {
     private let sourceDatabase: [UInt8]
     /// The time of writing's fields, made once per millisecond.
     private var nowCache: (millisecond: Int64, bytes: [UInt8]) = (-1, [])
-    /// The fields of the last commit time written: `ms`, and `,"ts_us":…,"ts_ns":…`.
-    private var commitCache: (micros: Int64, milliseconds: [UInt8], times: [UInt8]) = (.min, [], [])
+    /// The fields of the last commit time written (``commitTimes(_:)``).
+    private var commitCache: (micros: Int64, times: (milliseconds: [UInt8], rest: [UInt8])) = (.min, ([], []))
     /// `,"schema":…,"table":…,"txId":` of the table written last.
     private var sourceTable: (table: PGTable, bytes: [UInt8])?
     /// Debezium's `source.sequence` starts with the end of the last commit it handled (or the
@@ -291,7 +291,7 @@ final class DebeziumEncoder: ChangeLineEncoder {
     }
 
     /// `ms,"ts_us":µs,"ts_ns":ns` of the time of writing (after `"ts_ms":`).
-    private static func nowValues(_ nanoseconds: Int64 = nowNanoseconds, into out: inout [UInt8]) {
+    private static func nowValues(_ nanoseconds: Int64, into out: inout [UInt8]) {
         JSONWriter.appendNumber(nanoseconds / 1_000_000, to: &out)
         JSONWriter.append(",\"ts_us\":", to: &out)
         JSONWriter.appendNumber(nanoseconds / 1000, to: &out)
@@ -311,22 +311,19 @@ final class DebeziumEncoder: ChangeLineEncoder {
     private func source(table: PGTable?, _ position: Position, points: inout [Int], into out: inout [UInt8]) {
         out += sourceHead
         // Debezium's order: ts_ms, snapshot, db, sequence, ts_us, ts_ns.
-        var micros: Int64?
+        // `ms` (after `"ts_ms":`) and `,"ts_us":…,"ts_ns":…`; nil for a spooled transaction.
+        var times: (milliseconds: [UInt8], rest: [UInt8])?
         switch position.time {
         case .deferred:
             // `ts_ms…,"sequence":"[first,` comes at the commit.
             points.append(out.count)
         case .commit(let time):
-            micros = DebeziumValues.unixMicroseconds(time)
+            times = commitTimes(time)
         case .now:
-            micros = Self.nowNanoseconds / 1000
+            times = Self.times(Self.nowNanoseconds / 1000)
         }
-        if let micros {
-            if case .commit = position.time, micros == commitCache.micros {
-                out += commitCache.milliseconds
-            } else {
-                JSONWriter.appendNumber(DebeziumValues.floorDivide(micros, 1000), to: &out)
-            }
+        if let times {
+            out += times.milliseconds
             if let snapshot = position.snapshot {
                 JSONWriter.append(",\"snapshot\":\"", to: &out)
                 JSONWriter.append(snapshot, to: &out)
@@ -349,20 +346,8 @@ final class DebeziumEncoder: ChangeLineEncoder {
         } else {
             JSONWriter.append("null]\"", to: &out)
         }
-        if let micros {
-            if case .commit = position.time {
-                // Every event of a transaction has its commit's times: written once.
-                if micros != commitCache.micros {
-                    var milliseconds: [UInt8] = []
-                    JSONWriter.appendNumber(DebeziumValues.floorDivide(micros, 1000), to: &milliseconds)
-                    var times: [UInt8] = []
-                    Self.microTimes(micros, into: &times)
-                    commitCache = (micros, milliseconds, times)
-                }
-                out += commitCache.times
-            } else {
-                Self.microTimes(micros, into: &out)
-            }
+        if let times {
+            out += times.rest
         } else {
             JSONWriter.append(",\"snapshot\":\"false\",\"db\":", to: &out)
             out += sourceDatabase
@@ -406,13 +391,24 @@ final class DebeziumEncoder: ChangeLineEncoder {
         }
     }
 
-    /// `,"ts_us":µs,"ts_ns":ns`.
-    private static func microTimes(_ micros: Int64, into out: inout [UInt8]) {
-        JSONWriter.append(",\"ts_us\":", to: &out)
-        JSONWriter.appendNumber(micros, to: &out)
-        JSONWriter.append(",\"ts_ns\":", to: &out)
+    /// A commit time's fields, made once per transaction: every event of it has them.
+    private func commitTimes(_ time: PostgresTimestamp) -> (milliseconds: [UInt8], rest: [UInt8]) {
+        let micros = DebeziumValues.unixMicroseconds(time)
+        if micros != commitCache.micros { commitCache = (micros, Self.times(micros)) }
+        return commitCache.times
+    }
+
+    /// `ms`, and `,"ts_us":µs,"ts_ns":ns`, of a time in microseconds since the epoch.
+    private static func times(_ micros: Int64) -> (milliseconds: [UInt8], rest: [UInt8]) {
+        var milliseconds: [UInt8] = []
+        JSONWriter.appendNumber(DebeziumValues.floorDivide(micros, 1000), to: &milliseconds)
+        var rest: [UInt8] = []
+        JSONWriter.append(",\"ts_us\":", to: &rest)
+        JSONWriter.appendNumber(micros, to: &rest)
+        JSONWriter.append(",\"ts_ns\":", to: &rest)
         let (nanos, overflow) = micros.multipliedReportingOverflow(by: 1000)
-        JSONWriter.appendNumber(overflow ? (micros < 0 ? Int64.min : Int64.max) : nanos, to: &out)
+        JSONWriter.appendNumber(overflow ? (micros < 0 ? Int64.min : Int64.max) : nanos, to: &rest)
+        return (milliseconds, rest)
     }
 
     /// `{"column":value,…}` or `null`; with `fillsRequired`, a NOT NULL column without a value
@@ -503,10 +499,8 @@ final class DebeziumEncoder: ChangeLineEncoder {
     /// What a spooled event gets at its insertion points: the commit's times, then the
     /// sequence's first element (the end of the commit before it).
     func insertion(for transaction: PGTransaction) -> [UInt8] {
-        var out: [UInt8] = []
-        let micros = DebeziumValues.unixMicroseconds(transaction.commitTime)
-        JSONWriter.appendNumber(DebeziumValues.floorDivide(micros, 1000), to: &out)
-        Self.microTimes(micros, into: &out)
+        let times = commitTimes(transaction.commitTime)
+        var out = times.milliseconds + times.rest
         JSONWriter.append(",\"sequence\":\"[", to: &out)
         sequenceStart(lastCommitEnd, into: &out)
         return out

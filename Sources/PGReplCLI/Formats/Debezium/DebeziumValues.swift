@@ -124,7 +124,7 @@ struct DebeziumValues {
         var text = Substring(expression)
         if text.hasPrefix("("), text.hasSuffix(")") { text = text.dropFirst().dropLast() }
         if text.first == "'" {
-            guard let close = text.dropFirst().firstIndex(where: { $0 == "'" }) else { return nil }
+            // Up to the closing quote (a doubled quote is one); nil when there is none.
             var literal = ""
             var index = text.index(after: text.startIndex)
             while index < text.endIndex {
@@ -142,7 +142,6 @@ struct DebeziumValues {
                 literal.append(character)
                 index = text.index(after: index)
             }
-            _ = close
             return nil
         }
         if text == "true" || text == "false" { return String(text) }
@@ -154,12 +153,11 @@ struct DebeziumValues {
     private func zero(_ column: RelationColumn, into out: inout [UInt8]) {
         switch PGTypeOID(column.typeOID) {
         case .bool: JSONWriter.append("false", to: &out)
-        case .int2, .int4, .int8, .oid: JSONWriter.append("0", to: &out)
+        // Days, milliseconds or microseconds since the epoch or midnight: 0 in every mode.
+        case .int2, .int4, .int8, .oid, .date, .time, .timestamp: JSONWriter.append("0", to: &out)
         case .float4, .float8: JSONWriter.append("0.0", to: &out)
         case .numeric: numeric(PGNumeric(0), typeModifier: column.typeModifier, into: &out)
         case .money: money(cents: 0, into: &out)
-        case .date, .time: JSONWriter.append("0", to: &out)
-        case .timestamp: JSONWriter.append("0", to: &out)
         case .timestamptz: JSONWriter.appendString("1970-01-01T00:00:00Z", to: &out)
         case .timetz: JSONWriter.appendString("00:00:00Z", to: &out)
         case .interval:
@@ -255,17 +253,24 @@ struct DebeziumValues {
                 // digits dropped are zeros.
                 digits.removeLast(max(0, min(digits.count - 1, number.scale - scale)))
             }
-            let bytes = Self.twosComplement(digits: digits, negative: number.isNegative)
-            if declaredScale == nil {
-                JSONWriter.append("{\"scale\":", to: &out)
-                JSONWriter.appendNumber(scale, to: &out)
-                JSONWriter.append(",\"value\":", to: &out)
-                JSONWriter.appendBase64String(bytes, to: &out)
-                out.append(0x7D)
-            } else {
-                JSONWriter.appendBase64String(bytes, to: &out)
-            }
+            Self.decimal(
+                Self.twosComplement(digits: digits, negative: number.isNegative),
+                variableScale: declaredScale == nil ? scale : nil, into: &out)
         }
+    }
+
+    /// Kafka Connect's `Decimal` (the unscaled value's bytes, base64), or Debezium's
+    /// `VariableScaleDecimal` (`{"scale":…,"value":…}`) when the column declares no scale.
+    private static func decimal(_ unscaled: [UInt8], variableScale: Int?, into out: inout [UInt8]) {
+        guard let scale = variableScale else {
+            JSONWriter.appendBase64String(unscaled, to: &out)
+            return
+        }
+        JSONWriter.append("{\"scale\":", to: &out)
+        JSONWriter.appendNumber(scale, to: &out)
+        JSONWriter.append(",\"value\":", to: &out)
+        JSONWriter.appendBase64String(unscaled, to: &out)
+        out.append(0x7D)
     }
 
     /// A numeric column's declared scale: typmod = (precision << 16 | scale's 11 bits) + 4, the
@@ -315,24 +320,20 @@ struct DebeziumValues {
             if unscaled == 0 { scale = 0 }
         }
         if first == 0x2D { unscaled = -unscaled }
-        // The shortest big-endian two's complement (Java's BigInteger.toByteArray).
+        Self.decimal(Self.twosComplement(unscaled), variableScale: declared == nil ? scale : nil, into: &out)
+        return true
+    }
+
+    /// The shortest big-endian two's-complement bytes of `value` (Java's
+    /// `BigInteger.toByteArray`).
+    static func twosComplement(_ value: Int64) -> [UInt8] {
         var length = 8
         while length > 1 {
-            let top = unscaled >> (8 * (length - 1) - 1)
+            let top = value >> (8 * (length - 1) - 1)
             guard top == 0 || top == -1 else { break }
             length -= 1
         }
-        let bytes = (0..<length).reversed().map { UInt8(truncatingIfNeeded: unscaled >> (8 * $0)) }
-        if declared == nil {
-            JSONWriter.append("{\"scale\":", to: &out)
-            JSONWriter.appendNumber(scale, to: &out)
-            JSONWriter.append(",\"value\":", to: &out)
-            JSONWriter.appendBase64String(bytes, to: &out)
-            out.append(0x7D)
-        } else {
-            JSONWriter.appendBase64String(bytes, to: &out)
-        }
-        return true
+        return (0..<length).reversed().map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
     }
 
     /// A timestamptz's text in UTC (`2024-02-29 13:14:15.5+00`, years 1000 to 9999) as
@@ -397,17 +398,15 @@ struct DebeziumValues {
 
     /// `money`: a decimal of scale 2 in the decimal mode.
     private func money(cents: Int64, into out: inout [UInt8]) {
-        let magnitude = cents.magnitude
-        var text = (cents < 0 ? "-" : "") + String(magnitude / 100) + "."
-        let fraction = magnitude % 100
-        text += (fraction < 10 ? "0" : "") + String(fraction)
         switch options.decimalHandling {
-        case .string: JSONWriter.appendString(text, to: &out)
-        case .double: out += Array(String(Double(cents) / 100).utf8)
-        case .precise:
-            let digits = Array(String(magnitude).utf8).map { $0 - 0x30 }
+        case .string:
+            let magnitude = cents.magnitude
+            let fraction = magnitude % 100
             JSONWriter.appendString(
-                Data(Self.twosComplement(digits: digits, negative: cents < 0)).base64EncodedString(), to: &out)
+                (cents < 0 ? "-" : "") + String(magnitude / 100) + (fraction < 10 ? ".0" : ".") + String(fraction),
+                to: &out)
+        case .double: out += Array(String(Double(cents) / 100).utf8)
+        case .precise: JSONWriter.appendBase64String(Self.twosComplement(cents), to: &out)
         }
     }
 
@@ -684,7 +683,7 @@ struct DebeziumValues {
                 if raw.type == .bit, column.typeModifier == 1 {
                     JSONWriter.append(bits.first == true ? "true" : "false", to: &out)
                 } else {
-                    JSONWriter.appendString(Data(Self.bitBytes(bits)).base64EncodedString(), to: &out)
+                    JSONWriter.appendBase64String(Self.bitBytes(bits), to: &out)
                 }
                 return
             }
@@ -776,7 +775,7 @@ struct DebeziumValues {
         JSONWriter.append(",\"y\":", to: &out)
         out += Array(Self.javaDouble(y).utf8)
         JSONWriter.append(",\"wkb\":", to: &out)
-        JSONWriter.appendString(Data(wkb).base64EncodedString(), to: &out)
+        JSONWriter.appendBase64String(wkb, to: &out)
         JSONWriter.append(",\"srid\":null}", to: &out)
     }
 

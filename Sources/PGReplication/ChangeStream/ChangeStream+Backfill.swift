@@ -13,9 +13,11 @@ extension ChangeStream {
     /// and a high watermark after it. The chunk is delivered where the stream reaches its high
     /// watermark, without the rows that a change delivered in its window touched (the DBLog
     /// rule): for those, the change the stream delivered is as new as the copy or newer, so no
-    /// row ever goes back in time. The window opens at the previous chunk's high watermark (or
-    /// where the table's backfill began), which lies before the low watermark: a transaction that
-    /// commits just before the low watermark but is not yet visible to the read is inside it too.
+    /// row ever goes back in time. A commit can reach the stream before other sessions see it
+    /// (while it waits for a synchronous standby): a transaction of the table delivered before
+    /// the window that the chunk's snapshot does not see counts as if it were in the window, and
+    /// the backfill waits until the transactions delivered before the table's backfill began are
+    /// visible before it reads the first chunk.
     ///
     /// Rows come from what the publication publishes: its column list and row filter, under the
     /// partition root's name with `publish_via_partition_root`. A table needs a primary key (or a
@@ -99,6 +101,13 @@ extension ChangeStream {
         backfills.afterRead.withLock { $0 = hook }
     }
 
+    /// Turns off the backfill's check of what a chunk's read could see, leaving DBLog's rule
+    /// alone (a chunk's window from its low watermark): the test that shows what the check is for
+    /// uses it.
+    package func backfillIgnoresVisibility() {
+        backfills.checksVisibility.withLock { $0 = false }
+    }
+
 }
 
 extension ChangeStream.Configuration {
@@ -166,6 +175,9 @@ final class BackfillCoordinator: Sendable {
         var chunks = 0
         var chunk: Chunk?
         var sequence = 0
+        /// The transactions delivered before the tracked table's tracking began were seen
+        /// visible (`BackfillWindow.committedBeforeTracking`).
+        var committedBeforeTrackingVisible = false
         /// The last chunk sequence settled by the I/O thread, and whether it was delivered.
         var settled: (sequence: Int, delivered: Bool)?
 
@@ -179,6 +191,9 @@ final class BackfillCoordinator: Sendable {
 
     /// Unique per stream: other streams' watermarks in the same database are not ours.
     let tag = "\(UInt64.random(in: 0...UInt64.max))"
+    /// Whether chunks are checked against what their read could see (always, but in the test that
+    /// shows what DBLog's rule alone loses).
+    let checksVisibility = Locked(true)
     private let state = Locked(State())
     /// A test's hook, run on the backfill thread between a chunk's read and its high watermark:
     /// what it writes then is in the chunk's window and not in its rows.
@@ -226,12 +241,18 @@ final class BackfillCoordinator: Sendable {
         state.withLock { $0.window.observe(event) }
     }
 
-    /// A watermark of this stream: the chunk to deliver when it is the high watermark of the
-    /// chunk in flight; nil otherwise (a low watermark, another stream's, or one from before).
+    /// A watermark of this stream: a low one opens its chunk's window; a high one of the chunk in
+    /// flight gives the chunk to deliver. Nil otherwise (a low watermark, another stream's, or one
+    /// from before).
     func chunkEvent(at message: PGLogicalDecodingMessage) -> PGSnapshotBatch? {
         let text = String(decoding: message.content, as: UTF8.self)
         let parts = text.split(separator: " ")
-        guard parts.count == 3, parts[0] == tag, parts[1] == "high", let sequence = Int(parts[2]) else { return nil }
+        guard parts.count == 3, parts[0] == tag, let sequence = Int(parts[2]) else { return nil }
+        if parts[1] == "low" {
+            state.withLock { $0.window.lowWatermark(sequence: sequence) }
+            return nil
+        }
+        guard parts[1] == "high" else { return nil }
         let event = state.withLock { state -> PGSnapshotBatch? in
             guard let chunk = state.chunk, chunk.sequence == sequence, var backfill = state.current,
                 let settlement = state.window.settle(sequence: sequence)
@@ -275,6 +296,7 @@ final class BackfillCoordinator: Sendable {
             state.tracked = table
             state.chunks = 0
             state.window.track(BackfillWindow.Table(oid: table.oid, key: table.key))
+            state.committedBeforeTrackingVisible = false
             if state.current?.tables.isEmpty == false { state.current?.tables[0] = table.qualifiedName }
         }
     }
@@ -473,11 +495,26 @@ final class BackfillCoordinator: Sendable {
                 "backfill of a table starts",
                 metadata: ["pgrepl.slot": "\(context.configuration.slot)", "pgrepl.table": "\(name)"])
         }
+        let checksVisibility = checksVisibility.withLock { $0 }
+        if checksVisibility, state.withLock({ !$0.committedBeforeTrackingVisible }) {
+            try waitForCommitsBeforeTracking(of: name, sql: sql, context: context)
+            state.withLock { $0.committedBeforeTrackingVisible = true }
+        }
         let sequence = state.withLock { state in
             state.sequence += 1
             return state.sequence
         }
         try watermark("low", sequence, sql: sql)
+        // One snapshot for the chunk's read (its workers import it), which the rule checks the
+        // transactions delivered before the window against.
+        try sql.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        let taken = try sql.execute(
+            "SELECT pg_current_snapshot()::text" + (workers == nil ? "" : ", pg_export_snapshot()")
+        ).rows.first
+        guard let text = taken?.first ?? nil, let snapshot = ServerSnapshot(text) else {
+            throw PGError(.data, "pg_current_snapshot() gave no snapshot the backfill can read")
+        }
+        let exported = taken.flatMap { $0.count > 1 ? $0[1] : nil }
         let binary = context.configuration.binary && !table.published.isEmpty
         let keyList = try table.key.map { try sql.quoteIdentifier($0) }
         var condition: String?
@@ -505,7 +542,8 @@ final class BackfillCoordinator: Sendable {
                         statement: try table.copyStatement(
                             binary: binary, condition: range.isEmpty ? nil : range.joined(separator: " AND "),
                             suffix: " ORDER BY \(order.joined(separator: ", "))", sql),
-                        columns: changeTable.columns, binaryFormats: binary ? table.copyFormats() : nil))
+                        columns: changeTable.columns, binaryFormats: binary ? table.copyFormats() : nil,
+                        snapshot: exported))
                 lower = try bound.map { try table.keyCondition(">", $0, sql) }
             }
             var parts = Array(repeating: [PGRow](), count: jobs.count)
@@ -534,6 +572,7 @@ final class BackfillCoordinator: Sendable {
             lastKey = rows.isEmpty ? nil : lastExtra.map { $0 ?? "" }
             last = rows.count < backfill.chunkSize
         }
+        try sql.execute("COMMIT")
         let positions = table.key.compactMap { key in changeTable.columns.firstIndex { $0.name == key } }
         // Keys are compared as values, as the stream's changes carry them (the same type, format
         // and bytes): only the key's columns are decoded when the rows' values are not.
@@ -551,7 +590,7 @@ final class BackfillCoordinator: Sendable {
         state.withLock { state in
             state.settled = nil
             state.chunk = Chunk(sequence: sequence, table: changeTable, rows: rows, lastKey: lastKey, last: last)
-            state.window.chunkRead(sequence: sequence, keys: keys)
+            state.window.chunkRead(sequence: sequence, keys: keys, snapshot: checksVisibility ? snapshot : nil)
         }
         try afterRead.withLock { $0 }?(table.qualifiedName, sequence)
         try watermark("high", sequence, sql: sql)
@@ -564,11 +603,42 @@ final class BackfillCoordinator: Sendable {
         }
     }
 
+    /// Waits until the transactions the stream delivered last before `table`'s tracking began
+    /// (`BackfillWindow.committedBeforeTracking`) are visible to new snapshots: what they did is
+    /// not in the window's record, so a chunk read while one is not visible could hold an older row
+    /// than the one delivered. One waits while its commit waits for a synchronous standby. A wait
+    /// longer than 5 seconds is logged, once.
+    private func waitForCommitsBeforeTracking(of table: String, sql: PGConnection, context: StreamContext) throws {
+        let delivered = state.withLock { $0.window.committedBeforeTracking }
+        guard !delivered.isEmpty else { return }
+        let started = Date()
+        var logged = false
+        while isRunning {
+            let text = try sql.execute("SELECT pg_current_snapshot()::text").rows.first?.first ?? nil
+            guard let snapshot = text.flatMap(ServerSnapshot.init) else {
+                throw PGError(.data, "pg_current_snapshot() gave no snapshot the backfill can read")
+            }
+            let unseen = delivered.filter { !snapshot.sees($0) }
+            guard !unseen.isEmpty else { return }
+            if !logged, Date().timeIntervalSince(started) > 5 {
+                logged = true
+                context.logger.warning(
+                    "the backfill waits until transactions delivered before it began are visible (do their commits wait for a synchronous standby?)",
+                    metadata: [
+                        "pgrepl.slot": "\(context.configuration.slot)", "pgrepl.table": "\(table)",
+                        "pgrepl.transactions": "\(unseen.prefix(10).map(String.init).joined(separator: ", "))",
+                    ])
+            }
+            state.withLock(when: { !$0.running }, deadline: Date().addingTimeInterval(0.05)) { _, _ in }
+        }
+    }
+
     /// Writes a watermark: a non-transactional message, which the stream decodes at its place in
     /// the WAL, flushed at once. PostgreSQL 17+ flushes the message itself; before, the WAL writer
     /// would within `wal_writer_delay` (200 ms by default, a wait per chunk), so the message is
-    /// written in a transaction that takes a transaction ID and commits synchronously: its commit
-    /// flushes the WAL up to it. The transaction has no change, so the stream sends nothing of it.
+    /// written in a transaction that takes a transaction ID and commits with `synchronous_commit`
+    /// `local`: its commit flushes the WAL up to it, and waits for no synchronous standby. The
+    /// transaction has no change, so the stream sends nothing of it.
     private func watermark(_ kind: String, _ sequence: Int, sql: PGConnection) throws {
         let content = try sql.quoteLiteral("\(tag) \(kind) \(sequence)")
         let arguments = "false, '\(ChangeStream.Backfill.prefix)', \(content)"
@@ -576,7 +646,7 @@ final class BackfillCoordinator: Sendable {
             try sql.execute("SELECT pg_logical_emit_message(\(arguments), true)")
         } else {
             try sql.execute(
-                "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_logical_emit_message(\(arguments));"
+                "BEGIN; SET LOCAL synchronous_commit = local; SELECT pg_logical_emit_message(\(arguments));"
                     + " SELECT pg_current_xact_id(); COMMIT")
         }
     }

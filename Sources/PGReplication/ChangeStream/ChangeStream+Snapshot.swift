@@ -122,6 +122,11 @@ extension ChangeStream {
     /// with text output in the forms the value decoder reads.
     static func importSnapshot(_ name: String, on sql: PGConnection) throws {
         try PublishedTable.prepareSession(sql)
+        try beginTransaction(seeing: name, on: sql)
+    }
+
+    /// Starts a read-only transaction on `sql` that sees what the exported snapshot `name` sees.
+    static func beginTransaction(seeing name: String, on sql: PGConnection) throws {
         try sql.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try sql.execute("SET TRANSACTION SNAPSHOT \(try sql.quoteLiteral(name))")
     }
@@ -133,6 +138,9 @@ struct SnapshotJob: Sendable {
     var columns: [RelationColumn]
     /// Per column, whether it is a type's send output; nil for a text-format COPY.
     var binaryFormats: [Bool]?
+    /// An exported snapshot the job's read imports, in a transaction of its own (a backfill
+    /// chunk's); nil to read in the worker's transaction.
+    var snapshot: String? = nil
 }
 
 /// How a snapshot's rows are read into batches.
@@ -222,7 +230,14 @@ final class CopyWorkers: Sendable {
             } else {
                 try PublishedTable.prepareSession(sql)
             }
+            // A job's own transaction ends when the next job starts (or the connection closes).
+            var inTransaction = false
             while let (index, job) = take() {
+                if let snapshot = job.snapshot {
+                    if inTransaction { try sql.execute("COMMIT") }
+                    try ChangeStream.beginTransaction(seeing: snapshot, on: sql)
+                    inTransaction = true
+                }
                 try reading.read(job, on: sql) { rows in try put(rows, job: index) }
                 state.withLock { $0.running -= 1 }
                 state.broadcast()

@@ -1,6 +1,7 @@
 """Commit-to-line latency of a consumer that writes one JSON line per inserted row.
 
     python3 commit_to_line.py DSN TABLE RATE SECONDS -- CONSUMER ARGS...
+    python3 commit_to_line.py --notify DSN CHANNEL RATE SECONDS -- CONSUMER ARGS...
 
 Starts the consumer (its stdout a pipe), waits for it to be streaming (a probe row's line), then
 inserts RATE rows a second for SECONDS, open loop: transactions of max(1, RATE / 1000) rows
@@ -8,6 +9,10 @@ scheduled at fixed times, each committed with autocommit. A row's latency runs f
 its COMMIT returned to the moment its line was read from the consumer's pipe (CLOCK_MONOTONIC in
 both threads of this process). The id is the first `"value":N` of an `"action":"I"` line (wal2json's
 format-version 2, which `pgrepl stream --format json` writes too).
+
+With --notify, each transaction sends its ids as notifications on CHANNEL instead
+(`pg_logical_emit_message(true, 'pgrepl.notify.CHANNEL', id)`, what PGNotifications.notify writes),
+and a row's line is `pgrepl stream --format notifications`' `"payload":"N"`.
 
 Prints one line: `RESULT rate=… sent=… received=… p50_ms=… p99_ms=… max_ms=… keeps_up=0|1
 consumer_cpu_s=…` (the consumer's user+sys CPU over the whole run, from /proc). The
@@ -27,10 +32,26 @@ import psycopg2
 from proc_times import cpu_seconds
 
 ID = re.compile(rb'"action":"I".*?"value":(\d+)')
+NOTIFICATION = re.compile(rb'"payload":"(\d+)"')
 
 
 def main():
+    notify = sys.argv[1] == "--notify"
+    if notify:
+        del sys.argv[1]
+    pattern = NOTIFICATION if notify else ID
     dsn, table, rate, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+
+    def send(cursor, ids):
+        if notify:
+            cursor.execute(
+                "SELECT pg_logical_emit_message(true, %s, g::text) FROM generate_series(%s, %s) g",
+                (f"pgrepl.notify.{table}", ids[0], ids[-1]))
+        elif len(ids) == 1:
+            cursor.execute(f"INSERT INTO {table} VALUES ({ids[0]})")
+        else:
+            cursor.execute(f"INSERT INTO {table} SELECT generate_series({ids[0]}, {ids[-1]})")
+
     command = sys.argv[sys.argv.index("--") + 1:]
     consumer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=-1)
     arrived = {}
@@ -39,7 +60,7 @@ def main():
     def read():
         for line in consumer.stdout:
             now = time.monotonic()
-            match = ID.search(line)
+            match = pattern.search(line)
             if match:
                 with lock:
                     arrived.setdefault(int(match.group(1)), now)
@@ -51,7 +72,7 @@ def main():
     cursor = connection.cursor()
     # The probe: the consumer streams once its line arrives.
     probe = 0
-    cursor.execute(f"INSERT INTO {table} VALUES ({probe})")
+    send(cursor, [probe])
     deadline = time.monotonic() + 60
     while probe not in arrived:
         if time.monotonic() > deadline or consumer.poll() is not None:
@@ -70,10 +91,7 @@ def main():
             time.sleep(wait)
         ids = range(next_id, next_id + per_transaction)
         next_id += per_transaction
-        if per_transaction == 1:
-            cursor.execute(f"INSERT INTO {table} VALUES ({ids[0]})")
-        else:
-            cursor.execute(f"INSERT INTO {table} SELECT generate_series({ids[0]}, {ids[-1]})")
+        send(cursor, ids)
         done = time.monotonic()
         for i in ids:
             committed[i] = done

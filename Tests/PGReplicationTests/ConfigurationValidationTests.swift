@@ -49,6 +49,14 @@ import Testing
             }
         ),
         ("publishGeneratedColumns", { $0.publishGeneratedColumns = true }),
+        (
+            "unchangedToast",
+            {
+                $0.unchangedToast = .reselect
+                $0.delivery = .chunked(batchSize: 10)
+                $0.streaming = .on
+            }
+        ),
     ]
 
     @Test(arguments: 0..<bad.count)

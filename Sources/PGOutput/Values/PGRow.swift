@@ -19,6 +19,10 @@ public struct PGRow: Hashable, Sendable {
     /// as the server sent them, for consumers that copy them on (the text output functions'
     /// bytes in text mode). Not part of the row's equality.
     public let tuple: TupleData?
+    /// The columns whose unchanged TOASTed values the stream read back by key, because the server
+    /// did not send them (`ChangeStream.Configuration.unchangedToast` `.reselect`): their values
+    /// are the row's current ones when read. Empty otherwise. Not part of the row's equality.
+    public package(set) var reselectedColumns: Set<String> = []
 
     /// Decodes every column of `tuple` with the type of the matching relation column.
     ///
@@ -139,6 +143,15 @@ public struct PGRow: Hashable, Sendable {
             }
         }
         return found
+    }
+
+    /// The positions of the columns whose value is an unchanged TOASTed one the server did not
+    /// send (`.unchangedToast`), read without decoding the others.
+    package var unchangedToastPositions: [Int] {
+        if !values.isEmpty { return values.indices.filter { values[$0] == .unchangedToast } }
+        var positions: [Int] = []
+        tuple?.forEachColumn { index, kind, _ in if kind == .unchangedToast { positions.append(index) } }
+        return positions
     }
 
     /// The column names, in order.

@@ -26,6 +26,11 @@ struct StreamCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp("A publication to stream; repeat the option for several.", valueName: "name"))
     var publication: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "With --format notifications: a channel to write; repeat the option for several (every channel when none).",
+            valueName: "name"))
+    var channel: [String] = []
     @Flag(help: "Create the slot (pgoutput) when it does not exist.") var createSlot = false
     @Flag(
         help:
@@ -48,7 +53,7 @@ struct StreamCommand: ParsableCommand {
     var end: LSN?
     @Option(
         help:
-            "json (wal2json's format-version 2, one object per line), debezium (Debezium's change event envelope), text (readable), or raw (each pgoutput message as LSN and hex)."
+            "json (wal2json's format-version 2, one object per line), debezium (Debezium's change event envelope), text (readable), raw (each pgoutput message as LSN and hex), or notifications (those of PGNotifications on the --channels, one JSON object per line; the publication defaults to pgrepl_notifications, created without tables when missing)."
     )
     var format: ChangeFormat = .json
     @Option(
@@ -133,6 +138,21 @@ struct StreamCommand: ParsableCommand {
     var heartbeatDSN: String?
     @Flag(
         help:
+            "Write a transaction only once a new snapshot on the server sees it: a reader that reads the row back never gets the old one, though a commit can reach the stream before other sessions see it (while it waits for a synchronous standby)."
+    )
+    var whenVisible = false
+    @Option(
+        help: ArgumentHelp(
+            "With --when-visible: the server whose snapshots must see the transaction, instead of --dsn (a standby: once it replayed the commit).",
+            valueName: "dsn"))
+    var visibleOn: String?
+    @Flag(
+        help:
+            "Read an update's unchanged TOASTed values (which the server does not send under REPLICA IDENTITY DEFAULT) back by key once the transaction is visible, and write them: the row's current values. A row deleted meanwhile keeps the placeholder (json leaves the column out; debezium writes its placeholder)."
+    )
+    var fillToast = false
+    @Flag(
+        help:
             "Write a line when a table's columns change, before its first change of the new shape ({\"action\":\"S\",…}; off by default, since wal2json has no such line)."
     )
     var schemaChanges = false
@@ -154,7 +174,10 @@ struct StreamCommand: ParsableCommand {
     var backfillWorkers = 1
 
     func validate() throws {
-        if publication.isEmpty { throw ValidationError("Missing expected argument '--publication <name>'") }
+        if publications.isEmpty { throw ValidationError("Missing expected argument '--publication <name>'") }
+        if !channel.isEmpty, format != .notifications {
+            throw ValidationError("--channel needs --format notifications")
+        }
         if let protocolVersion, !(1...4).contains(protocolVersion) {
             throw ValidationError("--protocol must be 1, 2, 3 or 4")
         }
@@ -194,6 +217,15 @@ struct StreamCommand: ParsableCommand {
             throw ValidationError("--initial-snapshot needs --format json, debezium or text")
         }
         if heartbeatDSN != nil, heartbeat == nil { throw ValidationError("--heartbeat-dsn needs --heartbeat") }
+        if visibleOn != nil, !whenVisible { throw ValidationError("--visible-on needs --when-visible") }
+        // Raw lines are written as the server's messages arrive, before a transaction's commit.
+        if whenVisible, format == .raw { throw ValidationError("--when-visible needs --format json, debezium or text") }
+        if fillToast, format == .raw { throw ValidationError("--fill-toast needs --format json, debezium or text") }
+        if fillToast, streaming != .off {
+            throw ValidationError(
+                "--fill-toast needs --streaming off: a streamed transaction's lines are written before its commit, when nothing can be read back"
+            )
+        }
         if twoPhase, format == .debezium {
             throw ValidationError(
                 "--two-phase needs --format json, text or raw (Debezium has no prepared transactions)")
@@ -220,11 +252,18 @@ struct StreamCommand: ParsableCommand {
         }
     }
 
+    /// The publications to stream: `--publication`, or for `--format notifications` without one
+    /// `PGNotifications`' own.
+    private var publications: [String] {
+        publication.isEmpty && format == .notifications
+            ? [PGNotifications.defaultName] : publication
+    }
+
     /// The formats' options, as the command line gave them.
     private var formatOptions: FormatOptions {
         FormatOptions(
             wal2json: Wal2JSONOptions(pluginOptions),
-            debezium: debeziumOptions)
+            debezium: debeziumOptions, channels: Set(channel))
     }
 
     private var debeziumOptions: DebeziumOptions {
@@ -278,7 +317,10 @@ struct StreamCommand: ParsableCommand {
                 sqlState: SQLState.undefinedObject.rawValue,
                 hint: "create it with --create-slot or pgrepl slot create")
         }
-        if let missing = try attempt("checking publications", { try Publication.firstMissing(publication, on: sql) }) {
+        // The notifications' publication (of no table) is created when it is missing.
+        if format != .notifications,
+            let missing = try attempt("checking publications", { try Publication.firstMissing(publications, on: sql) })
+        {
             throw CLIError(
                 .server, "checking publications", "publication \"\(missing)\" does not exist",
                 sqlState: SQLState.undefinedObject.rawValue, hint: "CREATE PUBLICATION \(missing) FOR TABLE …")
@@ -287,7 +329,8 @@ struct StreamCommand: ParsableCommand {
     }
 
     private func streamConfiguration(serverVersion: Int) -> ChangeStream.Configuration {
-        var configuration = ChangeStream.Configuration(dsn: connection.conninfo, slot: slot, publications: publication)
+        var configuration = ChangeStream.Configuration(dsn: connection.conninfo, slot: slot, publications: publications)
+        if format == .notifications { configuration.createPublication = .tables([]) }
         configuration.createSlot = createSlot
         configuration.initialSnapshot = initialSnapshot
         configuration.initialSnapshotWorkers = snapshotWorkers
@@ -304,6 +347,8 @@ struct StreamCommand: ParsableCommand {
         configuration.heartbeat = heartbeat.map {
             ChangeStream.Heartbeat(interval: .seconds(exactly: $0), dsn: heartbeatDSN)
         }
+        configuration.visibility = whenVisible ? ChangeStream.VisibilityGate(dsn: visibleOn) : nil
+        configuration.unchangedToast = fillToast ? .reselect : .asIs
         return configuration
     }
 

@@ -8,8 +8,10 @@ import PGReplication
 /// - `debezium`: the envelope of Debezium's PostgreSQL connector (``DebeziumEncoder``).
 /// - `text`: one readable line per change, with BEGIN and COMMIT lines.
 /// - `raw` (stream only): each pgoutput message as `LSN hex`, one per line.
+/// - `notifications` (stream only): the notifications of `PGNotifications`, one JSON object per
+///   line (``NotificationEncoder``).
 enum ChangeFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
-    case json, debezium, text, raw
+    case json, debezium, text, raw, notifications
 
     /// The encoder of this format, with `options`; `sql` opens the catalog connection for the
     /// formats that read catalog facts. The one place encoders are built.
@@ -25,6 +27,7 @@ enum ChangeFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
                 catalog: try CatalogFacts(sql: sql(), options: DebeziumEncoder.catalogOptions))
         case .text: TextEncoder()
         case .raw: RawEncoder()
+        case .notifications: NotificationEncoder(channels: options.channels)
         }
     }
 }
@@ -35,4 +38,6 @@ struct FormatOptions {
     var wal2json = Wal2JSONOptions()
     /// `--topic-prefix`, `--decimal-handling`, `--key-value`, for `--format debezium`.
     var debezium = DebeziumOptions()
+    /// `--channel`, for `--format notifications`.
+    var channels: Set<String> = []
 }

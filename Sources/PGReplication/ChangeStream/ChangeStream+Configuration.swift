@@ -15,6 +15,7 @@ extension ChangeStream {
         /// Which tables a publication the stream creates covers.
         public enum PublicationScope: Hashable, Sendable {
             case allTables
+            /// These tables; none for `[]` (a publication for logical decoding messages only).
             case tables([String])
         }
 
@@ -113,6 +114,13 @@ extension ChangeStream {
         /// Periodic heartbeats the stream expects back, to notice a connected stream that no
         /// longer progresses (off by default; see ``ChangeStream/Heartbeat``).
         public var heartbeat: Heartbeat?
+        /// Deliver a transaction only once a new snapshot on the server sees it, so that a
+        /// consumer that reads the row back never gets the old one (off by default; see
+        /// ``ChangeStream/VisibilityGate``).
+        public var visibility: VisibilityGate?
+        /// What an update's unchanged TOASTed values become: the placeholder (the default), or
+        /// the values read back by key (see ``ChangeStream/UnchangedToast``).
+        public var unchangedToast: UnchangedToast = .asIs
 
         public init(dsn: String, slot: String, publications: [String]) {
             self.dsn = dsn
@@ -256,6 +264,10 @@ extension ChangeStream.Configuration {
                 "used with protocolVersion \(needed) or later (protocolVersion is \(protocolVersion))")
         }
         if case .chunked(let size) = delivery, size < 1 { throw refuse("delivery", delivery, "batches of at least 1") }
+        if unchangedToast == .reselect, case .chunked = delivery, streaming != .off {
+            // A streamed transaction's batches come before its commit, when nothing can be read back.
+            throw refuse("unchangedToast", ".reselect", "used with assembled delivery or streaming .off")
+        }
         guard statusInterval >= .seconds(1) else {
             throw refuse("statusInterval", statusInterval, "at least 1 second")
         }

@@ -219,7 +219,36 @@ extension ChangeStream {
             backfills.observe(event)
             try deliver(event)
         }
+        // The visibility gate: a commit waits here until the server shows it visible. Reading
+        // unchanged TOASTed values back waits for the same.
+        let reselecting = configuration.unchangedToast == .reselect
+        let visibility =
+            configuration.visibility != nil || reselecting
+            ? VisibilityCheck(
+                configuration.visibility ?? VisibilityGate(), context: context, interruption: interruption
+            ) { [wake] in wake.sleep($0) } : nil
+        let reselect = visibility.flatMap { check in
+            reselecting ? ToastReselect(context: context, interruption: interruption, visibility: check) : nil
+        }
+        // Where each transaction delivered in chunks commits (from its begin), for its batches' reselect.
+        var commitLSNs: [UInt32: LSN] = [:]
         func deliver(_ event: PGChangeEvent) throws {
+            var event = event
+            if let visibility, configuration.visibility != nil, let commit = VisibilityCheck.commit(of: event) {
+                try visibility.waitUntilVisible(xid: commit.xid, commitLSN: commit.commitLSN)
+            }
+            if let reselect {
+                switch event {
+                case .begin(let begin) where !begin.isStreamed && !begin.isPrepared:
+                    commitLSNs[begin.xid] = begin.finalLSN
+                case .commit(let transaction):
+                    commitLSNs[transaction.xid] = nil
+                case .abort(let abort) where abort.abortsWholeTransaction:
+                    commitLSNs[abort.xid] = nil
+                default:
+                    event = try reselect.fill(event) { commitLSNs[$0] }
+                }
+            }
             if receivedBytes > 0 {
                 instruments.receivedBytes.increment(by: receivedBytes)
                 receivedBytes = 0

@@ -13,13 +13,14 @@ extension ChangeStream {
             let existing = try Publication.read(configuration.publications, on: sql)
             for publication in configuration.publications {
                 guard existing[publication] == nil else { continue }
-                let target: String
+                var command = "CREATE PUBLICATION \(try sql.quoteIdentifier(publication))"
                 switch scope {
-                case .allTables: target = "ALL TABLES"
+                case .allTables: command += " FOR ALL TABLES"
+                case .tables(let tables) where tables.isEmpty: break
                 case .tables(let tables):
-                    target = "TABLE " + (try tables.map { try qualifiedIdentifier($0, sql) }).joined(separator: ", ")
+                    command +=
+                        " FOR TABLE " + (try tables.map { try qualifiedIdentifier($0, sql) }).joined(separator: ", ")
                 }
-                var command = "CREATE PUBLICATION \(try sql.quoteIdentifier(publication)) FOR \(target)"
                 if configuration.publishGeneratedColumns {
                     try sql.version.require(.publishedGeneratedColumns, "publishGeneratedColumns")
                     command += " WITH (publish_generated_columns = stored)"

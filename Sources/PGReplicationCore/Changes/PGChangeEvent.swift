@@ -179,12 +179,18 @@ public struct PGTransactionBegin: Hashable, Sendable {
     public var commitTime: PostgresTimestamp?
     /// Whether the server streams it while in progress (its changes may interleave with others').
     public var isStreamed: Bool
+    /// Whether it is a prepared transaction's (`BEGIN PREPARE`): it ends with a prepare, and
+    /// commits later, if ever, with `COMMIT PREPARED`.
+    public var isPrepared: Bool
 
-    public init(xid: UInt32, finalLSN: LSN, commitTime: PostgresTimestamp?, isStreamed: Bool) {
+    public init(
+        xid: UInt32, finalLSN: LSN, commitTime: PostgresTimestamp?, isStreamed: Bool, isPrepared: Bool = false
+    ) {
         self.xid = xid
         self.finalLSN = finalLSN
         self.commitTime = commitTime
         self.isStreamed = isStreamed
+        self.isPrepared = isPrepared
     }
 }
 

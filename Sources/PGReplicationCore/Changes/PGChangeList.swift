@@ -73,6 +73,16 @@ public struct PGChangeList: Sequence, Hashable, Sendable, ExpressibleByArrayLite
         while let change = try iterator.nextChange() { try body(change) }
     }
 
+    /// The list with its in-memory changes replaced by `body`'s (as many, in order); the spilled
+    /// part stays as it is. `spilled` is how many changes lie in that part.
+    package func mappingMemory(
+        _ body: ([PGChange]) throws -> [PGChange]
+    ) rethrows -> (
+        list: PGChangeList, spilled: Int
+    ) {
+        (PGChangeList(memory: try body(memory), spill: spill, memoryBytes: memoryBytes), spill?.count ?? 0)
+    }
+
     /// Why an iteration of the list ended before its last change, if one did: its spill file
     /// could not be read back, or a change in it could not be decoded. Shared by every copy of
     /// the list; nil for a list held in memory.

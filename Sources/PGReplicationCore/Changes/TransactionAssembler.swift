@@ -130,7 +130,8 @@ package struct TransactionAssembler {
                 try emit(
                     .begin(
                         PGTransactionBegin(
-                            xid: begin.xid, finalLSN: begin.endLSN, commitTime: begin.prepareTime, isStreamed: false)))
+                            xid: begin.xid, finalLSN: begin.endLSN, commitTime: begin.prepareTime, isStreamed: false,
+                            isPrepared: true)))
             }
         case .origin(let origin):
             if let xid = streamXID {

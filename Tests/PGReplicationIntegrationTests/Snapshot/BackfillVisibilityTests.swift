@@ -18,40 +18,6 @@ import Testing
 /// waits for the first commit to be visible, and leaves row 5 out of the second chunk. With
 /// DBLog's rule alone (a chunk's window from its low watermark), both rows go back in time.
 @Suite(.serialized) struct BackfillVisibilityTests {
-    /// A session whose commit waits for the absent standby, on a thread of its own.
-    final class WaitingCommit: Sendable {
-        private let pid = Locked<String?>(nil)
-        private let done = Locked<(any Error)??>(nil)
-
-        init(dsn: String, _ statement: String) {
-            let (pid, done) = (pid, done)
-            let thread = Thread {
-                do {
-                    let connection = try PGConnection(dsn)
-                    defer { connection.close() }
-                    let own = try connection.execute("SELECT pg_backend_pid()").rows.first?.first ?? nil
-                    pid.withLock { $0 = own }
-                    try connection.execute(statement)
-                    done.withLock { $0 = .some(nil) }
-                } catch {
-                    done.withLock { $0 = .some(error) }
-                }
-            }
-            thread.start()
-        }
-
-        /// Whether the commit has returned (the wait was cancelled, or the statement failed).
-        var hasReturned: Bool { done.withLock { $0 != nil } }
-
-        /// Ends the commit's wait: it was committed locally and becomes visible.
-        func release(_ cluster: LocalCluster) throws {
-            #expect(eventually { pid.withLock { $0 } != nil })
-            let backend = try #require(pid.withLock { $0 })
-            try cluster.psql("SELECT pg_cancel_backend(\(backend))")
-            #expect(eventually { hasReturned }, "the waiting commit did not return")
-        }
-    }
-
     static func delivered(_ k: Int, _ events: [PGChangeEvent]) -> Bool {
         events.contains { event in
             guard case .transaction(let transaction) = event else { return false }
@@ -78,8 +44,7 @@ import Testing
         defer { running.stop() }
         #expect(running.waitConnected(seconds: 60))
         if !checked { running.stream.backfillIgnoresVisibility() }
-        try cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'absent'")
-        try cluster.psql("SELECT pg_reload_conf()")
+        try WaitingCommit.requireAStandbyThatNeverComes(cluster)
         let dsn = cluster.dsn()
 
         // Delivered before the backfill begins, not visible.

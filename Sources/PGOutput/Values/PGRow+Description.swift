@@ -30,7 +30,7 @@ extension PGRow: CustomStringConvertible, CustomDebugStringConvertible {
             default:
                 out.append(0x3D)
                 let text = Self.quoted(value.description)
-                if text.utf8.count > 1 << 16 { out.reserveCapacity(out.count + text.utf8.count + 1024) }
+                if text.utf8.count > 1 << 16 { out.reserve(forAppending: text.utf8.count + 1024) }
                 out.append(contentsOf: text.utf8)
             }
         }

@@ -140,7 +140,7 @@ extension Array where Element == UInt8 {
 /// Appends the hex digits (lower case) of `bytes` to `out`.
 package func appendLowercaseHex(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
     let digits: StaticString = "0123456789abcdef"
-    out.reserveCapacity(out.count + 2 * bytes.count)
+    out.reserve(forAppending: 2 * bytes.count)
     digits.withUTF8Buffer { digits in
         for byte in bytes {
             out.append(digits[Int(byte >> 4)])
@@ -157,5 +157,15 @@ package func hexDigitValue(_ byte: UInt8) -> UInt8? {
     case UInt8(ascii: "a")...UInt8(ascii: "f"): byte &- UInt8(ascii: "a") &+ 10
     case UInt8(ascii: "A")...UInt8(ascii: "F"): byte &- UInt8(ascii: "A") &+ 10
     default: nil
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Makes room for `count` more bytes in one allocation. When the buffer grows it grows by at
+    /// least half again: growing each time to just fit would copy the whole buffer for every
+    /// value appended, which is quadratic in a batch of many values.
+    package mutating func reserve(forAppending count: Int) {
+        let needed = self.count + count
+        if needed > capacity { reserveCapacity(Swift.max(needed, capacity + capacity / 2)) }
     }
 }

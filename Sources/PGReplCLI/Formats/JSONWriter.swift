@@ -1,9 +1,11 @@
+import PGOutput
+
 /// JSON into a byte buffer, with PostgreSQL's `escape_json` rules (what wal2json uses):
 /// `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, other bytes below 0x20 as `\u00xx`, the rest as is.
 enum JSONWriter {
     static func appendString(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         // A large value grows the buffer once, not by doubling (each step holds old and new).
-        if bytes.count > 1 << 16 { out.reserveCapacity(out.count + bytes.count + bytes.count / 16 + 64) }
+        if bytes.count > 1 << 16 { out.reserve(forAppending: bytes.count + bytes.count / 16 + 64) }
         out.append(0x22)
         var start = 0
         for index in 0..<bytes.count {

@@ -186,7 +186,8 @@ import Glibc
 
     /// The library's receiver: notifications sent in transactions (some rolled back) arrive in
     /// commit order through `notifications()`, across a killed connection; a second receiver on
-    /// the same slot (a process restart) goes on after what the first acknowledged.
+    /// the same slot (a process restart) goes on after what the first acknowledged. The SQL forms
+    /// (the function and the statement with parameters) send on the same channel.
     @Test func theAsyncSequenceResumesFromTheSlot() async throws {
         let cluster = try LocalCluster.start(testClusterConfiguration)
         defer { cluster.destroy() }
@@ -210,6 +211,11 @@ import Glibc
             try sender.execute(index % 5 == 0 ? "ROLLBACK" : "COMMIT")
             if index == 20 { try cluster.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication") }
         }
+        // The SQL forms: the function for triggers, and the statement for drivers with parameters.
+        try sender.execute(PGNotifications.functionDefinition)
+        try sender.execute("SELECT pgrepl_notify('a', 'by function')")
+        try sender.execute("PREPARE send(text, text) AS \(PGNotifications.sendStatement)")
+        try sender.execute("EXECUTE send('a', 'by statement')")
         var received: [PGNotification] = []
         var iterator = first.notifications().makeAsyncIterator()
         received.append(try #require(try await iterator.next()))
@@ -219,11 +225,11 @@ import Glibc
         // acknowledged, since no next one was asked for).
         let second = PGNotifications(configuration)
         var rest = second.notifications().makeAsyncIterator()
-        while received.count < 41, let notification = try await rest.next() { received.append(notification) }
+        while received.count < 43, let notification = try await rest.next() { received.append(notification) }
         second.stop()
         let payloads = received.map(\.payload)
         #expect(payloads.first == "1" && payloads.dropFirst().first == "1", "\(payloads)")
-        let expected = (1...50).filter { $0 % 5 != 0 }.map(String.init)
+        let expected = (1...50).filter { $0 % 5 != 0 }.map(String.init) + ["by function", "by statement"]
         #expect(Array(payloads.dropFirst()) == expected)
         #expect(received.allSatisfy { $0.channel == "a" })
         #expect(Set(received.dropFirst().map(\.lsn)).count == expected.count)

@@ -33,8 +33,8 @@ extension ChangeStream {
 
 /// Fills the unchanged TOASTed values of delivered updates from the table (``ChangeStream/UnchangedToast/reselect``).
 final class ToastReselect {
-    /// Keys per query.
-    static let batch = 500
+    /// Keys per query: the rows read back wait in memory until their batch is filled.
+    static let batch = 100
 
     private let context: StreamContext
     private let interruption: Interruption
@@ -146,12 +146,13 @@ final class ToastReselect {
             (keyList.count == 1 ? keyList[0] : "(\(keyList.joined(separator: ", ")))")
             + " IN (\(literals.joined(separator: ", ")))"
         let binary = context.configuration.binary && !table.published.isEmpty
+        // The rows as the server sent them; only their keys are decoded, to match.
         var reader = CopyRowReader(
-            columns: columns, binaryFormats: binary ? table.copyFormats() : nil, keepTuples: true, decodeValues: true)
+            columns: columns, binaryFormats: binary ? table.copyFormats() : nil, keepTuples: true, decodeValues: false)
         var current: [[PGValue]: PGRow] = [:]
         try sql.copyOut(try table.copyStatement(binary: binary, condition: condition, sql)) { message in
             guard let (row, _) = try reader.row(message) else { return }
-            current[keyPositions.map { row.values[$0] }] = row
+            current[keyPositions.map { row[$0] ?? .null }] = row
         }
         for (update, key) in zip(updates, keys) {
             guard let key, let row = current[key],
@@ -178,7 +179,7 @@ final class ToastReselect {
         } else {
             var values = row.values
             for position in positions where values.indices.contains(position) {
-                values[position] = current.values[position]
+                values[position] = current[position] ?? .unchangedToast
             }
             filled = PGRow(columns: row.columns, values: values)
         }

@@ -44,6 +44,7 @@ import Glibc
             var committed: [String] = []
             var rolledBack: [String] = []
             var failure: String?
+            var writersDone = 0
         }
         let progress = Locked(Progress())
         let total = 10_000
@@ -98,6 +99,8 @@ import Glibc
                     usleep(500)
                 }
                 connection?.close()
+                progress.withLock { $0.writersDone += 1 }
+                progress.broadcast()
             }
         }
         for writer in writers { writer.start() }
@@ -119,6 +122,8 @@ import Glibc
         _ = try? process.finish(within: 30)
         process = try receiver(2)
         #expect(reach(total))
+        // Every writer's last transaction has ended, committed or rolled back, before the tally.
+        progress.withLock(when: { $0.writersDone == writers.count }) { _, _ in }
         let state = progress.withLock { $0 }
         #expect(state.failure == nil, "\(state.failure ?? "")")
         #expect(state.sent >= total && !state.rolledBack.isEmpty)

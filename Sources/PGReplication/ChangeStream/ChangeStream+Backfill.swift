@@ -508,13 +508,8 @@ final class BackfillCoordinator: Sendable {
         // One snapshot for the chunk's read (its workers import it), which the rule checks the
         // transactions delivered before the window against.
         try sql.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        let taken = try sql.execute(
-            "SELECT pg_current_snapshot()::text" + (workers == nil ? "" : ", pg_export_snapshot()")
-        ).rows.first
-        guard let text = taken?.first ?? nil, let snapshot = ServerSnapshot(text) else {
-            throw PGError(.data, "pg_current_snapshot() gave no snapshot the backfill can read")
-        }
-        let exported = taken.flatMap { $0.count > 1 ? $0[1] : nil }
+        let snapshot = try sql.currentSnapshot()
+        let exported = try workers.map { _ in try sql.execute("SELECT pg_export_snapshot()").scalar } ?? nil
         let binary = context.configuration.binary && !table.published.isEmpty
         let keyList = try table.key.map { try sql.quoteIdentifier($0) }
         var condition: String?
@@ -614,10 +609,7 @@ final class BackfillCoordinator: Sendable {
         let started = Date()
         var logged = false
         while isRunning {
-            let text = try sql.execute("SELECT pg_current_snapshot()::text").rows.first?.first ?? nil
-            guard let snapshot = text.flatMap(ServerSnapshot.init) else {
-                throw PGError(.data, "pg_current_snapshot() gave no snapshot the backfill can read")
-            }
+            let snapshot = try sql.currentSnapshot()
             let unseen = delivered.filter { !snapshot.sees($0) }
             guard !unseen.isEmpty else { return }
             if !logged, Date().timeIntervalSince(started) > 5 {

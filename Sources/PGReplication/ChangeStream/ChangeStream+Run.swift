@@ -220,35 +220,22 @@ extension ChangeStream {
             try deliver(event)
         }
         // The visibility gate: a commit waits here until the server shows it visible. Reading
-        // unchanged TOASTed values back waits for the same.
+        // unchanged TOASTed values back waits for the same, with or without the gate.
         let reselecting = configuration.unchangedToast == .reselect
         let visibility =
             configuration.visibility != nil || reselecting
             ? VisibilityCheck(
                 configuration.visibility ?? VisibilityGate(), context: context, interruption: interruption
             ) { [wake] in wake.sleep($0) } : nil
+        let gate = configuration.visibility == nil ? nil : visibility
         let reselect = visibility.flatMap { check in
             reselecting ? ToastReselect(context: context, interruption: interruption, visibility: check) : nil
         }
-        // Where each transaction delivered in chunks commits (from its begin), for its batches' reselect.
-        var commitLSNs: [UInt32: LSN] = [:]
         func deliver(_ event: PGChangeEvent) throws {
-            var event = event
-            if let visibility, configuration.visibility != nil, let commit = VisibilityCheck.commit(of: event) {
-                try visibility.waitUntilVisible(xid: commit.xid, commitLSN: commit.commitLSN)
+            if let gate, let commit = VisibilityCheck.commit(of: event) {
+                try gate.waitUntilVisible(xid: commit.xid, commitLSN: commit.commitLSN)
             }
-            if let reselect {
-                switch event {
-                case .begin(let begin) where !begin.isStreamed && !begin.isPrepared:
-                    commitLSNs[begin.xid] = begin.finalLSN
-                case .commit(let transaction):
-                    commitLSNs[transaction.xid] = nil
-                case .abort(let abort) where abort.abortsWholeTransaction:
-                    commitLSNs[abort.xid] = nil
-                default:
-                    event = try reselect.fill(event) { commitLSNs[$0] }
-                }
-            }
+            let event = try reselect?.fill(event) ?? event
             if receivedBytes > 0 {
                 instruments.receivedBytes.increment(by: receivedBytes)
                 receivedBytes = 0

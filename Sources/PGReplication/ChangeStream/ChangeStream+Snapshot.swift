@@ -21,8 +21,7 @@ extension ChangeStream {
     ) throws {
         try Self.importSnapshot(name, on: sql)
         let tables = try PublishedTable.list(configuration.publications, sql: sql)
-        let xmax = try sql.execute("SELECT txid_snapshot_xmax(txid_current_snapshot())").rows.first?.first ?? nil
-        let point = PGSnapshotPoint(lsn: consistentPoint, xmax: xmax.flatMap { UInt64($0) } ?? 0)
+        let point = PGSnapshotPoint(lsn: consistentPoint, xmax: try sql.currentSnapshot().xmax)
         // Batches wait here until one with rows follows them (or the snapshot ends), so that a
         // table's last batch says it is last, and the snapshot's last batch with rows says it
         // ends the snapshot: at most one batch with rows waits, with the empty last batches of

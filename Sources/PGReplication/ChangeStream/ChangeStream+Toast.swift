@@ -24,7 +24,8 @@ extension ChangeStream {
         ///   TOASTed), a table without a primary key or replica identity index, a prepared
         ///   transaction (it is not visible before its `COMMIT PREPARED`), and, with assembled
         ///   delivery, the part of a transaction spilled past ``Configuration/transactionMemoryLimit``
-        ///   (a warning counts those updates; chunked delivery fills every batch).
+        ///   (a warning names the transaction and how many changes spilled; chunked delivery
+        ///   fills every batch).
         /// - Chunked delivery with streaming of in-progress transactions cannot fill a batch
         ///   before its commit, and is refused.
         case reselect
@@ -41,6 +42,8 @@ final class ToastReselect {
     private let visibility: VisibilityCheck
     private var connection: PGConnection?
     private var tables: [UInt32: PublishedTable] = [:]
+    /// Where each transaction delivered in chunks commits (from its begin), for its batches.
+    private var commitLSNs: [UInt32: LSN] = [:]
 
     init(context: StreamContext, interruption: Interruption, visibility: VisibilityCheck) {
         self.context = context
@@ -50,33 +53,37 @@ final class ToastReselect {
 
     deinit { connection?.close() }
 
-    /// `event` with the unchanged TOASTed values of its updates filled; `commitLSN` is where the
-    /// transaction of a chunked batch commits (from its begin).
-    func fill(_ event: PGChangeEvent, commitLSN: (UInt32) -> LSN?) throws -> PGChangeEvent {
+    /// `event` with the unchanged TOASTed values of its updates filled. Every event the stream
+    /// delivers passes here: a chunked transaction's begin says where it commits, for its batches.
+    func fill(_ event: PGChangeEvent) throws -> PGChangeEvent {
         switch event {
+        case .begin(let begin) where !begin.isStreamed && !begin.isPrepared:
+            commitLSNs[begin.xid] = begin.finalLSN
+            return event
+        case .commit(let transaction):
+            commitLSNs[transaction.xid] = nil
+            return event
+        case .abort(let abort) where abort.abortsWholeTransaction:
+            commitLSNs[abort.xid] = nil
+            return event
         case .transaction(var transaction):
             if case .prepare = transaction.kind { return event }
-            var unfilled = 0
             let (list, spilled) = try transaction.changes.mappingMemory { changes in
                 try fill(changes, xid: transaction.xid, commitLSN: transaction.commitLSN)
             }
             if spilled > 0 {
-                for change in list.dropFirst(list.underestimatedCount) {
-                    if case .update(_, _, _, let new) = change, !new.unchangedToastPositions.isEmpty { unfilled += 1 }
-                }
-            }
-            if unfilled > 0 {
+                // Reading the spill file again only to count its updates would double its I/O.
                 context.logger.warning(
-                    "updates in the spilled part of a transaction keep their unchanged TOAST placeholders (chunked delivery fills them)",
+                    "the spilled part of a transaction keeps its unchanged TOAST placeholders (chunked delivery fills them)",
                     metadata: [
                         "pgrepl.slot": "\(context.configuration.slot)", "pgrepl.xid": "\(transaction.xid)",
-                        "pgrepl.updates": "\(unfilled)",
+                        "pgrepl.spilled_changes": "\(spilled)",
                     ])
             }
             transaction.changes = list
             return .transaction(transaction)
         case .changes(var batch):
-            guard let lsn = commitLSN(batch.xid) else { return event }
+            guard let lsn = commitLSNs[batch.xid] else { return event }
             batch.changes = try fill(batch.changes, xid: batch.xid, commitLSN: lsn)
             return .changes(batch)
         default:

@@ -127,25 +127,34 @@ final class VisibilityCheck {
                 sql = try PGConnection(
                     settings.dsn ?? context.configuration.dsn, logger: context.logger, interruption: interruption)
                 connection = sql
-                inRecovery = try sql.execute("SELECT pg_is_in_recovery()").rows.first?.first == "t"
+                inRecovery = try sql.execute("SELECT pg_is_in_recovery()").scalar == "t"
             }
             if inRecovery {
-                let text = try sql.execute("SELECT pg_last_wal_replay_lsn()").rows.first?.first ?? nil
-                guard let lsn = text.flatMap({ try? LSN($0) }) else {
+                guard let lsn = try sql.execute("SELECT pg_last_wal_replay_lsn()").scalar.flatMap({ try? LSN($0) })
+                else {
                     throw PGError(.data, "pg_last_wal_replay_lsn() gave no position the visibility gate can read")
                 }
                 replayed = lsn
             } else {
-                let text = try sql.execute("SELECT pg_current_snapshot()::text").rows.first?.first ?? nil
-                guard let taken = text.flatMap(ServerSnapshot.init) else {
-                    throw PGError(.data, "pg_current_snapshot() gave no snapshot the visibility gate can read")
-                }
-                snapshot = taken
+                snapshot = try sql.currentSnapshot()
             }
         } catch {
             connection?.close()
             connection = nil
             throw error
         }
+    }
+}
+
+extension PGConnection {
+    /// The server's snapshot now (`pg_current_snapshot()`); in a REPEATABLE READ transaction, the
+    /// one that transaction reads with. The visibility gate and the backfill's rule compare
+    /// delivered transactions with it.
+    func currentSnapshot() throws -> ServerSnapshot {
+        guard let snapshot = try execute("SELECT pg_current_snapshot()::text").scalar.flatMap(ServerSnapshot.init)
+        else {
+            throw PGError(.data, "pg_current_snapshot() gave no snapshot that can be read")
+        }
+        return snapshot
     }
 }

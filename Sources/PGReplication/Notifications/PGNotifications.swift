@@ -137,13 +137,19 @@ public final class PGNotifications: Service, Sendable {
         Notifications(events: stream.events(), channels: configuration.channels)
     }
 
+    /// The channel of `message` when it is a notification on one of `channels` (every channel
+    /// when empty); nil for any other message.
+    package static func channel(of message: PGLogicalDecodingMessage, among channels: Set<String>) -> String? {
+        guard message.isTransactional, message.prefix.hasPrefix(prefix) else { return nil }
+        let channel = String(message.prefix.dropFirst(prefix.count))
+        return channels.isEmpty || channels.contains(channel) ? channel : nil
+    }
+
     /// The notifications a transaction carries on `channels` (every channel when empty).
     static func notifications(in transaction: PGTransaction, channels: Set<String>) -> [PGNotification] {
         var found: [PGNotification] = []
-        for case .message(let message) in transaction.changes
-        where message.isTransactional && message.prefix.hasPrefix(prefix) {
-            let channel = String(message.prefix.dropFirst(prefix.count))
-            guard channels.isEmpty || channels.contains(channel) else { continue }
+        for case .message(let message) in transaction.changes {
+            guard let channel = channel(of: message, among: channels) else { continue }
             found.append(
                 PGNotification(
                     channel: channel, payload: String(decoding: message.content, as: UTF8.self), lsn: message.lsn,

@@ -154,15 +154,23 @@ package struct BackfillWindow: Sendable {
         var touched: Set<[PGValue]> = []
         var truncated = false
         var readAgain: ReadAgain?
-        for (xid, transaction) in committed where transaction.inWindow || snapshot?.sees(xid) == false {
-            touched.formUnion(transaction.keys)
-            truncated = truncated || transaction.truncated
-            readAgain = readAgain ?? transaction.readAgain
-        }
         // Every transaction here lies before the next chunk's window; only those this snapshot
-        // does not see can count for it.
-        committed = committed.filter { xid, _ in snapshot?.sees(xid) == false }
-        for xid in committed.keys { committed[xid]?.inWindow = false }
+        // does not see can count for it, and they are kept.
+        var unseenByThisChunk: [UInt32: Committed] = [:]
+        for (xid, transaction) in committed {
+            let unseen = snapshot?.sees(xid) == false
+            if transaction.inWindow || unseen {
+                touched.formUnion(transaction.keys)
+                truncated = truncated || transaction.truncated
+                readAgain = readAgain ?? transaction.readAgain
+            }
+            if unseen {
+                var kept = transaction
+                kept.inWindow = false
+                unseenByThisChunk[xid] = kept
+            }
+        }
+        committed = unseenByThisChunk
         low = nil
         if let readAgain { return .readAgain(readAgain) }
         if truncated { return .deliver(keeping: []) }
@@ -174,13 +182,8 @@ package struct BackfillWindow: Sendable {
         switch event {
         case .begin(let begin):
             open.insert(begin.xid)
-        case .transaction(let transaction):
-            if case .prepare = transaction.kind {
-                prepared.insert(transaction.xid)
-            } else {
-                remember(transaction.xid)
-            }
-        case .commit(let transaction):
+        case .transaction(let transaction), .commit(let transaction):
+            // A whole transaction (assembled delivery) was never open here.
             open.remove(transaction.xid)
             if case .prepare = transaction.kind {
                 prepared.insert(transaction.xid)

@@ -12,11 +12,8 @@ final class NotificationEncoder: ChangeLineEncoder {
     init(channels: Set<String>) { self.channels = channels }
 
     func change(_ change: PGChange, at position: ChangePosition, into out: inout [UInt8]) throws -> [Int] {
-        guard case .message(let message) = change, message.isTransactional,
-            message.prefix.hasPrefix(PGNotifications.prefix)
+        guard case .message(let message) = change, let channel = PGNotifications.channel(of: message, among: channels)
         else { return [] }
-        let channel = String(message.prefix.dropFirst(PGNotifications.prefix.count))
-        guard channels.isEmpty || channels.contains(channel) else { return [] }
         JSONWriter.append("{\"channel\":", to: &out)
         JSONWriter.appendString(channel, to: &out)
         JSONWriter.append(",\"payload\":", to: &out)
